@@ -1,0 +1,112 @@
+import type { AddressInfo } from "node:net";
+import type { Config } from "./config/env.ts";
+import { loadFileConfig, type FileConfig } from "./config/file.ts";
+import { DEFAULT_MIGRATIONS_DIR, openDatabase, type Database } from "./db/client.ts";
+import { createMetrics } from "./http/metrics.ts";
+import { createHttpServer } from "./http/server.ts";
+import { createIncidentCommandHandler } from "./incident/command-handler.ts";
+import { createIncidentFlows } from "./incident/flows.ts";
+import { FirebreakError, PermanentOutboundError, TransientOutboundError } from "./lib/errors.ts";
+import type { Logger } from "./lib/logger.ts";
+import { createJobWorker, type JobWorkerOptions } from "./queue/worker.ts";
+import { createSlackApi } from "./slack/api.ts";
+import { createBoltApp } from "./slack/bolt.ts";
+import { SlackReceiver } from "./slack/receiver.ts";
+
+/**
+ * The composition root: the only place that knows every concrete piece.
+ * Everything below receives just the dependencies it uses.
+ */
+export interface FirebreakOptions {
+  logger: Logger;
+  migrationsDir?: string;
+  worker?: JobWorkerOptions;
+}
+
+export interface RunningFirebreak {
+  readonly url: string;
+  readonly database: Database;
+  readonly fileConfig: FileConfig;
+  stop(): Promise<void>;
+}
+
+export async function startFirebreak(config: Config, options: FirebreakOptions): Promise<RunningFirebreak> {
+  const { logger } = options;
+  const fileConfig = await loadFileConfig(config.configFile);
+  const metrics = createMetrics();
+
+  const database = await openDatabase(config.database, logger.child({ component: "db" }));
+  const cleanup: Array<() => Promise<void>> = [() => database.close()];
+  const closeAll = async () => {
+    for (const step of cleanup.reverse()) await step().catch((error: unknown) => logger.warn({ err: error }, "shutdown step failed"));
+  };
+
+  try {
+    const report = await database.migrate(options.migrationsDir ?? DEFAULT_MIGRATIONS_DIR);
+    logger.info({ database: database.kind, applied: report.applied.length, alreadyApplied: report.alreadyApplied }, "database ready");
+
+    const slack = createSlackApi({ token: config.slack.botToken, apiUrl: config.slack.apiUrl, timeoutMs: config.slack.timeoutMs, logger: logger.child({ component: "slack-api" }), metrics });
+    const identity = await slack.authTest().catch((error: unknown) => {
+      if (error instanceof PermanentOutboundError) {
+        throw new FirebreakError("config_invalid", `Slack rejected SLACK_BOT_TOKEN (${error.remoteCode}). Copy the Bot User OAuth Token from your Slack app's OAuth & Permissions page.`);
+      }
+      if (error instanceof TransientOutboundError) {
+        throw new FirebreakError("outbound_unavailable", `Cannot reach Slack at ${config.slack.apiUrl} (${error.message}). Check the network or SLACK_API_URL.`);
+      }
+      throw error;
+    });
+    logger.info({ botUserId: identity.userId, team: identity.teamId }, "connected to Slack");
+
+    let worker: ReturnType<typeof createJobWorker> | undefined;
+    const flows = createIncidentFlows({
+      prisma: database.prisma,
+      slack,
+      metrics,
+      wakeJobs: () => worker?.wake(),
+      botUserId: () => identity.userId,
+      channelPrefix: fileConfig.incidents.channelPrefix,
+    });
+    worker = createJobWorker({ prisma: database.prisma, logger: logger.child({ component: "jobs" }), metrics, definitions: [...flows.jobs] }, options.worker);
+
+    const receiver = new SlackReceiver({ signingSecret: config.slack.signingSecret, logger: logger.child({ component: "slack" }) });
+    const bolt = createBoltApp({
+      receiver,
+      logger,
+      token: config.slack.botToken,
+      botUserId: identity.userId,
+      botId: identity.botId,
+      apiUrl: config.slack.apiUrl,
+      timeoutMs: config.slack.timeoutMs,
+      commandName: fileConfig.incidents.slashCommand,
+      handleIncidentCommand: createIncidentCommandHandler({ flows }),
+    });
+    await bolt.init();
+
+    const server = createHttpServer({ logger, metrics, checkReady: () => database.ping(1_000) });
+    receiver.register(server);
+    await server.listen({ host: config.http.host, port: config.http.port });
+    cleanup.push(() => server.close());
+    const address = server.server.address() as AddressInfo;
+    const url = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
+
+    worker.start();
+    const runningWorker = worker;
+    cleanup.push(() => runningWorker.stop(config.shutdownTimeoutMs));
+    logger.info({ url }, "Firebreak is listening");
+
+    let stopping: Promise<void> | undefined;
+    return {
+      url,
+      database,
+      fileConfig,
+      stop: () => {
+        // Order: stop taking requests (in-flight ones finish), drain jobs, close the database.
+        stopping ??= closeAll();
+        return stopping;
+      },
+    };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}

@@ -1,0 +1,114 @@
+import { z } from "zod";
+import { ConfigError } from "../lib/errors.ts";
+
+/**
+ * Every environment variable Firebreak reads, in one schema. Nothing else in
+ * src/ reads process.env: main.ts passes it here once and hands the frozen
+ * result to the composition root.
+ */
+const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+const optionalString = z
+  .string()
+  .transform((value) => value.trim())
+  .pipe(z.string())
+  .optional()
+  .transform((value) => (value === "" ? undefined : value));
+
+export const envSchema = z.object({
+  NODE_ENV: z.enum(["production", "development", "test"]).default("development"),
+  HOST: z.string().min(1).default("0.0.0.0"),
+  PORT: z.coerce
+    .number({ error: "must be a number" })
+    .int("must be a whole number")
+    .min(0, "must be between 0 and 65535")
+    .max(65535, "must be between 0 and 65535")
+    .default(3000),
+  DATABASE_URL: optionalString.refine(
+    (value) => value === undefined || /^postgres(ql)?:\/\/.+/.test(value),
+    "must be a PostgreSQL URL such as postgresql://user:password@host:5432/firebreak (or unset to use the embedded database)",
+  ),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
+  DATA_DIR: z.string().min(1).default(".data"),
+  SLACK_BOT_TOKEN: z
+    .string({ error: "is required: the Bot User OAuth Token (xoxb-...) from your Slack app's OAuth & Permissions page" })
+    .min(1, "is required: the Bot User OAuth Token (xoxb-...) from your Slack app's OAuth & Permissions page")
+    .refine((value) => value.startsWith("xoxb-"), "must be a bot token starting with xoxb- (OAuth & Permissions > Bot User OAuth Token)"),
+  SLACK_SIGNING_SECRET: z
+    .string({ error: "is required: the Signing Secret from your Slack app's Basic Information page" })
+    .min(1, "is required: the Signing Secret from your Slack app's Basic Information page")
+    .refine((value) => /^[0-9a-f]{16,}$/i.test(value), "must be the hexadecimal Signing Secret from Basic Information > App Credentials"),
+  SLACK_API_URL: z
+    .url({ error: "must be an http(s) URL such as https://slack.com/api/" })
+    .default("https://slack.com/api/")
+    .transform((value) => (value.endsWith("/") ? value : `${value}/`)),
+  SLACK_API_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+  FIREBREAK_CONFIG: optionalString,
+  LOG_LEVEL: z.enum(logLevels, { error: `must be one of ${logLevels.join(", ")}` }).default("info"),
+  LOG_FORMAT: z.enum(["json", "pretty"]).optional(),
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(120_000).default(15_000),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config {
+  readonly env: Env["NODE_ENV"];
+  readonly http: { readonly host: string; readonly port: number };
+  readonly database:
+    | { readonly kind: "embedded"; readonly dataDir: string }
+    | { readonly kind: "postgres"; readonly url: string; readonly poolSize: number };
+  readonly slack: {
+    readonly botToken: string;
+    readonly signingSecret: string;
+    readonly apiUrl: string;
+    readonly timeoutMs: number;
+  };
+  readonly configFile: string | undefined;
+  readonly log: { readonly level: Env["LOG_LEVEL"]; readonly format: "json" | "pretty" };
+  readonly shutdownTimeoutMs: number;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === "object") {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/**
+ * Validates the environment and returns the frozen configuration. Throws a
+ * ConfigError listing one sentence per problem (variable, what is wrong, how
+ * to fix it); never a stack trace for the user.
+ */
+export function loadConfig(source: Readonly<Record<string, string | undefined>>): Config {
+  const parsed = envSchema.safeParse(source);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const name = issue.path.join(".") || "environment";
+      const message = issue.code === "invalid_type" && source[name] === undefined && !issue.message.startsWith("is required")
+        ? "is required"
+        : issue.message;
+      return `${name} ${message}`;
+    });
+    throw new ConfigError(problems);
+  }
+  const env = parsed.data;
+  const config: Config = {
+    env: env.NODE_ENV,
+    http: { host: env.HOST, port: env.PORT },
+    database: env.DATABASE_URL
+      ? { kind: "postgres", url: env.DATABASE_URL, poolSize: env.DATABASE_POOL_SIZE }
+      : { kind: "embedded", dataDir: env.DATA_DIR },
+    slack: {
+      botToken: env.SLACK_BOT_TOKEN,
+      signingSecret: env.SLACK_SIGNING_SECRET,
+      apiUrl: env.SLACK_API_URL,
+      timeoutMs: env.SLACK_API_TIMEOUT_MS,
+    },
+    configFile: env.FIREBREAK_CONFIG,
+    log: { level: env.LOG_LEVEL, format: env.LOG_FORMAT ?? (env.NODE_ENV === "production" ? "json" : "pretty") },
+    shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+  };
+  return deepFreeze(config);
+}

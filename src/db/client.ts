@@ -1,0 +1,195 @@
+import { mkdir, open, readFile, rm } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { PGlite } from "@electric-sql/pglite";
+import { PrismaPGlite } from "pglite-prisma-adapter";
+import { PrismaPg } from "@prisma/adapter-pg";
+import pg from "pg";
+import { PrismaClient } from "../generated/prisma/client.ts";
+import type { Config } from "../config/env.ts";
+import type { Logger } from "../lib/logger.ts";
+import { DatabaseUnavailableError, errorMessage } from "../lib/errors.ts";
+import { applyMigrations, readMigrations, type MigrationConnection, type MigrationReport } from "./migrator.ts";
+
+export type { PrismaClient } from "../generated/prisma/client.ts";
+export type { Prisma } from "../generated/prisma/client.ts";
+
+/** Prisma client or the transaction client handed to `$transaction` callbacks. */
+export type Db = Omit<PrismaClient, "$connect" | "$disconnect" | "$on" | "$transaction" | "$extends">;
+
+export interface Database {
+  readonly kind: "embedded" | "postgres";
+  readonly prisma: PrismaClient;
+  /** Applies pending migrations from `migrationsDir`. */
+  migrate(migrationsDir: string): Promise<MigrationReport>;
+  /** Resolves when the database answers a trivial query within `timeoutMs`. */
+  ping(timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_MIGRATIONS_DIR = resolve("prisma/migrations");
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DatabaseUnavailableError(`${what} did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function describeTarget(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname}:${parsed.port || "5432"}${parsed.pathname}`;
+  } catch {
+    return "the configured server";
+  }
+}
+
+async function openPostgres(url: string, poolSize: number, logger: Logger): Promise<Database> {
+  const target = describeTarget(url);
+  // Fail fast and clearly when the server is unreachable at start.
+  const probe = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+  try {
+    await probe.connect();
+  } catch (error) {
+    await probe.end().catch(() => undefined);
+    throw new DatabaseUnavailableError(
+      `Cannot connect to PostgreSQL at ${target}: ${errorMessage(error)}. Check DATABASE_URL, or unset it to use the embedded database.`,
+      { cause: error },
+    );
+  }
+
+  const migrationConnection: MigrationConnection = {
+    exec: async (sql) => {
+      await probe.query(sql);
+    },
+    query: async <Row>(sql: string, params: readonly unknown[] = []) => (await probe.query(sql, [...params])).rows as Row[],
+  };
+
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    connectionTimeoutMillis: 3_000,
+    idleTimeoutMillis: 30_000,
+    // Server-side guard: no statement of ours should take seconds; a stuck one
+    // must fail (and be retried or reported) rather than hang a Slack ack.
+    statement_timeout: 5_000,
+    query_timeout: 6_000,
+    application_name: "firebreak",
+  });
+  pool.on("error", (error) => logger.warn({ err: error }, "idle PostgreSQL connection failed"));
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  let probeOpen = true;
+  const closeProbe = async () => {
+    if (probeOpen) {
+      probeOpen = false;
+      await probe.end().catch(() => undefined);
+    }
+  };
+
+  return {
+    kind: "postgres",
+    prisma,
+    async migrate(dir) {
+      try {
+        await migrationConnection.exec("SET statement_timeout = 0");
+        return await applyMigrations(migrationConnection, await readMigrations(dir), logger);
+      } finally {
+        await closeProbe();
+      }
+    },
+    async ping(timeoutMs = 1_000) {
+      await withTimeout(pool.query("SELECT 1"), timeoutMs, `PostgreSQL at ${target}`);
+    },
+    async close() {
+      await closeProbe();
+      await prisma.$disconnect().catch(() => undefined);
+      await pool.end().catch(() => undefined);
+    },
+  };
+}
+
+/**
+ * PGlite stores its files in DATA_DIR and must have one process at a time:
+ * a pid file refuses a second Firebreak on the same directory.
+ */
+async function lockDataDir(dir: string): Promise<() => Promise<void>> {
+  const lockFile = join(dir, "firebreak.pid");
+  for (let attempt = 0; attempt < 2; attempt += 1) {
+    try {
+      const handle = await open(lockFile, "wx");
+      await handle.writeFile(String(process.pid));
+      await handle.close();
+      return async () => {
+        await rm(lockFile, { force: true });
+      };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      const pid = Number((await readFile(lockFile, "utf8").catch(() => "")).trim());
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
+        throw new DatabaseUnavailableError(
+          `Another Firebreak process (pid ${pid}) is using the embedded database in ${dir}. Stop it, or set DATA_DIR to another directory.`,
+        );
+      }
+      await rm(lockFile, { force: true }); // stale lock from a crashed process
+    }
+  }
+  throw new DatabaseUnavailableError(`Cannot lock the data directory ${dir}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+async function openEmbedded(dataDir: string, logger: Logger): Promise<Database> {
+  const dir = resolve(dataDir);
+  const pgDir = join(dir, "pglite");
+  try {
+    await mkdir(pgDir, { recursive: true });
+  } catch (error) {
+    throw new DatabaseUnavailableError(`Cannot create the data directory ${dir}: ${errorMessage(error)}. Set DATA_DIR to a writable directory.`, { cause: error });
+  }
+  const unlock = await lockDataDir(dir);
+  let pglite: PGlite;
+  try {
+    pglite = await PGlite.create(pgDir);
+  } catch (error) {
+    await unlock();
+    throw new DatabaseUnavailableError(`Cannot open the embedded database in ${pgDir}: ${errorMessage(error)}`, { cause: error });
+  }
+  const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
+  const migrationConnection: MigrationConnection = {
+    exec: async (sql) => {
+      await pglite.exec(sql);
+    },
+    query: async <Row>(sql: string, params: readonly unknown[] = []) => (await pglite.query<Row>(sql, [...params])).rows,
+  };
+  let closed = false;
+  return {
+    kind: "embedded",
+    prisma,
+    async migrate(migrationsDir) {
+      return applyMigrations(migrationConnection, await readMigrations(migrationsDir), logger);
+    },
+    async ping(timeoutMs = 1_000) {
+      if (closed || pglite.closed) throw new DatabaseUnavailableError("the embedded database is closed");
+      await withTimeout(pglite.query("SELECT 1"), timeoutMs, "the embedded database");
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await prisma.$disconnect().catch(() => undefined);
+      await pglite.close().catch(() => undefined);
+      await unlock();
+    },
+  };
+}
+
+export async function openDatabase(config: Config["database"], logger: Logger): Promise<Database> {
+  return config.kind === "postgres" ? openPostgres(config.url, config.poolSize, logger) : openEmbedded(config.dataDir, logger);
+}

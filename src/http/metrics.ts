@@ -1,0 +1,50 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+export interface Metrics {
+  readonly registry: Registry;
+  readonly httpRequests: Counter<"method" | "route" | "status">;
+  readonly httpDuration: Histogram<"method" | "route">;
+  readonly jobOutcomes: Counter<"kind" | "outcome">;
+  readonly incidentsDeclared: Counter<"severity" | "source">;
+  readonly slackCalls: Counter<"method" | "outcome">;
+}
+
+/** One registry per app instance (tests run several apps in one process). */
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "firebreak_" });
+  return {
+    registry,
+    httpRequests: new Counter({
+      name: "firebreak_http_requests_total",
+      help: "HTTP requests by route and status",
+      labelNames: ["method", "route", "status"],
+      registers: [registry],
+    }),
+    httpDuration: new Histogram({
+      name: "firebreak_http_request_duration_seconds",
+      help: "HTTP request duration",
+      labelNames: ["method", "route"],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    jobOutcomes: new Counter({
+      name: "firebreak_jobs_total",
+      help: "Side-effect jobs by kind and outcome (done, retry, rate_limited, dead)",
+      labelNames: ["kind", "outcome"],
+      registers: [registry],
+    }),
+    incidentsDeclared: new Counter({
+      name: "firebreak_incidents_declared_total",
+      help: "Incidents declared",
+      labelNames: ["severity", "source"],
+      registers: [registry],
+    }),
+    slackCalls: new Counter({
+      name: "firebreak_slack_api_calls_total",
+      help: "Slack Web API calls made by the job worker",
+      labelNames: ["method", "outcome"],
+      registers: [registry],
+    }),
+  };
+}

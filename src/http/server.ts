@@ -1,0 +1,60 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import type { Logger } from "../lib/logger.ts";
+import type { Metrics } from "./metrics.ts";
+
+/** Slack, Alertmanager and API payloads all fit well under this; larger gets 413 unread. */
+export const BODY_LIMIT_BYTES = 1024 * 1024;
+
+export interface HttpServerDeps {
+  logger: Logger;
+  metrics: Metrics;
+  /** Resolves when the service can do its job (database reachable). */
+  checkReady(): Promise<void>;
+}
+
+/**
+ * The one HTTP server: health, readiness and metrics here; transports
+ * (Slack, later Alertmanager and the API) register their own routes.
+ */
+export function createHttpServer(deps: HttpServerDeps): FastifyInstance {
+  const server = Fastify({
+    loggerInstance: deps.logger.child({ component: "http" }) as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: BODY_LIMIT_BYTES,
+    return503OnClosing: true,
+    forceCloseConnections: "idle",
+    requestTimeout: 30_000,
+  });
+
+  server.addHook("onResponse", async (request, reply) => {
+    const route = request.routeOptions.url ?? "unmatched";
+    deps.metrics.httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    deps.metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+    if (reply.statusCode >= 500) request.log.warn({ route, status: reply.statusCode }, "request failed");
+  });
+
+  server.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
+    const status = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500;
+    if (status >= 500) request.log.error({ err: error }, "unhandled error");
+    const message = status === 413 ? `request body is larger than ${BODY_LIMIT_BYTES} bytes` : status >= 500 ? "internal error" : error.message;
+    void reply.status(status).send({ ok: false, error: message });
+  });
+
+  server.get("/healthz", async () => ({ status: "ok" }));
+
+  server.get("/readyz", async (_request, reply) => {
+    try {
+      await deps.checkReady();
+      return { status: "ready" };
+    } catch (error) {
+      return reply.status(503).send({ status: "unavailable", reason: error instanceof Error ? error.message : String(error) });
+    }
+  });
+
+  server.get("/metrics", async (_request, reply) => {
+    const body = await deps.metrics.registry.metrics();
+    return reply.type(deps.metrics.registry.contentType).send(body);
+  });
+
+  return server;
+}

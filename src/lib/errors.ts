@@ -1,0 +1,89 @@
+/**
+ * Coded errors. Every error Firebreak raises on purpose carries a stable `code`
+ * so that the one global handler (src/slack/errors.ts, the HTTP error handler)
+ * can decide what the user sees without string matching.
+ */
+export type ErrorCode =
+  | "config_invalid"
+  | "database_unavailable"
+  | "migration_failed"
+  | "slack_request_invalid"
+  | "command_invalid"
+  | "incident_not_found"
+  | "not_in_incident_channel"
+  | "slack_api_error"
+  | "slack_rate_limited"
+  | "outbound_timeout"
+  | "outbound_unavailable"
+  | "job_payload_invalid";
+
+export class FirebreakError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** A problem with configuration; `problems` holds one human sentence each. */
+export class ConfigError extends FirebreakError {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super("config_invalid", `Invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.problems = problems;
+  }
+}
+
+export class DatabaseUnavailableError extends FirebreakError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("database_unavailable", message, options);
+  }
+}
+
+export class MigrationError extends FirebreakError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("migration_failed", message, options);
+  }
+}
+
+/** The user typed something we cannot act on; the message is shown to them as is. */
+export class CommandError extends FirebreakError {
+  constructor(message: string, code: ErrorCode = "command_invalid") {
+    super(code, message);
+  }
+}
+
+/** An outside system refused a call for good (no point retrying). */
+export class PermanentOutboundError extends FirebreakError {
+  /** The outside system's own error code, e.g. Slack's "channel_not_found". */
+  readonly remoteCode: string;
+  constructor(code: ErrorCode, remoteCode: string, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.remoteCode = remoteCode;
+  }
+}
+
+/** An outside system asked us to slow down; retry after `retryAfterMs`. */
+export class RateLimitedError extends FirebreakError {
+  readonly retryAfterMs: number;
+  constructor(message: string, retryAfterMs: number) {
+    super("slack_rate_limited", message);
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** A failure that may pass: network error, timeout, 5xx. */
+export class TransientOutboundError extends FirebreakError {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+export function isCoded(error: unknown): error is FirebreakError {
+  return error instanceof FirebreakError;
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

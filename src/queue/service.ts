@@ -1,0 +1,42 @@
+import type { z } from "zod";
+import type { Db, Prisma } from "../db/client.ts";
+import { FirebreakError } from "../lib/errors.ts";
+import type { EnqueueOptions, JobType } from "./models.ts";
+
+/** Declares a job kind; handlers are attached separately (see worker.ts). */
+export function jobType<Payload>(kind: string, schema: z.ZodType<Payload>): JobType<Payload> {
+  return {
+    kind,
+    async enqueue(tx, payload, options = {}) {
+      const parsed = schema.safeParse(payload);
+      if (!parsed.success) {
+        throw new FirebreakError("job_payload_invalid", `Invalid payload for job ${kind}: ${parsed.error.message}`);
+      }
+      await enqueueRaw(tx, kind, parsed.data as Prisma.InputJsonValue, options);
+    },
+  };
+}
+
+export async function enqueueRaw(tx: Db, kind: string, payload: Prisma.InputJsonValue, options: EnqueueOptions = {}): Promise<void> {
+  const data = {
+    kind,
+    payload,
+    priority: options.priority ?? 100,
+    runAt: options.runAt ?? new Date(),
+    maxAttempts: options.maxAttempts ?? 10,
+    rateKey: options.rateKey ?? null,
+    dedupeKey: options.dedupeKey ?? null,
+    incidentId: options.incidentId ?? null,
+  };
+  if (options.dedupeKey) {
+    await tx.job.createMany({ data: [data], skipDuplicates: true });
+  } else {
+    await tx.job.create({ data });
+  }
+}
+
+/** Exponential backoff with jitter: 1 s, 2 s, 4 s ... capped at 5 minutes. */
+export function backoffMs(attempt: number, random: () => number = Math.random): number {
+  const base = Math.min(300_000, 1_000 * 2 ** Math.max(0, attempt - 1));
+  return Math.round(base * (0.75 + random() * 0.5));
+}

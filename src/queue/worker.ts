@@ -1,0 +1,211 @@
+import { randomUUID } from "node:crypto";
+import { ZodError } from "zod";
+import type { Db, PrismaClient } from "../db/client.ts";
+import type { Logger } from "../lib/logger.ts";
+import { FirebreakError, PermanentOutboundError, RateLimitedError, errorMessage } from "../lib/errors.ts";
+import type { Metrics } from "../http/metrics.ts";
+import type { JobContext, JobDefinition } from "./models.ts";
+import { backoffMs } from "./service.ts";
+
+export interface JobWorkerOptions {
+  concurrency?: number;
+  pollIntervalMs?: number;
+  /** How long a claimed job stays locked before another worker may take it over. */
+  lockMs?: number;
+}
+
+export interface JobWorker {
+  start(): void;
+  /** Runs a claim round soon (call after committing a transaction that enqueued). */
+  wake(): void;
+  /** Stops claiming and waits for jobs in flight, at most `timeoutMs`. */
+  stop(timeoutMs: number): Promise<void>;
+}
+
+interface ClaimedJob {
+  id: bigint;
+  kind: string;
+  payload: unknown;
+  attempts: number;
+  maxAttempts: number;
+  rateKey: string | null;
+}
+
+interface Deps {
+  prisma: PrismaClient;
+  logger: Logger;
+  metrics: Pick<Metrics, "jobOutcomes">;
+  // Each definition has its own payload type; the worker only passes them through.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  definitions: ReadonlyArray<JobDefinition<any>>;
+}
+
+export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): JobWorker {
+  const concurrency = options.concurrency ?? 4;
+  const pollIntervalMs = options.pollIntervalMs ?? 500;
+  const lockMs = options.lockMs ?? 60_000;
+  const workerId = `worker-${randomUUID().slice(0, 8)}`;
+  const definitions = new Map(deps.definitions.map((definition) => [definition.kind, definition]));
+  const inFlight = new Set<Promise<void>>();
+  let running = false;
+  let timer: NodeJS.Timeout | undefined;
+  let claiming = false;
+  let wakeRequested = false;
+
+  async function claim(limit: number): Promise<ClaimedJob[]> {
+    return deps.prisma.$queryRaw<ClaimedJob[]>`
+      UPDATE jobs SET status = 'RUNNING', locked_by = ${workerId},
+             locked_until = now() + (${lockMs}::int * interval '1 millisecond'), attempts = attempts + 1
+      WHERE id IN (
+        SELECT j.id FROM jobs j
+        WHERE ((j.status = 'PENDING' AND j.run_at <= now()) OR (j.status = 'RUNNING' AND j.locked_until < now()))
+          AND NOT EXISTS (SELECT 1 FROM rate_limit_holds h WHERE h.key = j.rate_key AND h.until > now())
+        ORDER BY j.priority, j.run_at, j.id
+        LIMIT ${limit}
+        FOR UPDATE SKIP LOCKED)
+      RETURNING id, kind, payload, attempts, max_attempts AS "maxAttempts", rate_key AS "rateKey"`;
+  }
+
+  async function markDone(tx: Db, job: ClaimedJob): Promise<void> {
+    const updated = await tx.job.updateMany({
+      where: { id: job.id, lockedBy: workerId },
+      data: { status: "DONE", finishedAt: new Date(), lockedBy: null, lockedUntil: null, lastError: null },
+    });
+    if (updated.count !== 1) throw new Error(`lost the lock on job ${job.id}`);
+  }
+
+  async function fail(job: ClaimedJob, error: unknown): Promise<void> {
+    const log = deps.logger.child({ job: { id: String(job.id), kind: job.kind, attempt: job.attempts } });
+    const message = errorMessage(error).slice(0, 2_000);
+    if (error instanceof RateLimitedError) {
+      const until = new Date(Date.now() + error.retryAfterMs);
+      await deps.prisma.$transaction(async (tx) => {
+        if (job.rateKey) {
+          await tx.rateLimitHold.upsert({ where: { key: job.rateKey }, create: { key: job.rateKey, until }, update: { until } });
+        }
+        // A 429 is not the job's fault: it does not use up an attempt.
+        await tx.job.updateMany({
+          where: { id: job.id, lockedBy: workerId },
+          data: { status: "PENDING", runAt: until, attempts: { decrement: 1 }, lockedBy: null, lockedUntil: null, lastError: message },
+        });
+      });
+      deps.metrics.jobOutcomes.inc({ kind: job.kind, outcome: "rate_limited" });
+      log.warn({ retryAfterMs: error.retryAfterMs, rateKey: job.rateKey }, "rate limited; job postponed");
+      return;
+    }
+    const permanent = error instanceof PermanentOutboundError || error instanceof ZodError || (error instanceof FirebreakError && error.code === "job_payload_invalid");
+    if (permanent || job.attempts >= job.maxAttempts) {
+      await deps.prisma.job.updateMany({
+        where: { id: job.id, lockedBy: workerId },
+        data: { status: "DEAD", finishedAt: new Date(), lockedBy: null, lockedUntil: null, lastError: message },
+      });
+      deps.metrics.jobOutcomes.inc({ kind: job.kind, outcome: "dead" });
+      log.error({ err: error }, permanent ? "job failed permanently" : "job failed too many times; giving up");
+      return;
+    }
+    const delay = backoffMs(job.attempts);
+    await deps.prisma.job.updateMany({
+      where: { id: job.id, lockedBy: workerId },
+      data: { status: "PENDING", runAt: new Date(Date.now() + delay), lockedBy: null, lockedUntil: null, lastError: message },
+    });
+    deps.metrics.jobOutcomes.inc({ kind: job.kind, outcome: "retry" });
+    log.warn({ err: error, retryInMs: delay }, "job failed; will retry");
+  }
+
+  async function run(job: ClaimedJob): Promise<void> {
+    const definition = definitions.get(job.kind);
+    if (!definition) {
+      await fail(job, new PermanentOutboundError("job_payload_invalid", "unknown_job", `no handler for job kind ${job.kind}`));
+      return;
+    }
+    let completed = false;
+    const context: JobContext = {
+      id: job.id,
+      attempt: job.attempts,
+      logger: deps.logger.child({ job: { id: String(job.id), kind: job.kind } }),
+      complete: async (record) => {
+        await deps.prisma.$transaction(async (tx) => {
+          await record(tx);
+          await markDone(tx, job);
+        });
+        completed = true;
+      },
+    };
+    try {
+      const payload: unknown = definition.payload.parse(job.payload);
+      await definition.handle(payload, context);
+      if (!completed) await deps.prisma.$transaction(async (tx) => markDone(tx, job));
+      deps.metrics.jobOutcomes.inc({ kind: job.kind, outcome: "done" });
+    } catch (error) {
+      await fail(job, error).catch((failError: unknown) => {
+        // The lock expires and the job is taken again: nothing is lost.
+        deps.logger.error({ err: failError, jobId: String(job.id) }, "could not record job failure");
+      });
+    }
+  }
+
+  async function tick(): Promise<void> {
+    if (!running || claiming) {
+      wakeRequested = true;
+      return;
+    }
+    claiming = true;
+    try {
+      do {
+        wakeRequested = false;
+        const free = concurrency - inFlight.size;
+        if (free <= 0) break;
+        const jobs = await claim(free);
+        for (const job of jobs) {
+          const promise = run(job).finally(() => {
+            inFlight.delete(promise);
+            if (running) wake();
+          });
+          inFlight.add(promise);
+        }
+        if (jobs.length === free) wakeRequested = true;
+      } while (wakeRequested && running);
+    } catch (error) {
+      deps.logger.warn({ err: error }, "job claim failed; retrying");
+    } finally {
+      claiming = false;
+    }
+  }
+
+  function schedule(): void {
+    if (!running) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      void tick().finally(schedule);
+    }, pollIntervalMs);
+  }
+
+  function wake(): void {
+    if (!running) return;
+    setImmediate(() => void tick());
+  }
+
+  return {
+    start() {
+      if (running) return;
+      running = true;
+      wake();
+      schedule();
+    },
+    wake,
+    async stop(timeoutMs) {
+      running = false;
+      clearTimeout(timer);
+      if (inFlight.size === 0) return;
+      deps.logger.info({ jobs: inFlight.size }, "waiting for jobs in flight");
+      let deadline: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.allSettled([...inFlight]),
+        new Promise<void>((resolve) => {
+          deadline = setTimeout(resolve, timeoutMs);
+        }),
+      ]);
+      clearTimeout(deadline);
+    },
+  };
+}

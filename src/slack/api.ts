@@ -1,0 +1,146 @@
+import { WebClient, ErrorCode, type WebAPICallResult } from "@slack/web-api";
+import type { Logger } from "../lib/logger.ts";
+import { PermanentOutboundError, RateLimitedError, TransientOutboundError, errorMessage } from "../lib/errors.ts";
+import type { Metrics } from "../http/metrics.ts";
+
+/** The Slack Web API calls Firebreak makes, behind a small port. */
+export interface SlackApi {
+  authTest(): Promise<{ userId: string; botId: string | undefined; teamId: string | undefined }>;
+  createChannel(args: { name: string; isPrivate: boolean }): Promise<{ id: string; name: string }>;
+  findChannelByName(name: string): Promise<{ id: string; name: string; creator: string | undefined; created: number | undefined } | undefined>;
+  inviteToChannel(args: { channel: string; users: readonly string[] }): Promise<void>;
+  postMessage(args: { channel: string; text: string; blocks?: readonly unknown[]; threadTs?: string }): Promise<{ channel: string; ts: string }>;
+  updateMessage(args: { channel: string; ts: string; text: string; blocks?: readonly unknown[] }): Promise<void>;
+  setTopic(args: { channel: string; topic: string }): Promise<void>;
+  pinMessage(args: { channel: string; ts: string }): Promise<void>;
+}
+
+/** Slack error codes that mean "try again later" rather than "this will never work". */
+const TRANSIENT_SLACK_ERRORS = new Set(["internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited", "team_added_to_org"]);
+
+export interface SlackApiOptions {
+  token: string;
+  apiUrl: string;
+  timeoutMs: number;
+  logger: Logger;
+  metrics?: Pick<Metrics, "slackCalls">;
+}
+
+/**
+ * Maps the WebClient's errors onto Firebreak's: 429 -> RateLimitedError (the
+ * job queue postpones the job and every job sharing its rate key), network
+ * errors, timeouts and 5xx -> TransientOutboundError (retried with backoff),
+ * anything else -> PermanentOutboundError carrying Slack's own error code.
+ */
+export function toOutboundError(method: string, error: unknown): Error {
+  const coded = error as { code?: string; retryAfter?: number; data?: { error?: string }; statusCode?: number };
+  if (coded.code === ErrorCode.RateLimitedError) {
+    return new RateLimitedError(`Slack rate-limited ${method}`, Math.max(1, coded.retryAfter ?? 1) * 1_000);
+  }
+  if (coded.code === ErrorCode.PlatformError) {
+    const slackError = coded.data?.error ?? "unknown_error";
+    if (slackError === "ratelimited") return new RateLimitedError(`Slack rate-limited ${method}`, 1_000);
+    if (TRANSIENT_SLACK_ERRORS.has(slackError)) return new TransientOutboundError("outbound_unavailable", `Slack ${method} failed: ${slackError}`);
+    return new PermanentOutboundError("slack_api_error", slackError, `Slack ${method} failed: ${slackError}`);
+  }
+  if (coded.code === ErrorCode.HTTPError && coded.statusCode !== undefined && coded.statusCode < 500 && coded.statusCode !== 408) {
+    return new PermanentOutboundError("slack_api_error", `http_${coded.statusCode}`, `Slack ${method} answered HTTP ${coded.statusCode}`);
+  }
+  const timedOut = /timeout|ECONNABORTED|ETIMEDOUT/i.test(errorMessage(error));
+  return new TransientOutboundError(timedOut ? "outbound_timeout" : "outbound_unavailable", `Slack ${method} failed: ${errorMessage(error)}`, { cause: error });
+}
+
+export function createSlackApi(options: SlackApiOptions): SlackApi {
+  const client = new WebClient(options.token, {
+    slackApiUrl: options.apiUrl,
+    timeout: options.timeoutMs,
+    // The durable job queue owns retries and 429 handling, so that a crash or
+    // a long Retry-After never holds a request in memory.
+    retryConfig: { retries: 0 },
+    rejectRateLimitedCalls: true,
+    logger: {
+      debug: (...msgs) => options.logger.debug({ slack: msgs.map(String) }),
+      info: (...msgs) => options.logger.debug({ slack: msgs.map(String) }),
+      warn: (...msgs) => options.logger.warn({ slack: msgs.map(String) }),
+      error: (...msgs) => options.logger.error({ slack: msgs.map(String) }),
+      setLevel: () => undefined,
+      getLevel: () => "info" as never,
+      setName: () => undefined,
+    },
+  });
+
+  async function call<T extends WebAPICallResult>(method: string, args: Record<string, unknown>): Promise<T> {
+    try {
+      const result = (await client.apiCall(method, args)) as T;
+      options.metrics?.slackCalls.inc({ method, outcome: "ok" });
+      return result;
+    } catch (error) {
+      const mapped = toOutboundError(method, error);
+      options.metrics?.slackCalls.inc({ method, outcome: mapped instanceof RateLimitedError ? "rate_limited" : "error" });
+      throw mapped;
+    }
+  }
+
+  return {
+    async authTest() {
+      const result = await call<WebAPICallResult & { user_id?: string; bot_id?: string; team_id?: string }>("auth.test", {});
+      if (!result.user_id) throw new PermanentOutboundError("slack_api_error", "no_user_id", "auth.test returned no user_id");
+      return { userId: result.user_id, botId: result.bot_id, teamId: result.team_id };
+    },
+    async createChannel({ name, isPrivate }) {
+      const result = await call<WebAPICallResult & { channel?: { id?: string; name?: string } }>("conversations.create", { name, is_private: isPrivate });
+      if (!result.channel?.id) throw new PermanentOutboundError("slack_api_error", "no_channel", "conversations.create returned no channel");
+      return { id: result.channel.id, name: result.channel.name ?? name };
+    },
+    async findChannelByName(name) {
+      let cursor: string | undefined;
+      for (let page = 0; page < 50; page += 1) {
+        const result = await call<WebAPICallResult & { channels?: Array<{ id?: string; name?: string; creator?: string; created?: number }> }>(
+          "conversations.list",
+          { types: "public_channel,private_channel", exclude_archived: true, limit: 1000, ...(cursor ? { cursor } : {}) },
+        );
+        const match = result.channels?.find((channel) => channel.name === name);
+        if (match?.id) return { id: match.id, name, creator: match.creator, created: match.created };
+        cursor = result.response_metadata?.next_cursor || undefined;
+        if (!cursor) return undefined;
+      }
+      return undefined;
+    },
+    async inviteToChannel({ channel, users }) {
+      if (users.length === 0) return;
+      try {
+        await call("conversations.invite", { channel, users: users.join(",") });
+      } catch (error) {
+        // Everyone asked for is already there: the goal is met.
+        if (error instanceof PermanentOutboundError && error.remoteCode === "already_in_channel") return;
+        throw error;
+      }
+    },
+    async postMessage({ channel, text, blocks, threadTs }) {
+      const result = await call<WebAPICallResult & { channel?: string; ts?: string }>("chat.postMessage", {
+        channel,
+        text,
+        ...(blocks ? { blocks } : {}),
+        ...(threadTs ? { thread_ts: threadTs } : {}),
+        unfurl_links: false,
+        unfurl_media: false,
+      });
+      if (!result.ts) throw new PermanentOutboundError("slack_api_error", "no_ts", "chat.postMessage returned no ts");
+      return { channel: result.channel ?? channel, ts: result.ts };
+    },
+    async updateMessage({ channel, ts, text, blocks }) {
+      await call("chat.update", { channel, ts, text, ...(blocks ? { blocks } : {}) });
+    },
+    async setTopic({ channel, topic }) {
+      await call("conversations.setTopic", { channel, topic });
+    },
+    async pinMessage({ channel, ts }) {
+      try {
+        await call("pins.add", { channel, timestamp: ts });
+      } catch (error) {
+        if (error instanceof PermanentOutboundError && error.remoteCode === "already_pinned") return;
+        throw error;
+      }
+    },
+  };
+}

@@ -1,0 +1,72 @@
+import { App, LogLevel, type Logger as BoltLogger } from "@slack/bolt";
+import type { ExtendedErrorHandlerArgs } from "@slack/bolt/dist/App.js";
+import type { Logger } from "../lib/logger.ts";
+import type { IncidentCommandHandler } from "../incident/command-handler.ts";
+import type { SlackReceiver } from "./receiver.ts";
+
+/** Bolt logs through pino, so its lines get the same redaction. */
+export function boltLogger(logger: Logger): BoltLogger {
+  const log = logger.child({ component: "bolt" });
+  let level = LogLevel.INFO;
+  return {
+    debug: (...msgs) => log.debug(msgs.map(String).join(" ")),
+    info: (...msgs) => log.info(msgs.map(String).join(" ")),
+    warn: (...msgs) => log.warn(msgs.map(String).join(" ")),
+    error: (...msgs) => log.error({ err: msgs.find((msg) => msg instanceof Error) }, msgs.map(String).join(" ")),
+    setLevel: (next) => {
+      level = next;
+    },
+    getLevel: () => level,
+    setName: () => undefined,
+  };
+}
+
+export interface BoltDeps {
+  receiver: SlackReceiver;
+  logger: Logger;
+  token: string;
+  botUserId: string;
+  botId: string | undefined;
+  apiUrl: string;
+  timeoutMs: number;
+  commandName: string;
+  handleIncidentCommand: IncidentCommandHandler;
+}
+
+/**
+ * The Bolt app: routing only. Listeners translate payloads into calls to the
+ * domain and ack the result; they hold no business logic, touch no database
+ * and catch nothing: errors reach the one global handler below, and the
+ * receiver answers Slack politely.
+ */
+export function createBoltApp(deps: BoltDeps): App {
+  const app = new App({
+    token: deps.token,
+    // auth.test already ran in the composition root; don't call it twice.
+    tokenVerificationEnabled: false,
+    botUserId: deps.botUserId,
+    ...(deps.botId ? { botId: deps.botId } : {}),
+    receiver: deps.receiver,
+    logger: boltLogger(deps.logger),
+    deferInitialization: true,
+    extendedErrorHandler: true,
+    clientOptions: { slackApiUrl: deps.apiUrl, timeout: deps.timeoutMs, retryConfig: { retries: 2, factor: 2, minTimeout: 200, maxTimeout: 2_000 } },
+  });
+
+  app.command(deps.commandName, async ({ command, ack }) => {
+    const reply = await deps.handleIncidentCommand(command.text, { userId: command.user_id, channelId: command.channel_id });
+    await ack(reply);
+  });
+
+  app.error(async ({ error, body }: ExtendedErrorHandlerArgs) => {
+    const original = (error as { original?: unknown }).original ?? error;
+    const payload = body as { command?: unknown; type?: unknown; user_id?: unknown; team_id?: unknown } | undefined;
+    deps.logger.error(
+      { err: original, code: error.code, slack: { command: payload?.command, type: payload?.type, user: payload?.user_id, team: payload?.team_id } },
+      "Slack request failed",
+    );
+    throw error;
+  });
+
+  return app;
+}

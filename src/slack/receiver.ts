@@ -1,0 +1,141 @@
+import type { FastifyInstance } from "fastify";
+import { verifySlackRequest, type App, type Receiver, type ReceiverEvent } from "@slack/bolt";
+import type { Logger } from "../lib/logger.ts";
+import { apologyFor } from "./views.ts";
+
+/**
+ * Bolt receiver mounted on Firebreak's one HTTP server: POST /slack/events.
+ * Verifies the signature on the raw body (401 for unsigned, badly signed or
+ * stale requests), hands the event to Bolt and turns Bolt's ack() into the
+ * HTTP response. If a listener fails or is slow before acking, Slack still
+ * gets an answer in time: a polite ephemeral message for slash commands.
+ */
+export interface SlackReceiverOptions {
+  signingSecret: string;
+  logger: Logger;
+  /** Answer Slack before its 3 s deadline even if a listener has not acked. */
+  ackDeadlineMs?: number;
+}
+
+type JsonObject = Record<string, unknown>;
+
+function parseBody(raw: string, contentType: string | undefined): JsonObject {
+  if (contentType?.includes("application/json")) {
+    const parsed: unknown = JSON.parse(raw);
+    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) throw new Error("body is not a JSON object");
+    return parsed as JsonObject;
+  }
+  const form = new URLSearchParams(raw);
+  const payload = form.get("payload");
+  if (payload !== null) {
+    const parsed: unknown = JSON.parse(payload);
+    if (parsed === null || typeof parsed !== "object") throw new Error("payload is not a JSON object");
+    return parsed as JsonObject;
+  }
+  return Object.fromEntries(form.entries());
+}
+
+export class SlackReceiver implements Receiver {
+  private app: App | undefined;
+  private readonly options: SlackReceiverOptions;
+  private readonly ackDeadlineMs: number;
+
+  constructor(options: SlackReceiverOptions) {
+    this.options = options;
+    this.ackDeadlineMs = options.ackDeadlineMs ?? 2_500;
+  }
+
+  init(app: App): void {
+    this.app = app;
+  }
+
+  // The HTTP server is owned by the composition root, not by Bolt.
+  async start(): Promise<void> {}
+  async stop(): Promise<void> {}
+
+  /** Registers POST /slack/events on the server, with a raw-body parser scoped to it. */
+  register(server: FastifyInstance): void {
+    void server.register(async (scope) => {
+      scope.removeAllContentTypeParsers();
+      scope.addContentTypeParser("*", { parseAs: "string" }, (_request, body, done) => done(null, body));
+      scope.post("/slack/events", async (request, reply) => {
+        const raw = typeof request.body === "string" ? request.body : "";
+        const signature = request.headers["x-slack-signature"];
+        const timestamp = Number(request.headers["x-slack-request-timestamp"]);
+        try {
+          verifySlackRequest({
+            signingSecret: this.options.signingSecret,
+            body: raw,
+            headers: { "x-slack-signature": typeof signature === "string" ? signature : "", "x-slack-request-timestamp": timestamp },
+          });
+        } catch (error) {
+          request.log.warn({ reason: error instanceof Error ? error.message : String(error) }, "rejected Slack request: bad signature");
+          return reply.status(401).send({ ok: false, error: "invalid_signature" });
+        }
+
+        let body: JsonObject;
+        try {
+          body = parseBody(raw, request.headers["content-type"]);
+        } catch {
+          return reply.status(400).send({ ok: false, error: "unparseable_body" });
+        }
+        if (body.ssl_check) return reply.status(200).send();
+        if (body.type === "url_verification") return reply.status(200).send({ challenge: body.challenge });
+
+        const app = this.app;
+        if (!app) return reply.status(503).send({ ok: false, error: "not_ready" });
+        return this.dispatch(app, body, request.headers, reply);
+      });
+    });
+  }
+
+  private async dispatch(
+    app: App,
+    body: JsonObject,
+    headers: Record<string, string | string[] | undefined>,
+    reply: import("fastify").FastifyReply,
+  ): Promise<unknown> {
+    const isCommand = typeof body.command === "string";
+    let settled = false;
+    let resolveResponse!: (value: { status: number; body: unknown }) => void;
+    const response = new Promise<{ status: number; body: unknown }>((resolve) => {
+      resolveResponse = resolve;
+    });
+    const settle = (status: number, payload: unknown) => {
+      if (settled) return false;
+      settled = true;
+      resolveResponse({ status, body: payload });
+      return true;
+    };
+
+    const deadline = setTimeout(() => {
+      if (settle(200, isCommand ? apologyFor("slow") : undefined)) {
+        this.options.logger.warn({ command: body.command }, "listener did not acknowledge in time; answered Slack with an apology");
+      }
+    }, this.ackDeadlineMs);
+
+    const retryNum = Number(headers["x-slack-retry-num"]);
+    const retryReason = headers["x-slack-retry-reason"];
+    const event: ReceiverEvent = {
+      body,
+      retryNum: Number.isFinite(retryNum) ? retryNum : undefined,
+      retryReason: typeof retryReason === "string" ? retryReason : undefined,
+      ack: async (ackResponse?: unknown) => {
+        if (!settle(200, ackResponse === undefined || ackResponse === "" ? undefined : ackResponse)) {
+          this.options.logger.warn("ack() called after Slack was already answered");
+        }
+      },
+    };
+
+    app.processEvent(event).then(
+      () => settle(200, undefined),
+      // The global error handler (slack/errors.ts) has logged it already.
+      () => settle(isCommand ? 200 : 500, isCommand ? apologyFor("error") : { ok: false, error: "internal_error" }),
+    ).finally(() => clearTimeout(deadline));
+
+    const result = await response;
+    if (result.body === undefined) return reply.status(result.status).send();
+    if (typeof result.body === "string") return reply.status(result.status).type("text/plain; charset=utf-8").send(result.body);
+    return reply.status(result.status).send(result.body);
+  }
+}
