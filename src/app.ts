@@ -8,7 +8,7 @@ import { createIncidentCommandHandler } from "./incident/command-handler.ts";
 import { createIncidentFlows } from "./incident/flows.ts";
 import { FirebreakError, PermanentOutboundError, TransientOutboundError } from "./lib/errors.ts";
 import type { Logger } from "./lib/logger.ts";
-import { createJobWorker, type JobWorkerOptions } from "./queue/worker.ts";
+import { createJobWorker, type JobWorker, type JobWorkerOptions } from "./queue/worker.ts";
 import { createSlackApi } from "./slack/api.ts";
 import { createBoltApp } from "./slack/bolt.ts";
 import { SlackReceiver } from "./slack/receiver.ts";
@@ -57,16 +57,17 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
     });
     logger.info({ botUserId: identity.userId, team: identity.teamId }, "connected to Slack");
 
-    let worker: ReturnType<typeof createJobWorker> | undefined;
+    // Flows wake the worker, and the worker runs the flows' jobs.
+    const workerRef: { current?: JobWorker } = {};
     const flows = createIncidentFlows({
       prisma: database.prisma,
       slack,
       metrics,
-      wakeJobs: () => worker?.wake(),
+      wakeJobs: () => workerRef.current?.wake(),
       botUserId: () => identity.userId,
       channelPrefix: fileConfig.incidents.channelPrefix,
     });
-    worker = createJobWorker({ prisma: database.prisma, logger: logger.child({ component: "jobs" }), metrics, definitions: [...flows.jobs] }, options.worker);
+    const worker = createJobWorker({ prisma: database.prisma, logger: logger.child({ component: "jobs" }), metrics, definitions: [...flows.jobs] }, options.worker);
 
     const receiver = new SlackReceiver({ signingSecret: config.slack.signingSecret, logger: logger.child({ component: "slack" }) });
     const bolt = createBoltApp({
@@ -89,9 +90,9 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
     const address = server.server.address() as AddressInfo;
     const url = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
 
+    workerRef.current = worker;
     worker.start();
-    const runningWorker = worker;
-    cleanup.push(() => runningWorker.stop(config.shutdownTimeoutMs));
+    cleanup.push(() => worker.stop(config.shutdownTimeoutMs));
     logger.info({ url }, "Firebreak is listening");
 
     let stopping: Promise<void> | undefined;

@@ -1,4 +1,7 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from "fastify";
+import type { IncomingMessage, ServerResponse } from "node:http";
+
+export type HttpServer = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger>;
 import type { Logger } from "../lib/logger.ts";
 import type { Metrics } from "./metrics.ts";
 
@@ -16,9 +19,10 @@ export interface HttpServerDeps {
  * The one HTTP server: health, readiness and metrics here; transports
  * (Slack, later Alertmanager and the API) register their own routes.
  */
-export function createHttpServer(deps: HttpServerDeps): FastifyInstance {
+export function createHttpServer(deps: HttpServerDeps): HttpServer {
+  const loggerInstance: FastifyBaseLogger = deps.logger.child({ component: "http" });
   const server = Fastify({
-    loggerInstance: deps.logger.child({ component: "http" }) as FastifyBaseLogger,
+    loggerInstance,
     disableRequestLogging: true,
     bodyLimit: BODY_LIMIT_BYTES,
     return503OnClosing: true,

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyReply } from "fastify";
 import { verifySlackRequest, type App, type Receiver, type ReceiverEvent } from "@slack/bolt";
 import type { Logger } from "../lib/logger.ts";
 import { apologyFor } from "./views.ts";
@@ -93,7 +93,7 @@ export class SlackReceiver implements Receiver {
     app: App,
     body: JsonObject,
     headers: Record<string, string | string[] | undefined>,
-    reply: import("fastify").FastifyReply,
+    reply: FastifyReply,
   ): Promise<unknown> {
     const isCommand = typeof body.command === "string";
     let settled = false;

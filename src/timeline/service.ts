@@ -1,4 +1,4 @@
-import type { Db, Prisma } from "../db/client.ts";
+import type { Db } from "../db/client.ts";
 import type { NewTimelineEvent, TimelineEventType } from "./models.ts";
 
 /**
@@ -13,7 +13,7 @@ export async function recordEvent<T extends TimelineEventType>(tx: Db, event: Ne
       source: event.source,
       actorId: event.actorId ?? null,
       text: event.text,
-      data: event.data as unknown as Prisma.InputJsonValue,
+      data: event.data,
       private: event.private ?? false,
       ...(event.occurredAt ? { occurredAt: event.occurredAt } : {}),
       ...(event.sourceRef ? { sourceRef: event.sourceRef } : {}),

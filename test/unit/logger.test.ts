@@ -1,0 +1,50 @@
+import { Writable } from "node:stream";
+import { describe, expect, it } from "vitest";
+import { createLogger, scrubSecrets } from "../../src/lib/logger.ts";
+
+function capture() {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      lines.push(chunk.toString("utf8"));
+      callback();
+    },
+  });
+  const logger = createLogger({ level: "debug", format: "json" }, stream);
+  return { logger, output: () => lines.join("") };
+}
+
+const token = "xoxb-1234567890-0987654321-AbCdEfGhIjKlMnOp";
+const secret = "8f742231b10e8888abcd99aaaaaa85a5";
+const responseUrl = "https://hooks.slack.com/commands/T000/123/abcDEF";
+
+describe("log redaction", () => {
+  it("redacts tokens, the signing secret, Authorization headers and response_urls by key", () => {
+    const { logger, output } = capture();
+    logger.info({ token, config: { botToken: token, signingSecret: secret }, headers: { authorization: `Bearer ${token}` }, body: { response_url: responseUrl } }, "request");
+    logger.info({ req: { headers: { authorization: "Basic dXNlcjpwYXNz", "x-slack-signature": "v0=abc" } } }, "incoming");
+    const text = output();
+    expect(text).toContain("[Redacted]");
+    expect(text).not.toContain(token);
+    expect(text).not.toContain(secret);
+    expect(text).not.toContain("dXNlcjpwYXNz");
+    expect(text).not.toContain(responseUrl);
+    expect(text).not.toContain("v0=abc");
+  });
+
+  it("scrubs secrets that hide inside messages and errors", () => {
+    const { logger, output } = capture();
+    logger.error({ err: new Error(`call failed with token ${token} for ${responseUrl}`) }, `retrying ${token}`);
+    logger.warn({ note: "db postgresql://firebreak:hunter2@db:5432/x down" }, "oops");
+    const text = output();
+    expect(text).not.toContain(token);
+    expect(text).not.toContain(responseUrl);
+    expect(text).not.toContain("hunter2");
+    expect(text).toContain("call failed with token");
+    expect(text).toContain("postgresql://firebreak:[Redacted]@db:5432/x");
+  });
+
+  it("keeps ordinary text intact", () => {
+    expect(scrubSecrets("INC-12 declared by <@U123> in #inc-12")).toBe("INC-12 declared by <@U123> in #inc-12");
+  });
+});

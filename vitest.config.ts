@@ -1,0 +1,15 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    globalSetup: ["test/setup/postgres.global.ts"],
+    pool: "forks",
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    // Two cores: two test files at a time keeps PGlite boots and the real
+    // PostgreSQL from starving each other.
+    maxWorkers: 2,
+    reporters: process.env.CI ? ["default"] : ["default"],
+  },
+});
