@@ -1,0 +1,457 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { ErrorCode, LogLevel, WebClient, type Logger } from "@slack/web-api";
+import { startFakeSlack, type FakeSlack } from "./index.ts";
+
+const TOKEN = "xoxb-test-token";
+
+const silentLogger: Logger = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+  setLevel: () => undefined,
+  getLevel: () => LogLevel.ERROR,
+  setName: () => undefined,
+};
+
+interface CaughtSlackError {
+  code: string;
+  error?: string;
+  data: Record<string, unknown>;
+  retryAfter?: number;
+  statusCode?: number;
+  body?: unknown;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** Awaits a WebClient call that must fail and returns the interesting parts of the error. */
+async function failure(call: Promise<unknown>): Promise<CaughtSlackError> {
+  try {
+    await call;
+  } catch (err: unknown) {
+    if (!(err instanceof Error) || !("code" in err) || typeof err.code !== "string") throw err;
+    const out: CaughtSlackError = { code: err.code, data: {} };
+    if ("data" in err && isRecord(err.data)) {
+      out.data = err.data;
+      if (typeof err.data["error"] === "string") out.error = err.data["error"];
+    }
+    if ("retryAfter" in err && typeof err.retryAfter === "number") out.retryAfter = err.retryAfter;
+    if ("statusCode" in err && typeof err.statusCode === "number") out.statusCode = err.statusCode;
+    if ("body" in err) out.body = err.body;
+    return out;
+  }
+  throw new Error("expected the Slack call to fail, but it succeeded");
+}
+
+function messagesOf(e: CaughtSlackError): string[] {
+  const meta = e.data["response_metadata"];
+  if (!isRecord(meta) || !Array.isArray(meta["messages"])) return [];
+  return meta["messages"].filter((m): m is string => typeof m === "string");
+}
+
+let slack: FakeSlack;
+let client: WebClient;
+
+function makeClient(token: string | undefined, extra: ConstructorParameters<typeof WebClient>[1] = {}): WebClient {
+  return new WebClient(token, {
+    slackApiUrl: slack.url,
+    retryConfig: { retries: 0 },
+    rejectRateLimitedCalls: true,
+    logger: silentLogger,
+    ...extra,
+  });
+}
+
+beforeAll(async () => {
+  slack = await startFakeSlack();
+  client = makeClient(TOKEN);
+});
+
+afterAll(async () => {
+  await slack.close();
+});
+
+beforeEach(() => {
+  slack.reset();
+});
+
+describe("fake Slack: happy path through the real WebClient", () => {
+  it("creates a channel, invites responders, posts, threads, updates, pins, reacts and bookmarks", async () => {
+    expect(slack.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/api\/$/);
+
+    const auth = await client.auth.test();
+    expect(auth).toMatchObject({ ok: true, user_id: "UBOT00001", bot_id: "BBOT00001", team_id: slack.bot.team_id });
+
+    const created = await client.conversations.create({ name: "inc-42-db-outage" });
+    const channelId = created.channel?.id ?? "";
+    expect(channelId).toMatch(/^C[A-Z0-9]{8,}$/);
+    expect(created.channel).toMatchObject({ name: "inc-42-db-outage", is_private: false, is_member: true });
+
+    const invited = await client.conversations.invite({ channel: channelId, users: "U0DECLARER, U0RESPOND1" });
+    expect(invited.ok).toBe(true);
+    await client.conversations.setTopic({ channel: channelId, topic: "SEV1: primary DB down" });
+    await client.conversations.setPurpose({ channel: channelId, purpose: "Incident #42" });
+
+    const posted = await client.chat.postMessage({
+      channel: channelId,
+      text: "Incident declared",
+      blocks: [
+        { type: "header", text: { type: "plain_text", text: "INC-42: DB outage" } },
+        { type: "section", text: { type: "mrkdwn", text: "*Severity:* SEV1" } },
+      ],
+    });
+    const ts = posted.ts ?? "";
+    expect(ts).toMatch(/^\d{10}\.\d{6}$/);
+    const reply = await client.chat.postMessage({ channel: channelId, text: "Investigating", thread_ts: ts });
+    expect(Number(reply.ts)).toBeGreaterThan(Number(ts));
+
+    await client.chat.update({ channel: channelId, ts, text: "Incident declared (updated)" });
+    await client.pins.add({ channel: channelId, timestamp: ts });
+    await client.reactions.add({ channel: channelId, timestamp: ts, name: "rotating_light" });
+    const link = await client.chat.getPermalink({ channel: channelId, message_ts: reply.ts ?? "" });
+    expect(link.permalink).toBe(
+      `https://firebreak-test.slack.com/archives/${channelId}/p${(reply.ts ?? "").replace(".", "")}?thread_ts=${ts}&cid=${channelId}`,
+    );
+    const bookmark = await client.bookmarks.add({ channel_id: channelId, title: "Runbook", type: "link", link: "https://runbooks.example.com/db" });
+    expect(bookmark.bookmark?.title).toBe("Runbook");
+    const eph = await client.chat.postEphemeral({ channel: channelId, user: "U0DECLARER", text: "Only you can see this" });
+    expect(eph.message_ts).toBeDefined();
+
+    // Reads reflect the writes.
+    const info = await client.conversations.info({ channel: channelId, include_num_members: true });
+    expect(info.channel?.topic?.value).toBe("SEV1: primary DB down");
+    expect(info.channel?.num_members).toBe(3);
+    const members = await client.conversations.members({ channel: channelId });
+    expect(members.members).toEqual(["UBOT00001", "U0DECLARER", "U0RESPOND1"]);
+    const listed = await client.conversations.list({ types: "public_channel" });
+    expect(listed.channels?.map((c) => c.name)).toEqual(["general", "inc-42-db-outage"]);
+    const user = await client.users.info({ user: "U0DECLARER" });
+    expect(user.user?.real_name).toBe("Dana Declarer");
+
+    // State readers.
+    const ch = slack.channels.get("#inc-42-db-outage");
+    expect(ch).toMatchObject({ id: channelId, is_private: false, topic: { value: "SEV1: primary DB down" }, purpose: { value: "Incident #42" } });
+    expect(slack.channels.members(channelId)).toEqual(["UBOT00001", "U0DECLARER", "U0RESPOND1"]);
+    const msgs = slack.messages.in(channelId);
+    expect(msgs.map((m) => m.text)).toEqual(["Incident declared (updated)", "Investigating"]);
+    expect(msgs[0]?.blocks).toHaveLength(2);
+    expect(msgs[0]?.history.map((h) => h.text)).toEqual(["Incident declared"]);
+    expect(msgs[0]?.reactions).toEqual([{ name: "rotating_light", users: ["UBOT00001"] }]);
+    expect(slack.messages.thread(channelId, ts).map((m) => m.text)).toEqual(["Investigating"]);
+    expect(slack.messages.topLevel(channelId)).toHaveLength(1);
+    expect(slack.pins.in(channelId).map((m) => m.ts)).toEqual([ts]);
+    expect(slack.bookmarks.in(channelId).map((b) => b.link)).toEqual(["https://runbooks.example.com/db"]);
+    expect(slack.messages.ephemeral({ user: "U0DECLARER" })).toHaveLength(1);
+
+    // Call log: every call, in order, with JSON-string args decoded.
+    const post = slack.callsTo("chat.postMessage")[0];
+    expect(post?.args["blocks"]).toEqual([
+      { type: "header", text: { type: "plain_text", text: "INC-42: DB outage" } },
+      { type: "section", text: { type: "mrkdwn", text: "*Severity:* SEV1" } },
+    ]);
+    expect(post?.token).toBe(TOKEN);
+    expect(slack.calls.map((c) => c.method).slice(0, 3)).toEqual(["auth.test", "conversations.create", "conversations.invite"]);
+    expect(slack.calls.every((c) => c.ok)).toBe(true);
+  });
+
+  it("creates private channels and hides private channels the bot is not in", async () => {
+    const created = await client.conversations.create({ name: "inc-43-security", is_private: true });
+    expect(created.channel?.id).toMatch(/^C[A-Z0-9]{8,}$/);
+    expect(slack.channels.byName("inc-43-security")?.is_private).toBe(true);
+    slack.channels.create({ name: "hr-private", is_private: true, botIsMember: false, members: ["U0DECLARER"] });
+
+    const publicOnly = await client.conversations.list({});
+    expect(publicOnly.channels?.map((c) => c.name)).toEqual(["general"]);
+    const both = await client.conversations.list({ types: "public_channel,private_channel" });
+    expect(both.channels?.map((c) => c.name)).toEqual(["general", "inc-43-security"]);
+    const hidden = slack.channels.get("hr-private").id;
+    expect((await failure(client.conversations.info({ channel: hidden }))).error).toBe("channel_not_found");
+  });
+
+  it("joins public channels (with Slack's already_in_channel warning on repeat)", async () => {
+    const general = slack.channels.get("general");
+    await client.conversations.join({ channel: general.id });
+    expect(slack.channels.members("general")).toContain("UBOT00001");
+    const again = await client.conversations.join({ channel: general.id });
+    expect(again.warning).toBe("already_in_channel");
+  });
+
+  it("pages conversations.members with cursors", async () => {
+    slack.channels.create({ name: "big", members: ["U0DECLARER", "U0RESPOND1", "U0RESPOND2", "U0COMMANDR"] });
+    const first = await client.conversations.members({ channel: slack.channels.get("big").id, limit: 2 });
+    expect(first.members).toEqual(["U0DECLARER", "U0RESPOND1"]);
+    const cursor = first.response_metadata?.next_cursor ?? "";
+    expect(cursor).not.toBe("");
+    const second = await client.conversations.members({ channel: slack.channels.get("big").id, limit: 2, cursor });
+    expect(second.members).toEqual(["U0RESPOND2", "U0COMMANDR"]);
+    const last = await client.conversations.members({ channel: slack.channels.get("big").id, limit: 2, cursor: second.response_metadata?.next_cursor ?? "" });
+    expect(last.members).toEqual(["UBOT00001"]);
+    expect(last.response_metadata?.next_cursor).toBe("");
+  });
+
+  it("opens, updates and publishes views with trigger and hash semantics", async () => {
+    const trigger = slack.newTriggerId("U0DECLARER");
+    const modal = {
+      type: "modal" as const,
+      callback_id: "declare",
+      title: { type: "plain_text" as const, text: "Declare incident" },
+      submit: { type: "plain_text" as const, text: "Declare" },
+      blocks: [
+        {
+          type: "input",
+          block_id: "title",
+          label: { type: "plain_text" as const, text: "Title" },
+          element: { type: "plain_text_input", action_id: "value" },
+        },
+      ],
+    };
+    const opened = await client.views.open({ trigger_id: trigger, view: modal });
+    const viewId = opened.view?.id ?? "";
+    expect(viewId).toMatch(/^V[A-Z0-9]{8,}$/);
+    expect(slack.views.byId(viewId)).toMatchObject({ type: "modal", user_id: "U0DECLARER", callback_id: "declare" });
+
+    expect((await failure(client.views.open({ trigger_id: trigger, view: modal }))).error).toBe("exchanged_trigger_id");
+    expect((await failure(client.views.open({ trigger_id: "not-a-trigger", view: modal }))).error).toBe("invalid_trigger_id");
+    const noTitle = await failure(client.views.open({ trigger_id: slack.newTriggerId(), view: { ...modal, title: { type: "plain_text", text: "x".repeat(25) } } }));
+    expect(noTitle.error).toBe("invalid_arguments");
+    expect(messagesOf(noTitle).join("\n")).toContain("/view/title/text");
+
+    const updated = await client.views.update({ view_id: viewId, hash: opened.view?.hash ?? "", view: modal });
+    expect(updated.view?.hash).not.toBe(opened.view?.hash);
+    expect((await failure(client.views.update({ view_id: viewId, hash: opened.view?.hash ?? "", view: modal }))).error).toBe("hash_conflict");
+    expect((await failure(client.views.update({ view_id: "VNOPE00000", view: modal }))).error).toBe("not_found");
+
+    await client.views.publish({ user_id: "U0RESPOND1", view: { type: "home", blocks: [{ type: "section", text: { type: "mrkdwn", text: "Open incidents: 1" } }] } });
+    expect(slack.views.home("U0RESPOND1")?.view["blocks"]).toHaveLength(1);
+  });
+
+  it("accepts JSON bodies with a Bearer header and GET query parameters", async () => {
+    const created = await fetch(`${slack.url}conversations.create`, {
+      method: "POST",
+      headers: { "content-type": "application/json; charset=utf-8", authorization: `Bearer ${TOKEN}` },
+      body: JSON.stringify({ name: "json-channel", is_private: false }),
+    });
+    expect(created.status).toBe(200);
+    const body: unknown = await created.json();
+    expect(body).toMatchObject({ ok: true, channel: { name: "json-channel" } });
+
+    const info = await fetch(`${slack.url}conversations.info?channel=${slack.channels.get("json-channel").id}`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    expect(await info.json()).toMatchObject({ ok: true, channel: { name: "json-channel" } });
+
+    // Form-encoded token argument works; a token inside a JSON body is ignored (as Slack does).
+    const formToken = await fetch(`${slack.url}auth.test`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: `token=${TOKEN}`,
+    });
+    expect(await formToken.json()).toMatchObject({ ok: true });
+    const jsonToken = await fetch(`${slack.url}auth.test`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ token: TOKEN }),
+    });
+    expect(await jsonToken.json()).toEqual({ ok: false, error: "not_authed" });
+    const badJson = await fetch(`${slack.url}auth.test`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` },
+      body: "{nope",
+    });
+    expect(await badJson.json()).toEqual({ ok: false, error: "invalid_json" });
+  });
+});
+
+describe("fake Slack: contract enforcement", () => {
+  it("rejects missing and unknown tokens", async () => {
+    expect(await failure(makeClient("xoxb-wrong").auth.test())).toMatchObject({ code: ErrorCode.PlatformError, error: "invalid_auth" });
+    expect(await failure(makeClient(undefined).auth.test())).toMatchObject({ code: ErrorCode.PlatformError, error: "not_authed" });
+  });
+
+  it("answers invalid_arguments naming the missing required argument", async () => {
+    const e = await failure(client.apiCall("conversations.info", {}));
+    expect(e.error).toBe("invalid_arguments");
+    expect(messagesOf(e)).toEqual(["[ERROR] missing required field: channel"]);
+
+    const post = await failure(client.apiCall("chat.postMessage", { text: "hi" }));
+    expect(post.error).toBe("invalid_arguments");
+    expect(messagesOf(post)[0]).toContain("channel");
+
+    // Methods with a dedicated "missing" error in the spec use it instead.
+    expect((await failure(client.apiCall("conversations.invite", { channel: "C0GENERAL0" }))).error).toBe("no_user");
+    const general = slack.channels.get("general").id;
+    slack.channels.addMembers(general, ["UBOT00001"]);
+    expect((await failure(client.apiCall("chat.postMessage", { channel: general }))).error).toBe("no_text");
+  });
+
+  it("validates channel names", async () => {
+    expect((await failure(client.conversations.create({ name: "Bad Name!" }))).error).toBe("invalid_name_specials");
+    expect((await failure(client.conversations.create({ name: "UPPER" }))).error).toBe("invalid_name_specials");
+    expect((await failure(client.conversations.create({ name: "a".repeat(81) }))).error).toBe("invalid_name_maxlength");
+    expect((await failure(client.conversations.create({ name: "" }))).error).toBe("invalid_name_required");
+    await client.conversations.create({ name: "a".repeat(80) });
+    await client.conversations.create({ name: "inc-1_ok" });
+    expect((await failure(client.conversations.create({ name: "inc-1_ok" }))).error).toBe("name_taken");
+    expect((await failure(client.conversations.create({ name: "general" }))).error).toBe("name_taken");
+  });
+
+  it("rejects unknown channels and channels the bot is not in", async () => {
+    expect((await failure(client.chat.postMessage({ channel: "CNOPE00000", text: "x" }))).error).toBe("channel_not_found");
+    expect((await failure(client.conversations.invite({ channel: "CNOPE00000", users: "U0DECLARER" }))).error).toBe("channel_not_found");
+
+    const general = slack.channels.get("general").id; // the bot is not a member of #general
+    expect((await failure(client.chat.postMessage({ channel: general, text: "hello" }))).error).toBe("not_in_channel");
+    expect((await failure(client.conversations.setTopic({ channel: general, topic: "x" }))).error).toBe("not_in_channel");
+    expect((await failure(client.conversations.invite({ channel: general, users: "U0DECLARER" }))).error).toBe("not_in_channel");
+    const secret = slack.channels.create({ name: "secret", is_private: true, botIsMember: false });
+    expect((await failure(client.chat.postMessage({ channel: secret.id, text: "x" }))).error).toBe("channel_not_found");
+    expect(slack.messages.all()).toHaveLength(0);
+
+    slack.channels.archive("general");
+    slack.channels.addMembers("general", ["UBOT00001"]);
+    expect((await failure(client.chat.postMessage({ channel: general, text: "x" }))).error).toBe("is_archived");
+  });
+
+  it("rejects invalid invites without changing membership", async () => {
+    const { channel } = await client.conversations.create({ name: "inc-7" });
+    const id = channel?.id ?? "";
+    await client.conversations.invite({ channel: id, users: "U0DECLARER" });
+    const already = await failure(client.conversations.invite({ channel: id, users: "U0RESPOND1,U0DECLARER" }));
+    expect(already.error).toBe("already_in_channel");
+    expect(already.data["errors"]).toEqual([{ user: "U0DECLARER", ok: false, error: "already_in_channel" }]);
+    expect((await failure(client.conversations.invite({ channel: id, users: "UBOT00001" }))).error).toBe("cant_invite_self");
+    expect((await failure(client.conversations.invite({ channel: id, users: "UNOBODY000" }))).error).toBe("user_not_found");
+    expect(slack.channels.members(id)).toEqual(["UBOT00001", "U0DECLARER"]);
+  });
+
+  it("validates blocks and message length", async () => {
+    const { channel } = await client.conversations.create({ name: "inc-blocks" });
+    const id = channel?.id ?? "";
+    const divider = { type: "divider" };
+
+    const tooMany = await failure(client.chat.postMessage({ channel: id, text: "x", blocks: Array.from({ length: 51 }, () => divider) }));
+    expect(tooMany.error).toBe("invalid_blocks");
+    expect(tooMany.data["errors"]).toEqual(["no more than 50 items allowed [json-pointer:/blocks]"]);
+    await client.chat.postMessage({ channel: id, text: "x", blocks: Array.from({ length: 50 }, () => divider) });
+
+    const longSection = await failure(
+      client.chat.postMessage({ channel: id, text: "x", blocks: [{ type: "section", text: { type: "mrkdwn", text: "y".repeat(3001) } }] }),
+    );
+    expect(longSection.error).toBe("invalid_blocks");
+    expect(messagesOf(longSection)).toEqual(["[ERROR] must be less than 3001 characters [json-pointer:/blocks/0/text/text]"]);
+
+    const notArray = await failure(client.apiCall("chat.postMessage", { channel: id, text: "x", blocks: "{not json" }));
+    expect(notArray.error).toBe("invalid_blocks_format");
+    expect((await failure(client.chat.postMessage({ channel: id, text: "z".repeat(40_001) }))).error).toBe("msg_too_long");
+    expect(slack.messages.in(id)).toHaveLength(1);
+  });
+
+  it("enforces message, pin and reaction semantics", async () => {
+    const { channel } = await client.conversations.create({ name: "inc-pins" });
+    const id = channel?.id ?? "";
+    const { ts } = await client.chat.postMessage({ channel: id, text: "x" });
+    expect((await failure(client.chat.update({ channel: id, ts: "1600000000.000001", text: "y" }))).error).toBe("message_not_found");
+    await client.pins.add({ channel: id, timestamp: ts ?? "" });
+    expect((await failure(client.pins.add({ channel: id, timestamp: ts ?? "" }))).error).toBe("already_pinned");
+    await client.pins.remove({ channel: id, timestamp: ts ?? "" });
+    expect((await failure(client.pins.remove({ channel: id, timestamp: ts ?? "" }))).error).toBe("not_pinned");
+    await client.reactions.add({ channel: id, timestamp: ts ?? "", name: "eyes" });
+    expect((await failure(client.reactions.add({ channel: id, timestamp: ts ?? "", name: "eyes" }))).error).toBe("already_reacted");
+    expect((await failure(client.reactions.add({ channel: id, timestamp: ts ?? "", name: ":eyes:" }))).error).toBe("invalid_name");
+    const human = slack.messages.seed(id, { user: "U0DECLARER", text: "I see smoke" });
+    expect((await failure(client.chat.update({ channel: id, ts: human.ts, text: "edited" }))).error).toBe("cant_update_message");
+  });
+
+  it("answers 404 unknown_method for methods Slack does not have", async () => {
+    const e = await failure(client.apiCall("incidents.declare", {}));
+    expect(e).toMatchObject({ code: ErrorCode.HTTPError, statusCode: 404 });
+    expect(e.body).toEqual({ ok: false, error: "unknown_method" });
+    expect(slack.calls.at(-1)).toMatchObject({ method: "incidents.declare", ok: false, error: "unknown_method", status: 404 });
+  });
+
+  it("failNext injects contract-valid errors only", async () => {
+    slack.failNext("chat.postMessage", "fatal_error");
+    const { channel } = await client.conversations.create({ name: "inc-fail" });
+    const id = channel?.id ?? "";
+    expect((await failure(client.chat.postMessage({ channel: id, text: "x" }))).error).toBe("fatal_error");
+    await client.chat.postMessage({ channel: id, text: "x" });
+    expect(() => slack.failNext("chat.postMessage", "made_up_error")).toThrow(/does not answer chat\.postMessage/);
+    expect(() => slack.failNext("chat.nope", "fatal_error")).toThrow(TypeError);
+  });
+
+  it("enforces scopes when the fake is given the app's scopes", async () => {
+    const scoped = await startFakeSlack({ scopes: ["chat:write", "chat:write.public", "channels:read"] });
+    try {
+      const c = new WebClient(TOKEN, { slackApiUrl: scoped.url, retryConfig: { retries: 0 }, logger: silentLogger });
+      const e = await failure(c.conversations.create({ name: "nope" }));
+      expect(e.error).toBe("missing_scope");
+      expect(e.data["needed"]).toBe("channels:manage");
+      // chat:write.public: the bot may post to public channels it has not joined.
+      await c.chat.postMessage({ channel: "C0GENERAL0", text: "announcement" });
+      expect(scoped.messages.in("general")).toHaveLength(1);
+    } finally {
+      await scoped.close();
+    }
+  });
+});
+
+describe("fake Slack: rate limits, latency and waiting", () => {
+  it("answers HTTP 429 with Retry-After, surfaced as a RateLimitedError", async () => {
+    const { channel } = await client.conversations.create({ name: "inc-rl" });
+    const id = channel?.id ?? "";
+    slack.rateLimit("chat.postMessage", { retryAfterSeconds: 7, times: 1 });
+
+    const e = await failure(client.chat.postMessage({ channel: id, text: "x" }));
+    expect(e).toMatchObject({ code: ErrorCode.RateLimitedError, retryAfter: 7 });
+    expect(slack.calls.at(-1)).toMatchObject({ method: "chat.postMessage", ok: false, error: "ratelimited", status: 429 });
+    expect(slack.calls.at(-1)?.response).toEqual({ ok: false, error: "ratelimited" });
+
+    await client.chat.postMessage({ channel: id, text: "after the limit" });
+    expect(slack.messages.in(id).map((m) => m.text)).toEqual(["after the limit"]);
+  });
+
+  it("can rate-limit a single channel, and a retrying client recovers", async () => {
+    const a = (await client.conversations.create({ name: "inc-a" })).channel?.id ?? "";
+    const b = (await client.conversations.create({ name: "inc-b" })).channel?.id ?? "";
+    slack.rateLimit("chat.postMessage", { retryAfterSeconds: 0, times: 2, channel: "inc-a" });
+    await client.chat.postMessage({ channel: b, text: "unaffected" });
+
+    const retrying = makeClient(TOKEN, { rejectRateLimitedCalls: false, retryConfig: { retries: 3, minTimeout: 0, maxTimeout: 0 } });
+    await retrying.chat.postMessage({ channel: a, text: "eventually" });
+    expect(slack.callsTo("chat.postMessage").map((c) => c.status)).toEqual([200, 429, 429, 200]);
+  });
+
+  it("delays responses with setLatency", async () => {
+    slack.setLatency(150, "auth.test");
+    const started = Date.now();
+    await client.auth.test();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+
+    const fastStart = Date.now();
+    await client.users.info({ user: "U0DECLARER" });
+    expect(Date.now() - fastStart).toBeLessThan(100);
+
+    slack.setLatency(300);
+    const impatient = makeClient(TOKEN, { timeout: 50 });
+    expect((await failure(impatient.users.info({ user: "U0DECLARER" }))).code).toBe(ErrorCode.RequestError);
+    slack.setLatency(0);
+  });
+
+  it("waitFor resolves on matching calls and explains timeouts", async () => {
+    const pending = slack.waitFor({ method: "conversations.create", count: 2 });
+    void client.conversations.create({ name: "inc-w1" });
+    void client.conversations.create({ name: "inc-w2" });
+    const created = await pending;
+    expect(created.map((c) => c.args["name"])).toEqual(["inc-w1", "inc-w2"]);
+
+    const byPredicate = await slack.waitFor((calls) => calls.length >= 2);
+    expect(byPredicate).toHaveLength(2);
+
+    await expect(slack.waitFor({ method: "chat.postMessage" }, 50)).rejects.toThrow(
+      /waitFor\(1x chat\.postMessage\) timed out after 50ms\. Calls so far \(2\):\n {2}1\. conversations\.create -> ok {2}name="inc-w1"/,
+    );
+  });
+});

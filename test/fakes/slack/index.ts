@@ -1,0 +1,45 @@
+export {
+  formatCalls,
+  startFakeSlack,
+  type FakeSlack,
+  type FakeSlackCall,
+  type FakeSlackOptions,
+  type RateLimitOptions,
+  type WaitForCondition,
+  type WaitForSpec,
+} from "./server.ts";
+export {
+  allowedErrors,
+  loadSlackContract,
+  parseContract,
+  type MethodContract,
+  type RequireOneOf,
+  type SlackContract,
+} from "./contract.ts";
+export { validateBlocks, validateView, MAX_BLOCKS, type BlockSurface } from "./blocks.ts";
+export { handlers, SlackError, type Args, type Handler, type HandlerContext } from "./handlers.ts";
+export {
+  DEFAULT_BOT,
+  DEFAULT_TEAM_ID,
+  DEFAULT_USERS,
+  GENERAL_CHANNEL_ID,
+  WorkspaceState,
+  type BookmarksReader,
+  type BotIdentity,
+  type ChannelSeed,
+  type ChannelsReader,
+  type FakeBookmark,
+  type FakeChannel,
+  type FakeEphemeral,
+  type FakeMessage,
+  type FakeUser,
+  type FakeView,
+  type MessageRevision,
+  type MessageSeed,
+  type MessagesReader,
+  type PinsReader,
+  type TopicLike,
+  type UserSeed,
+  type UsersApi,
+  type ViewsReader,
+} from "./state.ts";

@@ -1,0 +1,615 @@
+/**
+ * A fake Slack Web API: a real HTTP server on 127.0.0.1 that enforces the contract in
+ * contract.json (auth, required arguments, error codes, scopes) and keeps workspace state.
+ *
+ *   const slack = await startFakeSlack();
+ *   const client = new WebClient("xoxb-test-token", { slackApiUrl: slack.url });
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { allowedErrors, loadSlackContract, type MethodContract, type SlackContract } from "./contract.ts";
+import { handlers, SlackError, type Args } from "./handlers.ts";
+import {
+  bookmarksReader,
+  channelsReader,
+  DEFAULT_BOT,
+  DEFAULT_TEAM_ID,
+  DEFAULT_USERS,
+  messagesReader,
+  pinsReader,
+  usersApi,
+  viewsReader,
+  WorkspaceState,
+  type BookmarksReader,
+  type BotIdentity,
+  type ChannelsReader,
+  type MessagesReader,
+  type PinsReader,
+  type UserSeed,
+  type UsersApi,
+  type ViewsReader,
+} from "./state.ts";
+
+export interface FakeSlackOptions {
+  /** Bot tokens the fake accepts (default ["xoxb-test-token"]). */
+  tokens?: string[];
+  /** Extra workspace users, added to (or replacing by id) the default seeded users. */
+  users?: UserSeed[];
+  teamId?: string;
+  teamName?: string;
+  /** Workspace subdomain used in auth.test `url` and permalinks (default "firebreak-test"). */
+  teamDomain?: string;
+  /** Override the bot identity (user_id "UBOT00001", bot_id "BBOT00001", app_id, name). */
+  bot?: Partial<Pick<BotIdentity, "user_id" | "bot_id" | "app_id" | "name">>;
+  /**
+   * Scopes granted to the tokens. When given, calls needing a scope the app lacks answer
+   * `missing_scope` (with `needed`/`provided`), and `chat:write.public` lets the bot post to
+   * public channels it is not in. Default: every bot scope in the contract except chat:write.public.
+   */
+  scopes?: string[];
+  /** Lifetime of trigger IDs issued by newTriggerId() (Slack: 3 s). Default 3000. */
+  triggerTtlMs?: number;
+  /** Port to listen on (default: a random free port). */
+  port?: number;
+}
+
+export interface FakeSlackCall {
+  method: string;
+  /** Arguments from query string and body; JSON-carrying args (blocks, view...) are decoded; token removed. */
+  args: Record<string, unknown>;
+  /** Epoch ms when the request arrived. */
+  at: number;
+  ok: boolean;
+  error?: string;
+  /** HTTP status the fake answered with (200, 404, 429, ...). */
+  status: number;
+  /** The JSON body the fake answered with. */
+  response: Record<string, unknown>;
+  /** The token the call authenticated with, if any. */
+  token?: string;
+  http: { method: string; contentType?: string };
+}
+
+export interface RateLimitOptions {
+  retryAfterSeconds: number;
+  /** How many upcoming calls get a 429 (default 1). */
+  times?: number;
+  /** Only calls for this channel (ID or name; matches `channel` or `channel_id`). */
+  channel?: string;
+}
+
+export interface WaitForSpec {
+  method: string;
+  /** Resolve once at least this many matching calls happened (default 1). */
+  count?: number;
+  /** Only count successful (true) or failed (false) calls. */
+  ok?: boolean;
+  where?: (call: FakeSlackCall) => boolean;
+}
+
+export type WaitForCondition = ((calls: readonly FakeSlackCall[]) => boolean) | WaitForSpec;
+
+export interface FakeSlack {
+  /** Base URL for WebClient's `slackApiUrl`, e.g. "http://127.0.0.1:PORT/api/". */
+  readonly url: string;
+  readonly port: number;
+  readonly bot: BotIdentity;
+  readonly tokens: readonly string[];
+  readonly contract: SlackContract;
+  /** Every call in completion order (cleared in place by reset()). */
+  readonly calls: readonly FakeSlackCall[];
+  /** Calls to one method, successful and failed. */
+  callsTo(method: string): FakeSlackCall[];
+  readonly channels: ChannelsReader;
+  readonly messages: MessagesReader;
+  readonly pins: PinsReader;
+  readonly users: UsersApi;
+  readonly views: ViewsReader;
+  readonly bookmarks: BookmarksReader;
+  /** A fresh trigger_id as Slack would send with an interaction (valid once, expires after triggerTtlMs). */
+  newTriggerId(userId?: string): string;
+  /** The next `times` calls to `method` answer HTTP 429 + Retry-After with {"ok":false,"error":"ratelimited"}. */
+  rateLimit(method: string, options: RateLimitOptions): void;
+  /** The next `times` (default 1) calls to `method` answer {"ok":false,"error":error}. The error must be one the contract allows. */
+  failNext(method: string, error: string, times?: number): void;
+  /**
+   * Delays responses by `ms` for one method, or by default for all methods when `method` is omitted
+   * (per-method delays take precedence). `setLatency(0, method)` removes that method's delay;
+   * `setLatency(0)` removes every delay.
+   */
+  setLatency(ms: number, method?: string): void;
+  /** Resolves when the calls satisfy the condition; rejects after timeoutMs (default 3000) listing the calls so far. */
+  waitFor(condition: WaitForCondition, timeoutMs?: number): Promise<FakeSlackCall[]>;
+  /** Clears calls, workspace state (back to the seeded users and #general), and injected faults/latency. */
+  reset(): void;
+  close(): Promise<void>;
+}
+
+interface RateLimitRule {
+  method: string;
+  retryAfterSeconds: number;
+  remaining: number;
+  channel?: string;
+}
+
+interface FailRule {
+  method: string;
+  error: string;
+  remaining: number;
+}
+
+interface Waiter {
+  check: () => FakeSlackCall[] | undefined;
+  resolve: (calls: FakeSlackCall[]) => void;
+  reject: (error: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+interface Reply {
+  status: number;
+  body: Record<string, unknown>;
+  headers?: Record<string, string>;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function isMissing(value: unknown): boolean {
+  return value === undefined || value === null;
+}
+
+function summarizeArgs(args: Record<string, unknown>): string {
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(args)) {
+    let s = typeof v === "string" ? JSON.stringify(v) : JSON.stringify(v) ?? String(v);
+    if (s.length > 60) s = `${s.slice(0, 57)}...`;
+    parts.push(`${k}=${s}`);
+  }
+  return parts.join(" ");
+}
+
+export function formatCalls(calls: readonly FakeSlackCall[]): string {
+  if (calls.length === 0) return "  (no calls)";
+  return calls
+    .map((c, i) => `  ${i + 1}. ${c.method} -> ${c.ok ? "ok" : `${c.status} ${c.error ?? "error"}`}  ${summarizeArgs(c.args)}`)
+    .join("\n");
+}
+
+export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<FakeSlack> {
+  const contract = loadSlackContract();
+  const tokens = [...(options.tokens ?? ["xoxb-test-token"])];
+  const teamId = options.teamId ?? DEFAULT_TEAM_ID;
+  const domain = options.teamDomain ?? "firebreak-test";
+  const bot: BotIdentity = {
+    user_id: options.bot?.user_id ?? DEFAULT_BOT.user_id,
+    bot_id: options.bot?.bot_id ?? DEFAULT_BOT.bot_id,
+    app_id: options.bot?.app_id ?? DEFAULT_BOT.app_id,
+    name: options.bot?.name ?? DEFAULT_BOT.name,
+    team_id: teamId,
+    team: options.teamName ?? "Firebreak Test",
+    url: `https://${domain}.slack.com/`,
+  };
+  const seedUsers = new Map<string, UserSeed>();
+  for (const u of [...DEFAULT_USERS, ...(options.users ?? [])]) seedUsers.set(u.id, u);
+  const state = new WorkspaceState(bot, [...seedUsers.values()]);
+
+  const allBotScopes = [...new Set(Object.values(contract.methods).flatMap((m) => [...m.botScopes]))].sort();
+  const enforceScopes = options.scopes !== undefined;
+  const granted: ReadonlySet<string> = new Set(
+    options.scopes ?? [...allBotScopes, "users:read.email"].filter((s) => s !== "chat:write.public"),
+  );
+  const triggerTtlMs = options.triggerTtlMs ?? 3000;
+
+  const calls: FakeSlackCall[] = [];
+  let rateLimits: RateLimitRule[] = [];
+  let failures: FailRule[] = [];
+  let globalLatency = 0;
+  const methodLatency = new Map<string, number>();
+  const waiters = new Set<Waiter>();
+  const lifetime = new AbortController();
+
+  const channels = channelsReader(state);
+  const messages = messagesReader(state, channels);
+
+  // ---- request processing -------------------------------------------------------------------
+
+  function slackError(code: string, extra: Record<string, unknown> = {}): Reply {
+    return { status: 200, body: { ok: false, error: code, ...extra } };
+  }
+
+  function channelMatches(rule: RateLimitRule, args: Args): boolean {
+    if (rule.channel === undefined) return true;
+    const ref = args["channel"] ?? args["channel_id"];
+    if (typeof ref !== "string") return false;
+    const wanted = state.channelByIdOrName(rule.channel);
+    const actual = state.channelByIdOrName(ref);
+    return ref === rule.channel || (wanted !== undefined && wanted === actual);
+  }
+
+  function missingArgument(spec: MethodContract, args: Args): Reply | undefined {
+    const missing = spec.required.filter((name) => isMissing(args[name]));
+    for (const name of missing) {
+      const dedicated = spec.missingArgErrors[name];
+      if (dedicated !== undefined) return slackError(dedicated);
+    }
+    if (missing.length > 0) {
+      return slackError("invalid_arguments", {
+        response_metadata: { messages: missing.map((name) => `[ERROR] missing required field: ${name}`) },
+      });
+    }
+    for (const group of spec.requireOneOf) {
+      if (group.args.every((name) => isMissing(args[name]) || args[name] === "")) {
+        if (group.error === "invalid_arguments") {
+          return slackError("invalid_arguments", {
+            response_metadata: { messages: [`[ERROR] one of these fields is required: ${group.args.join(", ")}`] },
+          });
+        }
+        return slackError(group.error);
+      }
+    }
+    return undefined;
+  }
+
+  function scopeCheck(method: string, spec: MethodContract): Reply | undefined {
+    if (!enforceScopes) return undefined;
+    const accepted = [...spec.botScopes, ...spec.scopes];
+    if (accepted.length === 0 || accepted.some((s) => granted.has(s))) return undefined;
+    return slackError("missing_scope", {
+      needed: spec.botScopes[0] ?? spec.scopes[0] ?? method,
+      provided: [...granted].join(","),
+    });
+  }
+
+  function dispatch(method: string, args: Args, token: string | undefined): Reply {
+    const spec = contract.methods[method];
+    const handler = handlers[method];
+    if (spec === undefined || handler === undefined) {
+      if (contract.knownMethods.includes(method)) {
+        return {
+          status: 501,
+          body: {
+            ok: false,
+            error: "fake_not_implemented",
+            detail: `${method} is a real Slack method but the fake does not implement it (test/fakes/slack/handlers.ts)`,
+          },
+        };
+      }
+      return { status: 404, body: { ok: false, error: "unknown_method" } };
+    }
+
+    if (token === undefined || token === "") return slackError("not_authed");
+    if (!tokens.includes(token)) return slackError("invalid_auth");
+
+    const limit = rateLimits.find((r) => r.method === method && r.remaining > 0 && channelMatches(r, args));
+    if (limit !== undefined) {
+      limit.remaining--;
+      rateLimits = rateLimits.filter((r) => r.remaining > 0);
+      return {
+        status: 429,
+        body: { ok: false, error: "ratelimited" },
+        headers: { "retry-after": String(limit.retryAfterSeconds) },
+      };
+    }
+
+    const fail = failures.find((f) => f.method === method && f.remaining > 0);
+    if (fail !== undefined) {
+      fail.remaining--;
+      failures = failures.filter((f) => f.remaining > 0);
+      return slackError(fail.error);
+    }
+
+    const invalid = missingArgument(spec, args) ?? scopeCheck(method, spec);
+    if (invalid !== undefined) return invalid;
+
+    try {
+      const result = handler({ state, args, scopes: granted });
+      return { status: 200, body: { ok: true, ...result } };
+    } catch (err) {
+      if (!(err instanceof SlackError)) throw err;
+      if (!allowedErrors(contract, method).has(err.code)) {
+        return {
+          status: 500,
+          body: {
+            ok: false,
+            error: "fake_contract_violation",
+            detail: `the fake tried to answer ${method} with "${err.code}", which the contract does not list for it`,
+          },
+        };
+      }
+      return slackError(err.code, err.extra);
+    }
+  }
+
+  // ---- HTTP ---------------------------------------------------------------------------------
+
+  async function readBody(req: IncomingMessage): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
+    return Buffer.concat(chunks);
+  }
+
+  type Parsed = { args: Args; bodyToken?: string; error?: Reply };
+
+  function parseRequest(req: IncomingMessage, url: URL, body: Buffer, spec: MethodContract | undefined): Parsed {
+    const args: Args = {};
+    for (const [k, v] of url.searchParams) args[k] = v;
+    // Slack no longer accepts tokens in query strings; a query token is dropped (-> not_authed).
+    delete args["token"];
+    let bodyToken: string | undefined;
+
+    if (body.length > 0) {
+      const contentType = req.headers["content-type"];
+      if (contentType === undefined) return { args, error: slackError("missing_post_type") };
+      const [mime = "", ...params] = contentType.split(";").map((p) => p.trim().toLowerCase());
+      const charset = params.find((p) => p.startsWith("charset="))?.slice("charset=".length);
+      if (charset !== undefined && !["utf-8", "utf8", "iso-8859-1"].includes(charset.replace(/"/g, ""))) {
+        return { args, error: slackError("invalid_charset") };
+      }
+      const text = body.toString("utf8");
+      if (mime === "application/x-www-form-urlencoded") {
+        for (const [k, v] of new URLSearchParams(text)) args[k] = v;
+        const t = args["token"];
+        if (typeof t === "string") bodyToken = t;
+        delete args["token"];
+      } else if (mime === "application/json") {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          return { args, error: slackError("invalid_json") };
+        }
+        if (!isRecord(parsed)) return { args, error: slackError("json_not_object") };
+        // With JSON bodies Slack only reads the token from the Authorization header.
+        for (const [k, v] of Object.entries(parsed)) if (k !== "token") args[k] = v;
+      } else if (mime === "multipart/form-data") {
+        return {
+          args,
+          error: {
+            status: 501,
+            body: { ok: false, error: "fake_not_implemented", detail: "multipart/form-data bodies are not supported by the fake" },
+          },
+        };
+      } else {
+        return { args, error: slackError("invalid_post_type") };
+      }
+    }
+
+    // Complex arguments arrive as JSON strings in form/query encoding: decode them.
+    for (const name of spec?.jsonArgs ?? []) {
+      const v = args[name];
+      if (typeof v !== "string" || v === "") continue;
+      try {
+        args[name] = JSON.parse(v) as unknown;
+      } catch {
+        // left as a string: the handler answers with the method's format error
+      }
+    }
+    return { args, ...(bodyToken !== undefined ? { bodyToken } : {}) };
+  }
+
+  function sleep(ms: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (ms <= 0) {
+        resolve();
+        return;
+      }
+      const onAbort = (): void => {
+        clearTimeout(timer);
+        reject(new Error("fake slack closed"));
+      };
+      const timer = setTimeout(() => {
+        lifetime.signal.removeEventListener("abort", onAbort);
+        resolve();
+      }, ms);
+      lifetime.signal.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  function record(call: FakeSlackCall): void {
+    calls.push(call);
+    for (const w of waiters) {
+      const result = w.check();
+      if (result !== undefined) {
+        waiters.delete(w);
+        clearTimeout(w.timer);
+        w.resolve(result);
+      }
+    }
+  }
+
+  async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const at = Date.now();
+    const url = new URL(req.url ?? "/", "http://127.0.0.1");
+    const body = await readBody(req);
+    if (!url.pathname.startsWith("/api/")) {
+      res.writeHead(404, { "content-type": "application/json; charset=utf-8" });
+      res.end(JSON.stringify({ ok: false, error: "unknown_method" }));
+      return;
+    }
+    const method = decodeURIComponent(url.pathname.slice("/api/".length));
+    const spec = contract.methods[method];
+    const parsed = parseRequest(req, url, body, spec);
+
+    const auth = req.headers["authorization"];
+    const headerToken = typeof auth === "string" && /^Bearer\s+/i.test(auth) ? auth.replace(/^Bearer\s+/i, "").trim() : undefined;
+    const token = headerToken ?? parsed.bodyToken;
+
+    await sleep(methodLatency.get(method) ?? globalLatency);
+
+    let reply: Reply;
+    try {
+      reply = parsed.error ?? dispatch(method, parsed.args, token);
+    } catch (err) {
+      reply = {
+        status: 500,
+        body: { ok: false, error: "fake_internal_error", detail: err instanceof Error ? err.stack ?? err.message : String(err) },
+      };
+    }
+
+    const headers: Record<string, string> = {
+      "content-type": "application/json; charset=utf-8",
+      "x-oauth-scopes": [...granted].join(","),
+      ...(spec !== undefined ? { "x-accepted-oauth-scopes": spec.botScopes.join(",") } : {}),
+      ...reply.headers,
+    };
+    const ok = reply.body["ok"] === true;
+    const error = reply.body["error"];
+    record({
+      method,
+      args: parsed.args,
+      at,
+      ok,
+      ...(!ok && typeof error === "string" ? { error } : {}),
+      status: reply.status,
+      response: reply.body,
+      ...(token !== undefined ? { token } : {}),
+      http: {
+        method: req.method ?? "GET",
+        ...(req.headers["content-type"] !== undefined ? { contentType: req.headers["content-type"] } : {}),
+      },
+    });
+    res.writeHead(reply.status, headers);
+    res.end(JSON.stringify(reply.body));
+  }
+
+  const server: Server = createServer((req, res) => {
+    onRequest(req, res).catch(() => {
+      // closed while a delayed request was pending: drop the connection
+      res.destroy();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, "127.0.0.1", () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+
+  // ---- control API --------------------------------------------------------------------------
+
+  function checkMethod(method: string, what: string): void {
+    if (contract.methods[method] === undefined) {
+      throw new TypeError(
+        `Fake Slack ${what}: "${method}" is not a method the fake implements (${Object.keys(contract.methods).join(", ")})`,
+      );
+    }
+  }
+
+  const fake: FakeSlack = {
+    url: `http://127.0.0.1:${port}/api/`,
+    port,
+    bot,
+    tokens,
+    contract,
+    calls,
+    callsTo: (method) => calls.filter((c) => c.method === method),
+    channels,
+    messages,
+    pins: pinsReader(state, channels),
+    users: usersApi(state),
+    views: viewsReader(state),
+    bookmarks: bookmarksReader(state, channels),
+
+    newTriggerId(userId) {
+      const id = state.nextTriggerId();
+      const now = Date.now();
+      state.triggers.set(id, {
+        issuedAt: now,
+        expiresAt: now + triggerTtlMs,
+        used: false,
+        ...(userId !== undefined ? { userId } : {}),
+      });
+      return id;
+    },
+
+    rateLimit(method, { retryAfterSeconds, times = 1, channel }) {
+      checkMethod(method, "rateLimit");
+      if (!Number.isInteger(retryAfterSeconds) || retryAfterSeconds < 0) {
+        throw new TypeError("Fake Slack rateLimit: retryAfterSeconds must be a non-negative integer (Slack sends whole seconds)");
+      }
+      rateLimits.push({ method, retryAfterSeconds, remaining: times, ...(channel !== undefined ? { channel } : {}) });
+    },
+
+    failNext(method, error, times = 1) {
+      checkMethod(method, "failNext");
+      if (!allowedErrors(contract, method).has(error)) {
+        const own = contract.methods[method]?.errors ?? [];
+        throw new TypeError(
+          `Fake Slack failNext: Slack does not answer ${method} with "${error}". ` +
+            `Method errors: ${own.join(", ")}. Common errors: ${contract.commonErrors.join(", ")}. ` +
+            `(Use rateLimit() for 429s.)`,
+        );
+      }
+      failures.push({ method, error, remaining: times });
+    },
+
+    setLatency(ms, method) {
+      if (method === undefined) {
+        globalLatency = Math.max(0, ms);
+        if (ms <= 0) methodLatency.clear();
+      } else if (ms <= 0) methodLatency.delete(method);
+      else methodLatency.set(method, ms);
+    },
+
+    waitFor(condition, timeoutMs = 3000) {
+      const check =
+        typeof condition === "function"
+          ? (): FakeSlackCall[] | undefined => (condition(calls) ? [...calls] : undefined)
+          : (): FakeSlackCall[] | undefined => {
+              const matching = calls.filter(
+                (c) =>
+                  c.method === condition.method &&
+                  (condition.ok === undefined || c.ok === condition.ok) &&
+                  (condition.where === undefined || condition.where(c)),
+              );
+              return matching.length >= (condition.count ?? 1) ? matching : undefined;
+            };
+      const describe =
+        typeof condition === "function"
+          ? `predicate ${condition.name || "(anonymous)"}`
+          : `${condition.count ?? 1}x ${condition.method}${condition.ok === undefined ? "" : condition.ok ? " (ok)" : " (failed)"}${condition.where === undefined ? "" : " matching where()"}`;
+      const immediate = check();
+      if (immediate !== undefined) return Promise.resolve(immediate);
+      return new Promise<FakeSlackCall[]>((resolve, reject) => {
+        const waiter: Waiter = {
+          check,
+          resolve,
+          reject,
+          timer: setTimeout(() => {
+            waiters.delete(waiter);
+            reject(
+              new Error(`Fake Slack waitFor(${describe}) timed out after ${timeoutMs}ms. Calls so far (${calls.length}):\n${formatCalls(calls)}`),
+            );
+          }, timeoutMs),
+        };
+        waiters.add(waiter);
+      });
+    },
+
+    reset() {
+      state.reset();
+      calls.length = 0;
+      rateLimits = [];
+      failures = [];
+      globalLatency = 0;
+      methodLatency.clear();
+    },
+
+    async close() {
+      lifetime.abort();
+      for (const w of waiters) {
+        clearTimeout(w.timer);
+        w.reject(new Error("Fake Slack closed before waitFor() was satisfied"));
+      }
+      waiters.clear();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+  };
+  return fake;
+}

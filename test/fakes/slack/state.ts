@@ -1,0 +1,567 @@
+/**
+ * In-memory workspace state of the fake Slack, plus the read/seed helpers tests use.
+ * IDs and timestamps are deterministic and, like Slack's, never reused: reset()
+ * clears the workspace but keeps counting, so an app that remembers an id from
+ * before a reset never sees it handed out again.
+ */
+
+export interface UserSeed {
+  id: string;
+  name: string;
+  real_name?: string;
+  email?: string;
+  is_bot?: boolean;
+  deleted?: boolean;
+  is_admin?: boolean;
+  tz?: string;
+}
+
+export interface FakeUser {
+  id: string;
+  team_id: string;
+  name: string;
+  real_name: string;
+  email: string;
+  is_bot: boolean;
+  deleted: boolean;
+  is_admin: boolean;
+  tz: string;
+}
+
+export interface TopicLike {
+  value: string;
+  creator: string;
+  last_set: number;
+}
+
+export interface FakeChannel {
+  id: string;
+  name: string;
+  is_private: boolean;
+  /** Direct message with `im_user` (created when the bot posts to a user ID). */
+  is_im: boolean;
+  im_user?: string;
+  is_archived: boolean;
+  is_general: boolean;
+  created: number;
+  creator: string;
+  topic: TopicLike;
+  purpose: TopicLike;
+  /** Member user IDs in join order (includes the bot user when the bot is a member). */
+  members: string[];
+  previous_names: string[];
+}
+
+export interface ChannelSeed {
+  name: string;
+  id?: string;
+  is_private?: boolean;
+  is_archived?: boolean;
+  is_general?: boolean;
+  members?: string[];
+  /** Whether the bot user is a member (default true). */
+  botIsMember?: boolean;
+  topic?: string;
+  purpose?: string;
+  creator?: string;
+}
+
+export interface MessageRevision {
+  text: string;
+  blocks?: unknown[];
+  attachments?: unknown[];
+  /** The fake's clock (epoch ms) when this revision was replaced. */
+  replacedAt: number;
+}
+
+export interface FakeMessage {
+  channel: string;
+  ts: string;
+  text: string;
+  blocks?: unknown[];
+  attachments?: unknown[];
+  metadata?: unknown;
+  thread_ts?: string;
+  reply_broadcast: boolean;
+  /** Author user ID (the bot user for messages posted through the API). */
+  user: string;
+  bot_id?: string;
+  username?: string;
+  icon_emoji?: string;
+  icon_url?: string;
+  pinned: boolean;
+  reactions: Array<{ name: string; users: string[] }>;
+  edited?: { user: string; ts: string };
+  /** Earlier versions, oldest first (chat.update pushes the replaced content here). */
+  history: MessageRevision[];
+}
+
+export interface MessageSeed {
+  text: string;
+  user: string;
+  blocks?: unknown[];
+  thread_ts?: string;
+}
+
+export interface FakeEphemeral {
+  channel: string;
+  user: string;
+  message_ts: string;
+  text: string;
+  blocks?: unknown[];
+  attachments?: unknown[];
+  thread_ts?: string;
+}
+
+export interface FakeView {
+  id: string;
+  type: "modal" | "home";
+  /** The user the view is shown to, when known (home tabs; modals opened with a trigger from newTriggerId(userId)). */
+  user_id?: string;
+  trigger_id?: string;
+  external_id?: string;
+  callback_id?: string;
+  private_metadata?: string;
+  hash: string;
+  /** The view payload as last sent by the app. */
+  view: Record<string, unknown>;
+  root_view_id: string;
+  previous_view_id: string | null;
+  /** Earlier payloads, oldest first. */
+  history: Array<Record<string, unknown>>;
+}
+
+export interface FakeBookmark {
+  id: string;
+  channel_id: string;
+  title: string;
+  link: string;
+  emoji: string | null;
+  type: string;
+  entity_id: string | null;
+  date_created: number;
+  date_updated: number;
+  rank: string;
+  last_updated_by_user_id: string;
+  last_updated_by_team_id: string;
+}
+
+export interface BotIdentity {
+  user_id: string;
+  bot_id: string;
+  app_id: string;
+  /** The bot user's handle, as auth.test reports it in `user`. */
+  name: string;
+  team_id: string;
+  team: string;
+  /** Workspace URL, e.g. "https://firebreak-test.slack.com/". */
+  url: string;
+}
+
+export interface TriggerInfo {
+  issuedAt: number;
+  userId?: string;
+  expiresAt?: number;
+  used: boolean;
+}
+
+export const DEFAULT_BOT = {
+  user_id: "UBOT00001",
+  bot_id: "BBOT00001",
+  app_id: "AFAKEAPP01",
+  name: "firebreak",
+} as const;
+
+export const DEFAULT_TEAM_ID = "TFAKETEAM1";
+
+/** Users seeded into every fake workspace (besides the bot user). */
+export const DEFAULT_USERS: readonly UserSeed[] = [
+  { id: "U0DECLARER", name: "dana.declarer", real_name: "Dana Declarer" },
+  { id: "U0RESPOND1", name: "riley.responder", real_name: "Riley Responder" },
+  { id: "U0RESPOND2", name: "sam.sre", real_name: "Sam SRE" },
+  { id: "U0COMMANDR", name: "casey.commander", real_name: "Casey Commander", is_admin: true },
+  { id: "U0DEPARTED", name: "former.employee", real_name: "Former Employee", deleted: true },
+  { id: "U0OTHERBOT", name: "otherbot", real_name: "Other Bot", is_bot: true },
+];
+
+export const GENERAL_CHANNEL_ID = "C0GENERAL0";
+
+const BASE_TS_MICROS = 1_700_000_000_000_000;
+
+function pad(n: number, width: number): string {
+  return n.toString(36).toUpperCase().padStart(width, "0");
+}
+
+function stripHash(name: string): string {
+  return name.startsWith("#") ? name.slice(1) : name;
+}
+
+export class WorkspaceState {
+  readonly users = new Map<string, FakeUser>();
+  readonly channels = new Map<string, FakeChannel>();
+  readonly messages: FakeMessage[] = [];
+  readonly ephemerals: FakeEphemeral[] = [];
+  readonly views = new Map<string, FakeView>();
+  readonly bookmarks: FakeBookmark[] = [];
+  readonly triggers = new Map<string, TriggerInfo>();
+  private seq = { channel: 0, dm: 0, ts: 0, view: 0, hash: 0, bookmark: 0, trigger: 0 };
+
+  constructor(
+    readonly bot: BotIdentity,
+    private readonly seedUsers: readonly UserSeed[],
+  ) {
+    this.reset();
+  }
+
+  reset(): void {
+    this.users.clear();
+    this.channels.clear();
+    this.messages.length = 0;
+    this.ephemerals.length = 0;
+    this.views.clear();
+    this.bookmarks.length = 0;
+    this.triggers.clear();
+    this.addUser({ id: this.bot.user_id, name: this.bot.name, real_name: "Firebreak", is_bot: true });
+    for (const u of this.seedUsers) this.addUser(u);
+    const humans = [...this.users.values()].filter((u) => !u.is_bot && !u.deleted).map((u) => u.id);
+    this.addChannel({
+      id: GENERAL_CHANNEL_ID,
+      name: "general",
+      is_general: true,
+      members: humans,
+      botIsMember: false,
+      purpose: "This channel is for workspace-wide communication and announcements.",
+      creator: humans[0] ?? this.bot.user_id,
+    });
+  }
+
+  now(): number {
+    return Math.floor(Date.now() / 1000);
+  }
+
+  // ---- ids ----------------------------------------------------------------------------------
+
+  nextChannelId(): string {
+    return `CFB${pad(++this.seq.channel, 7)}`;
+  }
+
+  nextDmId(): string {
+    return `DFB${pad(++this.seq.dm, 7)}`;
+  }
+
+  nextTs(): string {
+    const micros = BASE_TS_MICROS + ++this.seq.ts * 100;
+    const secs = Math.floor(micros / 1_000_000);
+    return `${secs}.${String(micros % 1_000_000).padStart(6, "0")}`;
+  }
+
+  nextViewId(): string {
+    return `VFB${pad(++this.seq.view, 7)}`;
+  }
+
+  nextViewHash(): string {
+    return `${this.now()}.${(++this.seq.hash * 2654435761 >>> 0).toString(16).padStart(8, "0")}`;
+  }
+
+  nextBookmarkId(): string {
+    return `BkFB${pad(++this.seq.bookmark, 8)}`;
+  }
+
+  nextTriggerId(): string {
+    const n = ++this.seq.trigger;
+    return `${1_700_000_000 + n}.${this.bot.team_id.length}${n}.${(n * 2654435761 >>> 0).toString(16).padStart(8, "0")}`;
+  }
+
+  // ---- users --------------------------------------------------------------------------------
+
+  addUser(seed: UserSeed): FakeUser {
+    const user: FakeUser = {
+      id: seed.id,
+      team_id: this.bot.team_id,
+      name: seed.name,
+      real_name: seed.real_name ?? seed.name,
+      email: seed.email ?? `${seed.name.replace(/[^a-z0-9._-]/gi, "")}@example.com`,
+      is_bot: seed.is_bot ?? false,
+      deleted: seed.deleted ?? false,
+      is_admin: seed.is_admin ?? false,
+      tz: seed.tz ?? "Europe/London",
+    };
+    this.users.set(user.id, user);
+    return user;
+  }
+
+  // ---- channels -----------------------------------------------------------------------------
+
+  addChannel(seed: ChannelSeed): FakeChannel {
+    const name = stripHash(seed.name);
+    if (this.channelByName(name) !== undefined) throw new Error(`Fake Slack: channel #${name} already exists`);
+    const id = seed.id ?? this.nextChannelId();
+    if (this.channels.has(id)) throw new Error(`Fake Slack: channel id ${id} already exists`);
+    const creator = seed.creator ?? this.bot.user_id;
+    const now = this.now();
+    const members = [...(seed.members ?? [])];
+    if ((seed.botIsMember ?? true) && !members.includes(this.bot.user_id)) members.push(this.bot.user_id);
+    const channel: FakeChannel = {
+      id,
+      name,
+      is_private: seed.is_private ?? false,
+      is_im: false,
+      is_archived: seed.is_archived ?? false,
+      is_general: seed.is_general ?? false,
+      created: now,
+      creator,
+      topic: { value: seed.topic ?? "", creator: seed.topic ? creator : "", last_set: seed.topic ? now : 0 },
+      purpose: { value: seed.purpose ?? "", creator: seed.purpose ? creator : "", last_set: seed.purpose ? now : 0 },
+      members,
+      previous_names: [],
+    };
+    this.channels.set(id, channel);
+    return channel;
+  }
+
+  channelByName(name: string): FakeChannel | undefined {
+    const wanted = stripHash(name);
+    for (const ch of this.channels.values()) if (!ch.is_im && ch.name === wanted) return ch;
+    return undefined;
+  }
+
+  channelByIdOrName(idOrName: string): FakeChannel | undefined {
+    return this.channels.get(idOrName) ?? this.channelByName(idOrName);
+  }
+
+  dmWith(userId: string, create: boolean): FakeChannel | undefined {
+    for (const ch of this.channels.values()) if (ch.is_im && ch.im_user === userId) return ch;
+    if (!create) return undefined;
+    const id = this.nextDmId();
+    const channel: FakeChannel = {
+      id,
+      name: id,
+      is_private: true,
+      is_im: true,
+      im_user: userId,
+      is_archived: false,
+      is_general: false,
+      created: this.now(),
+      creator: this.bot.user_id,
+      topic: { value: "", creator: "", last_set: 0 },
+      purpose: { value: "", creator: "", last_set: 0 },
+      members: [userId, this.bot.user_id],
+      previous_names: [],
+    };
+    this.channels.set(id, channel);
+    return channel;
+  }
+
+  isMember(channel: FakeChannel, userId: string): boolean {
+    return channel.members.includes(userId);
+  }
+
+  // ---- messages -----------------------------------------------------------------------------
+
+  findMessage(channelId: string, ts: string): FakeMessage | undefined {
+    return this.messages.find((m) => m.channel === channelId && m.ts === ts);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Readers exposed to tests
+// ---------------------------------------------------------------------------------------------
+
+function describeChannels(state: WorkspaceState): string {
+  const list = [...state.channels.values()].map((c) => (c.is_im ? `${c.id} (DM ${c.im_user ?? "?"})` : `${c.id} #${c.name}`));
+  return list.length > 0 ? list.join(", ") : "(none)";
+}
+
+export interface ChannelsReader {
+  /** All channels including #general and DMs, in creation order. */
+  all(): FakeChannel[];
+  byId(id: string): FakeChannel | undefined;
+  /** By name, with or without a leading '#'. */
+  byName(name: string): FakeChannel | undefined;
+  /** By id or name; throws (listing known channels) when absent. */
+  get(idOrName: string): FakeChannel;
+  /** Member IDs of a channel (throws when absent). */
+  members(idOrName: string): string[];
+  /** The DM channel between the bot and `userId`, if the bot has posted to the user. */
+  dm(userId: string): FakeChannel | undefined;
+  /** Seeds a pre-existing channel (the bot is a member unless `botIsMember: false`). */
+  create(seed: ChannelSeed): FakeChannel;
+  /** Archives a channel (simulates someone archiving it in Slack). */
+  archive(idOrName: string): void;
+  /** Adds users to a channel as if they joined in Slack (no API call recorded). */
+  addMembers(idOrName: string, userIds: string[]): void;
+  /** Removes users (e.g. the bot) from a channel as if they left in Slack. */
+  removeMembers(idOrName: string, userIds: string[]): void;
+}
+
+export function channelsReader(state: WorkspaceState): ChannelsReader {
+  const get = (idOrName: string): FakeChannel => {
+    const ch = state.channelByIdOrName(idOrName);
+    if (ch === undefined) {
+      throw new Error(`Fake Slack: no channel "${idOrName}". Known channels: ${describeChannels(state)}`);
+    }
+    return ch;
+  };
+  return {
+    all: () => [...state.channels.values()],
+    byId: (id) => state.channels.get(id),
+    byName: (name) => state.channelByName(name),
+    get,
+    members: (idOrName) => [...get(idOrName).members],
+    dm: (userId) => state.dmWith(userId, false),
+    create: (seed) => state.addChannel(seed),
+    archive: (idOrName) => {
+      get(idOrName).is_archived = true;
+    },
+    addMembers: (idOrName, userIds) => {
+      const ch = get(idOrName);
+      for (const u of userIds) if (!ch.members.includes(u)) ch.members.push(u);
+    },
+    removeMembers: (idOrName, userIds) => {
+      const ch = get(idOrName);
+      ch.members = ch.members.filter((m) => !userIds.includes(m));
+    },
+  };
+}
+
+export interface MessagesReader {
+  /** Every message in posting order (all channels, including thread replies). */
+  all(): FakeMessage[];
+  /** Messages in a channel (id or name), top-level and replies, in posting order. */
+  in(idOrName: string): FakeMessage[];
+  /** Top-level messages in a channel (no thread replies, except broadcast ones). */
+  topLevel(idOrName: string): FakeMessage[];
+  /** Replies in a thread (parent excluded). */
+  thread(idOrName: string, threadTs: string): FakeMessage[];
+  get(idOrName: string, ts: string): FakeMessage | undefined;
+  /** The most recent message, optionally within one channel. */
+  last(idOrName?: string): FakeMessage | undefined;
+  /** Messages the bot sent to a user by DM (chat.postMessage with a user ID as channel). */
+  dm(userId: string): FakeMessage[];
+  /** Ephemeral messages (chat.postEphemeral), optionally filtered. */
+  ephemeral(filter?: { channel?: string; user?: string }): FakeEphemeral[];
+  /** Seeds a message from a human (e.g. for the app to pin or react to). */
+  seed(idOrName: string, message: MessageSeed): FakeMessage;
+}
+
+export function messagesReader(state: WorkspaceState, channels: ChannelsReader): MessagesReader {
+  const inChannel = (idOrName: string): FakeMessage[] => {
+    const id = channels.get(idOrName).id;
+    return state.messages.filter((m) => m.channel === id);
+  };
+  return {
+    all: () => [...state.messages],
+    in: inChannel,
+    topLevel: (idOrName) =>
+      inChannel(idOrName).filter((m) => m.thread_ts === undefined || m.thread_ts === m.ts || m.reply_broadcast),
+    thread: (idOrName, threadTs) => inChannel(idOrName).filter((m) => m.thread_ts === threadTs && m.ts !== threadTs),
+    get: (idOrName, ts) => state.findMessage(channels.get(idOrName).id, ts),
+    last: (idOrName) => {
+      const list = idOrName === undefined ? state.messages : inChannel(idOrName);
+      return list[list.length - 1];
+    },
+    dm: (userId) => {
+      const ch = state.dmWith(userId, false);
+      return ch === undefined ? [] : state.messages.filter((m) => m.channel === ch.id);
+    },
+    ephemeral: (filter) =>
+      state.ephemerals.filter((e) => {
+        if (filter?.channel !== undefined && e.channel !== channels.get(filter.channel).id) return false;
+        if (filter?.user !== undefined && e.user !== filter.user) return false;
+        return true;
+      }),
+    seed: (idOrName, seed) => {
+      const ch = channels.get(idOrName);
+      const message: FakeMessage = {
+        channel: ch.id,
+        ts: state.nextTs(),
+        text: seed.text,
+        ...(seed.blocks !== undefined ? { blocks: seed.blocks } : {}),
+        ...(seed.thread_ts !== undefined ? { thread_ts: seed.thread_ts } : {}),
+        reply_broadcast: false,
+        user: seed.user,
+        pinned: false,
+        reactions: [],
+        history: [],
+      };
+      state.messages.push(message);
+      return message;
+    },
+  };
+}
+
+export interface PinsReader {
+  /** Pinned messages in a channel, in posting order. */
+  in(idOrName: string): FakeMessage[];
+  all(): Array<{ channel: string; ts: string; message: FakeMessage }>;
+  isPinned(idOrName: string, ts: string): boolean;
+}
+
+export function pinsReader(state: WorkspaceState, channels: ChannelsReader): PinsReader {
+  return {
+    in: (idOrName) => {
+      const id = channels.get(idOrName).id;
+      return state.messages.filter((m) => m.channel === id && m.pinned);
+    },
+    all: () => state.messages.filter((m) => m.pinned).map((m) => ({ channel: m.channel, ts: m.ts, message: m })),
+    isPinned: (idOrName, ts) => state.findMessage(channels.get(idOrName).id, ts)?.pinned ?? false,
+  };
+}
+
+export interface UsersApi {
+  all(): FakeUser[];
+  get(id: string): FakeUser | undefined;
+  byName(name: string): FakeUser | undefined;
+  /** Adds (or replaces) a workspace user. */
+  add(seed: UserSeed): FakeUser;
+}
+
+export function usersApi(state: WorkspaceState): UsersApi {
+  return {
+    all: () => [...state.users.values()],
+    get: (id) => state.users.get(id),
+    byName: (name) => [...state.users.values()].find((u) => u.name === name),
+    add: (seed) => state.addUser(seed),
+  };
+}
+
+export interface ViewsReader {
+  /** All views (modals and home tabs), in creation order. */
+  all(): FakeView[];
+  byId(id: string): FakeView | undefined;
+  byExternalId(externalId: string): FakeView | undefined;
+  modals(): FakeView[];
+  /** The published App Home view of a user. */
+  home(userId: string): FakeView | undefined;
+  last(): FakeView | undefined;
+}
+
+export function viewsReader(state: WorkspaceState): ViewsReader {
+  const all = (): FakeView[] => [...state.views.values()];
+  return {
+    all,
+    byId: (id) => state.views.get(id),
+    byExternalId: (externalId) => all().find((v) => v.external_id === externalId),
+    modals: () => all().filter((v) => v.type === "modal"),
+    home: (userId) => all().find((v) => v.type === "home" && v.user_id === userId),
+    last: () => {
+      const list = all();
+      return list[list.length - 1];
+    },
+  };
+}
+
+export interface BookmarksReader {
+  all(): FakeBookmark[];
+  in(idOrName: string): FakeBookmark[];
+}
+
+export function bookmarksReader(state: WorkspaceState, channels: ChannelsReader): BookmarksReader {
+  return {
+    all: () => [...state.bookmarks],
+    in: (idOrName) => {
+      const id = channels.get(idOrName).id;
+      return state.bookmarks.filter((b) => b.channel_id === id);
+    },
+  };
+}

@@ -1,0 +1,215 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { startFakeSlack, type FakeSlack } from "../fakes/slack/index.ts";
+import { eventually, removeDir, startTestApp, type TestApp } from "../support/app.ts";
+import { sendCommand, sendToSlackEndpoint, slashCommandBody } from "../support/slack-requests.ts";
+
+/**
+ * The vertical slice through the real app on the embedded database: signed
+ * /incident declare -> incident row, channel, invite, header message, all
+ * observed on a fake Slack Web API server that enforces Slack's contract.
+ */
+let slack: FakeSlack;
+let app: TestApp;
+let dataDir: string;
+
+beforeAll(async () => {
+  slack = await startFakeSlack({ users: [{ id: "U0DECLARER", name: "declarer" }, { id: "U0OTHER001", name: "other" }] });
+  app = await startTestApp({ slack });
+  dataDir = app.dataDir;
+});
+
+afterAll(async () => {
+  await app?.stop();
+  await slack?.close();
+  if (dataDir) await removeDir(dataDir);
+});
+
+afterEach(() => {
+  expect(app.logs.text()).not.toContain("xoxb-test-token");
+  expect(app.logs.text()).not.toContain("hooks.slack.com/commands");
+});
+
+/** Waits until no side-effect job is pending or running, so tests don't overlap. */
+async function jobsIdle() {
+  await eventually(async () => (await app.database.prisma.job.count({ where: { status: { in: ["PENDING", "RUNNING"] } } })) === 0, 15_000, "job queue idle");
+}
+
+function nonAuthCalls() {
+  return slack.calls.filter((call) => call.method !== "auth.test");
+}
+
+describe("/incident declare", () => {
+  afterEach(jobsIdle);
+  it("acks within Slack's 3 s and creates exactly one channel, one invite and one header", async () => {
+    slack.reset();
+    const response = await sendCommand(app.url, "declare Checkout is failing");
+    expect(response.status).toBe(200);
+    expect(response.elapsedMs).toBeLessThan(3_000);
+    expect(response.body).toMatchObject({ response_type: "ephemeral" });
+    expect(JSON.stringify(response.body)).toContain("INC-1");
+
+    await slack.waitFor({ method: "chat.postMessage", count: 1, ok: true }, 10_000);
+    await eventually(async () => (await app.database.prisma.incident.findUnique({ where: { number: 1 } }))?.headerMessageTs ?? undefined, 5_000, "header ts recorded");
+
+    const creates = slack.callsTo("conversations.create");
+    expect(creates).toHaveLength(1);
+    expect(creates[0]?.args).toMatchObject({ name: "inc-1-checkout-is-failing" });
+    const channel = slack.channels.byName("inc-1-checkout-is-failing");
+    expect(channel).toBeDefined();
+
+    const invites = slack.callsTo("conversations.invite");
+    expect(invites).toHaveLength(1);
+    expect(invites[0]?.ok).toBe(true);
+    expect(channel?.members).toContain("U0DECLARER");
+
+    const posts = slack.callsTo("chat.postMessage");
+    expect(posts).toHaveLength(1);
+    expect(posts[0]?.args.channel).toBe(channel?.id);
+    const messages = slack.messages.in(channel!.id);
+    expect(messages).toHaveLength(1);
+    expect(JSON.stringify(messages[0]?.blocks)).toContain("INC-1: Checkout is failing");
+
+    const incident = await app.database.prisma.incident.findUniqueOrThrow({ where: { number: 1 }, include: { participants: { include: { roles: true } }, events: true } });
+    expect(incident).toMatchObject({ title: "Checkout is failing", severity: "SEV3", status: "INVESTIGATING", channelId: channel?.id, channelName: "inc-1-checkout-is-failing", declaredById: "U0DECLARER", commanderId: "U0DECLARER" });
+    expect(incident.headerMessageTs).toBe(messages[0]?.ts);
+    expect(incident.participants.map((p) => p.slackUserId)).toEqual(["U0DECLARER"]);
+    expect(incident.participants[0]?.roles.map((r) => r.role)).toEqual(["COMMANDER"]);
+    expect(incident.events.map((e) => e.type).sort()).toEqual(["channel.created", "incident.declared", "participant.invited"]);
+
+    const jobs = await app.database.prisma.job.findMany({ where: { incidentId: incident.id } });
+    expect(jobs.map((job) => job.status)).toEqual(["DONE", "DONE", "DONE"]);
+
+    const ready = await fetch(`${app.url}/readyz`);
+    expect(ready.status).toBe(200);
+  });
+
+  it("picks the next free name when the channel name is taken", async () => {
+    slack.reset();
+    slack.channels.create({ name: "inc-2-payments-down" });
+    await sendCommand(app.url, "declare sev1 Payments down");
+    await slack.waitFor({ method: "chat.postMessage", count: 1, ok: true }, 10_000);
+    const creates = slack.callsTo("conversations.create");
+    expect(creates.map((call) => [call.args.name, call.ok ? "ok" : call.error])).toEqual([
+      ["inc-2-payments-down", "name_taken"],
+      ["inc-2-payments-down-2", "ok"],
+    ]);
+    const incident = await app.database.prisma.incident.findFirstOrThrow({ where: { title: "Payments down" } });
+    expect(incident.severity).toBe("SEV1");
+    expect(incident.channelName).toBe("inc-2-payments-down-2");
+  });
+
+  it("honours Retry-After on 429 and still acks the command at once", async () => {
+    slack.reset();
+    slack.rateLimit("conversations.create", { retryAfterSeconds: 1, times: 1 });
+    const started = Date.now();
+    const response = await sendCommand(app.url, "declare Search is slow");
+    expect(response.status).toBe(200);
+    expect(response.elapsedMs).toBeLessThan(3_000);
+    await slack.waitFor({ method: "chat.postMessage", count: 1, ok: true }, 10_000);
+    const creates = slack.callsTo("conversations.create");
+    expect(creates.map((call) => call.status)).toEqual([429, 200]);
+    expect(creates[1]!.at - creates[0]!.at).toBeGreaterThanOrEqual(950);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(950);
+    const incident = await app.database.prisma.incident.findFirstOrThrow({ where: { title: "Search is slow" } });
+    expect(incident.channelName).toBe("inc-3-search-is-slow");
+  });
+
+  it("acks fast even when Slack itself is slow", async () => {
+    slack.reset();
+    slack.setLatency(1_500, "conversations.create");
+    const response = await sendCommand(app.url, "declare Slow Slack day");
+    expect(response.status).toBe(200);
+    expect(response.elapsedMs).toBeLessThan(1_000);
+    await slack.waitFor({ method: "chat.postMessage", count: 1, ok: true }, 10_000);
+    slack.setLatency(0);
+  });
+
+  it("escapes untrusted titles so they cannot ping the channel", async () => {
+    slack.reset();
+    const response = await sendCommand(app.url, "declare <!channel> <@U0OTHER001> look <https://evil.example|here>");
+    expect(JSON.stringify(response.body)).not.toContain("<!channel>");
+    await slack.waitFor({ method: "chat.postMessage", count: 1, ok: true }, 10_000);
+    const post = slack.callsTo("chat.postMessage")[0]!;
+    expect(String(post.args.text)).not.toContain("<!channel>");
+    expect(String(post.args.text)).not.toContain("<@U0OTHER001>");
+    expect(JSON.stringify(post.args.blocks)).not.toMatch(/"type":"mrkdwn","text":"[^"]*<!channel>/);
+  });
+});
+
+describe("bad input changes nothing", () => {
+  async function counts() {
+    return {
+      incidents: await app.database.prisma.incident.count(),
+      events: await app.database.prisma.timelineEvent.count(),
+      jobs: await app.database.prisma.job.count(),
+    };
+  }
+
+  it.each([
+    ["unsigned", { unsigned: true }],
+    ["badly signed", { forgedSignature: "v0=0000000000000000000000000000000000000000000000000000000000000000" }],
+    ["signed with another secret", { secret: "0123456789abcdef0123456789abcdef" }],
+    ["stale (6 minutes old)", { timestamp: Math.floor(Date.now() / 1000) - 360 }],
+  ])("rejects %s requests with 401", async (_name, options) => {
+    slack.reset();
+    const before = await counts();
+    const response = await sendToSlackEndpoint(app.url, slashCommandBody({ text: "declare Should not exist" }), options);
+    expect(response.status).toBe(401);
+    expect(await counts()).toEqual(before);
+    expect(nonAuthCalls()).toEqual([]);
+  });
+
+  it.each([
+    ["an unknown subcommand", "frobnicate now", /don't know the command/],
+    ["declare without a title", "declare", /needs a title/],
+    ["nothing at all", "", /Firebreak commands/],
+  ])("answers %s with ephemeral help", async (_name, text, expected) => {
+    slack.reset();
+    const before = await counts();
+    const response = await sendCommand(app.url, text);
+    expect(response.status).toBe(200);
+    expect(response.body).toMatchObject({ response_type: "ephemeral" });
+    expect(JSON.stringify(response.body)).toMatch(expected);
+    expect(JSON.stringify(response.body)).toContain("/incident declare");
+    expect(await counts()).toEqual(before);
+    expect(nonAuthCalls()).toEqual([]);
+  });
+
+  it("refuses bodies over 1 MiB with 413 before parsing", async () => {
+    const before = await counts();
+    const response = await sendToSlackEndpoint(app.url, `text=${"a".repeat(1024 * 1024 + 10)}`);
+    expect(response.status).toBe(413);
+    expect(await counts()).toEqual(before);
+  });
+});
+
+describe("operations endpoints", () => {
+  it("serves /healthz, /readyz and Prometheus /metrics", async () => {
+    expect((await fetch(`${app.url}/healthz`)).status).toBe(200);
+    const ready = await fetch(`${app.url}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ status: "ready" });
+    const metrics = await fetch(`${app.url}/metrics`);
+    expect(metrics.headers.get("content-type")).toMatch(/text\/plain/);
+    const text = await metrics.text();
+    expect(text).toMatch(/firebreak_incidents_declared_total\{severity="SEV3",source="SLACK"\} \d+/);
+    expect(text).toMatch(/firebreak_jobs_total\{kind="incident.create_channel",outcome="done"\} \d+/);
+    expect(text).toContain("firebreak_process_cpu_seconds_total");
+  });
+});
+
+describe("restart", () => {
+  it("keeps incidents in the embedded data directory and numbers on", async () => {
+    const before = await app.database.prisma.incident.count();
+    expect(before).toBeGreaterThan(0);
+    await app.stop();
+    app = await startTestApp({ slack, dataDir });
+    expect(await app.database.prisma.incident.count()).toBe(before);
+    const first = await app.database.prisma.incident.findUniqueOrThrow({ where: { number: 1 } });
+    expect(first.title).toBe("Checkout is failing");
+    slack.reset();
+    await sendCommand(app.url, "declare After restart");
+    const next = await eventually(async () => app.database.prisma.incident.findFirst({ where: { title: "After restart" } }) ?? undefined);
+    expect(next.number).toBe(before + 1);
+  });
+});

@@ -1,0 +1,85 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { startFirebreak, type RunningFirebreak } from "../../src/app.ts";
+import { loadConfig } from "../../src/config/env.ts";
+import { createLogger, type Logger } from "../../src/lib/logger.ts";
+import type { FakeSlack } from "../fakes/slack/index.ts";
+import { TEST_BOT_TOKEN, TEST_SIGNING_SECRET } from "./slack-requests.ts";
+
+export interface LogCapture {
+  readonly logger: Logger;
+  readonly lines: string[];
+  text(): string;
+}
+
+/** A JSON logger whose lines the test can read (and assert no secret reached). */
+export function captureLogs(level = "info"): LogCapture {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      lines.push(chunk.toString("utf8"));
+      callback();
+    },
+  });
+  return { logger: createLogger({ level, format: "json" }, stream), lines, text: () => lines.join("") };
+}
+
+export interface TestAppOptions {
+  slack: FakeSlack;
+  /** PostgreSQL URL; default: the embedded database in `dataDir`. */
+  databaseUrl?: string;
+  dataDir?: string;
+  env?: Record<string, string>;
+  logs?: LogCapture;
+}
+
+export interface TestApp extends RunningFirebreak {
+  readonly dataDir: string;
+  readonly logs: LogCapture;
+}
+
+/**
+ * Starts the real app through its composition root, configured the way an
+ * operator would (environment variables), against the fake Slack on loopback.
+ */
+export async function startTestApp(options: TestAppOptions): Promise<TestApp> {
+  const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "firebreak-test-")));
+  const config = loadConfig({
+    NODE_ENV: "test",
+    HOST: "127.0.0.1",
+    PORT: "0",
+    SLACK_BOT_TOKEN: TEST_BOT_TOKEN,
+    SLACK_SIGNING_SECRET: TEST_SIGNING_SECRET,
+    SLACK_API_URL: options.slack.url,
+    SLACK_API_TIMEOUT_MS: "2000",
+    DATA_DIR: dataDir,
+    SHUTDOWN_TIMEOUT_MS: "5000",
+    ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {}),
+    ...options.env,
+  });
+  const logs = options.logs ?? captureLogs();
+  const app = await startFirebreak(config, { logger: logs.logger, worker: { pollIntervalMs: 100 } });
+  return Object.assign(Object.create(null) as object, app, { dataDir, logs, stop: app.stop }) as TestApp;
+}
+
+export async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}
+
+/** Polls `check` until it returns a value other than undefined/false, or fails after timeoutMs. */
+export async function eventually<T>(check: () => Promise<T | undefined | false>, timeoutMs = 5_000, what = "condition"): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
