@@ -46,7 +46,8 @@ export const envSchema = z.object({
   FIREBREAK_CONFIG: optionalString,
   LOG_LEVEL: z.enum(logLevels, { error: `must be one of ${logLevels.join(", ")}` }).default("info"),
   LOG_FORMAT: z.enum(["json", "pretty"]).optional(),
-  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(120_000).default(15_000),
+  // Below `docker stop`'s 10 s grace period, so a drain finishes before SIGKILL.
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(120_000).default(8_000),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -59,12 +59,24 @@ async function openPostgres(url: string, poolSize: number, logger: Logger): Prom
     );
   }
 
-  const migrationConnection: MigrationConnection = {
-    exec: async (sql) => {
-      await probe.query(sql);
-    },
-    query: async <Row>(sql: string, params: readonly unknown[] = []) => (await probe.query(sql, [...params])).rows as Row[],
-  };
+  await probe.end().catch(() => undefined);
+
+  /** Migrations get a session of their own: the advisory lock is per connection. */
+  async function withMigrationConnection<T>(work: (connection: MigrationConnection) => Promise<T>): Promise<T> {
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000, application_name: "firebreak-migrate" });
+    client.on("error", (error) => logger.warn({ err: error }, "migration connection failed"));
+    await client.connect();
+    try {
+      return await work({
+        exec: async (sql) => {
+          await client.query(sql);
+        },
+        query: async <Row>(sql: string, params: readonly unknown[] = []) => (await client.query(sql, [...params])).rows as Row[],
+      });
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
 
   const pool = new pg.Pool({
     connectionString: url,
@@ -79,30 +91,18 @@ async function openPostgres(url: string, poolSize: number, logger: Logger): Prom
   });
   pool.on("error", (error) => logger.warn({ err: error }, "idle PostgreSQL connection failed"));
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
-  let probeOpen = true;
-  const closeProbe = async () => {
-    if (probeOpen) {
-      probeOpen = false;
-      await probe.end().catch(() => undefined);
-    }
-  };
 
   return {
     kind: "postgres",
     prisma,
     async migrate(dir) {
-      try {
-        await migrationConnection.exec("SET statement_timeout = 0");
-        return await applyMigrations(migrationConnection, await readMigrations(dir), logger);
-      } finally {
-        await closeProbe();
-      }
+      const migrations = await readMigrations(dir);
+      return withMigrationConnection(async (connection) => applyMigrations(connection, migrations, logger));
     },
     async ping(timeoutMs = 1_000) {
       await withTimeout(pool.query("SELECT 1"), timeoutMs, `PostgreSQL at ${target}`);
     },
     async close() {
-      await closeProbe();
       await prisma.$disconnect().catch(() => undefined);
       await pool.end().catch(() => undefined);
     },

@@ -209,7 +209,7 @@ describe("restart", () => {
     expect(first.title).toBe("Checkout is failing");
     slack.reset();
     await sendCommand(app.url, "declare After restart");
-    const next = await eventually(async () => app.database.prisma.incident.findFirst({ where: { title: "After restart" } }) ?? undefined);
+    const next = await eventually(async () => (await app.database.prisma.incident.findFirst({ where: { title: "After restart" } })) ?? undefined);
     expect(next.number).toBe(before + 1);
   });
 });

@@ -61,7 +61,7 @@ export async function startTestApp(options: TestAppOptions): Promise<TestApp> {
   });
   const logs = options.logs ?? captureLogs();
   const app = await startFirebreak(config, { logger: logs.logger, worker: { pollIntervalMs: 100 } });
-  return Object.assign(Object.create(null) as object, app, { dataDir, logs, stop: app.stop }) as TestApp;
+  return { url: app.url, database: app.database, fileConfig: app.fileConfig, stop: () => app.stop(), dataDir, logs };
 }
 
 export async function removeDir(dir: string): Promise<void> {
@@ -79,7 +79,7 @@ export async function eventually<T>(check: () => Promise<T | undefined | false>,
     } catch (error) {
       last = error;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last instanceof Error ? `: ${last.message}` : ""}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }

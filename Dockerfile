@@ -1,0 +1,77 @@
+# syntax=docker/dockerfile:1
+#
+# Firebreak production image.
+#
+#   docker build -t firebreak .
+#   docker run -d --name firebreak -p 3000:3000 -v firebreak-data:/data \
+#     -e SLACK_BOT_TOKEN=xoxb-... -e SLACK_SIGNING_SECRET=... firebreak
+#
+# Without DATABASE_URL the embedded database (PGlite) keeps its files in /data (a volume);
+# with DATABASE_URL=postgresql://... it uses that server. Pending migrations from
+# prisma/migrations are applied at start-up.
+#
+# Shutdown: on SIGTERM the app drains requests and jobs for up to SHUTDOWN_TIMEOUT_MS (default 8 s),
+# inside `docker stop`'s 10 s grace period before SIGKILL.
+#
+# test/dockerfile.test.ts checks this file's properties (no Docker engine is needed for that).
+
+# ---------------------------------------------------------------------------------------------
+# Node 22 LTS on Debian 12 (bookworm), the same Debian release as the development machines.
+FROM node:22-bookworm-slim AS base
+WORKDIR /app
+
+# ---------------------------------------------------------------------------------------------
+# build: all dependencies, Prisma client generation, TypeScript compilation to dist/.
+FROM base AS build
+COPY package.json package-lock.json prisma.config.ts ./
+COPY prisma ./prisma
+COPY scripts/prisma-generate.mjs ./scripts/prisma-generate.mjs
+# --ignore-scripts: package.json's allowScripts denies every dependency install script (npm 11),
+# and the image's npm (10 on Node 22) does not read allowScripts; so skip them all and run the
+# project's own postinstall (offline Prisma client generation into src/generated/prisma).
+RUN npm ci --ignore-scripts --no-audit --no-fund \
+ && node scripts/prisma-generate.mjs
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+# ---------------------------------------------------------------------------------------------
+# prod-deps: production dependencies only.
+# --omit=optional as well as --omit=dev: the Prisma CLI is an optional peer of @prisma/client,
+# so npm keeps it (and ~250 MB of its own dependencies) under --omit=dev alone. The optional
+# packages of the production tree (pg-cloudflare, tslib for wasm helpers) are not used on Node.
+FROM base AS prod-deps
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund \
+ && npm cache clean --force
+
+# ---------------------------------------------------------------------------------------------
+# runtime
+FROM base AS runtime
+# tini as PID 1: forwards SIGTERM/SIGINT to node and reaps zombies.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends tini \
+ && rm -rf /var/lib/apt/lists/*
+
+ENV NODE_ENV=production \
+    PORT=3000 \
+    DATA_DIR=/data
+
+# The only directory the app writes to; created before VOLUME so the ownership is kept.
+RUN mkdir -p /data && chown node:node /data
+VOLUME ["/data"]
+
+# Application files stay owned by root (read-only for the node user).
+COPY package.json ./
+COPY --from=prod-deps /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY prisma/migrations ./prisma/migrations
+
+USER node
+EXPOSE 3000
+
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz',{signal:AbortSignal.timeout(4000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+
+ENTRYPOINT ["/usr/bin/tini", "--"]
+CMD ["node", "dist/src/main.js"]

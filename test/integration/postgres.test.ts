@@ -1,0 +1,134 @@
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { checksum } from "../../src/db/migrator.ts";
+import { startFakeSlack, type FakeSlack } from "../fakes/slack/index.ts";
+import { eventually, startTestApp, type TestApp } from "../support/app.ts";
+import { createTestDatabase, type TestDatabase } from "../support/postgres.ts";
+import { sendCommand } from "../support/slack-requests.ts";
+
+const run = promisify(execFile);
+
+/** The same slice against a real PostgreSQL server (started by test/setup/postgres.global.ts). */
+let slack: FakeSlack;
+let database: TestDatabase;
+let app: TestApp;
+
+beforeAll(async () => {
+  slack = await startFakeSlack();
+  database = await createTestDatabase(inject("postgresUrl"));
+  app = await startTestApp({ slack, databaseUrl: database.url });
+});
+
+afterAll(async () => {
+  await app?.stop();
+  await slack?.close();
+  await database?.drop();
+});
+
+describe("on PostgreSQL", () => {
+  it("uses the server, not the embedded database", () => {
+    expect(app.database.kind).toBe("postgres");
+  });
+
+  it("records Prisma-compatible migration bookkeeping", async () => {
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ migration_name: string; checksum: string; finished_at: Date | null; applied_steps_count: number }>(
+        `SELECT migration_name, checksum, finished_at, applied_steps_count FROM _prisma_migrations ORDER BY migration_name`,
+      );
+      expect(rows.length).toBeGreaterThan(0);
+      for (const row of rows) {
+        const sql = await readFile(join("prisma/migrations", row.migration_name, "migration.sql"), "utf8");
+        expect(row.checksum).toBe(checksum(sql));
+        expect(row.finished_at).toBeInstanceOf(Date);
+        expect(row.applied_steps_count).toBe(1);
+      }
+    } finally {
+      await client.end();
+    }
+  });
+
+  it("applies nothing twice on restart", async () => {
+    await app.stop();
+    app = await startTestApp({ slack, databaseUrl: database.url });
+    const report = await app.database.migrate("prisma/migrations");
+    expect(report.applied).toEqual([]);
+    expect(report.alreadyApplied).toBeGreaterThan(0);
+  });
+
+  it("runs /incident declare end to end", async () => {
+    slack.reset();
+    const response = await sendCommand(app.url, "declare Database latency spike");
+    expect(response.status).toBe(200);
+    expect(response.elapsedMs).toBeLessThan(3_000);
+    await slack.waitFor({ method: "chat.postMessage", count: 1, ok: true }, 10_000);
+    const incident = await eventually(
+      async () => (await app.database.prisma.incident.findFirst({ where: { title: "Database latency spike", headerMessageTs: { not: null } } })) ?? undefined,
+    );
+    expect(incident.channelName).toBe(`inc-${incident.number}-database-latency-spike`);
+    expect(slack.callsTo("conversations.create")).toHaveLength(1);
+    expect(slack.callsTo("conversations.invite")).toHaveLength(1);
+    expect(slack.channels.members(incident.channelId!)).toContain("U0DECLARER");
+  });
+
+  it("refuses to delete timeline events (append-only)", async () => {
+    const event = await app.database.prisma.timelineEvent.findFirstOrThrow();
+    await expect(app.database.prisma.timelineEvent.delete({ where: { id: event.id } })).rejects.toThrow(/append-only/);
+    expect(await app.database.prisma.timelineEvent.findUnique({ where: { id: event.id } })).not.toBeNull();
+  });
+});
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+describe("when PostgreSQL goes away during operation", () => {
+  it("fails /readyz and answers Slack with a polite ephemeral error, not a timeout", async () => {
+    // A dedicated server we can stop without disturbing the shared one.
+    const dir = await mkdtemp(join(tmpdir(), "firebreak-pg-down-"));
+    const port = await freePort();
+    const { stdout } = await run("bash", ["scripts/test-postgres.sh", "start", dir, String(port)], { maxBuffer: 1 << 20 });
+    const url = stdout.trim().split("\n").at(-1)!;
+    const ownSlack = await startFakeSlack();
+    let ownApp: TestApp | undefined;
+    try {
+      ownApp = await startTestApp({ slack: ownSlack, databaseUrl: url });
+      expect((await fetch(`${ownApp.url}/readyz`)).status).toBe(200);
+
+      await run("bash", ["scripts/test-postgres.sh", "stop", dir]);
+
+      const ready = await fetch(`${ownApp.url}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(await ready.json()).toMatchObject({ status: "unavailable" });
+      expect((await fetch(`${ownApp.url}/healthz`)).status).toBe(200);
+
+      ownSlack.reset();
+      const response = await sendCommand(ownApp.url, "declare While the database is down");
+      expect(response.status).toBe(200);
+      expect(response.elapsedMs).toBeLessThan(3_000);
+      expect(response.body).toMatchObject({ response_type: "ephemeral" });
+      expect(JSON.stringify(response.body)).toMatch(/could not complete|slow to answer/);
+      expect(ownSlack.callsTo("conversations.create")).toEqual([]);
+    } finally {
+      await ownApp?.stop();
+      await ownSlack.close();
+      await run("bash", ["scripts/test-postgres.sh", "stop", dir]).catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,90 @@
+// Per-test-file databases on the test PostgreSQL server.
+//
+//   const baseUrl = inject("postgresUrl");
+//   const db = await createTestDatabase(baseUrl);
+//   afterAll(() => db.drop());
+//   ... connect with db.url ...
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+
+export interface TestDatabase {
+  /** Connection URL of the new database (the base URL with its database name replaced). */
+  url: string;
+  /** Drops the database, closing any connections still open to it. Safe to call twice. */
+  drop(): Promise<void>;
+}
+
+export interface CreateTestDatabaseOptions {
+  /** Start of the database name (letters, digits, `_`); default `fb_test`. */
+  prefix?: string;
+  /** Template to copy; default `template0`, which nobody connects to, so concurrent creates never collide. */
+  template?: string;
+}
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+function describeServer(url: URL): string {
+  return `${url.hostname}:${url.port || "5432"}`;
+}
+
+async function withAdminClient<T>(baseUrl: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({
+    connectionString: baseUrl,
+    connectionTimeoutMillis: 10_000,
+    statement_timeout: 60_000,
+    application_name: "firebreak-test-admin",
+  });
+  // An idle client whose server goes away emits "error"; without a listener Node would crash.
+  client.on("error", () => {});
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/**
+ * Creates a uniquely named, empty database on the server of `baseUrl` (which must let its
+ * user create databases) and returns its URL and a `drop()` that removes it (`WITH (FORCE)`).
+ */
+export async function createTestDatabase(baseUrl: string, options: CreateTestDatabaseOptions = {}): Promise<TestDatabase> {
+  const prefix = options.prefix ?? "fb_test";
+  const template = options.template ?? "template0";
+  if (!IDENTIFIER.test(prefix) || prefix.length > 30) {
+    throw new Error(`createTestDatabase: invalid prefix ${JSON.stringify(prefix)} (letters, digits, _; at most 30 characters)`);
+  }
+  const base = new URL(baseUrl);
+  if (base.protocol !== "postgresql:" && base.protocol !== "postgres:") {
+    throw new Error(`createTestDatabase: not a PostgreSQL URL: ${base.protocol}//${describeServer(base)}`);
+  }
+  // <= 63 characters (PostgreSQL's identifier limit), lower case so it needs no quoting in psql.
+  const name = `${prefix}_${Date.now().toString(36)}_${process.pid.toString(36)}_${randomBytes(5).toString("hex")}`.toLowerCase();
+
+  try {
+    await withAdminClient(baseUrl, (client) => client.query(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE ${quoteIdent(template)}`));
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new Error(`createTestDatabase: could not create database ${name} on ${describeServer(base)}: ${message}`, { cause: error });
+  }
+
+  const url = new URL(base.href);
+  url.pathname = `/${name}`;
+  let dropped: Promise<void> | undefined;
+  return {
+    url: url.href,
+    drop(): Promise<void> {
+      dropped ??= withAdminClient(baseUrl, async (client) => {
+        await client.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
+      }).catch((error: unknown) => {
+        const message = error instanceof Error ? error.message : String(error);
+        throw new Error(`createTestDatabase: could not drop database ${name} on ${describeServer(base)}: ${message}`, { cause: error });
+      });
+      return dropped;
+    },
+  };
+}
