@@ -1,0 +1,145 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startFakeSlack, type FakeSlack } from "../fakes/slack/index.ts";
+import { openDatabase } from "../../src/db/client.ts";
+import { captureLogs, eventually } from "../support/app.ts";
+import { TEST_BOT_TOKEN, TEST_SIGNING_SECRET, sendCommand } from "../support/slack-requests.ts";
+
+/**
+ * The real entry point (src/main.ts) as a child process: what an operator
+ * sees when configuration is wrong, when the database or Slack cannot be
+ * reached, and what SIGTERM does.
+ */
+interface Started {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exit: Promise<number | null>;
+}
+
+function startMain(env: Record<string, string>): Started {
+  let out = "";
+  let err = "";
+  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", LOG_FORMAT: "json", NODE_ENV: "production", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout?.on("data", (chunk: Buffer) => (out += chunk.toString()));
+  child.stderr?.on("data", (chunk: Buffer) => (err += chunk.toString()));
+  const exit = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  return { child, stdout: () => out, stderr: () => err, exit };
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+let slack: FakeSlack;
+let dataDir: string;
+
+beforeAll(async () => {
+  slack = await startFakeSlack();
+  dataDir = await mkdtemp(join(tmpdir(), "firebreak-process-"));
+});
+
+afterAll(async () => {
+  await slack?.close();
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+});
+
+function baseEnv(port: number): Record<string, string> {
+  return {
+    HOST: "127.0.0.1",
+    PORT: String(port),
+    SLACK_BOT_TOKEN: TEST_BOT_TOKEN,
+    SLACK_SIGNING_SECRET: TEST_SIGNING_SECRET,
+    SLACK_API_URL: slack.url,
+    DATA_DIR: dataDir,
+  };
+}
+
+describe("start-up errors", () => {
+  it("lists every configuration problem once, without a stack trace, and exits 78", async () => {
+    const started = startMain({ PORT: "http", LOG_LEVEL: "chatty" });
+    expect(await started.exit).toBe(78);
+    const stderr = started.stderr();
+    expect(stderr).toMatch(/Firebreak cannot start/);
+    for (const variable of ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "PORT", "LOG_LEVEL"]) {
+      expect(stderr.split("\n").filter((line) => line.includes(`- ${variable} `))).toHaveLength(1);
+    }
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it("names an unreachable PostgreSQL server and exits non-zero", async () => {
+    const closed = await freePort();
+    const started = startMain({ ...baseEnv(await freePort()), DATABASE_URL: `postgresql://firebreak:secret-pw@127.0.0.1:${closed}/firebreak` });
+    expect(await started.exit).toBe(1);
+    expect(started.stderr()).toContain(`Cannot connect to PostgreSQL at 127.0.0.1:${closed}/firebreak`);
+    expect(started.stderr()).toMatch(/Check DATABASE_URL/);
+    expect(started.stderr() + started.stdout()).not.toContain("secret-pw");
+    expect(started.stderr()).not.toMatch(/\n\s+at /);
+  });
+
+  it("says so when Slack rejects the bot token", async () => {
+    const started = startMain({ ...baseEnv(await freePort()), SLACK_BOT_TOKEN: "xoxb-revoked-token", DATA_DIR: join(dataDir, "bad-token") });
+    expect(await started.exit).toBe(1);
+    expect(started.stderr()).toMatch(/Slack rejected SLACK_BOT_TOKEN \(invalid_auth\)/);
+    expect(started.stderr() + started.stdout()).not.toContain("xoxb-revoked-token");
+  });
+});
+
+describe("running process", () => {
+  it("refuses a second process on the same embedded data directory, and drains on SIGTERM", async () => {
+    const port = await freePort();
+    const first = startMain(baseEnv(port));
+    const url = `http://127.0.0.1:${port}`;
+    try {
+      await eventually(async () => (await fetch(`${url}/readyz`)).status === 200, 30_000, "first process ready");
+      expect(existsSync(join(dataDir, "firebreak.pid"))).toBe(true);
+
+      const second = startMain(baseEnv(await freePort()));
+      expect(await second.exit).toBe(1);
+      expect(second.stderr()).toMatch(/Another Firebreak process \(pid \d+\) is using the embedded database/);
+
+      // A side effect in flight when SIGTERM arrives still completes.
+      slack.reset();
+      slack.setLatency(1_000, "conversations.create");
+      const response = await sendCommand(url, "declare Drain me");
+      expect(response.status).toBe(200);
+      await new Promise((resolve) => setTimeout(resolve, 300)); // the job has claimed; its create call is in flight
+      expect(slack.callsTo("conversations.create")).toEqual([]);
+      first.child.kill("SIGTERM");
+      expect(await first.exit).toBe(0);
+      expect(slack.channels.byName("inc-1-drain-me")).toBeDefined();
+      // The job finished and recorded its result before the database closed.
+      const database = await openDatabase({ kind: "embedded", dataDir }, captureLogs().logger);
+      try {
+        const incident = await database.prisma.incident.findFirstOrThrow({ where: { title: "Drain me" } });
+        expect(incident.channelName).toBe("inc-1-drain-me");
+        const job = await database.prisma.job.findFirstOrThrow({ where: { incidentId: incident.id, kind: "incident.create_channel" } });
+        expect(job.status).toBe("DONE");
+      } finally {
+        await database.close();
+      }
+      expect(first.stdout()).toMatch(/stopped cleanly/);
+      expect(existsSync(join(dataDir, "firebreak.pid"))).toBe(false);
+      expect(first.stdout()).not.toContain(TEST_BOT_TOKEN);
+    } finally {
+      slack.setLatency(0);
+      if (first.child.exitCode === null) first.child.kill("SIGKILL");
+    }
+  });
+});
