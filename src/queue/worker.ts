@@ -51,6 +51,8 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
   let timer: NodeJS.Timeout | undefined;
   let claiming = false;
   let wakeRequested = false;
+  /** Settles when the claim round under way ends; stop() waits for the jobs it hands out. */
+  let claimRound: Promise<void> = Promise.resolve();
 
   async function claim(limit: number): Promise<ClaimedJob[]> {
     return deps.prisma.$queryRaw<ClaimedJob[]>`
@@ -150,6 +152,10 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
       return;
     }
     claiming = true;
+    let endRound = (): void => undefined;
+    claimRound = new Promise<void>((resolve) => {
+      endRound = resolve;
+    });
     try {
       do {
         wakeRequested = false;
@@ -169,6 +175,7 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
       deps.logger.warn({ err: error }, "job claim failed; retrying");
     } finally {
       claiming = false;
+      endRound();
     }
   }
 
@@ -196,16 +203,19 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
     async stop(timeoutMs) {
       running = false;
       clearTimeout(timer);
-      if (inFlight.size === 0) return;
-      deps.logger.info({ jobs: inFlight.size }, "waiting for jobs in flight");
       let deadline: NodeJS.Timeout | undefined;
-      await Promise.race([
-        Promise.allSettled([...inFlight]),
-        new Promise<void>((resolve) => {
-          deadline = setTimeout(resolve, timeoutMs);
-        }),
-      ]);
-      clearTimeout(deadline);
+      const timedOut = new Promise<void>((resolve) => {
+        deadline = setTimeout(resolve, timeoutMs);
+      });
+      try {
+        // A claim round under way still starts the jobs it claims: wait for it first.
+        await Promise.race([claimRound, timedOut]);
+        if (inFlight.size === 0) return;
+        deps.logger.info({ jobs: inFlight.size }, "waiting for jobs in flight");
+        await Promise.race([Promise.allSettled([...inFlight]), timedOut]);
+      } finally {
+        clearTimeout(deadline);
+      }
     },
   };
 }

@@ -10,9 +10,6 @@ export interface SlackApi {
   findChannelByName(name: string): Promise<{ id: string; name: string; creator: string | undefined; created: number | undefined } | undefined>;
   inviteToChannel(args: { channel: string; users: readonly string[] }): Promise<void>;
   postMessage(args: { channel: string; text: string; blocks?: readonly unknown[]; threadTs?: string }): Promise<{ channel: string; ts: string }>;
-  updateMessage(args: { channel: string; ts: string; text: string; blocks?: readonly unknown[] }): Promise<void>;
-  setTopic(args: { channel: string; topic: string }): Promise<void>;
-  pinMessage(args: { channel: string; ts: string }): Promise<void>;
 }
 
 /** Slack error codes that mean "try again later" rather than "this will never work". */
@@ -127,20 +124,6 @@ export function createSlackApi(options: SlackApiOptions): SlackApi {
       });
       if (!result.ts) throw new PermanentOutboundError("slack_api_error", "no_ts", "chat.postMessage returned no ts");
       return { channel: result.channel ?? channel, ts: result.ts };
-    },
-    async updateMessage({ channel, ts, text, blocks }) {
-      await call("chat.update", { channel, ts, text, ...(blocks ? { blocks } : {}) });
-    },
-    async setTopic({ channel, topic }) {
-      await call("conversations.setTopic", { channel, topic });
-    },
-    async pinMessage({ channel, ts }) {
-      try {
-        await call("pins.add", { channel, timestamp: ts });
-      } catch (error) {
-        if (error instanceof PermanentOutboundError && error.remoteCode === "already_pinned") return;
-        throw error;
-      }
     },
   };
 }

@@ -69,17 +69,17 @@ describe("migration SQL", () => {
           await db.exec(await readFile(path.join(migrationsDir, name, "migration.sql"), "utf8"));
         }
         const incident = await db.query<{ id: string }>(
-          `INSERT INTO "incidents" ("id", "title", "severity", "updatedAt")
+          `INSERT INTO "incidents" ("id", "title", "severity", "updated_at")
            VALUES (gen_random_uuid(), 'drift test', 'SEV3', now()) RETURNING "id"`,
         );
         const incidentId = incident.rows[0]?.id;
         await db.query(
-          `INSERT INTO "timeline_events" ("incidentId", "type", "source", "text")
+          `INSERT INTO "timeline_events" ("incident_id", "type", "source", "text")
            VALUES ($1, 'incident.declared', 'SYSTEM', 'declared')`,
           [incidentId],
         );
         // Edits are allowed (flags), deletes are not.
-        await db.query(`UPDATE "timeline_events" SET "hidden" = true, "removedAt" = now()`);
+        await db.query(`UPDATE "timeline_events" SET "hidden" = true, "removed_at" = now()`);
         await expect(db.query(`DELETE FROM "timeline_events"`)).rejects.toThrow("timeline events are append-only");
         const count = await db.query<{ n: number }>(`SELECT count(*)::int AS "n" FROM "timeline_events"`);
         expect(count.rows[0]?.n).toBe(1);

@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startFakeSlack, type FakeSlack } from "../fakes/slack/index.ts";
+import { loadManifest } from "../support/manifest.ts";
 import { eventually, removeDir, startTestApp, type TestApp } from "../support/app.ts";
 import { sendCommand, sendToSlackEndpoint, slashCommandBody } from "../support/slack-requests.ts";
 
@@ -13,7 +14,9 @@ let app: TestApp;
 let dataDir: string;
 
 beforeAll(async () => {
-  slack = await startFakeSlack({ users: [{ id: "U0DECLARER", name: "declarer" }, { id: "U0OTHER001", name: "other" }] });
+  // The fake grants exactly the manifest's scopes: a call the manifest does not
+  // cover fails with missing_scope, as it would in a real workspace.
+  slack = await startFakeSlack({ users: [{ id: "U0DECLARER", name: "declarer" }, { id: "U0OTHER001", name: "other" }], scopes: loadManifest().oauth_config.scopes.bot });
   app = await startTestApp({ slack });
   dataDir = app.dataDir;
 });
