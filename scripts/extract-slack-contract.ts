@@ -85,6 +85,7 @@ const FAKED_METHODS = [
   "pins.remove",
   "reactions.add",
   "users.info",
+  "usergroups.users.list",
   "views.open",
   "views.update",
   "views.publish",
@@ -220,7 +221,11 @@ const OVERRIDES: Record<(typeof FAKED_METHODS)[number], Override> = {
   "chat.getPermalink": { botScopes: [] },
   "pins.add": {
     botScopes: ["pins:write"],
-    note: "`timestamp` is optional in the spec (file pins were once possible); without it Slack answers no_item_specified.",
+    errors: ["not_in_channel", "restricted_action", "too_many_pins"],
+    note:
+      "`timestamp` is optional in the spec (file pins were once possible); without it Slack answers no_item_specified. " +
+      "not_in_channel (the bot must be a member of the conversation), too_many_pins (a conversation holds at most 100 pins) " +
+      "and restricted_action (pinning restricted by admins) are listed in Slack's current method docs, not in the spec.",
   },
   "pins.remove": { botScopes: ["pins:write"] },
   "reactions.add": { botScopes: ["reactions:write"] },
@@ -228,6 +233,15 @@ const OVERRIDES: Record<(typeof FAKED_METHODS)[number], Override> = {
     botScopes: ["users:read"],
     required: ["user"],
     note: "Spec does not flag `user` as required; docs do.",
+  },
+  "usergroups.users.list": {
+    botScopes: ["usergroups:read"],
+    optional: ["team_id"],
+    errors: ["no_such_subteam", "plan_upgrade_required"],
+    note:
+      "Spec's error list lacks no_such_subteam (unknown user group ID) and plan_upgrade_required (user groups need a paid plan), " +
+      "both in Slack's method docs. `team_id` (org-level tokens) post-dates the spec. Without include_disabled, the fake answers " +
+      "a disabled group like an unknown one (no_such_subteam).",
   },
   "views.open": {
     botScopes: [],

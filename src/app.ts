@@ -5,7 +5,10 @@ import { DEFAULT_MIGRATIONS_DIR, openDatabase, type Database } from "./db/client
 import { createMetrics } from "./http/metrics.ts";
 import { createHttpServer } from "./http/server.ts";
 import { createIncidentCommandHandler } from "./incident/command-handler.ts";
+import { createAuthorizer } from "./incident/authz.ts";
 import { createIncidentFlows } from "./incident/flows.ts";
+import { createIncidentInteractions } from "./incident/interactions.ts";
+import { createIncidentLifecycle } from "./incident/lifecycle.ts";
 import { FirebreakError, PermanentOutboundError, TransientOutboundError } from "./lib/errors.ts";
 import type { Logger } from "./lib/logger.ts";
 import { createJobWorker, type JobWorker, type JobWorkerOptions } from "./queue/worker.ts";
@@ -59,15 +62,22 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
 
     // Flows wake the worker, and the worker runs the flows' jobs.
     const workerRef: { current?: JobWorker } = {};
+    const wakeJobs = () => workerRef.current?.wake();
+    const authorizer = createAuthorizer({ admins: fileConfig.incidents.admins, slack, logger: logger.child({ component: "authz" }) });
     const flows = createIncidentFlows({
       prisma: database.prisma,
       slack,
       metrics,
-      wakeJobs: () => workerRef.current?.wake(),
+      config: fileConfig,
+      wakeJobs,
       botUserId: () => identity.userId,
       channelPrefix: fileConfig.incidents.channelPrefix,
     });
-    const worker = createJobWorker({ prisma: database.prisma, logger: logger.child({ component: "jobs" }), metrics, definitions: [...flows.jobs] }, options.worker);
+    const lifecycle = createIncidentLifecycle({ prisma: database.prisma, slack, authorizer, config: fileConfig, wakeJobs });
+    const worker = createJobWorker(
+      { prisma: database.prisma, logger: logger.child({ component: "jobs" }), metrics, definitions: [...flows.jobs, ...lifecycle.jobs] },
+      options.worker,
+    );
 
     const receiver = new SlackReceiver({ signingSecret: config.slack.signingSecret, logger: logger.child({ component: "slack" }) });
     const bolt = createBoltApp({
@@ -79,7 +89,8 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
       apiUrl: config.slack.apiUrl,
       timeoutMs: config.slack.timeoutMs,
       commandName: fileConfig.incidents.slashCommand,
-      handleIncidentCommand: createIncidentCommandHandler({ flows }),
+      handleIncidentCommand: createIncidentCommandHandler({ prisma: database.prisma, flows, lifecycle, slack, authorizer, config: fileConfig }),
+      interactions: createIncidentInteractions({ prisma: database.prisma, flows, lifecycle, slack, authorizer, config: fileConfig }),
     });
     await bolt.init();
 

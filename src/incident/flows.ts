@@ -1,5 +1,6 @@
 import { z } from "zod";
-import type { PrismaClient } from "../db/client.ts";
+import type { FileConfig } from "../config/file.ts";
+import type { Db, PrismaClient } from "../db/client.ts";
 import type { Metrics } from "../http/metrics.ts";
 import type { IncidentSource, Severity } from "../generated/prisma/enums.ts";
 import { PermanentOutboundError } from "../lib/errors.ts";
@@ -8,28 +9,43 @@ import { jobType } from "../queue/service.ts";
 import type { SlackApi } from "../slack/api.ts";
 import { recordEvent } from "../timeline/service.ts";
 import { incidentChannelName } from "./channel-name.ts";
+import { announceJob, enqueueSync, scheduleReminder, severityPriority } from "./lifecycle.ts";
 import { incidentRef, type IncidentSummary } from "./models.ts";
-import { createIncident, getHeaderMessage, getIncident, setHeaderMessage, setIncidentChannel } from "./service.ts";
+import {
+  claimIdempotencyKey,
+  createIncident,
+  ensureParticipant,
+  getIncident,
+  getIncidentByNumber,
+  getIncidentDetail,
+  recordIdempotentResult,
+  setHeaderMessage,
+  setIncidentChannel,
+} from "./service.ts";
 import { incidentHeader } from "./views.ts";
 
 /**
- * Multi-step side effects of incidents. The state change and the jobs that
- * carry its side effects commit in one transaction; each job records its
- * result and enqueues the next step in one transaction too. A crash or a 429
- * at any point leaves a pending job, never a lost step.
+ * Declaring an incident and setting up its channel. The incident and the
+ * first job commit in one transaction; each job records its result and
+ * enqueues the next steps in one transaction too. A crash or a 429 at any
+ * point leaves a pending job, never a lost step:
+ *
+ *   declare ─▶ create_channel ─▶ invite (declarer, service owners, severity notify list)
+ *                             ├▶ post_header ─▶ pin_header
+ *                             │             └▶ sync_status (header, topic, bookmark)
+ *                             └▶ announce (announcement channel of the severity)
+ *           └▶ reminder (status update due after the severity's interval)
  */
 
 const incidentPayload = z.object({ incidentId: z.uuid() });
-const invitePayload = z.object({ incidentId: z.uuid(), users: z.array(z.string().min(1)).min(1) });
+const invitePayload = z.object({ incidentId: z.uuid(), users: z.array(z.string().regex(/^[UWS][A-Z0-9]+$/)).min(1) });
 
 export const createChannelJob = jobType("incident.create_channel", incidentPayload);
 export const inviteJob = jobType("incident.invite", invitePayload);
 export const postHeaderJob = jobType("incident.post_header", incidentPayload);
+export const pinHeaderJob = jobType("incident.pin_header", incidentPayload);
 
-/** SEV1 work is claimed before SEV4 work when the queue is backed up. */
-export function severityPriority(severity: Severity): number {
-  return { SEV1: 10, SEV2: 20, SEV3: 30, SEV4: 40 }[severity];
-}
+export { severityPriority };
 
 export interface DeclareInput {
   title: string;
@@ -38,38 +54,63 @@ export interface DeclareInput {
   source: IncidentSource;
   declaredById: string | null;
   description?: string | null;
+  services?: string[];
+  /** Slack's trigger_id or view id: a repeated request declares nothing new. */
+  idempotencyKey?: string;
 }
 
 export interface IncidentFlowDeps {
   prisma: PrismaClient;
-  slack: Pick<SlackApi, "createChannel" | "findChannelByName" | "inviteToChannel" | "postMessage">;
+  slack: Pick<SlackApi, "createChannel" | "findChannelByName" | "inviteToChannel" | "postMessage" | "pinMessage" | "usergroupMembers">;
   metrics: Pick<Metrics, "incidentsDeclared">;
+  config: Pick<FileConfig, "severities" | "services">;
   /** Wakes the job worker after a commit that enqueued jobs. */
   wakeJobs(): void;
-  /** The bot's own Slack user id (from auth.test), known once Slack is connected. */
+  /** The bot's own Slack user id (from auth.test). */
   botUserId(): string | undefined;
   channelPrefix: string;
 }
 
-export interface IncidentFlows {
-  declare(input: DeclareInput): Promise<{ incident: IncidentSummary; plannedChannel: string }>;
-  readonly jobs: ReadonlyArray<JobDefinition<z.infer<typeof incidentPayload>> | JobDefinition<z.infer<typeof invitePayload>>>;
+export interface DeclareResult {
+  incident: IncidentSummary;
+  plannedChannel: string;
+  /** False when the same request was seen before (retry, double submit). */
+  created: boolean;
 }
 
 const MAX_NAME_ATTEMPTS = 20;
+const INVITE_BATCH = 100; // conversations.invite takes up to 1000 ids; stay well below.
 
-export function createIncidentFlows(deps: IncidentFlowDeps): IncidentFlows {
-  async function declare(input: DeclareInput) {
-    const incident = await deps.prisma.$transaction(async (tx) => {
+export function createIncidentFlows(deps: IncidentFlowDeps) {
+  /** Who joins a new incident's channel: declarer, owners of affected services, the severity's notify list. */
+  function initialResponders(input: { declaredById: string | null; severity: Severity; services: readonly string[] }): string[] {
+    const owners = deps.config.services.filter((service) => input.services.includes(service.key)).flatMap((service) => service.owners);
+    return [...new Set([...(input.declaredById ? [input.declaredById] : []), ...owners, ...deps.config.severities[input.severity].notify])];
+  }
+
+  async function declare(input: DeclareInput): Promise<DeclareResult> {
+    const result = await deps.prisma.$transaction(async (tx) => {
+      if (input.idempotencyKey) {
+        const claim = await claimIdempotencyKey(tx, input.idempotencyKey);
+        if (!claim.fresh) {
+          const number = (claim.result as { incidentNumber?: number } | null)?.incidentNumber;
+          const existing = number === undefined ? null : await getIncidentByNumber(tx, number);
+          if (existing) return { incident: existing, created: false };
+        }
+      }
+      const declaredAt = new Date();
       const created = await createIncident(tx, {
         title: input.title,
         severity: input.severity,
         private: input.private,
         source: input.source,
         declaredById: input.declaredById,
-        // Whoever declares leads until someone takes command.
+        // Whoever declares from Slack leads, and is on it, until someone takes command.
         commanderId: input.declaredById,
+        acknowledgedAt: input.declaredById ? declaredAt : null,
+        declaredAt,
         description: input.description ?? null,
+        services: input.services ?? [],
       });
       await recordEvent(tx, {
         incidentId: created.id,
@@ -78,6 +119,7 @@ export function createIncidentFlows(deps: IncidentFlowDeps): IncidentFlows {
         actorId: input.declaredById,
         text: `${incidentRef(created.number)} declared as ${created.severity}: ${created.title}`,
         data: { title: created.title, severity: created.severity, private: created.private },
+        private: created.private,
       });
       await createChannelJob.enqueue(tx, { incidentId: created.id }, {
         dedupeKey: `create_channel:${created.id}`,
@@ -85,11 +127,30 @@ export function createIncidentFlows(deps: IncidentFlowDeps): IncidentFlows {
         priority: severityPriority(created.severity),
         incidentId: created.id,
       });
-      return created;
+      await scheduleReminder(tx, deps.config, created, created.declaredAt);
+      if (input.idempotencyKey) await recordIdempotentResult(tx, input.idempotencyKey, { incidentNumber: created.number });
+      return { incident: created, created: true };
     });
-    deps.metrics.incidentsDeclared.inc({ severity: incident.severity, source: input.source });
-    deps.wakeJobs();
-    return { incident, plannedChannel: incidentChannelName(incident.number, incident.title, 1, deps.channelPrefix) };
+    if (result.created) {
+      deps.metrics.incidentsDeclared.inc({ severity: result.incident.severity, source: input.source });
+      deps.wakeJobs();
+    }
+    return {
+      ...result,
+      plannedChannel: result.incident.channelName ?? incidentChannelName(result.incident.number, result.incident.title, 1, deps.channelPrefix),
+    };
+  }
+
+  async function enqueueInvites(tx: Db, incident: { id: string; severity: Severity; channelId: string | null }, users: string[], key: string) {
+    if (!incident.channelId || users.length === 0) return;
+    for (let i = 0; i < users.length; i += INVITE_BATCH) {
+      await inviteJob.enqueue(tx, { incidentId: incident.id, users: users.slice(i, i + INVITE_BATCH) }, {
+        dedupeKey: `invite:${incident.id}:${key}:${i}`,
+        rateKey: `conversations.invite:${incident.channelId}`,
+        priority: severityPriority(incident.severity),
+        incidentId: incident.id,
+      });
+    }
   }
 
   async function requireIncident(id: string): Promise<IncidentSummary> {
@@ -127,9 +188,7 @@ export function createIncidentFlows(deps: IncidentFlowDeps): IncidentFlows {
           }
         }
       }
-      if (!channel) {
-        throw new PermanentOutboundError("slack_api_error", "name_taken", `no free channel name after ${MAX_NAME_ATTEMPTS} attempts`);
-      }
+      if (!channel) throw new PermanentOutboundError("slack_api_error", "name_taken", `no free channel name after ${MAX_NAME_ATTEMPTS} attempts`);
       const created = channel;
       const priority = severityPriority(incident.severity);
       await context.complete(async (tx) => {
@@ -140,50 +199,52 @@ export function createIncidentFlows(deps: IncidentFlowDeps): IncidentFlows {
           source: "SYSTEM",
           text: `Channel #${created.name} created`,
           data: { channelId: created.id, channelName: created.name },
+          private: incident.private,
         });
         const bot = deps.botUserId();
-        const users = [incident.declaredById].filter((user): user is string => user !== null && user !== bot);
-        if (users.length > 0) {
-          await inviteJob.enqueue(tx, { incidentId: incident.id, users }, {
-            dedupeKey: `invite:${incident.id}:declared`,
-            rateKey: `conversations.invite:${created.id}`,
-            priority,
-            incidentId: incident.id,
-          });
-        }
+        const users = initialResponders({ declaredById: incident.declaredById, severity: incident.severity, services: incident.services ?? [] }).filter((user) => user !== bot);
+        await enqueueInvites(tx, { ...incident, channelId: created.id }, users, "declared");
         await postHeaderJob.enqueue(tx, { incidentId: incident.id }, {
           dedupeKey: `post_header:${incident.id}`,
           rateKey: `chat.postMessage:${created.id}`,
           priority,
           incidentId: incident.id,
         });
+        await announceJob.enqueue(tx, { incidentId: incident.id }, { dedupeKey: `announce:${incident.id}`, rateKey: "announcement", priority, incidentId: incident.id });
       });
       deps.wakeJobs();
     },
   };
 
+  /** Invites users (user group ids are expanded to their members). */
   const invite: JobDefinition<z.infer<typeof invitePayload>> = {
     kind: inviteJob.kind,
     payload: invitePayload,
     async handle({ incidentId, users }, context) {
       const incident = await requireIncident(incidentId);
       if (!incident.channelId) throw new Error(`incident ${incidentId} has no channel yet`);
-      await deps.slack.inviteToChannel({ channel: incident.channelId, users });
+      const expanded = new Set<string>();
+      for (const id of users) {
+        if (id.startsWith("S")) for (const member of await deps.slack.usergroupMembers(id)) expanded.add(member);
+        else expanded.add(id);
+      }
+      const bot = deps.botUserId();
+      const people = [...expanded].filter((id) => id !== bot);
+      for (let i = 0; i < people.length; i += INVITE_BATCH) {
+        await deps.slack.inviteToChannel({ channel: incident.channelId, users: people.slice(i, i + INVITE_BATCH) });
+      }
       await context.complete(async (tx) => {
-        for (const user of users) {
-          await tx.participant.upsert({
-            where: { incidentId_slackUserId: { incidentId, slackUserId: user } },
-            create: { incidentId, slackUserId: user, roles: { create: [{ role: "RESPONDER" }] } },
-            update: {},
+        for (const user of people) await ensureParticipant(tx, incidentId, user);
+        if (people.length > 0) {
+          await recordEvent(tx, {
+            incidentId,
+            type: "participant.invited",
+            source: "SYSTEM",
+            text: `Invited ${people.map((user) => `<@${user}>`).join(", ")}`,
+            data: { users: people },
+            private: incident.private,
           });
         }
-        await recordEvent(tx, {
-          incidentId,
-          type: "participant.invited",
-          source: "SYSTEM",
-          text: `Invited ${users.map((user) => `<@${user}>`).join(", ")}`,
-          data: { users },
-        });
       });
     },
   };
@@ -192,14 +253,42 @@ export function createIncidentFlows(deps: IncidentFlowDeps): IncidentFlows {
     kind: postHeaderJob.kind,
     payload: incidentPayload,
     async handle({ incidentId }, context) {
-      const incident = await requireIncident(incidentId);
+      const incident = await getIncidentDetail(deps.prisma, incidentId);
+      if (!incident) throw new PermanentOutboundError("incident_not_found", "incident_not_found", `incident ${incidentId} does not exist`);
       if (!incident.channelId) throw new Error(`incident ${incidentId} has no channel yet`);
-      if (await getHeaderMessage(deps.prisma, incidentId)) return;
+      if (incident.headerMessageTs) return;
       const message = incidentHeader(incident);
       const posted = await deps.slack.postMessage({ channel: incident.channelId, text: message.text, blocks: message.blocks });
-      await context.complete(async (tx) => setHeaderMessage(tx, incidentId, posted.ts));
+      const channelId = incident.channelId;
+      await context.complete(async (tx) => {
+        await setHeaderMessage(tx, incidentId, posted.ts);
+        const options = { incidentId, priority: severityPriority(incident.severity) };
+        await pinHeaderJob.enqueue(tx, { incidentId }, { ...options, dedupeKey: `pin_header:${incidentId}`, rateKey: `pins.add:${channelId}` });
+        // The header was just posted as it is: only the topic and bookmark need setting.
+        await enqueueSync(tx, incident, false);
+      });
+      deps.wakeJobs();
     },
   };
 
-  return { declare, jobs: [createChannel, invite, postHeader] };
+  const pinHeader: JobDefinition<z.infer<typeof incidentPayload>> = {
+    kind: pinHeaderJob.kind,
+    payload: incidentPayload,
+    async handle({ incidentId }) {
+      const incident = await getIncidentDetail(deps.prisma, incidentId);
+      if (!incident?.channelId || !incident.headerMessageTs) throw new Error(`incident ${incidentId} has no header yet`);
+      await deps.slack.pinMessage({ channel: incident.channelId, ts: incident.headerMessageTs });
+    },
+  };
+
+  return {
+    declare,
+    initialResponders,
+    /** For `/incident invite`: invites through the same durable job. */
+    enqueueInvites: (tx: Parameters<typeof enqueueInvites>[0], incident: { id: string; severity: Severity; channelId: string | null }, users: string[]) =>
+      enqueueInvites(tx, incident, users, `manual:${Date.now()}:${users.join(",")}`),
+    jobs: [createChannel, invite, postHeader, pinHeader] as const,
+  };
 }
+
+export type IncidentFlows = ReturnType<typeof createIncidentFlows>;

@@ -32,6 +32,13 @@ export function incidentRef(number: number): string {
 
 /** What the views need of an incident, independent of the database row. */
 export interface IncidentSummary {
+  description?: string | null;
+  services?: string[];
+  summary?: string | null;
+  acknowledgedAt?: Date | null;
+  mitigatedAt?: Date | null;
+  resolvedAt?: Date | null;
+  lastStatusUpdateAt?: Date | null;
   id: string;
   number: number;
   title: string;
@@ -44,3 +51,15 @@ export interface IncidentSummary {
   channelId: string | null;
   channelName: string | null;
 }
+
+/** An incident with its current role holders, for headers and topics. */
+export interface IncidentDetail extends IncidentSummary {
+  scribeId: string | null;
+  commsId: string | null;
+  headerMessageTs: string | null;
+  bookmarkId: string | null;
+  announcementChannelId: string | null;
+  announcementTs: string | null;
+}
+
+export const OPEN_STATUSES: readonly IncidentStatus[] = ["INVESTIGATING", "IDENTIFIED", "MONITORING"];

@@ -1,6 +1,6 @@
 import type { Db } from "../db/client.ts";
-import type { IncidentSource, Severity } from "../generated/prisma/enums.ts";
-import type { IncidentSummary } from "./models.ts";
+import type { IncidentSource, IncidentStatus, ParticipantRole, Severity } from "../generated/prisma/enums.ts";
+import type { IncidentDetail, IncidentSummary } from "./models.ts";
 
 /** Data access for incidents. No Slack, no side effects beyond the rows. */
 export interface NewIncident {
@@ -12,6 +12,8 @@ export interface NewIncident {
   commanderId: string | null;
   description?: string | null;
   services?: string[];
+  acknowledgedAt?: Date | null;
+  declaredAt?: Date;
 }
 
 const summarySelect = {
@@ -26,7 +28,35 @@ const summarySelect = {
   declaredAt: true,
   channelId: true,
   channelName: true,
+  description: true,
+  services: true,
+  summary: true,
+  acknowledgedAt: true,
+  mitigatedAt: true,
+  resolvedAt: true,
+  lastStatusUpdateAt: true,
 } as const;
+
+const detailSelect = {
+  ...summarySelect,
+  headerMessageTs: true,
+  bookmarkId: true,
+  announcementChannelId: true,
+  announcementTs: true,
+  participants: {
+    select: { slackUserId: true, roles: { where: { endedAt: null, role: { in: ["SCRIBE", "COMMS"] as ParticipantRole[] } }, select: { role: true } } },
+  },
+} as const;
+
+type DetailRow = Omit<IncidentDetail, "scribeId" | "commsId"> & {
+  participants: Array<{ slackUserId: string; roles: Array<{ role: ParticipantRole }> }>;
+};
+
+function toDetail(row: DetailRow): IncidentDetail {
+  const holder = (role: ParticipantRole) => row.participants.find((p) => p.roles.some((r) => r.role === role))?.slackUserId ?? null;
+  const { participants: _participants, ...rest } = row;
+  return { ...rest, scribeId: holder("SCRIBE"), commsId: holder("COMMS") };
+}
 
 export async function createIncident(tx: Db, input: NewIncident): Promise<IncidentSummary> {
   const incident = await tx.incident.create({
@@ -39,20 +69,16 @@ export async function createIncident(tx: Db, input: NewIncident): Promise<Incide
       commanderId: input.commanderId,
       description: input.description ?? null,
       services: input.services ?? [],
+      acknowledgedAt: input.acknowledgedAt ?? null,
+      ...(input.declaredAt ? { declaredAt: input.declaredAt, detectedAt: input.declaredAt } : {}),
     },
     select: summarySelect,
   });
   if (input.declaredById) {
-    await tx.participant.create({
-      data: {
-        incidentId: incident.id,
-        slackUserId: input.declaredById,
-        roles:
-          input.commanderId === input.declaredById
-            ? { create: [{ role: "COMMANDER", assignedById: input.declaredById }] }
-            : { create: [{ role: "RESPONDER", assignedById: input.declaredById }] },
-      },
-    });
+    await ensureParticipant(tx, incident.id, input.declaredById);
+  }
+  if (input.commanderId) {
+    await assignRole(tx, incident.id, "COMMANDER", input.commanderId, input.declaredById);
   }
   return incident;
 }
@@ -61,8 +87,79 @@ export async function getIncident(db: Db, id: string): Promise<IncidentSummary |
   return db.incident.findUnique({ where: { id }, select: summarySelect });
 }
 
-export async function getIncidentByNumber(db: Db, number: number): Promise<IncidentSummary | null> {
-  return db.incident.findUnique({ where: { number }, select: summarySelect });
+export async function getIncidentDetail(db: Db, id: string): Promise<IncidentDetail | null> {
+  const row = await db.incident.findUnique({ where: { id }, select: detailSelect });
+  return row ? toDetail(row) : null;
+}
+
+export async function getIncidentByNumber(db: Db, number: number): Promise<IncidentDetail | null> {
+  const row = await db.incident.findUnique({ where: { number }, select: detailSelect });
+  return row ? toDetail(row) : null;
+}
+
+export async function getIncidentByChannel(db: Db, channelId: string): Promise<IncidentDetail | null> {
+  const row = await db.incident.findUnique({ where: { channelId }, select: detailSelect });
+  return row ? toDetail(row) : null;
+}
+
+/** Locks the incident row for the rest of the transaction (serialises concurrent changes). */
+export async function lockIncident(tx: Db, id: string): Promise<IncidentDetail> {
+  await tx.$queryRaw`SELECT id FROM incidents WHERE id = ${id}::uuid FOR UPDATE`;
+  const row = await tx.incident.findUniqueOrThrow({ where: { id }, select: detailSelect });
+  return toDetail(row);
+}
+
+export async function listIncidents(db: Db, options: { includeResolved: boolean; limit: number }) {
+  return db.incident.findMany({
+    where: options.includeResolved ? {} : { status: { not: "RESOLVED" } },
+    orderBy: { declaredAt: "desc" },
+    take: options.limit,
+    select: summarySelect,
+  });
+}
+
+export async function countIncidents(db: Db, options: { includeResolved: boolean }): Promise<number> {
+  return db.incident.count({ where: options.includeResolved ? {} : { status: { not: "RESOLVED" } } });
+}
+
+export async function isParticipant(db: Db, incidentId: string, userId: string): Promise<boolean> {
+  return (await db.participant.count({ where: { incidentId, slackUserId: userId } })) > 0;
+}
+
+export async function ensureParticipant(tx: Db, incidentId: string, userId: string): Promise<string> {
+  const participant = await tx.participant.upsert({
+    where: { incidentId_slackUserId: { incidentId, slackUserId: userId } },
+    create: { incidentId, slackUserId: userId },
+    update: {},
+    select: { id: true },
+  });
+  return participant.id;
+}
+
+/** Gives `role` to `userId`, ending whoever held it (roles keep their history). */
+export async function assignRole(tx: Db, incidentId: string, role: ParticipantRole, userId: string, assignedById: string | null): Promise<void> {
+  const participantId = await ensureParticipant(tx, incidentId, userId);
+  await tx.participantRoleAssignment.updateMany({
+    where: { role, endedAt: null, participant: { incidentId }, NOT: { participantId } },
+    data: { endedAt: new Date() },
+  });
+  const current = await tx.participantRoleAssignment.findFirst({ where: { participantId, role, endedAt: null } });
+  if (!current) await tx.participantRoleAssignment.create({ data: { participantId, role, assignedById } });
+}
+
+export interface IncidentChanges {
+  severity?: Severity;
+  status?: IncidentStatus;
+  commanderId?: string | null;
+  summary?: string | null;
+  acknowledgedAt?: Date;
+  mitigatedAt?: Date;
+  resolvedAt?: Date | null;
+  lastStatusUpdateAt?: Date;
+}
+
+export async function updateIncident(tx: Db, id: string, changes: IncidentChanges): Promise<void> {
+  await tx.incident.update({ where: { id }, data: changes });
 }
 
 export async function setIncidentChannel(tx: Db, id: string, channel: { id: string; name: string }): Promise<void> {
@@ -73,7 +170,25 @@ export async function setHeaderMessage(tx: Db, id: string, ts: string): Promise<
   await tx.incident.update({ where: { id }, data: { headerMessageTs: ts } });
 }
 
-export async function getHeaderMessage(db: Db, id: string): Promise<string | null> {
-  const row = await db.incident.findUnique({ where: { id }, select: { headerMessageTs: true } });
-  return row?.headerMessageTs ?? null;
+export async function setBookmark(tx: Db, id: string, bookmarkId: string): Promise<void> {
+  await tx.incident.update({ where: { id }, data: { bookmarkId } });
+}
+
+export async function setAnnouncement(tx: Db, id: string, channelId: string, ts: string): Promise<void> {
+  await tx.incident.update({ where: { id }, data: { announcementChannelId: channelId, announcementTs: ts } });
+}
+
+/**
+ * Claims an idempotency key inside the caller's transaction. Returns the
+ * stored result when the key was seen before (a retry or a double click).
+ */
+export async function claimIdempotencyKey(tx: Db, key: string): Promise<{ fresh: true } | { fresh: false; result: unknown }> {
+  const inserted = await tx.idempotencyKey.createMany({ data: [{ key }], skipDuplicates: true });
+  if (inserted.count === 1) return { fresh: true };
+  const existing = await tx.idempotencyKey.findUnique({ where: { key } });
+  return { fresh: false, result: existing?.result ?? null };
+}
+
+export async function recordIdempotentResult(tx: Db, key: string, result: object): Promise<void> {
+  await tx.idempotencyKey.update({ where: { key }, data: { result } });
 }

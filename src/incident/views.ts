@@ -1,11 +1,15 @@
+import { formatDistanceStrict } from "date-fns";
+import type { FileConfig } from "../config/file.ts";
 import { ephemeral, type EphemeralResponse } from "../slack/views.ts";
 import { SLACK_LIMITS, plain, safeText } from "../slack/text.ts";
+import { COMMAND_HELP_ENTRIES } from "./help.ts";
 import type { CommandProblem } from "./commands.ts";
-import { SEVERITY_INFO, STATUS_LABEL, incidentRef, type IncidentSummary } from "./models.ts";
+import { SEVERITIES, SEVERITY_INFO, STATUS_LABEL, incidentRef, type IncidentDetail, type IncidentSummary, type Severity } from "./models.ts";
 
 /**
  * Block Kit for incidents, as pure functions of the data. Everything a person
- * typed goes through safeText/plain (escaped and within Slack's limits).
+ * typed goes through safeText (mrkdwn, escaped) or plain (plain_text), and
+ * every message stays within Slack's limits (50 blocks, 3000 chars a section).
  */
 
 export interface SlackMessage {
@@ -13,62 +17,261 @@ export interface SlackMessage {
   blocks: unknown[];
 }
 
+/** Action and view ids shared by the views and the Slack routing. */
+export const ACTIONS = {
+  takeCommand: "incident.take_command",
+  setSeverity: "incident.set_severity",
+  postUpdate: "incident.post_update",
+  resolve: "incident.resolve",
+} as const;
+
+export const VIEWS = {
+  declare: "incident.declare",
+  postUpdate: "incident.post_update",
+  resolve: "incident.resolve",
+} as const;
+
+/** Block and action ids of the modal inputs (the submission handlers read them). */
+export const FIELDS = {
+  title: { block: "title", action: "title" },
+  severity: { block: "severity", action: "severity" },
+  service: { block: "service", action: "service" },
+  description: { block: "description", action: "description" },
+  private: { block: "private", action: "private" },
+  status: { block: "status", action: "status" },
+  message: { block: "message", action: "message" },
+  summary: { block: "summary", action: "summary" },
+} as const;
+
 function slackDate(date: Date): string {
   const unix = Math.floor(date.getTime() / 1000);
   return `<!date^${unix}^{date_short_pretty} at {time}|${date.toISOString()}>`;
 }
 
-function person(userId: string | null): string {
-  // User ids come from Slack payloads, never from typed text; still, only
-  // well-formed ids are rendered as mentions.
+/** Only well-formed ids (from Slack payloads, never typed text) become mentions. */
+export function person(userId: string | null | undefined): string {
   return userId && /^[UW][A-Z0-9]{2,}$/.test(userId) ? `<@${userId}>` : "_unassigned_";
 }
 
-export function incidentHeader(incident: IncidentSummary): SlackMessage {
-  const severity = SEVERITY_INFO[incident.severity];
-  const ref = incidentRef(incident.number);
-  return {
-    text: truncateFallback(`${ref} ${severity.label}: ${incident.title}`),
-    blocks: [
-      { type: "header", text: { type: "plain_text", text: plain(`${ref}: ${incident.title}`, SLACK_LIMITS.headerText), emoji: false } },
-      {
-        type: "section",
-        fields: [
-          { type: "mrkdwn", text: `*Severity*\n${severity.emoji} ${severity.label} (${severity.description})` },
-          { type: "mrkdwn", text: `*Status*\n${STATUS_LABEL[incident.status]}` },
-          { type: "mrkdwn", text: `*Commander*\n${person(incident.commanderId)}` },
-          { type: "mrkdwn", text: `*Declared by*\n${person(incident.declaredById)}` },
-        ],
-      },
-      {
-        type: "context",
-        elements: [
-          {
-            type: "mrkdwn",
-            text: safeText(`Declared ${incident.private ? "(private) " : ""}`, 100) + `${slackDate(incident.declaredAt)} · Type \`/incident help\` for commands`,
-          },
-        ],
-      },
-    ],
-  };
+function section(text: string): unknown {
+  return { type: "section", text: { type: "mrkdwn", text: text.length > SLACK_LIMITS.sectionText ? `${text.slice(0, SLACK_LIMITS.sectionText - 1)}…` : text } };
 }
 
-function truncateFallback(text: string): string {
-  // The notification fallback is rendered as mrkdwn too.
+function context(text: string): unknown {
+  return { type: "context", elements: [{ type: "mrkdwn", text: text.slice(0, SLACK_LIMITS.contextElementText) }] };
+}
+
+function option(text: string, value: string) {
+  return { text: { type: "plain_text", text: plain(text, 75), emoji: true }, value };
+}
+
+function severityOption(severity: Severity) {
+  const info = SEVERITY_INFO[severity];
+  return option(`${info.label}: ${info.description}`, severity);
+}
+
+function fallback(text: string): string {
   return safeText(text, 300);
 }
 
-export function declaredReply(incident: IncidentSummary, plannedChannel: string): EphemeralResponse {
-  const ref = incidentRef(incident.number);
+export function incidentHeader(incident: IncidentDetail): SlackMessage {
   const severity = SEVERITY_INFO[incident.severity];
-  const text = `${severity.emoji} Declared *${ref}* (${severity.label}): ${safeText(incident.title, 500)}. Creating #${plannedChannel} and inviting you…`;
-  return ephemeral(text, [{ type: "section", text: { type: "mrkdwn", text } }]);
+  const ref = incidentRef(incident.number);
+  const resolved = incident.status === "RESOLVED";
+  const fields = [
+    { type: "mrkdwn", text: `*Severity*\n${severity.emoji} ${severity.label} (${severity.description})` },
+    { type: "mrkdwn", text: `*Status*\n${STATUS_LABEL[incident.status]}` },
+    { type: "mrkdwn", text: `*Commander*\n${person(incident.commanderId)}` },
+    { type: "mrkdwn", text: `*Declared by*\n${person(incident.declaredById)}` },
+  ];
+  if (incident.scribeId) fields.push({ type: "mrkdwn", text: `*Scribe*\n${person(incident.scribeId)}` });
+  if (incident.commsId) fields.push({ type: "mrkdwn", text: `*Comms*\n${person(incident.commsId)}` });
+  const blocks: unknown[] = [
+    { type: "header", text: { type: "plain_text", text: plain(`${ref}: ${incident.title}`, SLACK_LIMITS.headerText), emoji: false } },
+    { type: "section", fields },
+  ];
+  if (incident.description) blocks.push(section(safeText(incident.description, 2_000)));
+  if (resolved && incident.summary) blocks.push(section(`*Resolution*\n${safeText(incident.summary, 2_000)}`));
+  if (!resolved) {
+    blocks.push({
+      type: "actions",
+      block_id: "incident_actions",
+      elements: [
+        { type: "button", action_id: ACTIONS.takeCommand, text: { type: "plain_text", text: incident.commanderId ? "Take command" : "Acknowledge / take command" }, value: incident.id },
+        {
+          type: "static_select",
+          action_id: ACTIONS.setSeverity,
+          placeholder: { type: "plain_text", text: "Change severity" },
+          options: SEVERITIES.map(severityOption),
+          initial_option: severityOption(incident.severity),
+        },
+        { type: "button", action_id: ACTIONS.postUpdate, text: { type: "plain_text", text: "Post update" }, value: incident.id },
+        { type: "button", action_id: ACTIONS.resolve, style: "primary", text: { type: "plain_text", text: "Resolve" }, value: incident.id },
+      ],
+    });
+  }
+  blocks.push(
+    context(
+      `Declared ${incident.private ? "(private) " : ""}${slackDate(incident.declaredAt)}` +
+        (incident.resolvedAt ? ` · resolved ${slackDate(incident.resolvedAt)}` : "") +
+        " · Type `/incident help` for commands",
+    ),
+  );
+  return { text: fallback(`${ref} ${severity.label} ${STATUS_LABEL[incident.status]}: ${incident.title}`), blocks };
 }
 
-export const COMMAND_HELP: ReadonlyArray<{ usage: string; description: string }> = [
-  { usage: "/incident declare [sev1-sev4] <title>", description: "Declare an incident: a channel is created and you are invited as commander. Example: `/incident declare sev2 Checkout is failing`" },
-  { usage: "/incident help", description: "Show this help" },
-];
+/** The channel topic: severity, status and commander at a glance (Slack allows 250 characters). */
+export function channelTopic(incident: IncidentSummary): string {
+  const head = `${SEVERITY_INFO[incident.severity].label} | ${STATUS_LABEL[incident.status]} | Commander: ${person(incident.commanderId)} | `;
+  return `${head}${plain(incident.title, SLACK_LIMITS.topic - head.length)}`.slice(0, SLACK_LIMITS.topic);
+}
+
+export function bookmarkTitle(incident: IncidentSummary): string {
+  return `${incidentRef(incident.number)} · ${incident.severity} · ${STATUS_LABEL[incident.status]}`;
+}
+
+export function announcementMessage(incident: IncidentSummary, channelLink: string | undefined): SlackMessage {
+  const severity = SEVERITY_INFO[incident.severity];
+  if (incident.private) {
+    const text = `${severity.emoji} A private ${severity.label} incident was declared.`;
+    return { text, blocks: [section(text)] };
+  }
+  const ref = incidentRef(incident.number);
+  const text = `${severity.emoji} *${ref} (${severity.label})*: ${safeText(incident.title, 500)}\nDeclared by ${person(incident.declaredById)}${channelLink ? ` · join ${channelLink}` : ""}`;
+  return { text: fallback(`${ref} ${severity.label}: ${incident.title}`), blocks: [section(text), context("Status updates follow in this thread.")] };
+}
+
+/** A timeline event as loaded for rendering a notice. */
+export interface NoticeEvent {
+  type: string;
+  actorId: string | null;
+  data: unknown;
+  occurredAt: Date;
+}
+
+function field(data: unknown, key: string): string | null {
+  if (data && typeof data === "object" && key in data) {
+    const value = (data as Record<string, unknown>)[key];
+    return typeof value === "string" ? value : typeof value === "number" ? String(value) : null;
+  }
+  return null;
+}
+
+/**
+ * What a timeline event says in the incident channel ("channel") or under the
+ * announcement ("announcement", for stakeholders).
+ */
+export function eventNotice(event: NoticeEvent, incident: IncidentSummary, where: "channel" | "announcement"): SlackMessage {
+  const by = event.actorId ? ` by ${person(event.actorId)}` : "";
+  const ref = incidentRef(incident.number);
+  const prefix = where === "announcement" ? `*${ref}* · ` : "";
+  const message = field(event.data, "message") ?? field(event.data, "summary");
+  const quoted = message ? `\n>${safeText(message, 2_800).replace(/\n/g, "\n>")}` : "";
+  let text: string;
+  switch (event.type) {
+    case "status.changed":
+      text = `${prefix}:arrows_counterclockwise: Status is now *${STATUS_LABEL[(field(event.data, "to") ?? "INVESTIGATING") as keyof typeof STATUS_LABEL] ?? "?"}*${by}${quoted}`;
+      break;
+    case "update.posted":
+      text = `${prefix}:loudspeaker: *Update* (${STATUS_LABEL[incident.status]})${by}${quoted}`;
+      break;
+    case "severity.changed":
+      text = `${prefix}${SEVERITY_INFO[incident.severity].emoji} Severity changed from ${field(event.data, "from") ?? "?"} to *${field(event.data, "to") ?? "?"}*${by}`;
+      break;
+    case "commander.assigned":
+      text = `${prefix}:firefighter: ${person(field(event.data, "to"))} is now the commander${by}`;
+      break;
+    case "incident.acknowledged":
+      text = `${prefix}:raised_hand: ${person(field(event.data, "by"))} acknowledged and took command`;
+      break;
+    case "role.assigned":
+      text = `${prefix}:busts_in_silhouette: ${person(field(event.data, "to"))} is now the ${field(event.data, "role") === "SCRIBE" ? "scribe" : "comms lead"}${by}`;
+      break;
+    case "incident.resolved":
+      text = `${prefix}:white_check_mark: *Resolved*${by}${quoted}`;
+      break;
+    case "incident.reopened":
+      text = `${prefix}:leftwards_arrow_with_hook: *Reopened*${by}; status is Investigating`;
+      break;
+    case "reminder.sent": {
+      const misses = Number(field(event.data, "misses") ?? "1");
+      text =
+        where === "announcement"
+          ? `${prefix}:warning: No status update from ${person(incident.commanderId)} for a while (${misses} reminders).`
+          : `:alarm_clock: ${person(incident.commanderId)}, it's time for a status update on ${ref}${misses > 1 ? ` (reminder ${misses}; escalated to the announcement channel)` : ""}. Use \`/incident update <message>\` or the *Post update* button.`;
+      break;
+    }
+    default:
+      text = `${prefix}${safeText(event.type, 100)}${by}`;
+  }
+  return { text: fallback(text.replace(/\*/g, "")), blocks: [section(text)] };
+}
+
+export interface ListedIncident extends IncidentSummary {
+  /** Whether the viewer may see the title of a private incident. */
+  visible: boolean;
+}
+
+const LIST_LIMIT = 20;
+
+export function incidentListReply(incidents: readonly ListedIncident[], options: { all: boolean; total: number; now: Date }): EphemeralResponse {
+  if (incidents.length === 0) return ephemeral(options.all ? "No incidents yet." : ":sunny: No open incidents.");
+  const lines = incidents.slice(0, LIST_LIMIT).map((incident) => {
+    const severity = SEVERITY_INFO[incident.severity];
+    const title = incident.visible ? safeText(incident.title, 120) : "_private incident_";
+    const channel = incident.visible && incident.channelId ? ` <#${incident.channelId}>` : "";
+    const age = formatDistanceStrict(incident.declaredAt, options.now);
+    return `${severity.emoji} *${incidentRef(incident.number)}* ${severity.label} · ${STATUS_LABEL[incident.status]} · ${title}${channel}\n      commander ${person(incident.commanderId)} · ${age} old`;
+  });
+  const heading = options.all ? `*Incidents* (newest first, ${options.total} in all)` : `*Open incidents* (newest first, ${options.total})`;
+  const more = options.total > LIST_LIMIT ? [context(`Showing the newest ${LIST_LIMIT}.`)] : [];
+  const blocks = [section(heading), ...chunk(lines, 8).map((group) => section(group.join("\n"))), ...more];
+  return ephemeral(`${heading}\n${lines.join("\n")}`.slice(0, 3_000), blocks);
+}
+
+function chunk<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+export function incidentShowReply(incident: IncidentDetail, now: Date, services: FileConfig["services"]): EphemeralResponse {
+  const severity = SEVERITY_INFO[incident.severity];
+  const affected = (incident.services ?? []).map((key) => services.find((service) => service.key === key)?.name ?? key);
+  const lines = [
+    `${severity.emoji} *${incidentRef(incident.number)}: ${safeText(incident.title, 200)}*`,
+    `${severity.label} · ${STATUS_LABEL[incident.status]} · commander ${person(incident.commanderId)}${incident.channelId ? ` · <#${incident.channelId}>` : ""}`,
+    `Declared ${slackDate(incident.declaredAt)} (${formatDistanceStrict(incident.declaredAt, now)} ago) by ${person(incident.declaredById)}`,
+  ];
+  if (affected.length > 0) lines.push(`Services: ${safeText(affected.join(", "), 300)}`);
+  if (incident.resolvedAt) lines.push(`Resolved ${slackDate(incident.resolvedAt)}${incident.summary ? `: ${safeText(incident.summary, 1_000)}` : ""}`);
+  return ephemeral(lines.join("\n"), [section(lines.join("\n"))]);
+}
+
+export interface TimelineLine {
+  occurredAt: Date;
+  text: string;
+  actorId: string | null;
+}
+
+const TIMELINE_SECTIONS = 40;
+
+/** The newest entries last; older ones are summarised as a count. */
+export function timelineReply(incident: IncidentSummary, events: readonly TimelineLine[], total: number): EphemeralResponse {
+  const heading = `*Timeline of ${incidentRef(incident.number)}* (${total} entr${total === 1 ? "y" : "ies"}${total > events.length ? `, the last ${events.length} shown` : ""})`;
+  const lines = events.map((event) => `${slackDate(event.occurredAt)} ${safeText(event.text.replace(/<@([UW][A-Z0-9]+)>/g, "@$1"), 600)}${event.actorId ? ` · ${person(event.actorId)}` : ""}`);
+  const sections = chunk(lines, Math.max(1, Math.ceil(lines.length / TIMELINE_SECTIONS))).map((group) => section(group.join("\n")));
+  return ephemeral(heading, [section(heading), ...sections].slice(0, SLACK_LIMITS.blocksPerMessage));
+}
+
+export function declaredReply(incident: IncidentSummary, plannedChannel: string, created = true): EphemeralResponse {
+  const ref = incidentRef(incident.number);
+  const severity = SEVERITY_INFO[incident.severity];
+  const text = created
+    ? `${severity.emoji} Declared *${ref}* (${severity.label}): ${safeText(incident.title, 500)}. Creating #${plannedChannel} and inviting you…`
+    : `${severity.emoji} *${ref}* was already declared for this request: ${safeText(incident.title, 500)} (#${plannedChannel}).`;
+  return ephemeral(text, [section(text)]);
+}
 
 export function describeProblem(problem: CommandProblem): string {
   switch (problem.type) {
@@ -78,12 +281,119 @@ export function describeProblem(problem: CommandProblem): string {
       return ":memo: `declare` needs a title, e.g. `/incident declare Checkout is failing`.";
     case "title_too_long":
       return `:scissors: That title is ${problem.length} characters long; keep it to ${problem.max} or fewer.`;
+    case "text_too_long":
+      return `:scissors: That text is ${problem.length} characters long; keep it to ${problem.max} or fewer.`;
+    case "usage":
+      return `:information_source: Usage: \`${problem.usage}\``;
   }
 }
 
 export function helpReply(problem?: CommandProblem): EphemeralResponse {
-  const lines = COMMAND_HELP.map((entry) => `• \`${entry.usage}\`: ${entry.description}`).join("\n");
+  const lines = COMMAND_HELP_ENTRIES.map((entry) => `• \`${entry.usage}\`: ${entry.description}`).join("\n");
   const intro = problem ? `${describeProblem(problem)}\n\n` : "";
   const text = `${intro}*Firebreak commands*\n${lines}`;
-  return ephemeral(text, [{ type: "section", text: { type: "mrkdwn", text: text.slice(0, SLACK_LIMITS.sectionText) } }]);
+  const blocks = [...(problem ? [section(describeProblem(problem))] : []), ...chunk(COMMAND_HELP_ENTRIES.map((entry) => `• \`${entry.usage}\`: ${entry.description}`), 6).map((group, index) => section(`${index === 0 ? "*Firebreak commands*\n" : ""}${group.join("\n")}`))];
+  return ephemeral(text.slice(0, 3_000), blocks);
+}
+
+function modal(callbackId: string, title: string, submit: string, blocks: unknown[], privateMetadata = ""): unknown {
+  return {
+    type: "modal",
+    callback_id: callbackId,
+    private_metadata: privateMetadata,
+    title: { type: "plain_text", text: plain(title, 24) },
+    submit: { type: "plain_text", text: submit },
+    close: { type: "plain_text", text: "Cancel" },
+    blocks,
+  };
+}
+
+export function declareModal(services: FileConfig["services"], origin: { channelId: string }): unknown {
+  const blocks: unknown[] = [
+    {
+      type: "input",
+      block_id: FIELDS.title.block,
+      label: { type: "plain_text", text: "Title" },
+      element: { type: "plain_text_input", action_id: FIELDS.title.action, max_length: 200, placeholder: { type: "plain_text", text: "Checkout is failing for EU customers" } },
+    },
+    {
+      type: "input",
+      block_id: FIELDS.severity.block,
+      label: { type: "plain_text", text: "Severity" },
+      element: { type: "static_select", action_id: FIELDS.severity.action, options: SEVERITIES.map(severityOption), initial_option: severityOption("SEV3") },
+    },
+  ];
+  if (services.length > 0) {
+    blocks.push({
+      type: "input",
+      block_id: FIELDS.service.block,
+      optional: true,
+      label: { type: "plain_text", text: "Affected service" },
+      element: { type: "static_select", action_id: FIELDS.service.action, options: services.slice(0, 100).map((service) => option(service.name, service.key)) },
+    });
+  }
+  blocks.push(
+    {
+      type: "input",
+      block_id: FIELDS.description.block,
+      optional: true,
+      label: { type: "plain_text", text: "What is happening?" },
+      element: { type: "plain_text_input", action_id: FIELDS.description.action, multiline: true, max_length: 2_000 },
+    },
+    {
+      type: "input",
+      block_id: FIELDS.private.block,
+      optional: true,
+      label: { type: "plain_text", text: "Visibility" },
+      element: { type: "checkboxes", action_id: FIELDS.private.action, options: [option("Private incident (private channel, no public announcement)", "private")] },
+    },
+  );
+  return modal(VIEWS.declare, "Declare an incident", "Declare", blocks, JSON.stringify(origin));
+}
+
+export function updateModal(incident: IncidentSummary): unknown {
+  const statusOptions = (["INVESTIGATING", "IDENTIFIED", "MONITORING"] as const).map((status) => option(STATUS_LABEL[status], status));
+  return modal(
+    VIEWS.postUpdate,
+    `Update ${incidentRef(incident.number)}`,
+    "Post update",
+    [
+      {
+        type: "input",
+        block_id: FIELDS.status.block,
+        label: { type: "plain_text", text: "Status" },
+        element: {
+          type: "static_select",
+          action_id: FIELDS.status.action,
+          options: statusOptions,
+          initial_option: statusOptions.find((entry) => entry.value === incident.status) ?? statusOptions[0],
+        },
+      },
+      {
+        type: "input",
+        block_id: FIELDS.message.block,
+        label: { type: "plain_text", text: "Update" },
+        element: { type: "plain_text_input", action_id: FIELDS.message.action, multiline: true, max_length: 2_900 },
+      },
+    ],
+    JSON.stringify({ incidentId: incident.id }),
+  );
+}
+
+export function resolveModal(incident: IncidentSummary): unknown {
+  return modal(
+    VIEWS.resolve,
+    `Resolve ${incidentRef(incident.number)}`,
+    "Resolve",
+    [
+      section(`You are about to resolve *${incidentRef(incident.number)}: ${safeText(incident.title, 200)}*. Reminders stop and the resolution is announced.`),
+      {
+        type: "input",
+        block_id: FIELDS.summary.block,
+        label: { type: "plain_text", text: "Resolution summary" },
+        element: { type: "plain_text_input", action_id: FIELDS.summary.action, multiline: true, max_length: 2_900, placeholder: { type: "plain_text", text: "What fixed it, and what is the impact now?" } },
+      },
+    ],
+    JSON.stringify({ incidentId: incident.id }),
+  );
 }

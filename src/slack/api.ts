@@ -10,6 +10,16 @@ export interface SlackApi {
   findChannelByName(name: string): Promise<{ id: string; name: string; creator: string | undefined; created: number | undefined } | undefined>;
   inviteToChannel(args: { channel: string; users: readonly string[] }): Promise<void>;
   postMessage(args: { channel: string; text: string; blocks?: readonly unknown[]; threadTs?: string }): Promise<{ channel: string; ts: string }>;
+  postEphemeral(args: { channel: string; user: string; text: string; blocks?: readonly unknown[] }): Promise<void>;
+  updateMessage(args: { channel: string; ts: string; text: string; blocks?: readonly unknown[] }): Promise<void>;
+  setTopic(args: { channel: string; topic: string }): Promise<void>;
+  pinMessage(args: { channel: string; ts: string }): Promise<void>;
+  permalink(args: { channel: string; ts: string }): Promise<string>;
+  addBookmark(args: { channel: string; title: string; link: string; emoji?: string }): Promise<{ id: string }>;
+  editBookmark(args: { channel: string; bookmarkId: string; title: string; link: string; emoji?: string }): Promise<void>;
+  /** Opens a modal; must run within 3 s of the interaction that gave the trigger_id. */
+  openView(args: { triggerId: string; view: unknown }): Promise<void>;
+  usergroupMembers(usergroupId: string): Promise<string[]>;
 }
 
 /** Slack error codes that mean "try again later" rather than "this will never work". */
@@ -124,6 +134,49 @@ export function createSlackApi(options: SlackApiOptions): SlackApi {
       });
       if (!result.ts) throw new PermanentOutboundError("slack_api_error", "no_ts", "chat.postMessage returned no ts");
       return { channel: result.channel ?? channel, ts: result.ts };
+    },
+    async postEphemeral({ channel, user, text, blocks }) {
+      await call("chat.postEphemeral", { channel, user, text, ...(blocks ? { blocks } : {}) });
+    },
+    async updateMessage({ channel, ts, text, blocks }) {
+      await call("chat.update", { channel, ts, text, ...(blocks ? { blocks } : {}) });
+    },
+    async setTopic({ channel, topic }) {
+      await call("conversations.setTopic", { channel, topic });
+    },
+    async pinMessage({ channel, ts }) {
+      try {
+        await call("pins.add", { channel, timestamp: ts });
+      } catch (error) {
+        if (error instanceof PermanentOutboundError && error.remoteCode === "already_pinned") return;
+        throw error;
+      }
+    },
+    async permalink({ channel, ts }) {
+      const result = await call<WebAPICallResult & { permalink?: string }>("chat.getPermalink", { channel, message_ts: ts });
+      if (!result.permalink) throw new PermanentOutboundError("slack_api_error", "no_permalink", "chat.getPermalink returned no permalink");
+      return result.permalink;
+    },
+    async addBookmark({ channel, title, link, emoji }) {
+      const result = await call<WebAPICallResult & { bookmark?: { id?: string } }>("bookmarks.add", {
+        channel_id: channel,
+        title,
+        type: "link",
+        link,
+        ...(emoji ? { emoji } : {}),
+      });
+      if (!result.bookmark?.id) throw new PermanentOutboundError("slack_api_error", "no_bookmark", "bookmarks.add returned no bookmark");
+      return { id: result.bookmark.id };
+    },
+    async editBookmark({ channel, bookmarkId, title, link, emoji }) {
+      await call("bookmarks.edit", { channel_id: channel, bookmark_id: bookmarkId, title, link, ...(emoji ? { emoji } : {}) });
+    },
+    async openView({ triggerId, view }) {
+      await call("views.open", { trigger_id: triggerId, view });
+    },
+    async usergroupMembers(usergroupId) {
+      const result = await call<WebAPICallResult & { users?: string[] }>("usergroups.users.list", { usergroup: usergroupId });
+      return result.users ?? [];
     },
   };
 }

@@ -2,6 +2,8 @@ import { App, LogLevel, type Logger as BoltLogger } from "@slack/bolt";
 import type { ExtendedErrorHandlerArgs } from "@slack/bolt/dist/App.js";
 import type { Logger } from "../lib/logger.ts";
 import type { IncidentCommandHandler } from "../incident/command-handler.ts";
+import type { IncidentInteractions, ViewAnswer } from "../incident/interactions.ts";
+import { ACTIONS, VIEWS } from "../incident/views.ts";
 import type { SlackReceiver } from "./receiver.ts";
 
 /** Bolt logs through pino, so its lines get the same redaction. */
@@ -31,6 +33,11 @@ export interface BoltDeps {
   timeoutMs: number;
   commandName: string;
   handleIncidentCommand: IncidentCommandHandler;
+  interactions: IncidentInteractions;
+}
+
+function viewAck(answer: ViewAnswer) {
+  return "errors" in answer ? { response_action: "errors" as const, errors: answer.errors } : undefined;
 }
 
 /**
@@ -54,8 +61,43 @@ export function createBoltApp(deps: BoltDeps): App {
   });
 
   app.command(deps.commandName, async ({ command, ack }) => {
-    const reply = await deps.handleIncidentCommand(command.text, { userId: command.user_id, channelId: command.channel_id });
+    const reply = await deps.handleIncidentCommand(command.text, { userId: command.user_id, channelId: command.channel_id, triggerId: command.trigger_id });
     await ack(reply);
+  });
+
+  // Buttons and menus on the incident header: ack at once, then act.
+  app.action({ action_id: ACTIONS.takeCommand, type: "block_actions" }, async ({ ack, body, action }) => {
+    await ack();
+    if (action.type !== "button" || !action.value) return;
+    await deps.interactions.takeCommand(action.value, { userId: body.user.id, channelId: body.channel?.id, triggerId: body.trigger_id });
+  });
+  app.action({ action_id: ACTIONS.setSeverity, type: "block_actions" }, async ({ ack, body, action }) => {
+    await ack();
+    if (action.type !== "static_select" || !body.channel?.id) return;
+    const incidentId = await deps.interactions.incidentInChannel(body.channel.id);
+    if (!incidentId) return;
+    await deps.interactions.setSeverity(incidentId, action.selected_option.value, { userId: body.user.id, channelId: body.channel.id, triggerId: body.trigger_id });
+  });
+  app.action({ action_id: ACTIONS.postUpdate, type: "block_actions" }, async ({ ack, body, action }) => {
+    await ack();
+    if (action.type !== "button" || !action.value) return;
+    await deps.interactions.openUpdate(action.value, { userId: body.user.id, channelId: body.channel?.id, triggerId: body.trigger_id });
+  });
+  app.action({ action_id: ACTIONS.resolve, type: "block_actions" }, async ({ ack, body, action }) => {
+    await ack();
+    if (action.type !== "button" || !action.value) return;
+    await deps.interactions.openResolve(action.value, { userId: body.user.id, channelId: body.channel?.id, triggerId: body.trigger_id });
+  });
+
+  // Modal submissions: answer with field errors, or close.
+  app.view(VIEWS.declare, async ({ ack, body, view }) => {
+    await ack(viewAck(await deps.interactions.submitDeclare(view.state.values, view.private_metadata, body.user.id, view.id)));
+  });
+  app.view(VIEWS.postUpdate, async ({ ack, body, view }) => {
+    await ack(viewAck(await deps.interactions.submitUpdate(view.state.values, view.private_metadata, body.user.id, view.id)));
+  });
+  app.view(VIEWS.resolve, async ({ ack, body, view }) => {
+    await ack(viewAck(await deps.interactions.submitResolve(view.state.values, view.private_metadata, body.user.id, view.id)));
   });
 
   app.error(async ({ error, body }: ExtendedErrorHandlerArgs) => {

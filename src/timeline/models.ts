@@ -11,6 +11,18 @@ export interface TimelineEventData {
   "incident.declared": { title: string; severity: string; private: boolean };
   "channel.created": { channelId: string; channelName: string };
   "participant.invited": { users: string[] };
+  "incident.acknowledged": { by: string };
+  "status.changed": { from: string; to: string; message: string | null };
+  "update.posted": { message: string; status: string };
+  "severity.changed": { from: string; to: string };
+  "commander.assigned": { from: string | null; to: string };
+  "role.assigned": { role: string; from: string | null; to: string };
+  "note.added": { text: string };
+  "incident.resolved": { summary: string | null };
+  "incident.reopened": { previousResolvedAt: string | null };
+  "action.denied": { action: string; reason: string };
+  "reminder.sent": { misses: number; escalated: boolean };
+  "announcement.posted": { channelId: string; ts: string };
 }
 
 export type TimelineEventType = keyof TimelineEventData;

@@ -5,8 +5,8 @@ import type { NewTimelineEvent, TimelineEventType } from "./models.ts";
  * Appends an event. Call it with the transaction client of the state change
  * it records, so that the change and its event commit together.
  */
-export async function recordEvent<T extends TimelineEventType>(tx: Db, event: NewTimelineEvent<T>): Promise<void> {
-  await tx.timelineEvent.create({
+export async function recordEvent<T extends TimelineEventType>(tx: Db, event: NewTimelineEvent<T>): Promise<bigint> {
+  const created = await tx.timelineEvent.create({
     data: {
       incidentId: event.incidentId,
       type: event.type,
@@ -18,9 +18,20 @@ export async function recordEvent<T extends TimelineEventType>(tx: Db, event: Ne
       ...(event.occurredAt ? { occurredAt: event.occurredAt } : {}),
       ...(event.sourceRef ? { sourceRef: event.sourceRef } : {}),
     },
+    select: { id: true },
   });
+  return created.id;
 }
 
-export async function listEvents(db: Db, incidentId: string) {
-  return db.timelineEvent.findMany({ where: { incidentId }, orderBy: [{ occurredAt: "asc" }, { id: "asc" }] });
+export async function listEvents(db: Db, incidentId: string, options: { limit?: number; includeHidden?: boolean } = {}) {
+  const rows = await db.timelineEvent.findMany({
+    where: { incidentId, ...(options.includeHidden ? {} : { hidden: false }) },
+    orderBy: [{ occurredAt: "desc" }, { id: "desc" }],
+    ...(options.limit ? { take: options.limit } : {}),
+  });
+  return rows.reverse();
+}
+
+export async function countEvents(db: Db, incidentId: string): Promise<number> {
+  return db.timelineEvent.count({ where: { incidentId, hidden: false } });
 }

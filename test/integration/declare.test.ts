@@ -29,12 +29,12 @@ afterAll(async () => {
 
 afterEach(() => {
   expect(app.logs.text()).not.toContain("xoxb-test-token");
-  expect(app.logs.text()).not.toContain("hooks.slack.com/commands");
+  expect(app.logs.text()).not.toMatch(/hooks\.slack\.com\/(commands|actions)/);
 });
 
 /** Waits until no side-effect job is pending or running, so tests don't overlap. */
 async function jobsIdle() {
-  await eventually(async () => (await app.database.prisma.job.count({ where: { status: { in: ["PENDING", "RUNNING"] } } })) === 0, 15_000, "job queue idle");
+  await eventually(async () => (await app.database.prisma.job.count({ where: { status: { in: ["PENDING", "RUNNING"] }, runAt: { lte: new Date() } } })) === 0, 15_000, "job queue idle");
 }
 
 function nonAuthCalls() {
@@ -79,8 +79,20 @@ describe("/incident declare", () => {
     expect(incident.participants[0]?.roles.map((r) => r.role)).toEqual(["COMMANDER"]);
     expect(incident.events.map((e) => e.type).sort()).toEqual(["channel.created", "incident.declared", "participant.invited"]);
 
-    const jobs = await app.database.prisma.job.findMany({ where: { incidentId: incident.id } });
-    expect(jobs.map((job) => job.status)).toEqual(["DONE", "DONE", "DONE"]);
+    // Pinned header, topic and bookmark show the state at a glance.
+    await slack.waitFor({ method: "bookmarks.add", count: 1, ok: true }, 10_000);
+    expect(slack.pins.isPinned(channel!.id, messages[0]!.ts)).toBe(true);
+    expect(slack.channels.get(channel!.id).topic.value).toBe("SEV3 | Investigating | Commander: <@U0DECLARER> | Checkout is failing");
+    expect(slack.bookmarks.in(channel!.id).map((bookmark) => bookmark.title)).toEqual(["INC-1 · SEV3 · Investigating"]);
+    expect(slack.callsTo("chat.update")).toEqual([]);
+
+    // Every side effect done; the only job left is the status-update reminder, due after SEV3's 60 minutes.
+    await jobsIdle();
+    const jobs = await app.database.prisma.job.findMany({ where: { incidentId: incident.id }, orderBy: { id: "asc" } });
+    expect(jobs.filter((job) => job.status !== "DONE").map((job) => [job.kind, job.status])).toEqual([["incident.reminder", "PENDING"]]);
+    const reminder = jobs.find((job) => job.kind === "incident.reminder")!;
+    expect(reminder.runAt.getTime() - incident.declaredAt.getTime()).toBe(60 * 60_000);
+    expect(incident.acknowledgedAt?.getTime()).toBe(incident.declaredAt.getTime());
 
     const ready = await fetch(`${app.url}/readyz`);
     expect(ready.status).toBe(200);
@@ -164,7 +176,7 @@ describe("bad input changes nothing", () => {
 
   it.each([
     ["an unknown subcommand", "frobnicate now", /don't know the command/],
-    ["declare without a title", "declare", /needs a title/],
+    ["declare with a severity but no title", "declare sev1", /needs a title/],
     ["nothing at all", "", /Firebreak commands/],
   ])("answers %s with ephemeral help", async (_name, text, expected) => {
     slack.reset();

@@ -1,4 +1,6 @@
-import { createHmac } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
+
+let triggerSeq = 0;
 
 /** The signing secret every test app is configured with. */
 export const TEST_SIGNING_SECRET = "8f742231b10e8888abcd99aaaaaa85a5";
@@ -66,7 +68,8 @@ export function slashCommandBody(overrides: Partial<Record<string, string>> & { 
     api_app_id: "A0FIREBRK1",
     is_enterprise_install: "false",
     response_url: "https://hooks.slack.com/commands/T0TEST0001/1/secret",
-    trigger_id: "1.2.3",
+    // Slack sends a fresh trigger_id with every invocation (a retry repeats it).
+    trigger_id: `${Date.now()}.${++triggerSeq}.${randomBytes(8).toString("hex")}`,
   };
   for (const [key, value] of Object.entries(overrides)) if (value !== undefined) fields[key] = value;
   return new URLSearchParams(fields).toString();

@@ -1,9 +1,15 @@
 import { describe, expect, it } from "vitest";
-import type { IncidentSummary } from "../../src/incident/models.ts";
+import type { IncidentDetail } from "../../src/incident/models.ts";
 import { declaredReply, helpReply, incidentHeader } from "../../src/incident/views.ts";
 import { apologyFor } from "../../src/slack/views.ts";
 
-const base: IncidentSummary = {
+const base: IncidentDetail = {
+  scribeId: null,
+  commsId: null,
+  headerMessageTs: null,
+  bookmarkId: null,
+  announcementChannelId: null,
+  announcementTs: null,
   id: "7d0c8f4e-8f0e-4a59-9a4f-1f0c2d3e4b5a",
   number: 12,
   title: "Checkout is failing",

@@ -455,3 +455,242 @@ describe("fake Slack: rate limits, latency and waiting", () => {
     );
   });
 });
+
+describe("fake Slack: user groups", () => {
+  it("serves seeded user groups through usergroups.users.list", async () => {
+    const group = slack.usergroups.create({ id: "S0ADMINS01", handle: "incident-admins", users: ["U0COMMANDR", "U0RESPOND1"] });
+    expect(group).toMatchObject({ id: "S0ADMINS01", handle: "incident-admins", name: "incident-admins", date_delete: 0 });
+    expect(slack.usergroups.get("@incident-admins")?.id).toBe("S0ADMINS01");
+    expect(slack.usergroups.users("S0ADMINS01")).toEqual(["U0COMMANDR", "U0RESPOND1"]);
+
+    const listed = await client.usergroups.users.list({ usergroup: "S0ADMINS01" });
+    expect(listed.users).toEqual(["U0COMMANDR", "U0RESPOND1"]);
+
+    slack.usergroups.setUsers("incident-admins", ["U0RESPOND2"]);
+    expect((await client.usergroups.users.list({ usergroup: "S0ADMINS01" })).users).toEqual(["U0RESPOND2"]);
+
+    // Unknown IDs (and handles, which the method does not take) answer no_such_subteam.
+    expect((await failure(client.usergroups.users.list({ usergroup: "SNOPE00000" }))).error).toBe("no_such_subteam");
+    expect((await failure(client.usergroups.users.list({ usergroup: "incident-admins" }))).error).toBe("no_such_subteam");
+    const missing = await failure(client.apiCall("usergroups.users.list", {}));
+    expect(missing.error).toBe("invalid_arguments");
+    expect(messagesOf(missing)).toEqual(["[ERROR] missing required field: usergroup"]);
+  });
+
+  it("hides disabled groups unless include_disabled is set", async () => {
+    slack.usergroups.create({ id: "S0OLDTEAM1", handle: "old-team", users: ["U0DECLARER"], disabled: true });
+    expect((await failure(client.usergroups.users.list({ usergroup: "S0OLDTEAM1" }))).error).toBe("no_such_subteam");
+    expect((await client.usergroups.users.list({ usergroup: "S0OLDTEAM1", include_disabled: true })).users).toEqual(["U0DECLARER"]);
+    slack.usergroups.enable("S0OLDTEAM1");
+    expect((await client.usergroups.users.list({ usergroup: "S0OLDTEAM1" })).users).toEqual(["U0DECLARER"]);
+    slack.usergroups.disable("old-team");
+    expect(slack.usergroups.get("S0OLDTEAM1")?.date_delete).toBeGreaterThan(0);
+  });
+
+  it("rejects bad seeds and forgets runtime groups on reset, keeping startFakeSlack({ usergroups })", async () => {
+    expect(() => slack.usergroups.create({ handle: "ghosts", users: ["U0NOBODY00"] })).toThrow(/not in the workspace: U0NOBODY00/);
+    expect(() => slack.usergroups.create({ id: "G0WRONG000", handle: "wrong" })).toThrow(/not a Slack user group id/);
+    const auto = slack.usergroups.create({ handle: "sre" });
+    expect(auto.id).toMatch(/^S[A-Z0-9]{8,}$/);
+    expect(() => slack.usergroups.create({ handle: "@sre" })).toThrow(/already exists/);
+    expect(() => slack.usergroups.setUsers("nope", [])).toThrow(/no user group "nope". Known user groups: S\w+ @sre/);
+    slack.reset();
+    expect(slack.usergroups.all()).toEqual([]);
+
+    const seeded = await startFakeSlack({
+      usergroups: [{ id: "S0ONCALL01", handle: "oncall", users: ["U0RESPOND1"] }],
+      scopes: ["chat:write"],
+    });
+    try {
+      seeded.usergroups.create({ id: "S0EXTRA001", handle: "extra" });
+      seeded.reset();
+      expect(seeded.usergroups.all().map((g) => g.id)).toEqual(["S0ONCALL01"]);
+      // Scopes are enforced: usergroups.users.list needs usergroups:read.
+      const c = new WebClient(TOKEN, { slackApiUrl: seeded.url, retryConfig: { retries: 0 }, logger: silentLogger });
+      const e = await failure(c.usergroups.users.list({ usergroup: "S0ONCALL01" }));
+      expect(e.error).toBe("missing_scope");
+      expect(e.data["needed"]).toBe("usergroups:read");
+    } finally {
+      await seeded.close();
+    }
+    // The default grant (every scope in the contract) includes usergroups:read.
+    slack.usergroups.create({ id: "S0ADMINS01", handle: "incident-admins", users: ["U0COMMANDR"] });
+    const listed = await client.usergroups.users.list({ usergroup: "S0ADMINS01" });
+    expect(listed.users).toEqual(["U0COMMANDR"]);
+  });
+
+  it("supports failNext, rateLimit and latency like every other method", async () => {
+    slack.usergroups.create({ id: "S0ADMINS01", handle: "incident-admins", users: ["U0COMMANDR"] });
+    slack.failNext("usergroups.users.list", "plan_upgrade_required");
+    expect((await failure(client.usergroups.users.list({ usergroup: "S0ADMINS01" }))).error).toBe("plan_upgrade_required");
+    expect(() => slack.failNext("usergroups.users.list", "channel_not_found")).toThrow(/does not answer usergroups\.users\.list/);
+
+    slack.rateLimit("usergroups.users.list", { retryAfterSeconds: 4 });
+    expect(await failure(client.usergroups.users.list({ usergroup: "S0ADMINS01" }))).toMatchObject({ code: ErrorCode.RateLimitedError, retryAfter: 4 });
+
+    slack.setLatency(120, "usergroups.users.list");
+    const started = Date.now();
+    expect((await client.usergroups.users.list({ usergroup: "S0ADMINS01" })).users).toEqual(["U0COMMANDR"]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(110);
+    expect(slack.callsTo("usergroups.users.list").map((c) => c.status)).toEqual([200, 429, 200]);
+  });
+});
+
+describe("fake Slack: topics, bookmarks, updates, pins and posting rules", () => {
+  it("enforces the 250-character topic limit and records the topic history", async () => {
+    const id = (await client.conversations.create({ name: "inc-topic" })).channel?.id ?? "";
+    expect(slack.channels.topic(id)).toBe("");
+    expect(slack.channels.topicHistory(id)).toEqual([]);
+    await client.conversations.setTopic({ channel: id, topic: "SEV2: investigating" });
+    await client.conversations.setTopic({ channel: id, topic: "t".repeat(250) });
+    const tooLong = await failure(client.conversations.setTopic({ channel: id, topic: "t".repeat(251) }));
+    expect(tooLong.error).toBe("too_long");
+    expect(slack.channels.topic("inc-topic")).toBe("t".repeat(250));
+    expect(slack.channels.topicHistory("inc-topic").map((t) => t.value)).toEqual(["SEV2: investigating", "t".repeat(250)]);
+    expect(slack.channels.topicHistory("inc-topic")[0]).toMatchObject({ creator: "UBOT00001" });
+    expect((await client.conversations.info({ channel: id })).channel?.topic?.value).toBe("t".repeat(250));
+
+    await client.conversations.setPurpose({ channel: id, purpose: "Incident 7" });
+    expect(slack.channels.purpose(id)).toBe("Incident 7");
+    expect(slack.channels.purposeHistory(id).map((p) => p.value)).toEqual(["Incident 7"]);
+    const seeded = slack.channels.create({ name: "seeded", topic: "Seeded topic" });
+    expect(slack.channels.topicHistory(seeded.id).map((t) => t.value)).toEqual(["Seeded topic"]);
+    expect(slack.channels.topicHistory("general")).toEqual([]);
+  });
+
+  it("keeps bookmarks per channel with ids, titles, links and emoji", async () => {
+    const a = (await client.conversations.create({ name: "inc-bm-a" })).channel?.id ?? "";
+    const b = (await client.conversations.create({ name: "inc-bm-b" })).channel?.id ?? "";
+    const doc = await client.bookmarks.add({ channel_id: a, title: "Post-mortem doc", type: "link", link: "https://docs.example.com/pm", emoji: ":memo:" });
+    await client.bookmarks.add({ channel_id: a, title: "Dashboard", type: "link", link: "https://grafana.example.com/d/1" });
+    await client.bookmarks.add({ channel_id: b, title: "Runbook", type: "link", link: "https://runbooks.example.com/b" });
+    const docId = doc.bookmark?.id ?? "";
+    expect(docId).toMatch(/^Bk[A-Z0-9]+$/);
+    expect(doc.bookmark).toMatchObject({ channel_id: a, title: "Post-mortem doc", link: "https://docs.example.com/pm", emoji: ":memo:", type: "link" });
+
+    await client.bookmarks.edit({ channel_id: a, bookmark_id: docId, title: "Post-mortem (draft)", emoji: ":pencil:" });
+    expect(slack.bookmarks.in("inc-bm-a").map((bm) => [bm.title, bm.link, bm.emoji])).toEqual([
+      ["Post-mortem (draft)", "https://docs.example.com/pm", ":pencil:"],
+      ["Dashboard", "https://grafana.example.com/d/1", null],
+    ]);
+    expect(slack.bookmarks.in(b).map((bm) => bm.title)).toEqual(["Runbook"]);
+    expect(slack.bookmarks.byId(docId)?.title).toBe("Post-mortem (draft)");
+    expect((await client.bookmarks.list({ channel_id: a })).bookmarks?.map((bm) => bm.id)).toEqual(slack.bookmarks.in(a).map((bm) => bm.id));
+
+    // A bookmark is only found in its own channel; bad links and emoji are refused.
+    expect((await failure(client.bookmarks.edit({ channel_id: b, bookmark_id: docId, title: "x" }))).error).toBe("not_found");
+    expect((await failure(client.bookmarks.add({ channel_id: a, title: "x", type: "link", link: "ftp://nope" }))).error).toBe("invalid_link");
+    expect((await failure(client.bookmarks.add({ channel_id: a, title: "x", type: "link", link: "https://ok.example.com", emoji: "memo" }))).error).toBe("invalid_emoji");
+    expect(slack.bookmarks.all()).toHaveLength(3);
+  });
+
+  it("keeps every chat.update revision and refuses to update others' messages", async () => {
+    const id = (await client.conversations.create({ name: "inc-rev" })).channel?.id ?? "";
+    const section = (text: string) => [{ type: "section", text: { type: "mrkdwn", text } }];
+    const { ts } = await client.chat.postMessage({ channel: id, text: "Status: investigating", blocks: section("*investigating*") });
+    await client.chat.update({ channel: id, ts: ts ?? "", text: "Status: identified", blocks: section("*identified*") });
+    const last = await client.chat.update({ channel: id, ts: ts ?? "", text: "Status: resolved" });
+    expect(last.message?.edited).toBeDefined();
+
+    const message = slack.messages.get(id, ts ?? "");
+    expect(message?.text).toBe("Status: resolved");
+    expect(message?.blocks).toEqual(section("*identified*")); // chat.update without blocks keeps them
+    expect(message?.history.map((h) => [h.text, h.blocks])).toEqual([
+      ["Status: investigating", section("*investigating*")],
+      ["Status: identified", section("*identified*")],
+    ]);
+
+    const human = slack.messages.seed(id, { user: "U0DECLARER", text: "ours, not the bot's" });
+    expect((await failure(client.chat.update({ channel: id, ts: human.ts, text: "hijacked" }))).error).toBe("cant_update_message");
+    expect(slack.messages.get(id, human.ts)?.history).toEqual([]);
+  });
+
+  it("pins.add needs the bot in the channel, refuses repeats and caps pins at 100", async () => {
+    const human = slack.messages.seed("general", { user: "U0DECLARER", text: "Pin me" });
+    const general = slack.channels.get("general").id;
+    expect((await failure(client.pins.add({ channel: general, timestamp: human.ts }))).error).toBe("not_in_channel");
+    expect(slack.pins.isPinned(general, human.ts)).toBe(false);
+    await client.conversations.join({ channel: general });
+    await client.pins.add({ channel: general, timestamp: human.ts });
+    expect(slack.pins.in("general").map((m) => m.ts)).toEqual([human.ts]);
+    expect((await failure(client.pins.add({ channel: general, timestamp: human.ts }))).error).toBe("already_pinned");
+
+    const id = (await client.conversations.create({ name: "inc-many-pins" })).channel?.id ?? "";
+    for (let i = 0; i < 100; i++) slack.messages.seed(id, { user: "U0DECLARER", text: `m${i}` }).pinned = true;
+    const extra = slack.messages.seed(id, { user: "U0DECLARER", text: "one too many" });
+    expect((await failure(client.pins.add({ channel: id, timestamp: extra.ts }))).error).toBe("too_many_pins");
+
+    slack.failNext("pins.add", "restricted_action");
+    expect((await failure(client.pins.add({ channel: general, timestamp: human.ts }))).error).toBe("restricted_action");
+  });
+
+  it("posts to public channels it has not joined only with chat:write.public; unknown thread_ts is accepted", async () => {
+    expect((await failure(client.chat.postMessage({ channel: "C0GENERAL0", text: "hello" }))).error).toBe("not_in_channel");
+    const id = (await client.conversations.create({ name: "inc-threads" })).channel?.id ?? "";
+    // Slack accepts a reply to a ts that names no message (it lands in an orphan thread).
+    const orphan = await client.chat.postMessage({ channel: id, text: "reply", thread_ts: "1600000000.000100" });
+    expect(slack.messages.get(id, orphan.ts ?? "")?.thread_ts).toBe("1600000000.000100");
+    expect(slack.messages.topLevel(id)).toEqual([]);
+  });
+});
+
+describe("fake Slack: views.open triggers and modal validation", () => {
+  const modal = {
+    type: "modal" as const,
+    callback_id: "declare",
+    title: { type: "plain_text" as const, text: "Declare incident" },
+    submit: { type: "plain_text" as const, text: "Declare" },
+    blocks: [
+      {
+        type: "input",
+        block_id: "title",
+        label: { type: "plain_text" as const, text: "Title" },
+        element: { type: "plain_text_input", action_id: "value" },
+      },
+    ],
+  };
+
+  it("accepts only trigger IDs the fake issued, once, before they expire", async () => {
+    // Well-formed but never issued (e.g. the "1.2.3" default of slashCommandBody): refused.
+    expect((await failure(client.views.open({ trigger_id: "1.2.3", view: modal }))).error).toBe("invalid_trigger_id");
+    expect((await failure(client.views.open({ trigger_id: "1700000001.41.9e3779b1", view: modal }))).error).toBe("invalid_trigger_id");
+    const trigger = slack.newTriggerId("U0DECLARER");
+    await client.views.open({ trigger_id: trigger, view: modal });
+    expect((await failure(client.views.open({ trigger_id: trigger, view: modal }))).error).toBe("exchanged_trigger_id");
+
+    const quick = await startFakeSlack({ triggerTtlMs: 30 });
+    try {
+      const c = new WebClient(TOKEN, { slackApiUrl: quick.url, retryConfig: { retries: 0 }, logger: silentLogger });
+      const stale = quick.newTriggerId();
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      expect((await failure(c.views.open({ trigger_id: stale, view: modal }))).error).toBe("expired_trigger_id");
+      expect(quick.views.all()).toEqual([]);
+    } finally {
+      await quick.close();
+    }
+  });
+
+  it("validates modals: title length, block count, submit with inputs", async () => {
+    const tooMany = await failure(
+      client.views.open({ trigger_id: slack.newTriggerId(), view: { ...modal, blocks: Array.from({ length: 101 }, () => ({ type: "divider" })) } }),
+    );
+    expect(tooMany.error).toBe("invalid_arguments");
+    expect(messagesOf(tooMany)).toEqual(["[ERROR] no more than 100 items allowed [json-pointer:/view/blocks]"]);
+
+    const { submit: _submit, ...withoutSubmit } = modal;
+    const noSubmit = await failure(client.views.open({ trigger_id: slack.newTriggerId(), view: withoutSubmit }));
+    expect(messagesOf(noSubmit)).toEqual(["[ERROR] must provide submit when the view contains input blocks [json-pointer:/view/submit]"]);
+
+    const longCallback = await failure(client.views.open({ trigger_id: slack.newTriggerId(), view: { ...modal, callback_id: "c".repeat(256) } }));
+    expect(messagesOf(longCallback)).toEqual(["[ERROR] must be less than 256 characters [json-pointer:/view/callback_id]"]);
+
+    const opened = await client.views.open({
+      trigger_id: slack.newTriggerId(),
+      view: { ...modal, title: { type: "plain_text", text: "t".repeat(24) }, blocks: Array.from({ length: 100 }, (_, i) => ({ type: "section", text: { type: "mrkdwn", text: `b${i}` } })) },
+    });
+    expect(opened.view?.callback_id).toBe("declare");
+
+    slack.failNext("views.open", "expired_trigger_id");
+    expect((await failure(client.views.open({ trigger_id: slack.newTriggerId(), view: modal }))).error).toBe("expired_trigger_id");
+  });
+});

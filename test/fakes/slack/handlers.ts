@@ -4,7 +4,7 @@
  * arguments, scopes, injected failures) happen in server.ts before a handler runs.
  */
 import { validateBlocks, validateView } from "./blocks.ts";
-import type { FakeBookmark, FakeChannel, FakeMessage, FakeUser, FakeView, WorkspaceState } from "./state.ts";
+import type { FakeBookmark, FakeChannel, FakeMessage, FakeUser, FakeView, TopicLike, WorkspaceState } from "./state.ts";
 
 export type Args = Record<string, unknown>;
 
@@ -290,8 +290,13 @@ function findMessageIn(ctx: HandlerContext, channel: FakeChannel, ts: string | u
   return m;
 }
 
-function pinTarget(ctx: HandlerContext, notFound: string): { channel: FakeChannel; message: FakeMessage } {
+function pinTarget(
+  ctx: HandlerContext,
+  notFound: string,
+  opts: { requireMember?: boolean } = {},
+): { channel: FakeChannel; message: FakeMessage } {
   const channel = resolveChannel(ctx, str(ctx.args, "channel"), { notFound });
+  if (opts.requireMember === true && !channel.members.includes(ctx.state.bot.user_id)) throw new SlackError("not_in_channel");
   const ts = str(ctx.args, "timestamp");
   if (ts === undefined || ts === "") throw new SlackError("no_item_specified");
   if (!TS_RE.test(ts)) throw new SlackError("bad_timestamp");
@@ -358,6 +363,7 @@ function optionalString(value: unknown): string | undefined {
 // ---------------------------------------------------------------------------------------------
 
 const CHANNEL_NAME_RE = /^[a-z0-9_-]+$/;
+const MAX_PINS_PER_CHANNEL = 100;
 const EMOJI_NAME_RE = /^[a-z0-9_+'-]+(::skin-tone-[2-6])?$/;
 
 export const handlers: Record<string, Handler> = {
@@ -569,8 +575,11 @@ export const handlers: Record<string, Handler> = {
   // ---- pins / reactions ---------------------------------------------------------------------
 
   "pins.add": (ctx) => {
-    const { message } = pinTarget(ctx, "channel_not_found");
+    // Bots can only pin in conversations they are members of (public channels included).
+    const { channel, message } = pinTarget(ctx, "channel_not_found", { requireMember: true });
     if (message.pinned) throw new SlackError("already_pinned");
+    const pinned = ctx.state.messages.filter((m) => m.channel === channel.id && m.pinned).length;
+    if (pinned >= MAX_PINS_PER_CHANNEL) throw new SlackError("too_many_pins");
     message.pinned = true;
     return {};
   },
@@ -612,25 +621,35 @@ export const handlers: Record<string, Handler> = {
     return { user: userObject(user, scopes.has("users:read.email")) };
   },
 
+  // ---- user groups --------------------------------------------------------------------------
+
+  "usergroups.users.list": ({ state, args }) => {
+    const group = state.usergroups.get(str(args, "usergroup") ?? "");
+    if (group === undefined) throw new SlackError("no_such_subteam");
+    if (group.date_delete !== 0 && !bool(args, "include_disabled")) throw new SlackError("no_such_subteam");
+    return { users: [...group.users] };
+  },
+
   // ---- views --------------------------------------------------------------------------------
 
   "views.open": ({ state, args }) => {
     const trigger = str(args, "trigger_id") ?? "";
     if (!TRIGGER_RE.test(trigger)) throw new SlackError("invalid_trigger_id");
+    // Only trigger IDs Slack handed out (slack.newTriggerId()) are accepted, once, before they expire.
     const known = state.triggers.get(trigger);
-    if (known?.used === true) throw new SlackError("exchanged_trigger_id");
-    if (known?.expiresAt !== undefined && Date.now() > known.expiresAt) throw new SlackError("expired_trigger_id");
+    if (known === undefined) throw new SlackError("invalid_trigger_id");
+    if (known.used) throw new SlackError("exchanged_trigger_id");
+    if (known.expiresAt !== undefined && Date.now() > known.expiresAt) throw new SlackError("expired_trigger_id");
     const payload = parseViewArg(args, "modal");
     const externalId = checkExternalId(state, payload, undefined);
-    if (known !== undefined) known.used = true;
-    else state.triggers.set(trigger, { issuedAt: Date.now(), used: true });
+    known.used = true;
     const id = state.nextViewId();
     const callbackId = optionalString(payload["callback_id"]);
     const privateMetadata = optionalString(payload["private_metadata"]);
     const view: FakeView = {
       id,
       type: "modal",
-      ...(known?.userId !== undefined ? { user_id: known.userId } : {}),
+      ...(known.userId !== undefined ? { user_id: known.userId } : {}),
       trigger_id: trigger,
       ...(externalId !== undefined ? { external_id: externalId } : {}),
       ...(callbackId !== undefined ? { callback_id: callbackId } : {}),
@@ -773,6 +792,8 @@ function setTopicOrPurpose(ctx: HandlerContext, field: "topic" | "purpose"): Rec
   if (!ch.members.includes(state.bot.user_id)) throw new SlackError("not_in_channel");
   const value = str(args, field) ?? "";
   if (value.length > 250) throw new SlackError("too_long");
-  ch[field] = { value, creator: state.bot.user_id, last_set: state.now() };
+  const set: TopicLike = { value, creator: state.bot.user_id, last_set: state.now() };
+  ch[field] = set;
+  ch[`${field}_history`].push({ ...set });
   return { channel: conversationObject(state, ch) };
 }

@@ -17,6 +17,7 @@ import {
   DEFAULT_USERS,
   messagesReader,
   pinsReader,
+  usergroupsApi,
   usersApi,
   viewsReader,
   WorkspaceState,
@@ -25,6 +26,8 @@ import {
   type ChannelsReader,
   type MessagesReader,
   type PinsReader,
+  type UsergroupSeed,
+  type UsergroupsApi,
   type UserSeed,
   type UsersApi,
   type ViewsReader,
@@ -35,6 +38,8 @@ export interface FakeSlackOptions {
   tokens?: string[];
   /** Extra workspace users, added to (or replacing by id) the default seeded users. */
   users?: UserSeed[];
+  /** User groups present in the workspace (kept across reset(); members must be workspace users). */
+  usergroups?: UsergroupSeed[];
   teamId?: string;
   teamName?: string;
   /** Workspace subdomain used in auth.test `url` and permalinks (default "firebreak-test"). */
@@ -106,6 +111,8 @@ export interface FakeSlack {
   readonly users: UsersApi;
   readonly views: ViewsReader;
   readonly bookmarks: BookmarksReader;
+  /** User groups: seed with create(), read with get()/users(); served by usergroups.users.list. */
+  readonly usergroups: UsergroupsApi;
   /** A fresh trigger_id as Slack would send with an interaction (valid once, expires after triggerTtlMs). */
   newTriggerId(userId?: string): string;
   /** The next `times` calls to `method` answer HTTP 429 + Retry-After with {"ok":false,"error":"ratelimited"}. */
@@ -120,7 +127,7 @@ export interface FakeSlack {
   setLatency(ms: number, method?: string): void;
   /** Resolves when the calls satisfy the condition; rejects after timeoutMs (default 3000) listing the calls so far. */
   waitFor(condition: WaitForCondition, timeoutMs?: number): Promise<FakeSlackCall[]>;
-  /** Clears calls, workspace state (back to the seeded users and #general), and injected faults/latency. */
+  /** Clears calls, workspace state (back to the seeded users, user groups and #general), and injected faults/latency. */
   reset(): void;
   close(): Promise<void>;
 }
@@ -192,7 +199,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
   };
   const seedUsers = new Map<string, UserSeed>();
   for (const u of [...DEFAULT_USERS, ...(options.users ?? [])]) seedUsers.set(u.id, u);
-  const state = new WorkspaceState(bot, [...seedUsers.values()]);
+  const state = new WorkspaceState(bot, [...seedUsers.values()], [...(options.usergroups ?? [])]);
 
   const allBotScopes = [...new Set(Object.values(contract.methods).flatMap((m) => [...m.botScopes]))].sort();
   const enforceScopes = options.scopes !== undefined;
@@ -512,6 +519,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     users: usersApi(state),
     views: viewsReader(state),
     bookmarks: bookmarksReader(state, channels),
+    usergroups: usergroupsApi(state),
 
     newTriggerId(userId) {
       const id = state.nextTriggerId();

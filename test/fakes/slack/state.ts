@@ -47,6 +47,10 @@ export interface FakeChannel {
   creator: string;
   topic: TopicLike;
   purpose: TopicLike;
+  /** Every topic the channel has had, oldest first (a seeded topic, then each conversations.setTopic); the last is `topic`. */
+  topic_history: TopicLike[];
+  /** Every purpose the channel has had, oldest first; the last is `purpose`. */
+  purpose_history: TopicLike[];
   /** Member user IDs in join order (includes the bot user when the bot is a member). */
   members: string[];
   previous_names: string[];
@@ -146,6 +150,35 @@ export interface FakeBookmark {
   last_updated_by_team_id: string;
 }
 
+export interface UsergroupSeed {
+  /** Encoded user group ID, e.g. "S0ADMINS01" (default: a fresh `SFB…` id). */
+  id?: string;
+  /** The mention handle without '@', e.g. "incident-admins". */
+  handle: string;
+  /** Display name (default: the handle). */
+  name?: string;
+  description?: string;
+  /** Member user IDs; each must be a workspace user. */
+  users?: string[];
+  /** A disabled group (usergroups.users.list then needs include_disabled). */
+  disabled?: boolean;
+}
+
+export interface FakeUsergroup {
+  id: string;
+  team_id: string;
+  handle: string;
+  name: string;
+  description: string;
+  /** Member user IDs, in the order given. */
+  users: string[];
+  date_create: number;
+  date_update: number;
+  /** Non-zero when the group is disabled (as in Slack's usergroup object). */
+  date_delete: number;
+  created_by: string;
+}
+
 export interface BotIdentity {
   user_id: string;
   bot_id: string;
@@ -204,11 +237,13 @@ export class WorkspaceState {
   readonly views = new Map<string, FakeView>();
   readonly bookmarks: FakeBookmark[] = [];
   readonly triggers = new Map<string, TriggerInfo>();
-  private seq = { channel: 0, dm: 0, ts: 0, view: 0, hash: 0, bookmark: 0, trigger: 0 };
+  readonly usergroups = new Map<string, FakeUsergroup>();
+  private seq = { channel: 0, dm: 0, ts: 0, view: 0, hash: 0, bookmark: 0, trigger: 0, usergroup: 0 };
 
   constructor(
     readonly bot: BotIdentity,
     private readonly seedUsers: readonly UserSeed[],
+    private readonly seedUsergroups: readonly UsergroupSeed[] = [],
   ) {
     this.reset();
   }
@@ -221,6 +256,7 @@ export class WorkspaceState {
     this.views.clear();
     this.bookmarks.length = 0;
     this.triggers.clear();
+    this.usergroups.clear();
     this.addUser({ id: this.bot.user_id, name: this.bot.name, real_name: "Firebreak", is_bot: true });
     for (const u of this.seedUsers) this.addUser(u);
     const humans = [...this.users.values()].filter((u) => !u.is_bot && !u.deleted).map((u) => u.id);
@@ -233,6 +269,7 @@ export class WorkspaceState {
       purpose: "This channel is for workspace-wide communication and announcements.",
       creator: humans[0] ?? this.bot.user_id,
     });
+    for (const g of this.seedUsergroups) this.addUsergroup(g);
   }
 
   now(): number {
@@ -265,6 +302,10 @@ export class WorkspaceState {
 
   nextBookmarkId(): string {
     return `BkFB${pad(++this.seq.bookmark, 8)}`;
+  }
+
+  nextUsergroupId(): string {
+    return `SFB${pad(++this.seq.usergroup, 7)}`;
   }
 
   nextTriggerId(): string {
@@ -301,6 +342,8 @@ export class WorkspaceState {
     const now = this.now();
     const members = [...(seed.members ?? [])];
     if ((seed.botIsMember ?? true) && !members.includes(this.bot.user_id)) members.push(this.bot.user_id);
+    const topic: TopicLike = { value: seed.topic ?? "", creator: seed.topic ? creator : "", last_set: seed.topic ? now : 0 };
+    const purpose: TopicLike = { value: seed.purpose ?? "", creator: seed.purpose ? creator : "", last_set: seed.purpose ? now : 0 };
     const channel: FakeChannel = {
       id,
       name,
@@ -310,8 +353,10 @@ export class WorkspaceState {
       is_general: seed.is_general ?? false,
       created: now,
       creator,
-      topic: { value: seed.topic ?? "", creator: seed.topic ? creator : "", last_set: seed.topic ? now : 0 },
-      purpose: { value: seed.purpose ?? "", creator: seed.purpose ? creator : "", last_set: seed.purpose ? now : 0 },
+      topic,
+      purpose,
+      topic_history: seed.topic ? [{ ...topic }] : [],
+      purpose_history: seed.purpose ? [{ ...purpose }] : [],
       members,
       previous_names: [],
     };
@@ -345,6 +390,8 @@ export class WorkspaceState {
       creator: this.bot.user_id,
       topic: { value: "", creator: "", last_set: 0 },
       purpose: { value: "", creator: "", last_set: 0 },
+      topic_history: [],
+      purpose_history: [],
       members: [userId, this.bot.user_id],
       previous_names: [],
     };
@@ -354,6 +401,47 @@ export class WorkspaceState {
 
   isMember(channel: FakeChannel, userId: string): boolean {
     return channel.members.includes(userId);
+  }
+
+  // ---- user groups --------------------------------------------------------------------------
+
+  addUsergroup(seed: UsergroupSeed): FakeUsergroup {
+    const id = seed.id ?? this.nextUsergroupId();
+    if (!/^S[A-Z0-9]{2,}$/.test(id)) throw new Error(`Fake Slack: user group id "${id}" is not a Slack user group id (S…)`);
+    if (this.usergroups.has(id)) throw new Error(`Fake Slack: user group ${id} already exists`);
+    const handle = seed.handle.startsWith("@") ? seed.handle.slice(1) : seed.handle;
+    if (!/^[a-z0-9._-]+$/.test(handle)) throw new Error(`Fake Slack: user group handle "${seed.handle}" is not a valid handle`);
+    if (this.usergroupByHandle(handle) !== undefined) throw new Error(`Fake Slack: user group handle @${handle} already exists`);
+    const users = this.checkGroupUsers(seed.users ?? [], `@${handle}`);
+    const now = this.now();
+    const group: FakeUsergroup = {
+      id,
+      team_id: this.bot.team_id,
+      handle,
+      name: seed.name ?? handle,
+      description: seed.description ?? "",
+      users,
+      date_create: now,
+      date_update: now,
+      date_delete: seed.disabled === true ? now : 0,
+      created_by: this.bot.user_id,
+    };
+    this.usergroups.set(id, group);
+    return group;
+  }
+
+  usergroupByHandle(handle: string): FakeUsergroup | undefined {
+    const wanted = handle.startsWith("@") ? handle.slice(1) : handle;
+    for (const g of this.usergroups.values()) if (g.handle === wanted) return g;
+    return undefined;
+  }
+
+  checkGroupUsers(users: readonly string[], what: string): string[] {
+    const unknown = users.filter((u) => !this.users.has(u));
+    if (unknown.length > 0) {
+      throw new Error(`Fake Slack: ${what} lists users that are not in the workspace: ${unknown.join(", ")} (add them with users.add() or options.users)`);
+    }
+    return [...new Set(users)];
   }
 
   // ---- messages -----------------------------------------------------------------------------
@@ -392,6 +480,14 @@ export interface ChannelsReader {
   addMembers(idOrName: string, userIds: string[]): void;
   /** Removes users (e.g. the bot) from a channel as if they left in Slack. */
   removeMembers(idOrName: string, userIds: string[]): void;
+  /** The channel's current topic text ("" when none). */
+  topic(idOrName: string): string;
+  /** Every topic the channel has had, oldest first (a seeded topic, then each conversations.setTopic). */
+  topicHistory(idOrName: string): TopicLike[];
+  /** The channel's current purpose text ("" when none). */
+  purpose(idOrName: string): string;
+  /** Every purpose the channel has had, oldest first. */
+  purposeHistory(idOrName: string): TopicLike[];
 }
 
 export function channelsReader(state: WorkspaceState): ChannelsReader {
@@ -421,6 +517,10 @@ export function channelsReader(state: WorkspaceState): ChannelsReader {
       const ch = get(idOrName);
       ch.members = ch.members.filter((m) => !userIds.includes(m));
     },
+    topic: (idOrName) => get(idOrName).topic.value,
+    topicHistory: (idOrName) => get(idOrName).topic_history.map((t) => ({ ...t })),
+    purpose: (idOrName) => get(idOrName).purpose.value,
+    purposeHistory: (idOrName) => get(idOrName).purpose_history.map((t) => ({ ...t })),
   };
 }
 
@@ -552,16 +652,73 @@ export function viewsReader(state: WorkspaceState): ViewsReader {
 }
 
 export interface BookmarksReader {
+  /** Every bookmark, in creation order. */
   all(): FakeBookmark[];
+  /** Bookmarks of one channel (id or name), in creation order. */
   in(idOrName: string): FakeBookmark[];
+  byId(id: string): FakeBookmark | undefined;
 }
 
 export function bookmarksReader(state: WorkspaceState, channels: ChannelsReader): BookmarksReader {
   return {
     all: () => [...state.bookmarks],
+    byId: (id) => state.bookmarks.find((b) => b.id === id),
     in: (idOrName) => {
       const id = channels.get(idOrName).id;
       return state.bookmarks.filter((b) => b.channel_id === id);
+    },
+  };
+}
+
+export interface UsergroupsApi {
+  /** Every user group (enabled and disabled), in creation order. */
+  all(): FakeUsergroup[];
+  /** By ID ("S…") or handle (with or without '@'). */
+  get(idOrHandle: string): FakeUsergroup | undefined;
+  /**
+   * Seeds a user group as if an admin had created it in Slack (no API call recorded). Every user
+   * must exist. Runtime additions are dropped by reset(); `startFakeSlack({ usergroups })` survive it.
+   */
+  create(seed: UsergroupSeed): FakeUsergroup;
+  /** Member IDs of a group (throws when absent). */
+  users(idOrHandle: string): string[];
+  /** Replaces a group's members (as an admin editing the group in Slack). */
+  setUsers(idOrHandle: string, userIds: string[]): void;
+  /** Disables a group: usergroups.users.list then answers no_such_subteam unless include_disabled is set. */
+  disable(idOrHandle: string): void;
+  enable(idOrHandle: string): void;
+}
+
+export function usergroupsApi(state: WorkspaceState): UsergroupsApi {
+  const find = (idOrHandle: string): FakeUsergroup | undefined =>
+    state.usergroups.get(idOrHandle) ?? state.usergroupByHandle(idOrHandle);
+  const get = (idOrHandle: string): FakeUsergroup => {
+    const group = find(idOrHandle);
+    if (group === undefined) {
+      const known = [...state.usergroups.values()].map((g) => `${g.id} @${g.handle}`).join(", ") || "(none)";
+      throw new Error(`Fake Slack: no user group "${idOrHandle}". Known user groups: ${known}`);
+    }
+    return group;
+  };
+  return {
+    all: () => [...state.usergroups.values()],
+    get: find,
+    create: (seed) => state.addUsergroup(seed),
+    users: (idOrHandle) => [...get(idOrHandle).users],
+    setUsers: (idOrHandle, userIds) => {
+      const group = get(idOrHandle);
+      group.users = state.checkGroupUsers(userIds, `@${group.handle}`);
+      group.date_update = state.now();
+    },
+    disable: (idOrHandle) => {
+      const group = get(idOrHandle);
+      group.date_delete = state.now();
+      group.date_update = group.date_delete;
+    },
+    enable: (idOrHandle) => {
+      const group = get(idOrHandle);
+      group.date_delete = 0;
+      group.date_update = state.now();
     },
   };
 }

@@ -1,0 +1,476 @@
+import { z } from "zod";
+import type { Db, PrismaClient } from "../db/client.ts";
+import type { FileConfig } from "../config/file.ts";
+import type { IncidentStatus, Severity } from "../generated/prisma/enums.ts";
+import { PermanentOutboundError } from "../lib/errors.ts";
+import type { JobDefinition } from "../queue/models.ts";
+import { jobType } from "../queue/service.ts";
+import type { SlackApi } from "../slack/api.ts";
+import type { TimelineEventData, TimelineEventType } from "../timeline/models.ts";
+import { recordEvent } from "../timeline/service.ts";
+import type { Authorizer, ManageAction } from "./authz.ts";
+import { STATUS_LABEL, incidentRef, type IncidentDetail } from "./models.ts";
+import {
+  assignRole,
+  claimIdempotencyKey,
+  ensureParticipant,
+  getIncidentDetail,
+  lockIncident,
+  setAnnouncement,
+  setBookmark,
+  updateIncident,
+  type IncidentChanges,
+} from "./service.ts";
+import { announcementMessage, bookmarkTitle, channelTopic, eventNotice, incidentHeader, type NoticeEvent } from "./views.ts";
+
+/**
+ * Everything that changes a running incident. Each operation: check who may
+ * do it, then in ONE transaction lock the incident, change it, append a typed
+ * timeline event and enqueue the Slack side effects (keep the header, topic
+ * and bookmark current; post a notice; thread updates under the
+ * announcement). Repeats (double clicks, retries) change nothing twice: a
+ * change to the current value is a no-op, and posted updates carry an
+ * idempotency key.
+ */
+
+export interface Actor {
+  userId: string;
+}
+
+export type Outcome = { ok: true; message: string } | { ok: false; message: string };
+
+const incidentPayload = z.object({ incidentId: z.uuid() });
+const syncPayload = z.object({ incidentId: z.uuid(), header: z.boolean().default(true) });
+const eventPayload = z.object({ incidentId: z.uuid(), eventId: z.string().regex(/^\d+$/) });
+const ephemeralPayload = z.object({ channel: z.string().min(1), user: z.string().min(1), text: z.string().min(1).max(3000) });
+const reminderPayload = z.object({
+  incidentId: z.uuid(),
+  /** The status update (or declaration) this reminder counts from. */
+  basis: z.iso.datetime(),
+  intervalMinutes: z.number().int().positive(),
+  misses: z.number().int().min(0),
+});
+
+export const syncStatusJob = jobType("incident.sync_status", syncPayload);
+export const postEventJob = jobType("incident.post_event", eventPayload);
+export const threadUpdateJob = jobType("incident.thread_update", eventPayload);
+export const announceJob = jobType("incident.announce", incidentPayload);
+export const ephemeralJob = jobType("incident.ephemeral", ephemeralPayload);
+export const reminderJob = jobType("incident.reminder", reminderPayload);
+
+export interface LifecycleDeps {
+  prisma: PrismaClient;
+  slack: Pick<SlackApi, "postMessage" | "postEphemeral" | "updateMessage" | "setTopic" | "permalink" | "addBookmark" | "editBookmark">;
+  authorizer: Authorizer;
+  config: Pick<FileConfig, "severities">;
+  wakeJobs(): void;
+  now?: () => Date;
+}
+
+type EventSpec = { [K in TimelineEventType]: { type: K; text: string; data: TimelineEventData[K]; post?: boolean; thread?: boolean } }[TimelineEventType];
+
+interface ChangePlan {
+  changes?: IncidentChanges;
+  event: EventSpec;
+  /** Header, topic and bookmark show something that changed. */
+  sync?: boolean;
+  /** Restart the status-update reminder clock from now. */
+  restartReminders?: boolean;
+  message: string;
+}
+
+export function severityPriority(severity: Severity): number {
+  return { SEV1: 10, SEV2: 20, SEV3: 30, SEV4: 40 }[severity];
+}
+
+function jobOptions(incident: { id: string; severity: Severity }, rateKey: string, dedupeKey?: string) {
+  return { incidentId: incident.id, priority: severityPriority(incident.severity), rateKey, ...(dedupeKey ? { dedupeKey } : {}) };
+}
+
+/** Schedules the next "post a status update" reminder (old ones notice they are stale and stop). */
+export async function scheduleReminder(tx: Db, config: Pick<FileConfig, "severities">, incident: { id: string; severity: Severity }, basis: Date, misses = 0): Promise<void> {
+  const intervalMinutes = config.severities[incident.severity].updateIntervalMinutes;
+  const runAt = new Date(basis.getTime() + intervalMinutes * 60_000 * (misses + 1));
+  await reminderJob.enqueue(
+    tx,
+    { incidentId: incident.id, basis: basis.toISOString(), intervalMinutes, misses },
+    { ...jobOptions(incident, `reminder:${incident.id}`, `reminder:${incident.id}:${basis.toISOString()}:${intervalMinutes}:${misses}`), runAt },
+  );
+}
+
+export async function enqueueSync(tx: Db, incident: { id: string; severity: Severity; channelId: string | null }, header = true): Promise<void> {
+  if (!incident.channelId) return; // the channel set-up syncs once it exists
+  await syncStatusJob.enqueue(tx, { incidentId: incident.id, header }, jobOptions(incident, `sync:${incident.channelId}`));
+}
+
+export function createIncidentLifecycle(deps: LifecycleDeps) {
+  const now = deps.now ?? (() => new Date());
+
+  async function deny(incident: IncidentDetail, actor: Actor, action: ManageAction): Promise<Outcome> {
+    const who = incident.commanderId ? `the commander (<@${incident.commanderId}>)` : "the commander";
+    const reason = `Only ${who} or an incident admin can ${action} on ${incidentRef(incident.number)}.`;
+    await deps.prisma.$transaction(async (tx) => {
+      await recordEvent(tx, {
+        incidentId: incident.id,
+        type: "action.denied",
+        source: "SLACK",
+        actorId: actor.userId,
+        text: `<@${actor.userId}> was not allowed to ${action}`,
+        data: { action, reason },
+      });
+    });
+    return { ok: false, message: `:no_entry: ${reason} Nothing was changed.` };
+  }
+
+  /**
+   * The shape of every operation: authorise, then lock + plan + apply in one
+   * transaction. `plan` returns undefined when there is nothing to do.
+   */
+  async function change(
+    incidentId: string,
+    actor: Actor,
+    options: { action?: ManageAction; idempotencyKey?: string; unchanged: string },
+    plan: (incident: IncidentDetail, tx: Db) => Promise<ChangePlan | undefined> | ChangePlan | undefined,
+  ): Promise<Outcome> {
+    if (options.action) {
+      const current = await getIncidentDetail(deps.prisma, incidentId);
+      if (!current) return { ok: false, message: "That incident no longer exists." };
+      if (!(await deps.authorizer.canManage(actor.userId, current))) return deny(current, actor, options.action);
+    }
+    const outcome = await deps.prisma.$transaction(async (tx): Promise<Outcome> => {
+      if (options.idempotencyKey) {
+        const claim = await claimIdempotencyKey(tx, options.idempotencyKey);
+        if (!claim.fresh) return { ok: true, message: "That was already done." };
+      }
+      const incident = await lockIncident(tx, incidentId);
+      const steps = await plan(incident, tx);
+      if (!steps) return { ok: true, message: options.unchanged };
+      if (steps.changes) await updateIncident(tx, incident.id, steps.changes);
+      const after = { ...incident, ...steps.changes };
+      const eventId = await recordEvent(tx, {
+        incidentId: incident.id,
+        type: steps.event.type,
+        source: "SLACK",
+        actorId: actor.userId,
+        text: steps.event.text,
+        data: steps.event.data,
+        private: incident.private,
+      });
+      await ensureParticipant(tx, incident.id, actor.userId);
+      if (steps.sync) await enqueueSync(tx, after);
+      if (steps.event.post !== false && incident.channelId) {
+        await postEventJob.enqueue(tx, { incidentId: incident.id, eventId: String(eventId) }, jobOptions(incident, `chat.postMessage:${incident.channelId}`));
+      }
+      if (steps.event.thread && !incident.private) {
+        await threadUpdateJob.enqueue(tx, { incidentId: incident.id, eventId: String(eventId) }, jobOptions(incident, "announcement"));
+      }
+      if (steps.restartReminders && after.status !== "RESOLVED") await scheduleReminder(tx, deps.config, after, now());
+      return { ok: true, message: steps.message };
+    });
+    deps.wakeJobs();
+    return outcome;
+  }
+
+  function statusPlan(incident: IncidentDetail, status: IncidentStatus, message: string | undefined): ChangePlan | undefined {
+    if (incident.status === status && !message) return undefined;
+    const at = now();
+    const changes: IncidentChanges = { status, lastStatusUpdateAt: at };
+    if ((status === "MONITORING" || status === "RESOLVED") && !incident.mitigatedAt) changes.mitigatedAt = at;
+    if (status === "RESOLVED") {
+      changes.resolvedAt = at;
+      if (message) changes.summary = message;
+    }
+    if (!incident.acknowledgedAt) changes.acknowledgedAt = at;
+    const label = STATUS_LABEL[status];
+    if (incident.status === status) {
+      return {
+        changes: { lastStatusUpdateAt: at },
+        event: { type: "update.posted", text: `Update: ${message}`, data: { message: message ?? "", status }, thread: true },
+        restartReminders: true,
+        message: "Update posted.",
+      };
+    }
+    return {
+      changes,
+      event: {
+        type: status === "RESOLVED" ? "incident.resolved" : "status.changed",
+        text: status === "RESOLVED" ? `Resolved${message ? `: ${message}` : ""}` : `Status ${STATUS_LABEL[incident.status]} → ${label}${message ? `: ${message}` : ""}`,
+        data: status === "RESOLVED" ? { summary: message ?? null } : { from: incident.status, to: status, message: message ?? null },
+        thread: true,
+      } as EventSpec,
+      sync: true,
+      restartReminders: true,
+      message: `${incidentRef(incident.number)} is now *${label}*.`,
+    };
+  }
+
+  return {
+    async setStatus(incidentId: string, actor: Actor, status: IncidentStatus, message: string | undefined, idempotencyKey?: string): Promise<Outcome> {
+      if (status === "RESOLVED") return this.resolve(incidentId, actor, message, idempotencyKey);
+      return change(incidentId, actor, { unchanged: `Already ${STATUS_LABEL[status].toLowerCase()}.`, ...(idempotencyKey ? { idempotencyKey } : {}) }, (incident) => {
+        if (incident.status === "RESOLVED") return undefined;
+        return statusPlan(incident, status, message);
+      });
+    },
+
+    async postUpdate(incidentId: string, actor: Actor, message: string, idempotencyKey?: string): Promise<Outcome> {
+      return change(incidentId, actor, { unchanged: "Nothing to post.", ...(idempotencyKey ? { idempotencyKey } : {}) }, (incident) => {
+        const at = now();
+        return {
+          changes: { lastStatusUpdateAt: at, ...(incident.acknowledgedAt ? {} : { acknowledgedAt: at }) },
+          event: { type: "update.posted", text: `Update: ${message}`, data: { message, status: incident.status }, thread: true },
+          restartReminders: true,
+          message: "Update posted.",
+        };
+      });
+    },
+
+    async setSeverity(incidentId: string, actor: Actor, severity: Severity): Promise<Outcome> {
+      return change(incidentId, actor, { action: "change severity", unchanged: `Severity is already ${severity}.` }, (incident) => {
+        if (incident.severity === severity) return undefined;
+        return {
+          changes: { severity },
+          event: { type: "severity.changed", text: `Severity ${incident.severity} → ${severity}`, data: { from: incident.severity, to: severity }, thread: true },
+          sync: true,
+          // The reminder interval depends on the severity.
+          restartReminders: incident.status !== "RESOLVED",
+          message: `${incidentRef(incident.number)} is now *${severity}*.`,
+        };
+      });
+    },
+
+    async assignCommander(incidentId: string, actor: Actor, userId: string): Promise<Outcome> {
+      return change(incidentId, actor, { action: "assign the commander", unchanged: `<@${userId}> is already the commander.` }, async (incident, tx) => {
+        if (incident.commanderId === userId) return undefined;
+        await assignRole(tx, incident.id, "COMMANDER", userId, actor.userId);
+        return {
+          changes: { commanderId: userId, ...(incident.acknowledgedAt ? {} : { acknowledgedAt: now() }) },
+          event: { type: "commander.assigned", text: `<@${userId}> is now the commander`, data: { from: incident.commanderId, to: userId } },
+          sync: true,
+          message: `<@${userId}> is now the commander of ${incidentRef(incident.number)}.`,
+        };
+      });
+    },
+
+    /** The header's "Acknowledge / take command" button: anyone may take an unowned incident. */
+    async takeCommand(incidentId: string, actor: Actor): Promise<Outcome> {
+      const current = await getIncidentDetail(deps.prisma, incidentId);
+      if (!current) return { ok: false, message: "That incident no longer exists." };
+      if (current.commanderId === actor.userId && current.acknowledgedAt) return { ok: true, message: "You are already the commander." };
+      if (current.commanderId && current.commanderId !== actor.userId) return this.assignCommander(incidentId, actor, actor.userId);
+      return change(incidentId, actor, { unchanged: "You are already the commander." }, async (incident, tx) => {
+        if (incident.commanderId && incident.commanderId !== actor.userId) return undefined;
+        await assignRole(tx, incident.id, "COMMANDER", actor.userId, actor.userId);
+        const at = now();
+        return {
+          changes: { commanderId: actor.userId, ...(incident.acknowledgedAt ? {} : { acknowledgedAt: at }) },
+          event: { type: "incident.acknowledged", text: `<@${actor.userId}> acknowledged and took command`, data: { by: actor.userId } },
+          sync: true,
+          message: `You are now the commander of ${incidentRef(incident.number)}.`,
+        };
+      });
+    },
+
+    async assignRole(incidentId: string, actor: Actor, role: "SCRIBE" | "COMMS", userId: string): Promise<Outcome> {
+      const label = role === "SCRIBE" ? "scribe" : "comms lead";
+      return change(incidentId, actor, { action: "assign roles", unchanged: `<@${userId}> is already the ${label}.` }, async (incident, tx) => {
+        const previous = role === "SCRIBE" ? incident.scribeId : incident.commsId;
+        if (previous === userId) return undefined;
+        await assignRole(tx, incident.id, role, userId, actor.userId);
+        return {
+          event: { type: "role.assigned", text: `<@${userId}> is now the ${label}`, data: { role, from: previous, to: userId } },
+          sync: true,
+          message: `<@${userId}> is now the ${label} of ${incidentRef(incident.number)}.`,
+        };
+      });
+    },
+
+    async addNote(incidentId: string, actor: Actor, text: string, idempotencyKey?: string): Promise<Outcome> {
+      return change(incidentId, actor, { unchanged: "Noted already.", ...(idempotencyKey ? { idempotencyKey } : {}) }, () => ({
+        event: { type: "note.added", text: `Note: ${text}`, data: { text }, post: false },
+        message: ":memo: Added to the timeline.",
+      }));
+    },
+
+    async resolve(incidentId: string, actor: Actor, summary: string | undefined, idempotencyKey?: string): Promise<Outcome> {
+      return change(incidentId, actor, { action: "resolve", unchanged: "Already resolved.", ...(idempotencyKey ? { idempotencyKey } : {}) }, (incident) => {
+        if (incident.status === "RESOLVED") return undefined;
+        return statusPlan(incident, "RESOLVED", summary);
+      });
+    },
+
+    async reopen(incidentId: string, actor: Actor): Promise<Outcome> {
+      return change(incidentId, actor, { action: "reopen", unchanged: "It is not resolved." }, (incident) => {
+        if (incident.status !== "RESOLVED") return undefined;
+        return {
+          // resolvedAt is cleared so the incident counts as open; the
+          // resolution stays on the timeline, and the next resolve sets it again.
+          changes: { status: "INVESTIGATING", resolvedAt: null, lastStatusUpdateAt: now() },
+          event: { type: "incident.reopened", text: "Reopened", data: { previousResolvedAt: incident.resolvedAt?.toISOString() ?? null }, thread: true },
+          sync: true,
+          restartReminders: true,
+          message: `${incidentRef(incident.number)} is open again (Investigating).`,
+        };
+      });
+    },
+
+    /** Invites people to the incident channel (the invite job records them as participants). */
+    async invite(incidentId: string, actor: Actor, userIds: string[], enqueueInvite: (tx: Db, incident: IncidentDetail, users: string[]) => Promise<void>): Promise<Outcome> {
+      const incident = await getIncidentDetail(deps.prisma, incidentId);
+      if (!incident?.channelId) return { ok: false, message: "The incident channel is not ready yet; try again in a moment." };
+      await deps.prisma.$transaction(async (tx) => {
+        await ensureParticipant(tx, incident.id, actor.userId);
+        await enqueueInvite(tx, incident, userIds);
+      });
+      deps.wakeJobs();
+      return { ok: true, message: `Inviting ${userIds.map((id) => `<@${id}>`).join(", ")}…` };
+    },
+
+    /** Ephemeral reply for interactions that have no synchronous response (buttons). */
+    async tellUser(tx: Db | undefined, channel: string, user: string, text: string): Promise<void> {
+      const run = async (db: Db) => ephemeralJob.enqueue(db, { channel, user, text: text.slice(0, 3000) }, { rateKey: `chat.postEphemeral:${channel}`, priority: 5 });
+      if (tx) await run(tx);
+      else await deps.prisma.$transaction(async (inner) => run(inner));
+      deps.wakeJobs();
+    },
+
+    jobs: createLifecycleJobs(deps, now),
+  };
+}
+
+export type IncidentLifecycle = ReturnType<typeof createIncidentLifecycle>;
+
+function createLifecycleJobs(deps: LifecycleDeps, now: () => Date) {
+  async function requireDetail(id: string): Promise<IncidentDetail> {
+    const incident = await getIncidentDetail(deps.prisma, id);
+    if (!incident) throw new PermanentOutboundError("incident_not_found", "incident_not_found", `incident ${id} does not exist`);
+    return incident;
+  }
+
+  async function loadEvent(incidentId: string, eventId: string): Promise<NoticeEvent> {
+    const event = await deps.prisma.timelineEvent.findFirst({ where: { id: BigInt(eventId), incidentId } });
+    if (!event) throw new PermanentOutboundError("incident_not_found", "event_not_found", `event ${eventId} does not exist`);
+    return { type: event.type, actorId: event.actorId, data: event.data, occurredAt: event.occurredAt };
+  }
+
+  const syncStatus: JobDefinition<z.infer<typeof syncPayload>> = {
+    kind: syncStatusJob.kind,
+    payload: syncPayload,
+    async handle({ incidentId, header }, context) {
+      const incident = await requireDetail(incidentId);
+      const channel = incident.channelId;
+      if (!channel) return;
+      if (header && incident.headerMessageTs) {
+        const header = incidentHeader(incident);
+        await deps.slack.updateMessage({ channel, ts: incident.headerMessageTs, text: header.text, blocks: header.blocks });
+      }
+      await deps.slack.setTopic({ channel, topic: channelTopic(incident) });
+      if (incident.headerMessageTs) {
+        const link = await deps.slack.permalink({ channel, ts: incident.headerMessageTs });
+        const title = bookmarkTitle(incident);
+        if (incident.bookmarkId) {
+          await deps.slack.editBookmark({ channel, bookmarkId: incident.bookmarkId, title, link, emoji: ":rotating_light:" });
+        } else {
+          const bookmark = await deps.slack.addBookmark({ channel, title, link, emoji: ":rotating_light:" });
+          await context.complete(async (tx) => setBookmark(tx, incidentId, bookmark.id));
+        }
+      }
+    },
+  };
+
+  const postEvent: JobDefinition<z.infer<typeof eventPayload>> = {
+    kind: postEventJob.kind,
+    payload: eventPayload,
+    async handle({ incidentId, eventId }) {
+      const incident = await requireDetail(incidentId);
+      if (!incident.channelId) throw new Error(`incident ${incidentId} has no channel yet`);
+      const message = eventNotice(await loadEvent(incidentId, eventId), incident, "channel");
+      await deps.slack.postMessage({ channel: incident.channelId, text: message.text, blocks: message.blocks });
+    },
+  };
+
+  const threadUpdate: JobDefinition<z.infer<typeof eventPayload>> = {
+    kind: threadUpdateJob.kind,
+    payload: eventPayload,
+    async handle({ incidentId, eventId }) {
+      const incident = await requireDetail(incidentId);
+      if (incident.private) return;
+      const target = deps.config.severities[incident.severity].announcementChannel ?? incident.announcementChannelId;
+      if (!target && !incident.announcementChannelId) return; // nowhere to announce
+      // The announcement is posted by its own job; wait for it (retried with backoff).
+      if (!incident.announcementTs || !incident.announcementChannelId) throw new Error(`incident ${incidentId} is not announced yet`);
+      const message = eventNotice(await loadEvent(incidentId, eventId), incident, "announcement");
+      await deps.slack.postMessage({ channel: incident.announcementChannelId, threadTs: incident.announcementTs, text: message.text, blocks: message.blocks });
+    },
+  };
+
+  const announce: JobDefinition<z.infer<typeof incidentPayload>> = {
+    kind: announceJob.kind,
+    payload: incidentPayload,
+    async handle({ incidentId }, context) {
+      const incident = await requireDetail(incidentId);
+      if (incident.announcementTs) return;
+      const channel = deps.config.severities[incident.severity].announcementChannel;
+      if (!channel) return;
+      const link = incident.channelId && !incident.private ? `<#${incident.channelId}>` : undefined;
+      const message = announcementMessage(incident, link);
+      const posted = await deps.slack.postMessage({ channel, text: message.text, blocks: message.blocks });
+      await context.complete(async (tx) => {
+        await setAnnouncement(tx, incidentId, posted.channel, posted.ts);
+        await recordEvent(tx, {
+          incidentId,
+          type: "announcement.posted",
+          source: "SYSTEM",
+          text: `Announced in <#${posted.channel}>`,
+          data: { channelId: posted.channel, ts: posted.ts },
+        });
+      });
+    },
+  };
+
+  const ephemeral: JobDefinition<z.infer<typeof ephemeralPayload>> = {
+    kind: ephemeralJob.kind,
+    payload: ephemeralPayload,
+    maxAttempts: 3,
+    async handle({ channel, user, text }) {
+      await deps.slack.postEphemeral({ channel, user, text });
+    },
+  };
+
+  const reminder: JobDefinition<z.infer<typeof reminderPayload>> = {
+    kind: reminderJob.kind,
+    payload: reminderPayload,
+    async handle({ incidentId, basis, intervalMinutes, misses }, context) {
+      const incident = await requireDetail(incidentId);
+      if (incident.status === "RESOLVED" || !incident.channelId) return;
+      const lastUpdate = incident.lastStatusUpdateAt ?? incident.declaredAt;
+      const current = deps.config.severities[incident.severity].updateIntervalMinutes;
+      // A newer update (or a severity change) scheduled a fresher reminder.
+      if (lastUpdate.getTime() > new Date(basis).getTime() + 1 || current !== intervalMinutes) return;
+      const missed = misses + 1;
+      const escalate = missed >= 2;
+      const channelId = incident.channelId;
+      await context.complete(async (tx) => {
+        const eventId = await recordEvent(tx, {
+          incidentId,
+          type: "reminder.sent",
+          source: "SYSTEM",
+          text: `Reminder: no status update for ${intervalMinutes * missed} minutes${escalate ? " (escalated)" : ""}`,
+          data: { misses: missed, escalated: escalate },
+          private: incident.private,
+        });
+        const options = { incidentId, priority: severityPriority(incident.severity) };
+        await postEventJob.enqueue(tx, { incidentId, eventId: String(eventId) }, { ...options, rateKey: `chat.postMessage:${channelId}`, dedupeKey: `nudge:${incidentId}:${basis}:${missed}` });
+        if (escalate && !incident.private && incident.announcementTs) {
+          await threadUpdateJob.enqueue(tx, { incidentId, eventId: String(eventId) }, { ...options, rateKey: "announcement", dedupeKey: `escalate:${incidentId}:${basis}:${missed}` });
+        }
+        await scheduleReminder(tx, deps.config, incident, new Date(basis), missed);
+      });
+      context.logger.info({ incidentId, missed, at: now().toISOString() }, "status update reminder sent");
+      deps.wakeJobs();
+    },
+  };
+
+  return [syncStatus, postEvent, threadUpdate, announce, ephemeral, reminder] as const;
+}
+
