@@ -73,7 +73,14 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
       botUserId: () => identity.userId,
       channelPrefix: fileConfig.incidents.channelPrefix,
     });
-    const lifecycle = createIncidentLifecycle({ prisma: database.prisma, slack, authorizer, config: fileConfig, wakeJobs });
+    const lifecycle = createIncidentLifecycle({
+      prisma: database.prisma,
+      slack,
+      authorizer,
+      config: fileConfig,
+      wakeJobs,
+      inviteForSeverity: (tx, incident) => flows.enqueueInvites(tx, incident, [...fileConfig.severities[incident.severity].notify]),
+    });
     const worker = createJobWorker(
       { prisma: database.prisma, logger: logger.child({ component: "jobs" }), metrics, definitions: [...flows.jobs, ...lifecycle.jobs] },
       options.worker,

@@ -64,6 +64,8 @@ export interface LifecycleDeps {
   authorizer: Authorizer;
   config: Pick<FileConfig, "severities">;
   wakeJobs(): void;
+  /** Invites the notify list of a (new) severity to the incident channel. */
+  inviteForSeverity(tx: Db, incident: { id: string; severity: Severity; channelId: string | null }): Promise<void>;
   now?: () => Date;
 }
 
@@ -74,8 +76,10 @@ interface ChangePlan {
   event: EventSpec;
   /** Header, topic and bookmark show something that changed. */
   sync?: boolean;
-  /** Restart the status-update reminder clock from now. */
+  /** (Re)schedule the status-update reminder, counting from the last update, with the current severity's interval. */
   restartReminders?: boolean;
+  /** The severity changed: announce if the new one has an announcement channel, invite its notify list. */
+  severityChanged?: boolean;
   message: string;
 }
 
@@ -164,7 +168,15 @@ export function createIncidentLifecycle(deps: LifecycleDeps) {
       if (steps.event.thread && !incident.private) {
         await threadUpdateJob.enqueue(tx, { incidentId: incident.id, eventId: String(eventId) }, jobOptions(incident, "announcement"));
       }
-      if (steps.restartReminders && after.status !== "RESOLVED") await scheduleReminder(tx, deps.config, after, now());
+      if (steps.restartReminders && after.status !== "RESOLVED") {
+        await scheduleReminder(tx, deps.config, after, after.lastStatusUpdateAt ?? after.declaredAt);
+      }
+      if (steps.severityChanged) {
+        await deps.inviteForSeverity(tx, after);
+        if (!incident.announcementTs && incident.channelId) {
+          await announceJob.enqueue(tx, { incidentId: incident.id }, jobOptions(after, "announcement", `announce:${incident.id}:${after.severity}`));
+        }
+      }
       return { ok: true, message: steps.message };
     });
     deps.wakeJobs();
@@ -234,6 +246,7 @@ export function createIncidentLifecycle(deps: LifecycleDeps) {
           sync: true,
           // The reminder interval depends on the severity.
           restartReminders: incident.status !== "RESOLVED",
+          severityChanged: true,
           message: `${incidentRef(incident.number)} is now *${severity}*.`,
         };
       });
