@@ -79,7 +79,7 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
       authorizer,
       config: fileConfig,
       wakeJobs,
-      inviteForSeverity: (tx, incident) => flows.enqueueInvites(tx, incident, [...fileConfig.severities[incident.severity].notify]),
+      inviteForSeverity: (tx, incident) => flows.enqueueInvites(tx, incident, [...fileConfig.severities[incident.severity].notify], `severity:${incident.severity}`),
     });
     const worker = createJobWorker(
       { prisma: database.prisma, logger: logger.child({ component: "jobs" }), metrics, definitions: [...flows.jobs, ...lifecycle.jobs] },

@@ -47,6 +47,10 @@ export const envSchema = z.object({
   LOG_LEVEL: z.enum(logLevels, { error: `must be one of ${logLevels.join(", ")}` }).default("info"),
   LOG_FORMAT: z.enum(["json", "pretty"]).optional(),
   // Below `docker stop`'s 10 s grace period, so a drain finishes before SIGKILL.
+  ALERTMANAGER_TOKEN: optionalString.refine((value) => value === undefined || value.length >= 16, "must be at least 16 characters (generate one with `openssl rand -hex 32`)"),
+  ALERTMANAGER_USERNAME: optionalString,
+  ALERTMANAGER_PASSWORD: optionalString.refine((value) => value === undefined || value.length >= 12, "must be at least 12 characters"),
+  ALERTMANAGER_ALLOW_INSECURE: z.enum(["true", "false"], { error: "must be true or false" }).default("false"),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(120_000).default(8_000),
 });
 
@@ -67,6 +71,8 @@ export interface Config {
   readonly configFile: string | undefined;
   readonly log: { readonly level: Env["LOG_LEVEL"]; readonly format: "json" | "pretty" };
   readonly shutdownTimeoutMs: number;
+  /** How Alertmanager authenticates; undefined = the webhook endpoint is off. */
+  readonly alertmanager: { readonly kind: "bearer"; readonly token: string } | { readonly kind: "basic"; readonly username: string; readonly password: string } | { readonly kind: "insecure" } | undefined;
 }
 
 function deepFreeze<T>(value: T): T {
@@ -95,6 +101,11 @@ export function loadConfig(source: Readonly<Record<string, string | undefined>>)
     throw new ConfigError(problems);
   }
   const env = parsed.data;
+  const basicParts = [env.ALERTMANAGER_USERNAME, env.ALERTMANAGER_PASSWORD].filter((value) => value !== undefined).length;
+  const problems: string[] = [];
+  if (basicParts === 1) problems.push("ALERTMANAGER_USERNAME and ALERTMANAGER_PASSWORD must be set together (basic auth), or use ALERTMANAGER_TOKEN");
+  if (env.ALERTMANAGER_TOKEN && basicParts === 2) problems.push("ALERTMANAGER_TOKEN cannot be combined with ALERTMANAGER_USERNAME/ALERTMANAGER_PASSWORD: choose bearer or basic auth");
+  if (problems.length > 0) throw new ConfigError(problems);
   const config: Config = {
     env: env.NODE_ENV,
     http: { host: env.HOST, port: env.PORT },
@@ -110,6 +121,13 @@ export function loadConfig(source: Readonly<Record<string, string | undefined>>)
     configFile: env.FIREBREAK_CONFIG,
     log: { level: env.LOG_LEVEL, format: env.LOG_FORMAT ?? (env.NODE_ENV === "production" ? "json" : "pretty") },
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    alertmanager: env.ALERTMANAGER_TOKEN
+      ? { kind: "bearer", token: env.ALERTMANAGER_TOKEN }
+      : env.ALERTMANAGER_USERNAME && env.ALERTMANAGER_PASSWORD
+        ? { kind: "basic", username: env.ALERTMANAGER_USERNAME, password: env.ALERTMANAGER_PASSWORD }
+        : env.ALERTMANAGER_ALLOW_INSECURE === "true"
+          ? { kind: "insecure" }
+          : undefined,
   };
   return deepFreeze(config);
 }

@@ -27,6 +27,31 @@ const severityDefaults = z
 
 const defaultIntervals = { SEV1: 15, SEV2: 30, SEV3: 60, SEV4: 240 } as const;
 
+const severityName = z.enum(["SEV1", "SEV2", "SEV3", "SEV4"], { error: "must be SEV1, SEV2, SEV3 or SEV4" });
+const alertAction = z.enum(["declare", "triage", "record"], { error: "must be declare, triage or record" });
+const labelName = z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, "must be a Prometheus label name");
+const labelRegex = z.string().refine((pattern) => {
+  try {
+    new RegExp(`^(?:${pattern})$`);
+    return true;
+  } catch {
+    return false;
+  }
+}, "must be a valid regular expression");
+
+const alertRoute = z
+  .object({
+    name: z.string().min(1).max(100),
+    match: z.record(labelName, z.string()).default({}),
+    matchRe: z.record(labelName, labelRegex).default({}),
+    service: z.string().optional(),
+    severity: severityName.optional(),
+    action: alertAction.optional(),
+    /** Resolve the incident by itself when all its alerts resolve. */
+    autoResolve: z.boolean().default(false),
+  })
+  .strict();
+
 export const fileConfigSchema = z
   .object({
     incidents: z
@@ -51,11 +76,23 @@ export const fileConfigSchema = z
       })
       .strict()
       .prefault({}),
+    alerts: z
+      .object({
+        /** Where non-declaring alerts are posted with a "Declare incident" button. */
+        triageChannel: slackChannelId.optional(),
+        /** An alert firing again this soon after its incident resolved reopens it. */
+        reopenWindowMinutes: z.number().int().min(0).max(7 * 24 * 60).default(60),
+        severityMap: z.record(z.string().min(1), severityName).optional(),
+        defaultAction: alertAction.optional(),
+        routes: z.array(alertRoute).default([]),
+      })
+      .strict()
+      .optional(),
     services: z
       .array(
         z
           .object({
-            key: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, "must be lowercase letters, digits, - or _"),
+            key: z.string().max(64, "must be at most 64 characters").regex(/^[a-z0-9][a-z0-9_-]*$/, "must be lowercase letters, digits, - or _"),
             name: z.string().min(1).max(75),
             owners: z.array(slackUserOrGroup).default([]),
           })
@@ -76,11 +113,31 @@ export interface SeveritySettings {
   readonly updateIntervalMinutes: number;
 }
 
+export interface AlertSettings {
+  readonly configured: boolean;
+  readonly triageChannel: string | undefined;
+  readonly reopenWindowMinutes: number;
+  readonly severityMap: Readonly<Record<string, SeverityKey>>;
+  readonly defaultAction: "declare" | "triage" | "record" | undefined;
+  readonly routes: ReadonlyArray<{
+    name: string;
+    match: Readonly<Record<string, string>>;
+    matchRe: Readonly<Record<string, string>>;
+    service: string | undefined;
+    severity: SeverityKey | undefined;
+    action: "declare" | "triage" | "record" | undefined;
+    autoResolve: boolean;
+  }>;
+}
+
 export interface FileConfig {
   readonly incidents: RawFileConfig["incidents"];
   readonly severities: Readonly<Record<SeverityKey, SeveritySettings>>;
   readonly services: RawFileConfig["services"];
+  readonly alerts: AlertSettings;
 }
+
+const DEFAULT_SEVERITY_MAP: Readonly<Record<string, SeverityKey>> = { critical: "SEV1", error: "SEV2", warning: "SEV3", info: "SEV4" };
 
 function resolve(raw: RawFileConfig): FileConfig {
   const severities = {} as Record<SeverityKey, SeveritySettings>;
@@ -92,7 +149,23 @@ function resolve(raw: RawFileConfig): FileConfig {
       updateIntervalMinutes: given.updateIntervalMinutes ?? defaultIntervals[key],
     });
   }
-  return deepFreeze({ incidents: raw.incidents, severities, services: raw.services });
+  const alerts: AlertSettings = {
+    configured: raw.alerts !== undefined,
+    triageChannel: raw.alerts?.triageChannel,
+    reopenWindowMinutes: raw.alerts?.reopenWindowMinutes ?? 60,
+    severityMap: { ...DEFAULT_SEVERITY_MAP, ...(raw.alerts?.severityMap ?? {}) },
+    defaultAction: raw.alerts?.defaultAction,
+    routes: (raw.alerts?.routes ?? []).map((route) => ({
+      name: route.name,
+      match: route.match,
+      matchRe: route.matchRe,
+      service: route.service,
+      severity: route.severity,
+      action: route.action,
+      autoResolve: route.autoResolve,
+    })),
+  };
+  return deepFreeze({ incidents: raw.incidents, severities, services: raw.services, alerts });
 }
 
 function deepFreeze<T>(value: T): T {

@@ -108,7 +108,15 @@ export function createIncidentCommandHandler(deps: CommandHandlerDeps) {
       inIncidentChannel(context, async (incident) => reply(await deps.lifecycle.assignRole(incident.id, { userId: context.userId }, command.role, command.userId))),
     invite: async (command, context) =>
       inIncidentChannel(context, async (incident) =>
-        reply(await deps.lifecycle.invite(incident.id, { userId: context.userId }, command.userIds, (tx, target, users) => deps.flows.enqueueInvites(tx, target, users))),
+        reply(
+          await deps.lifecycle.invite(
+            incident.id,
+            { userId: context.userId },
+            command.userIds,
+            (tx, target, users) => deps.flows.enqueueInvites(tx, target, users, key(context), context.userId),
+            key(context),
+          ),
+        ),
       ),
     note: async (command, context) =>
       inIncidentChannel(context, async (incident) => reply(await deps.lifecycle.addNote(incident.id, { userId: context.userId }, command.text, key(context)))),

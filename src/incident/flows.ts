@@ -38,7 +38,12 @@ import { incidentHeader } from "./views.ts";
  */
 
 const incidentPayload = z.object({ incidentId: z.uuid() });
-const invitePayload = z.object({ incidentId: z.uuid(), users: z.array(z.string().regex(/^[UWS][A-Z0-9]+$/)).min(1) });
+const invitePayload = z.object({
+  incidentId: z.uuid(),
+  users: z.array(z.string().regex(/^[UWS][A-Z0-9]+$/)).min(1),
+  /** Who asked (`/incident invite`); absent for the automatic invites. */
+  actorId: z.string().optional(),
+});
 
 export const createChannelJob = jobType("incident.create_channel", incidentPayload);
 export const inviteJob = jobType("incident.invite", invitePayload);
@@ -89,7 +94,24 @@ export function createIncidentFlows(deps: IncidentFlowDeps) {
   }
 
   async function declare(input: DeclareInput): Promise<DeclareResult> {
-    const result = await deps.prisma.$transaction(async (tx) => {
+    const result = await deps.prisma.$transaction(async (tx) => declareWithin(tx, input));
+    if (result.created) {
+      deps.metrics.incidentsDeclared.inc({ severity: result.incident.severity, source: input.source });
+      deps.wakeJobs();
+    }
+    return {
+      ...result,
+      plannedChannel: result.incident.channelName ?? incidentChannelName(result.incident.number, result.incident.title, 1, deps.channelPrefix),
+    };
+  }
+
+  /**
+   * Declares inside the caller's transaction (the alert pipeline links alert
+   * groups in the same commit). After commit the caller wakes the job worker
+   * and counts the incident (`firebreak_incidents_declared_total`).
+   */
+  async function declareWithin(tx: Db, input: DeclareInput & { startedAt?: Date | null }): Promise<{ incident: IncidentSummary; created: boolean }> {
+    {
       if (input.idempotencyKey) {
         const claim = await claimIdempotencyKey(tx, input.idempotencyKey);
         if (!claim.fresh) {
@@ -129,22 +151,15 @@ export function createIncidentFlows(deps: IncidentFlowDeps) {
       });
       await scheduleReminder(tx, deps.config, created, created.declaredAt);
       if (input.idempotencyKey) await recordIdempotentResult(tx, input.idempotencyKey, { incidentNumber: created.number });
+      if (input.startedAt) await tx.incident.update({ where: { id: created.id }, data: { startedAt: input.startedAt } });
       return { incident: created, created: true };
-    });
-    if (result.created) {
-      deps.metrics.incidentsDeclared.inc({ severity: result.incident.severity, source: input.source });
-      deps.wakeJobs();
     }
-    return {
-      ...result,
-      plannedChannel: result.incident.channelName ?? incidentChannelName(result.incident.number, result.incident.title, 1, deps.channelPrefix),
-    };
   }
 
-  async function enqueueInvites(tx: Db, incident: { id: string; severity: Severity; channelId: string | null }, users: string[], key: string) {
+  async function enqueueInvites(tx: Db, incident: { id: string; severity: Severity; channelId: string | null }, users: string[], key: string, actorId?: string) {
     if (!incident.channelId || users.length === 0) return;
     for (let i = 0; i < users.length; i += INVITE_BATCH) {
-      await inviteJob.enqueue(tx, { incidentId: incident.id, users: users.slice(i, i + INVITE_BATCH) }, {
+      await inviteJob.enqueue(tx, { incidentId: incident.id, users: users.slice(i, i + INVITE_BATCH), ...(actorId ? { actorId } : {}) }, {
         dedupeKey: `invite:${incident.id}:${key}:${i}`,
         rateKey: `conversations.invite:${incident.channelId}`,
         priority: severityPriority(incident.severity),
@@ -220,7 +235,7 @@ export function createIncidentFlows(deps: IncidentFlowDeps) {
   const invite: JobDefinition<z.infer<typeof invitePayload>> = {
     kind: inviteJob.kind,
     payload: invitePayload,
-    async handle({ incidentId, users }, context) {
+    async handle({ incidentId, users, actorId }, context) {
       const incident = await requireIncident(incidentId);
       if (!incident.channelId) throw new Error(`incident ${incidentId} has no channel yet`);
       const expanded = new Set<string>();
@@ -230,18 +245,26 @@ export function createIncidentFlows(deps: IncidentFlowDeps) {
       }
       const bot = deps.botUserId();
       const people = [...expanded].filter((id) => id !== bot);
+      const invited: string[] = [];
+      const present: string[] = [];
       for (let i = 0; i < people.length; i += INVITE_BATCH) {
-        await deps.slack.inviteToChannel({ channel: incident.channelId, users: people.slice(i, i + INVITE_BATCH) });
+        const result = await deps.slack.inviteToChannel({ channel: incident.channelId, users: people.slice(i, i + INVITE_BATCH) });
+        invited.push(...result.invited);
+        present.push(...result.failed.filter((entry) => entry.error === "already_in_channel").map((entry) => entry.user));
+        for (const entry of result.failed.filter((failure) => failure.error !== "already_in_channel")) {
+          context.logger.warn({ user: entry.user, error: entry.error }, "could not invite a user to the incident channel");
+        }
       }
       await context.complete(async (tx) => {
-        for (const user of people) await ensureParticipant(tx, incidentId, user);
-        if (people.length > 0) {
+        for (const user of [...invited, ...present]) await ensureParticipant(tx, incidentId, user);
+        if (invited.length > 0) {
           await recordEvent(tx, {
             incidentId,
             type: "participant.invited",
-            source: "SYSTEM",
-            text: `Invited ${people.map((user) => `<@${user}>`).join(", ")}`,
-            data: { users: people },
+            source: actorId ? "SLACK" : "SYSTEM",
+            actorId: actorId ?? null,
+            text: `Invited ${invited.map((user) => `<@${user}>`).join(", ")}`,
+            data: { users: invited },
             private: incident.private,
           });
         }
@@ -283,10 +306,11 @@ export function createIncidentFlows(deps: IncidentFlowDeps) {
 
   return {
     declare,
+    declareWithin,
     initialResponders,
-    /** For `/incident invite`: invites through the same durable job. */
-    enqueueInvites: (tx: Parameters<typeof enqueueInvites>[0], incident: { id: string; severity: Severity; channelId: string | null }, users: string[]) =>
-      enqueueInvites(tx, incident, users, `manual:${Date.now()}:${users.join(",")}`),
+    /** For `/incident invite` and severity changes: invites through the same durable job, once per request key. */
+    enqueueInvites: (tx: Db, incident: { id: string; severity: Severity; channelId: string | null }, users: string[], requestKey: string, actorId?: string) =>
+      enqueueInvites(tx, incident, users, requestKey, actorId),
     jobs: [createChannel, invite, postHeader, pinHeader] as const,
   };
 }

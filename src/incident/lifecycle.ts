@@ -37,6 +37,13 @@ export interface Actor {
   userId: string;
 }
 
+/** Alertmanager acting on an incident (auto-resolve, re-fire): no person, no authorization check. */
+export const ALERTMANAGER: Actor & { system: true } = { userId: "alertmanager", system: true };
+
+function isSystem(actor: Actor): actor is Actor & { system: true } {
+  return (actor as { system?: boolean }).system === true;
+}
+
 export type Outcome = { ok: true; message: string } | { ok: false; message: string };
 
 const incidentPayload = z.object({ incidentId: z.uuid() });
@@ -136,7 +143,7 @@ export function createIncidentLifecycle(deps: LifecycleDeps) {
     options: { action?: ManageAction; idempotencyKey?: string; unchanged: string },
     plan: (incident: IncidentDetail, tx: Db) => Promise<ChangePlan | undefined> | ChangePlan | undefined,
   ): Promise<Outcome> {
-    if (options.action) {
+    if (options.action && !isSystem(actor)) {
       const current = await getIncidentDetail(deps.prisma, incidentId);
       if (!current) return { ok: false, message: "That incident no longer exists." };
       if (!(await deps.authorizer.canManage(actor.userId, current))) return deny(current, actor, options.action);
@@ -154,13 +161,13 @@ export function createIncidentLifecycle(deps: LifecycleDeps) {
       const eventId = await recordEvent(tx, {
         incidentId: incident.id,
         type: steps.event.type,
-        source: "SLACK",
-        actorId: actor.userId,
+        source: isSystem(actor) ? "ALERTMANAGER" : "SLACK",
+        actorId: isSystem(actor) ? null : actor.userId,
         text: steps.event.text,
         data: steps.event.data,
         private: incident.private,
       });
-      await ensureParticipant(tx, incident.id, actor.userId);
+      if (!isSystem(actor)) await ensureParticipant(tx, incident.id, actor.userId);
       if (steps.sync) await enqueueSync(tx, after);
       if (steps.event.post !== false && incident.channelId) {
         await postEventJob.enqueue(tx, { incidentId: incident.id, eventId: String(eventId) }, jobOptions(incident, `chat.postMessage:${incident.channelId}`));
@@ -219,6 +226,10 @@ export function createIncidentLifecycle(deps: LifecycleDeps) {
   return {
     async setStatus(incidentId: string, actor: Actor, status: IncidentStatus, message: string | undefined, idempotencyKey?: string): Promise<Outcome> {
       if (status === "RESOLVED") return this.resolve(incidentId, actor, message, idempotencyKey);
+      const current = await getIncidentDetail(deps.prisma, incidentId);
+      if (current?.status === "RESOLVED") {
+        return { ok: false, message: `${incidentRef(current.number)} is resolved; use \`/incident reopen\` first. Nothing was changed.` };
+      }
       return change(incidentId, actor, { unchanged: `Already ${STATUS_LABEL[status].toLowerCase()}.`, ...(idempotencyKey ? { idempotencyKey } : {}) }, (incident) => {
         if (incident.status === "RESOLVED") return undefined;
         return statusPlan(incident, status, message);
@@ -328,13 +339,16 @@ export function createIncidentLifecycle(deps: LifecycleDeps) {
     },
 
     /** Invites people to the incident channel (the invite job records them as participants). */
-    async invite(incidentId: string, actor: Actor, userIds: string[], enqueueInvite: (tx: Db, incident: IncidentDetail, users: string[]) => Promise<void>): Promise<Outcome> {
+    async invite(incidentId: string, actor: Actor, userIds: string[], enqueueInvite: (tx: Db, incident: IncidentDetail, users: string[]) => Promise<void>, idempotencyKey?: string): Promise<Outcome> {
       const incident = await getIncidentDetail(deps.prisma, incidentId);
       if (!incident?.channelId) return { ok: false, message: "The incident channel is not ready yet; try again in a moment." };
-      await deps.prisma.$transaction(async (tx) => {
+      const repeated = await deps.prisma.$transaction(async (tx) => {
+        if (idempotencyKey && !(await claimIdempotencyKey(tx, idempotencyKey)).fresh) return true;
         await ensureParticipant(tx, incident.id, actor.userId);
         await enqueueInvite(tx, incident, userIds);
+        return false;
       });
+      if (repeated) return { ok: true, message: "That was already done." };
       deps.wakeJobs();
       return { ok: true, message: `Inviting ${userIds.map((id) => `<@${id}>`).join(", ")}…` };
     },

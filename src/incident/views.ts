@@ -1,7 +1,7 @@
 import { formatDistanceStrict } from "date-fns";
 import type { FileConfig } from "../config/file.ts";
 import { ephemeral, type EphemeralResponse } from "../slack/views.ts";
-import { SLACK_LIMITS, plain, safeText } from "../slack/text.ts";
+import { SLACK_LIMITS, escapeMrkdwn, plain, safeText, truncate } from "../slack/text.ts";
 import { COMMAND_HELP_ENTRIES } from "./help.ts";
 import type { CommandProblem } from "./commands.ts";
 import { SEVERITIES, SEVERITY_INFO, STATUS_LABEL, incidentRef, type IncidentDetail, type IncidentSummary, type Severity } from "./models.ts";
@@ -54,7 +54,12 @@ export function person(userId: string | null | undefined): string {
 }
 
 function section(text: string): unknown {
-  return { type: "section", text: { type: "mrkdwn", text: text.length > SLACK_LIMITS.sectionText ? `${text.slice(0, SLACK_LIMITS.sectionText - 1)}…` : text } };
+  return { type: "section", text: { type: "mrkdwn", text: truncate(text, SLACK_LIMITS.sectionText) } };
+}
+
+/** Usage strings contain <placeholders> that Slack would read as links: show them as text. */
+function usage(text: string): string {
+  return escapeMrkdwn(text);
 }
 
 function context(text: string): unknown {
@@ -166,14 +171,16 @@ export function eventNotice(event: NoticeEvent, incident: IncidentSummary, where
   const ref = incidentRef(incident.number);
   const prefix = where === "announcement" ? `*${ref}* · ` : "";
   const message = field(event.data, "message") ?? field(event.data, "summary");
-  const quoted = message ? `\n>${safeText(message, 2_800).replace(/\n/g, "\n>")}` : "";
+  // Leave room for the ">" added to each line, so the section limit never cuts the quote.
+  const lines = message ? safeText(message, 2_700).split("\n") : [];
+  const quoted = lines.length > 0 ? `\n>${lines.join("\n>")}` : "";
   let text: string;
   switch (event.type) {
     case "status.changed":
       text = `${prefix}:arrows_counterclockwise: Status is now *${STATUS_LABEL[(field(event.data, "to") ?? "INVESTIGATING") as keyof typeof STATUS_LABEL] ?? "?"}*${by}${quoted}`;
       break;
     case "update.posted":
-      text = `${prefix}:loudspeaker: *Update* (${STATUS_LABEL[incident.status]})${by}${quoted}`;
+      text = `${prefix}:loudspeaker: *Update* (${STATUS_LABEL[(field(event.data, "status") ?? incident.status) as keyof typeof STATUS_LABEL] ?? STATUS_LABEL[incident.status]})${by}${quoted}`;
       break;
     case "severity.changed":
       text = `${prefix}${SEVERITY_INFO[incident.severity].emoji} Severity changed from ${field(event.data, "from") ?? "?"} to *${field(event.data, "to") ?? "?"}*${by}`;
@@ -198,13 +205,14 @@ export function eventNotice(event: NoticeEvent, incident: IncidentSummary, where
       text =
         where === "announcement"
           ? `${prefix}:warning: No status update from ${person(incident.commanderId)} for a while (${misses} reminders).`
-          : `:alarm_clock: ${person(incident.commanderId)}, it's time for a status update on ${ref}${misses > 1 ? ` (reminder ${misses}; escalated to the announcement channel)` : ""}. Use \`/incident update <message>\` or the *Post update* button.`;
+          : `:alarm_clock: ${person(incident.commanderId)}, it's time for a status update on ${ref}${misses > 1 ? ` (reminder ${misses}; escalated to the announcement channel)` : ""}. Use \`/incident update &lt;message&gt;\` or the *Post update* button.`;
       break;
     }
     default:
       text = `${prefix}${safeText(event.type, 100)}${by}`;
   }
-  return { text: fallback(text.replace(/\*/g, "")), blocks: [section(text)] };
+  // `text` is mrkdwn built from escaped parts already: shorten, don't escape again.
+  return { text: truncate(text.replace(/\*/g, ""), 300), blocks: [section(text)] };
 }
 
 export interface ListedIncident extends IncidentSummary {
@@ -226,7 +234,12 @@ export function incidentListReply(incidents: readonly ListedIncident[], options:
   const heading = options.all ? `*Incidents* (newest first, ${options.total} in all)` : `*Open incidents* (newest first, ${options.total})`;
   const more = options.total > LIST_LIMIT ? [context(`Showing the newest ${LIST_LIMIT}.`)] : [];
   const blocks = [section(heading), ...chunk(lines, 8).map((group) => section(group.join("\n"))), ...more];
-  return ephemeral(`${heading}\n${lines.join("\n")}`.slice(0, 3_000), blocks);
+  let fallbackText = heading;
+  for (const line of lines) {
+    if (fallbackText.length + line.length + 1 > 3_000) break;
+    fallbackText += `\n${line}`;
+  }
+  return ephemeral(fallbackText, blocks);
 }
 
 function chunk<T>(items: readonly T[], size: number): T[][] {
@@ -284,15 +297,15 @@ export function describeProblem(problem: CommandProblem): string {
     case "text_too_long":
       return `:scissors: That text is ${problem.length} characters long; keep it to ${problem.max} or fewer.`;
     case "usage":
-      return `:information_source: Usage: \`${problem.usage}\``;
+      return `:information_source: Usage: \`${usage(problem.usage)}\``;
   }
 }
 
 export function helpReply(problem?: CommandProblem): EphemeralResponse {
-  const lines = COMMAND_HELP_ENTRIES.map((entry) => `• \`${entry.usage}\`: ${entry.description}`).join("\n");
+  const lines = COMMAND_HELP_ENTRIES.map((entry) => `• \`${usage(entry.usage)}\`: ${entry.description}`).join("\n");
   const intro = problem ? `${describeProblem(problem)}\n\n` : "";
   const text = `${intro}*Firebreak commands*\n${lines}`;
-  const blocks = [...(problem ? [section(describeProblem(problem))] : []), ...chunk(COMMAND_HELP_ENTRIES.map((entry) => `• \`${entry.usage}\`: ${entry.description}`), 6).map((group, index) => section(`${index === 0 ? "*Firebreak commands*\n" : ""}${group.join("\n")}`))];
+  const blocks = [...(problem ? [section(describeProblem(problem))] : []), ...chunk(COMMAND_HELP_ENTRIES.map((entry) => `• \`${usage(entry.usage)}\`: ${entry.description}`), 6).map((group, index) => section(`${index === 0 ? "*Firebreak commands*\n" : ""}${group.join("\n")}`))];
   return ephemeral(text.slice(0, 3_000), blocks);
 }
 

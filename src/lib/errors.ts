@@ -58,9 +58,12 @@ export class CommandError extends FirebreakError {
 export class PermanentOutboundError extends FirebreakError {
   /** The outside system's own error code, e.g. Slack's "channel_not_found". */
   readonly remoteCode: string;
-  constructor(code: ErrorCode, remoteCode: string, message: string, options?: { cause?: unknown }) {
+  /** The outside system's response body, when it says more (e.g. per-user invite errors). */
+  readonly details: unknown;
+  constructor(code: ErrorCode, remoteCode: string, message: string, options?: { cause?: unknown; details?: unknown }) {
     super(code, message, options);
     this.remoteCode = remoteCode;
+    this.details = options?.details;
   }
 }
 

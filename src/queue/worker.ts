@@ -51,21 +51,50 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
   let timer: NodeJS.Timeout | undefined;
   let claiming = false;
   let wakeRequested = false;
+  let lastSweep = 0;
   /** Settles when the claim round under way ends; stop() waits for the jobs it hands out. */
   let claimRound: Promise<void> = Promise.resolve();
 
+  /**
+   * Claims up to `limit` due jobs, most urgent first, never two with the same
+   * rate key at once (one Slack channel's updates run in order, and never
+   * race each other), skipping keys held by a 429 and rows another worker is
+   * claiming right now.
+   */
   async function claim(limit: number): Promise<ClaimedJob[]> {
     return deps.prisma.$queryRaw<ClaimedJob[]>`
       UPDATE jobs SET status = 'RUNNING', locked_by = ${workerId},
              locked_until = now() + (${lockMs}::int * interval '1 millisecond'), attempts = attempts + 1
       WHERE id IN (
-        SELECT j.id FROM jobs j
-        WHERE ((j.status = 'PENDING' AND j.run_at <= now()) OR (j.status = 'RUNNING' AND j.locked_until < now()))
-          AND NOT EXISTS (SELECT 1 FROM rate_limit_holds h WHERE h.key = j.rate_key AND h.until > now())
-        ORDER BY j.priority, j.run_at, j.id
+        SELECT id FROM jobs
+        WHERE id IN (
+          SELECT DISTINCT ON (coalesce(j.rate_key, j.id::text)) j.id
+          FROM jobs j
+          WHERE ((j.status = 'PENDING' AND j.run_at <= now())
+                 OR (j.status = 'RUNNING' AND j.locked_until < now() AND j.attempts < j.max_attempts))
+            AND NOT EXISTS (SELECT 1 FROM rate_limit_holds h WHERE h.key = j.rate_key AND h.until > now())
+            AND NOT EXISTS (
+              SELECT 1 FROM jobs r
+              WHERE j.rate_key IS NOT NULL AND r.rate_key = j.rate_key AND r.id <> j.id
+                AND r.status = 'RUNNING' AND r.locked_until >= now())
+          ORDER BY coalesce(j.rate_key, j.id::text), j.priority, j.run_at, j.id)
+        ORDER BY priority, run_at, id
         LIMIT ${limit}
         FOR UPDATE SKIP LOCKED)
       RETURNING id, kind, payload, attempts, max_attempts AS "maxAttempts", rate_key AS "rateKey"`;
+  }
+
+  /** A job whose worker died on its last attempt (lock expired, attempts used up) is dead, not retried forever. */
+  async function sweepAbandoned(): Promise<void> {
+    const swept = await deps.prisma.$executeRaw`
+      UPDATE jobs SET status = 'DEAD', finished_at = now(), locked_by = NULL, locked_until = NULL,
+             last_error = coalesce(last_error, '') || ' (worker stopped during its last attempt)'
+      WHERE status = 'RUNNING' AND locked_until < now() AND attempts >= max_attempts`;
+    if (swept > 0) deps.logger.error({ jobs: swept }, "jobs abandoned on their last attempt marked dead");
+  }
+
+  function maxAttemptsOf(job: ClaimedJob): number {
+    return definitions.get(job.kind)?.maxAttempts ?? job.maxAttempts;
   }
 
   async function markDone(tx: Db, job: ClaimedJob): Promise<void> {
@@ -96,7 +125,7 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
       return;
     }
     const permanent = error instanceof PermanentOutboundError || error instanceof ZodError || (error instanceof FirebreakError && error.code === "job_payload_invalid");
-    if (permanent || job.attempts >= job.maxAttempts) {
+    if (permanent || job.attempts >= maxAttemptsOf(job)) {
       await deps.prisma.job.updateMany({
         where: { id: job.id, lockedBy: workerId },
         data: { status: "DEAD", finishedAt: new Date(), lockedBy: null, lockedUntil: null, lastError: message },
@@ -133,16 +162,30 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
         completed = true;
       },
     };
+    // Keep the lock while the handler runs, so a slow job is not taken over and run twice.
+    const heartbeat = setInterval(() => {
+      deps.prisma.job
+        .updateMany({ where: { id: job.id, lockedBy: workerId, status: "RUNNING" }, data: { lockedUntil: new Date(Date.now() + lockMs) } })
+        .catch((error: unknown) => deps.logger.warn({ err: error, jobId: String(job.id) }, "could not extend a job lock"));
+    }, Math.max(1_000, Math.floor(lockMs / 3)));
     try {
       const payload: unknown = definition.payload.parse(job.payload);
       await definition.handle(payload, context);
       if (!completed) await deps.prisma.$transaction(async (tx) => markDone(tx, job));
       deps.metrics.jobOutcomes.inc({ kind: job.kind, outcome: "done" });
     } catch (error) {
+      if (completed) {
+        // Its results are committed; what failed afterwards is not worth a retry.
+        deps.metrics.jobOutcomes.inc({ kind: job.kind, outcome: "done" });
+        deps.logger.warn({ err: error, jobId: String(job.id) }, "job completed, then failed in follow-up work");
+        return;
+      }
       await fail(job, error).catch((failError: unknown) => {
         // The lock expires and the job is taken again: nothing is lost.
         deps.logger.error({ err: failError, jobId: String(job.id) }, "could not record job failure");
       });
+    } finally {
+      clearInterval(heartbeat);
     }
   }
 
@@ -161,6 +204,10 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
         wakeRequested = false;
         const free = concurrency - inFlight.size;
         if (free <= 0) break;
+        if (Date.now() - lastSweep >= 30_000) {
+          lastSweep = Date.now();
+          await sweepAbandoned();
+        }
         const jobs = await claim(free);
         for (const job of jobs) {
           const promise = run(job).finally(() => {

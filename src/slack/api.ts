@@ -8,7 +8,8 @@ export interface SlackApi {
   authTest(): Promise<{ userId: string; botId: string | undefined; teamId: string | undefined }>;
   createChannel(args: { name: string; isPrivate: boolean }): Promise<{ id: string; name: string }>;
   findChannelByName(name: string): Promise<{ id: string; name: string; creator: string | undefined; created: number | undefined } | undefined>;
-  inviteToChannel(args: { channel: string; users: readonly string[] }): Promise<void>;
+  /** Invites whoever can be invited; per-user refusals (already there, deactivated...) are reported, not thrown. */
+  inviteToChannel(args: { channel: string; users: readonly string[] }): Promise<{ invited: string[]; failed: Array<{ user: string; error: string }> }>;
   postMessage(args: { channel: string; text: string; blocks?: readonly unknown[]; threadTs?: string }): Promise<{ channel: string; ts: string }>;
   postEphemeral(args: { channel: string; user: string; text: string; blocks?: readonly unknown[] }): Promise<void>;
   updateMessage(args: { channel: string; ts: string; text: string; blocks?: readonly unknown[] }): Promise<void>;
@@ -48,7 +49,7 @@ export function toOutboundError(method: string, error: unknown): Error {
     const slackError = coded.data?.error ?? "unknown_error";
     if (slackError === "ratelimited") return new RateLimitedError(`Slack rate-limited ${method}`, 1_000);
     if (TRANSIENT_SLACK_ERRORS.has(slackError)) return new TransientOutboundError("outbound_unavailable", `Slack ${method} failed: ${slackError}`);
-    return new PermanentOutboundError("slack_api_error", slackError, `Slack ${method} failed: ${slackError}`);
+    return new PermanentOutboundError("slack_api_error", slackError, `Slack ${method} failed: ${slackError}`, { details: coded.data });
   }
   if (coded.code === ErrorCode.HTTPError && coded.statusCode !== undefined && coded.statusCode < 500 && coded.statusCode !== 408) {
     return new PermanentOutboundError("slack_api_error", `http_${coded.statusCode}`, `Slack ${method} answered HTTP ${coded.statusCode}`);
@@ -114,12 +115,25 @@ export function createSlackApi(options: SlackApiOptions): SlackApi {
       return undefined;
     },
     async inviteToChannel({ channel, users }) {
-      if (users.length === 0) return;
+      if (users.length === 0) return { invited: [], failed: [] };
+      const perUser = (value: unknown) =>
+        Array.isArray(value)
+          ? value.flatMap((entry: unknown) => {
+              const item = entry as { user?: unknown; error?: unknown };
+              return typeof item.user === "string" && typeof item.error === "string" ? [{ user: item.user, error: item.error }] : [];
+            })
+          : [];
       try {
-        await call("conversations.invite", { channel, users: users.join(",") });
+        // force: one user who cannot be invited must not keep the others out.
+        const result = await call<WebAPICallResult & { errors?: unknown }>("conversations.invite", { channel, users: users.join(","), force: true });
+        const failed = perUser(result.errors);
+        return { invited: users.filter((user) => !failed.some((entry) => entry.user === user)), failed };
       } catch (error) {
-        // Everyone asked for is already there: the goal is met.
-        if (error instanceof PermanentOutboundError && error.remoteCode === "already_in_channel") return;
+        // Nobody could be invited, for per-user reasons (e.g. all already there): nothing to retry.
+        const failed = error instanceof PermanentOutboundError ? perUser((error.details as { errors?: unknown } | undefined)?.errors) : [];
+        if (failed.length > 0 || (error instanceof PermanentOutboundError && error.remoteCode === "already_in_channel")) {
+          return { invited: [], failed: failed.length > 0 ? failed : users.map((user) => ({ user, error: "already_in_channel" })) };
+        }
         throw error;
       }
     },

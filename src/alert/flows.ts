@@ -1,0 +1,338 @@
+import { z } from "zod";
+import type { FileConfig } from "../config/file.ts";
+import type { Db, Prisma, PrismaClient } from "../db/client.ts";
+import type { Metrics } from "../http/metrics.ts";
+import type { AlertStatus, Severity } from "../generated/prisma/enums.ts";
+import type { IncidentFlows } from "../incident/flows.ts";
+import { ALERTMANAGER, severityPriority, type IncidentLifecycle } from "../incident/lifecycle.ts";
+import { PermanentOutboundError } from "../lib/errors.ts";
+import type { Logger } from "../lib/logger.ts";
+import type { JobDefinition } from "../queue/models.ts";
+import { jobType } from "../queue/service.ts";
+import type { SlackApi } from "../slack/api.ts";
+import { recordEvent } from "../timeline/service.ts";
+import { alertmanagerWebhookSchema, endsAtOrNull, type AlertmanagerWebhook } from "./models.ts";
+import { decideRoute, type AlertRoutingConfig, type RoutingDecision } from "./routing.ts";
+import { alertsMessage, allResolvedMessage, triageMessage, type AlertView } from "./views.ts";
+
+/**
+ * Alertmanager deliveries -> alert groups -> incidents.
+ *
+ * The webhook stores the raw delivery and a processing job in one
+ * transaction, then answers 2xx. Processing takes a per-group advisory lock,
+ * so re-sends (group_interval, repeat_interval) and the duplicate deliveries
+ * of an HA pair, in any order and concurrently, are merged into one state:
+ * only real transitions (new alert firing, alert resolved, alert firing
+ * again) produce timeline events and Slack messages, and a group is linked to
+ * at most one open incident.
+ */
+
+const deliveryPayload = z.object({ deliveryId: z.string().regex(/^\d+$/) });
+const postAlertsPayload = z.object({ incidentId: z.uuid(), groupId: z.uuid(), fingerprints: z.array(z.string()).min(1) });
+const groupPayload = z.object({ groupId: z.uuid() });
+const incidentOpPayload = z.object({ incidentId: z.uuid(), op: z.enum(["resolve", "reopen", "offer_resolve"]), key: z.string() });
+
+export const processDeliveryJob = jobType("alert.process_delivery", deliveryPayload);
+export const postAlertsJob = jobType("alert.post_alerts", postAlertsPayload);
+export const postTriageJob = jobType("alert.post_triage", groupPayload);
+export const incidentOpJob = jobType("alert.incident_op", incidentOpPayload);
+
+export interface AlertFlowDeps {
+  prisma: PrismaClient;
+  config: Pick<FileConfig, "alerts" | "services">;
+  flows: Pick<IncidentFlows, "declareWithin">;
+  lifecycle: Pick<IncidentLifecycle, "resolve" | "reopen">;
+  slack: Pick<SlackApi, "postMessage">;
+  metrics: Pick<Metrics, "incidentsDeclared">;
+  logger: Logger;
+  wakeJobs(): void;
+  now?: () => Date;
+}
+
+export function routingConfig(config: Pick<FileConfig, "alerts">): AlertRoutingConfig {
+  return {
+    routes: config.alerts.routes,
+    severityMap: config.alerts.severityMap,
+    triageChannel: config.alerts.triageChannel,
+    configured: config.alerts.configured,
+    defaultAction: config.alerts.defaultAction,
+  };
+}
+
+function labelsOf(value: Prisma.JsonValue): Record<string, string> {
+  if (!value || typeof value !== "object" || Array.isArray(value)) return {};
+  const out: Record<string, string> = {};
+  for (const [key, inner] of Object.entries(value)) if (typeof inner === "string") out[key] = inner;
+  return out;
+}
+
+export function toAlertView(alert: { fingerprint: string; status: AlertStatus; labels: Prisma.JsonValue; annotations: Prisma.JsonValue; startsAt: Date; generatorUrl: string | null }): AlertView {
+  return { fingerprint: alert.fingerprint, status: alert.status, labels: labelsOf(alert.labels), annotations: labelsOf(alert.annotations), startsAt: alert.startsAt, generatorUrl: alert.generatorUrl };
+}
+
+/** Priority of an alert job: the most severe first during storms. */
+function priorityOf(decision: RoutingDecision): number {
+  return severityPriority(decision.severity);
+}
+
+type Transition = { fingerprint: string; kind: "firing" | "resolved" | "refiring"; name: string };
+
+export function createAlertFlows(deps: AlertFlowDeps) {
+  const now = deps.now ?? (() => new Date());
+  const routing = routingConfig(deps.config);
+
+  /** Called by the webhook: durable before Alertmanager hears 2xx. */
+  async function ingest(payload: AlertmanagerWebhook): Promise<bigint> {
+    const decision = decideRoute(routing, { ...payload.commonLabels, ...payload.groupLabels });
+    const id = await deps.prisma.$transaction(async (tx) => {
+      const delivery = await tx.alertDelivery.create({ data: { groupKey: payload.groupKey, payload: payload }, select: { id: true } });
+      await processDeliveryJob.enqueue(tx, { deliveryId: String(delivery.id) }, { priority: priorityOf(decision), maxAttempts: 20 });
+      return delivery.id;
+    });
+    deps.wakeJobs();
+    return id;
+  }
+
+  async function processDelivery(deliveryId: bigint, logger: Logger): Promise<void> {
+    const delivery = await deps.prisma.alertDelivery.findUnique({ where: { id: deliveryId } });
+    if (!delivery) throw new PermanentOutboundError("job_payload_invalid", "delivery_not_found", `alert delivery ${deliveryId} does not exist`);
+    if (delivery.processedAt) return;
+    const payload = alertmanagerWebhookSchema.parse(delivery.payload);
+    const decision = decideRoute(routing, { ...payload.commonLabels, ...payload.groupLabels });
+    let declared: { severity: Severity } | undefined;
+
+    await deps.prisma.$transaction(async (tx) => {
+      // One delivery of a group at a time, whichever instance sent it.
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`alertgroup:${payload.groupKey}`}))`;
+      const at = now();
+      const group = await tx.alertGroup.upsert({
+        where: { groupKey: payload.groupKey },
+        create: {
+          groupKey: payload.groupKey,
+          receiver: payload.receiver,
+          status: "FIRING",
+          groupLabels: payload.groupLabels,
+          commonLabels: payload.commonLabels,
+          externalUrl: payload.externalURL || null,
+          route: decision.route,
+          serviceKey: decision.service ?? null,
+          severity: decision.severity,
+          disposition: decision.action === "declare" ? "DECLARE" : decision.action === "triage" ? "TRIAGE" : "RECORD",
+        },
+        update: { lastSeenAt: at, commonLabels: payload.commonLabels, route: decision.route, severity: decision.severity, serviceKey: decision.service ?? null },
+      });
+
+      const transitions: Transition[] = [];
+      for (const alert of payload.alerts) {
+        const status: AlertStatus = alert.status === "firing" ? "FIRING" : "RESOLVED";
+        const startsAt = new Date(alert.startsAt);
+        const endsAt = endsAtOrNull(alert);
+        const name = alert.labels.alertname ?? alert.fingerprint;
+        const existing = await tx.alert.findUnique({ where: { groupId_fingerprint: { groupId: group.id, fingerprint: alert.fingerprint } } });
+        if (!existing) {
+          await tx.alert.create({
+            data: { groupId: group.id, fingerprint: alert.fingerprint, status, labels: alert.labels, annotations: alert.annotations, startsAt, endsAt, generatorUrl: alert.generatorURL || null },
+          });
+          if (status === "FIRING") transitions.push({ fingerprint: alert.fingerprint, kind: "firing", name });
+          continue;
+        }
+        let next: AlertStatus = existing.status;
+        if (existing.status === "FIRING" && status === "RESOLVED") {
+          next = "RESOLVED";
+          transitions.push({ fingerprint: alert.fingerprint, kind: "resolved", name });
+        } else if (existing.status === "RESOLVED" && status === "FIRING") {
+          // A stale re-send of the old firing (out of order) is not a new firing.
+          const resolvedAt = existing.endsAt ?? existing.lastSeenAt;
+          if (startsAt.getTime() > resolvedAt.getTime()) {
+            next = "FIRING";
+            transitions.push({ fingerprint: alert.fingerprint, kind: "refiring", name });
+          }
+        }
+        await tx.alert.update({
+          where: { id: existing.id },
+          data: {
+            status: next,
+            lastSeenAt: at,
+            annotations: alert.annotations,
+            ...(next !== existing.status ? { startsAt: next === "FIRING" ? startsAt : existing.startsAt, endsAt: next === "RESOLVED" ? (endsAt ?? at) : null } : {}),
+          },
+        });
+      }
+
+      const firingCount = await tx.alert.count({ where: { groupId: group.id, status: "FIRING" } });
+      await tx.alertGroup.update({
+        where: { id: group.id },
+        data: { status: firingCount > 0 ? "FIRING" : "RESOLVED", resolvedAt: firingCount > 0 ? null : (group.resolvedAt ?? at) },
+      });
+
+      const firing = transitions.filter((t) => t.kind !== "resolved");
+      const resolved = transitions.filter((t) => t.kind === "resolved");
+      let incidentId = group.incidentId;
+      const priority = priorityOf(decision);
+
+      if (firing.length > 0) {
+        const incident = incidentId ? await tx.incident.findUnique({ where: { id: incidentId }, select: { id: true, status: true, resolvedAt: true } }) : null;
+        const windowMs = deps.config.alerts.reopenWindowMinutes * 60_000;
+        if (incident && incident.status === "RESOLVED") {
+          if (incident.resolvedAt && at.getTime() - incident.resolvedAt.getTime() <= windowMs) {
+            await incidentOpJob.enqueue(tx, { incidentId: incident.id, op: "reopen", key: `reopen:${group.id}:${delivery.id}` }, { incidentId: incident.id, priority, rateKey: `alertop:${incident.id}` });
+          } else {
+            incidentId = null; // an old incident: this is a new one
+          }
+        }
+        if (!incidentId && decision.action === "declare") {
+          const first = await tx.alert.findFirst({ where: { groupId: group.id, status: "FIRING" }, orderBy: { startsAt: "asc" } });
+          const title = payload.commonAnnotations.summary ?? payload.commonLabels.alertname ?? firing[0]?.name ?? "Alert";
+          const result = await deps.flows.declareWithin(tx, {
+            title: title.slice(0, 200),
+            severity: decision.severity,
+            private: false,
+            source: "ALERT",
+            declaredById: null,
+            description: payload.commonAnnotations.description ?? null,
+            services: decision.service && deps.config.services.some((service) => service.key === decision.service) ? [decision.service] : [],
+            idempotencyKey: `alertgroup:${group.id}:${first?.startsAt.toISOString() ?? at.toISOString()}`,
+            startedAt: first?.startsAt ?? null,
+          });
+          incidentId = result.incident.id;
+          if (result.created) declared = { severity: result.incident.severity };
+        }
+        if (incidentId !== group.incidentId) await tx.alertGroup.update({ where: { id: group.id }, data: { incidentId } });
+        if (!incidentId && decision.action === "triage") {
+          await postTriageJob.enqueue(tx, { groupId: group.id }, { priority, rateKey: "triage", dedupeKey: `triage:${group.id}:${firing.map((t) => t.fingerprint).sort().join(",")}:${delivery.id}` });
+        }
+      }
+
+      if (incidentId) {
+        for (const transition of transitions) {
+          await recordEvent(tx, {
+            incidentId,
+            type: transition.kind === "resolved" ? "alert.resolved" : "alert.firing",
+            source: "ALERTMANAGER",
+            text: `${transition.kind === "resolved" ? "Resolved" : transition.kind === "refiring" ? "Firing again" : "Firing"}: ${transition.name}`,
+            data: { fingerprint: transition.fingerprint, alertname: transition.name, groupKey: payload.groupKey },
+            sourceRef: `alert:${transition.fingerprint}:${transition.kind}:${delivery.id}`,
+          });
+        }
+        if (firing.length > 0) {
+          await postAlertsJob.enqueue(tx, { incidentId, groupId: group.id, fingerprints: firing.map((t) => t.fingerprint) }, { incidentId, priority, rateKey: `alerts:${incidentId}` });
+        }
+        if (resolved.length > 0) {
+          const stillFiring = await tx.alert.count({ where: { status: "FIRING", group: { incidentId } } });
+          if (stillFiring === 0) {
+            await incidentOpJob.enqueue(
+              tx,
+              { incidentId, op: decision.autoResolve ? "resolve" : "offer_resolve", key: `allresolved:${incidentId}:${delivery.id}` },
+              { incidentId, priority, rateKey: `alertop:${incidentId}` },
+            );
+          }
+        }
+      }
+      await tx.alertDelivery.update({ where: { id: delivery.id }, data: { processedAt: at } });
+    });
+    if (declared) deps.metrics.incidentsDeclared.inc({ severity: declared.severity, source: "ALERT" });
+    logger.debug({ groupKey: payload.groupKey, route: decision.route, action: decision.action }, "alert delivery processed");
+    deps.wakeJobs();
+  }
+
+  async function loadIncidentChannel(incidentId: string) {
+    const incident = await deps.prisma.incident.findUnique({ where: { id: incidentId } });
+    if (!incident) throw new PermanentOutboundError("incident_not_found", "incident_not_found", `incident ${incidentId} does not exist`);
+    return incident;
+  }
+
+  const jobs = [
+    {
+      kind: processDeliveryJob.kind,
+      payload: deliveryPayload,
+      maxAttempts: 20,
+      async handle({ deliveryId }, context) {
+        await processDelivery(BigInt(deliveryId), context.logger);
+      },
+    } satisfies JobDefinition<z.infer<typeof deliveryPayload>>,
+    {
+      kind: postAlertsJob.kind,
+      payload: postAlertsPayload,
+      async handle({ incidentId, groupId, fingerprints }) {
+        const incident = await loadIncidentChannel(incidentId);
+        // Posted once the incident channel exists (the declare flow creates it).
+        if (!incident.channelId) throw new Error(`incident ${incidentId} has no channel yet`);
+        const alerts = await deps.prisma.alert.findMany({ where: { groupId, fingerprint: { in: fingerprints } }, orderBy: { startsAt: "asc" } });
+        if (alerts.length === 0) return;
+        const message = alertsMessage(alerts.map(toAlertView));
+        await deps.slack.postMessage({ channel: incident.channelId, text: message.text, blocks: message.blocks });
+      },
+    } satisfies JobDefinition<z.infer<typeof postAlertsPayload>>,
+    {
+      kind: postTriageJob.kind,
+      payload: groupPayload,
+      async handle({ groupId }) {
+        const channel = deps.config.alerts.triageChannel;
+        if (!channel) return;
+        const group = await deps.prisma.alertGroup.findUnique({ where: { id: groupId }, include: { alerts: { where: { status: "FIRING" }, orderBy: { startsAt: "asc" } } } });
+        if (!group || group.incidentId || group.alerts.length === 0) return;
+        const message = triageMessage({ id: group.id, severity: group.severity, route: group.route }, group.alerts.map(toAlertView));
+        await deps.slack.postMessage({ channel, text: message.text, blocks: message.blocks });
+      },
+    } satisfies JobDefinition<z.infer<typeof groupPayload>>,
+    {
+      kind: incidentOpJob.kind,
+      payload: incidentOpPayload,
+      async handle({ incidentId, op, key }) {
+        if (op === "resolve") {
+          await deps.lifecycle.resolve(incidentId, ALERTMANAGER, "All alerts resolved (resolved automatically by its alert route).", key);
+        } else if (op === "reopen") {
+          await deps.lifecycle.reopen(incidentId, ALERTMANAGER);
+        } else {
+          const incident = await loadIncidentChannel(incidentId);
+          if (!incident.channelId || incident.status === "RESOLVED") return;
+          const message = allResolvedMessage({ id: incident.id, number: incident.number });
+          await deps.slack.postMessage({ channel: incident.channelId, text: message.text, blocks: message.blocks });
+        }
+      },
+    } satisfies JobDefinition<z.infer<typeof incidentOpPayload>>,
+  ];
+
+  /** The triage channel's "Declare incident" button. */
+  async function declareFromGroup(groupId: string, userId: string): Promise<{ ok: boolean; message: string }> {
+    let number: number | undefined;
+    let createdSeverity: Severity | undefined;
+    await deps.prisma.$transaction(async (tx: Db) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`alertgroup-id:${groupId}`}))`;
+      const group = await tx.alertGroup.findUnique({ where: { id: groupId }, include: { alerts: { orderBy: { startsAt: "asc" } } } });
+      if (!group) return;
+      if (group.incidentId) {
+        number = (await tx.incident.findUnique({ where: { id: group.incidentId }, select: { number: true } }))?.number;
+        return;
+      }
+      const labels = labelsOf(group.commonLabels);
+      const firing = group.alerts.filter((alert) => alert.status === "FIRING");
+      const first = firing[0] ?? group.alerts[0];
+      const annotations = first ? labelsOf(first.annotations) : {};
+      const result = await deps.flows.declareWithin(tx, {
+        title: (annotations.summary ?? labels.alertname ?? "Alert").slice(0, 200),
+        severity: group.severity ?? "SEV3",
+        private: false,
+        source: "ALERT",
+        declaredById: userId,
+        description: annotations.description ?? null,
+        services: group.serviceKey && deps.config.services.some((service) => service.key === group.serviceKey) ? [group.serviceKey] : [],
+        idempotencyKey: `triage-declare:${group.id}`,
+        startedAt: first?.startsAt ?? null,
+      });
+      await tx.alertGroup.update({ where: { id: group.id }, data: { incidentId: result.incident.id } });
+      if (firing.length > 0) {
+        await postAlertsJob.enqueue(tx, { incidentId: result.incident.id, groupId: group.id, fingerprints: firing.map((alert) => alert.fingerprint) }, { incidentId: result.incident.id, rateKey: `alerts:${result.incident.id}` });
+      }
+      number = result.incident.number;
+      if (result.created) createdSeverity = result.incident.severity;
+    });
+    if (createdSeverity) deps.metrics.incidentsDeclared.inc({ severity: createdSeverity, source: "ALERT" });
+    deps.wakeJobs();
+    return number === undefined ? { ok: false, message: "That alert group no longer exists." } : { ok: true, message: `INC-${number} is declared for these alerts.` };
+  }
+
+  return { ingest, processDelivery, declareFromGroup, jobs };
+}
+
+export type AlertFlows = ReturnType<typeof createAlertFlows>;

@@ -1,0 +1,622 @@
+// The durable job queue (src/queue) against real databases: PostgreSQL for the
+// full behaviour (retries, rate-limit holds, crash recovery, two workers) and
+// the embedded PGlite for the basic path. Test handlers call a tiny HTTP
+// server on 127.0.0.1 that records every call and answers as scripted.
+
+import { mkdtemp } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
+import { z } from "zod";
+import { openDatabase, type Database } from "../../src/db/client.ts";
+import { createMetrics, type Metrics } from "../../src/http/metrics.ts";
+import { FirebreakError, PermanentOutboundError, RateLimitedError, TransientOutboundError } from "../../src/lib/errors.ts";
+import type { JobDefinition } from "../../src/queue/models.ts";
+import { enqueueRaw, jobType } from "../../src/queue/service.ts";
+import { createJobWorker, type JobWorker, type JobWorkerOptions } from "../../src/queue/worker.ts";
+import { captureLogs, eventually, removeDir } from "../support/app.ts";
+import { createTestDatabase, type TestDatabase } from "../support/postgres.ts";
+
+const POLL_MS = 50;
+/** Seconds in the Retry-After header of a scripted 429. */
+const RETRY_AFTER_S = 2;
+const RETRY_AFTER_MS = RETRY_AFTER_S * 1_000;
+
+// ---------------------------------------------------------------------------
+// The outside world: records calls, answers with scripted statuses.
+
+interface Hit {
+  name: string;
+  attempt: number;
+  worker: string;
+  at: number;
+}
+
+interface Outbound {
+  readonly url: string;
+  readonly hits: Hit[];
+  /** Statuses for successive calls naming `name`; 200 once they run out. */
+  script(name: string, statuses: number[]): void;
+  /** Every call waits this long before it is answered. */
+  delayMs: number;
+  reset(): void;
+  close(): Promise<void>;
+}
+
+async function startOutbound(): Promise<Outbound> {
+  const hits: Hit[] = [];
+  const scripts = new Map<string, number[]>();
+  const state = { delayMs: 0 };
+  const server: Server = createServer((request, response) => {
+    const url = new URL(request.url ?? "/", "http://127.0.0.1");
+    const name = url.searchParams.get("name") ?? "";
+    hits.push({ name, attempt: Number(url.searchParams.get("attempt")), worker: url.searchParams.get("worker") ?? "", at: Date.now() });
+    const status = scripts.get(name)?.shift() ?? 200;
+    setTimeout(() => {
+      response.writeHead(status, { "content-type": "application/json", ...(status === 429 ? { "retry-after": String(RETRY_AFTER_S) } : {}) });
+      response.end(JSON.stringify({ ok: status === 200 }));
+    }, state.delayMs);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    hits,
+    script: (name, statuses) => void scripts.set(name, [...statuses]),
+    get delayMs() {
+      return state.delayMs;
+    },
+    set delayMs(value: number) {
+      state.delayMs = value;
+    },
+    reset() {
+      hits.length = 0;
+      scripts.clear();
+      state.delayMs = 0;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+let outbound: Outbound;
+
+/** What a real outbound client does: map HTTP answers onto Firebreak's errors. */
+async function callOutbound(name: string, attempt: number, worker: string): Promise<void> {
+  const query = new URLSearchParams({ name, attempt: String(attempt), worker });
+  const response = await fetch(`${outbound.url}/call?${query.toString()}`);
+  await response.text();
+  if (response.status === 429) {
+    throw new RateLimitedError(`rate limited calling ${name}`, Number(response.headers.get("retry-after")) * 1_000);
+  }
+  if (response.status >= 500) throw new TransientOutboundError("outbound_unavailable", `server error ${response.status} calling ${name}`);
+  if (response.status >= 400) throw new PermanentOutboundError("slack_api_error", "invalid_arguments", `refused ${name} (${response.status})`);
+}
+
+function hitsOf(name: string): Hit[] {
+  return outbound.hits.filter((hit) => hit.name === name);
+}
+
+// ---------------------------------------------------------------------------
+// Test job kinds
+
+const callPayload = z.object({ name: z.string() });
+type CallPayload = z.infer<typeof callPayload>;
+const callJob = jobType("test.call", callPayload);
+
+const chainPayload = z.object({ name: z.string(), next: z.string(), failRecordOnAttempts: z.number().int() });
+type ChainPayload = z.infer<typeof chainPayload>;
+/** Calls out, then enqueues `next` in the transaction that marks it done. */
+const chainJob = jobType("test.chain", chainPayload);
+
+const slowPayload = z.object({ name: z.string() });
+type SlowPayload = z.infer<typeof slowPayload>;
+/** Calls out, then waits for the test to open the gate. */
+const slowJob = jobType("test.slow", slowPayload);
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve(): void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  const promise = new Promise<void>((done) => {
+    resolve = done;
+  });
+  return { promise, resolve: () => resolve() };
+}
+
+let slowStarted = deferred();
+let slowGate = deferred();
+/** Attempts whose complete() record function ran (and then threw or not). */
+let recordAttempts: Array<{ name: string; attempt: number }> = [];
+
+type TestDefinition = JobDefinition<CallPayload> | JobDefinition<ChainPayload> | JobDefinition<SlowPayload>;
+
+function definitions(worker: string): TestDefinition[] {
+  const call: JobDefinition<CallPayload> = {
+    kind: callJob.kind,
+    payload: callPayload,
+    async handle(payload, context) {
+      await callOutbound(payload.name, context.attempt, worker);
+    },
+  };
+  const chain: JobDefinition<ChainPayload> = {
+    kind: chainJob.kind,
+    payload: chainPayload,
+    async handle(payload, context) {
+      await callOutbound(payload.name, context.attempt, worker);
+      await context.complete(async (tx) => {
+        await callJob.enqueue(tx, { name: payload.next });
+        recordAttempts.push({ name: payload.name, attempt: context.attempt });
+        if (context.attempt <= payload.failRecordOnAttempts) throw new Error(`recording ${payload.name} failed`);
+      });
+    },
+  };
+  const slow: JobDefinition<SlowPayload> = {
+    kind: slowJob.kind,
+    payload: slowPayload,
+    async handle(payload, context) {
+      await callOutbound(payload.name, context.attempt, worker);
+      slowStarted.resolve();
+      await slowGate.promise;
+    },
+  };
+  return [call, chain, slow];
+}
+
+// ---------------------------------------------------------------------------
+// Workers and helpers
+
+const logs = captureLogs("info");
+let workers: JobWorker[] = [];
+
+function startWorker(
+  database: Database,
+  options: JobWorkerOptions & { label?: string; metrics?: Metrics } = {},
+): JobWorker {
+  const { label = "w1", metrics = createMetrics(), ...workerOptions } = options;
+  const worker = createJobWorker(
+    { prisma: database.prisma, logger: logs.logger, metrics, definitions: definitions(label) },
+    { pollIntervalMs: POLL_MS, ...workerOptions },
+  );
+  workers.push(worker);
+  worker.start();
+  return worker;
+}
+
+async function stopWorkers(): Promise<void> {
+  slowGate.resolve();
+  await Promise.all(workers.map((worker) => worker.stop(10_000)));
+  workers = [];
+}
+
+async function outcomes(metrics: Metrics, kind: string): Promise<Record<string, number>> {
+  const { values } = await metrics.jobOutcomes.get();
+  const counts: Record<string, number> = {};
+  for (const value of values) {
+    if (value.labels.kind === kind) counts[String(value.labels.outcome)] = value.value;
+  }
+  return counts;
+}
+
+function payloadName(payload: unknown): string | undefined {
+  const parsed = z.object({ name: z.string() }).safeParse(payload);
+  return parsed.success ? parsed.data.name : undefined;
+}
+
+async function jobNamed(database: Database, name: string) {
+  const jobs = await database.prisma.job.findMany({ orderBy: { id: "asc" } });
+  return jobs.filter((job) => payloadName(job.payload) === name);
+}
+
+async function onlyJobNamed(database: Database, name: string) {
+  const jobs = await jobNamed(database, name);
+  expect(jobs, `exactly one job named ${name}`).toHaveLength(1);
+  return jobs[0]!;
+}
+
+async function waitForStatus(database: Database, names: string[], status: "DONE" | "DEAD", timeoutMs = 10_000): Promise<void> {
+  await eventually(
+    async () => {
+      const jobs = await database.prisma.job.findMany();
+      const byName = new Map(jobs.map((job) => [payloadName(job.payload), job.status]));
+      return names.every((name) => byName.get(name) === status);
+    },
+    timeoutMs,
+    `${names.join(", ")} to be ${status}`,
+  );
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+beforeAll(async () => {
+  outbound = await startOutbound();
+});
+
+afterAll(async () => {
+  await outbound?.close();
+});
+
+beforeEach(() => {
+  outbound.reset();
+  slowStarted = deferred();
+  slowGate = deferred();
+  recordAttempts = [];
+});
+
+afterEach(stopWorkers);
+
+// ---------------------------------------------------------------------------
+
+describe("job queue on PostgreSQL", () => {
+  let testDatabase: TestDatabase;
+  let database: Database;
+  const extraDatabases: Database[] = [];
+
+  beforeAll(async () => {
+    testDatabase = await createTestDatabase(inject("postgresUrl"), { prefix: "fb_jobs" });
+    database = await openDatabase({ kind: "postgres", url: testDatabase.url, poolSize: 5 }, logs.logger);
+    await database.migrate("prisma/migrations");
+  });
+
+  afterAll(async () => {
+    await stopWorkers();
+    await Promise.all(extraDatabases.map((extra) => extra.close()));
+    await database?.close();
+    await testDatabase?.drop();
+  });
+
+  beforeEach(async () => {
+    await database.prisma.job.deleteMany();
+    await database.prisma.rateLimitHold.deleteMany();
+  });
+
+  it("runs each enqueued job once and marks it DONE; a repeated dedupeKey is a no-op", async () => {
+    const metrics = createMetrics();
+    await database.prisma.$transaction(async (tx) => {
+      await callJob.enqueue(tx, { name: "a" });
+      await callJob.enqueue(tx, { name: "b" });
+      await callJob.enqueue(tx, { name: "c" });
+    });
+    await callJob.enqueue(database.prisma, { name: "d" }, { dedupeKey: "once" });
+    await callJob.enqueue(database.prisma, { name: "d-again" }, { dedupeKey: "once" });
+    expect(await database.prisma.job.count()).toBe(4);
+
+    startWorker(database, { metrics, concurrency: 2 });
+    await waitForStatus(database, ["a", "b", "c", "d"], "DONE");
+    await sleep(POLL_MS * 6); // a few more claim rounds: nothing runs twice
+
+    expect(outbound.hits.map((hit) => hit.name).sort()).toEqual(["a", "b", "c", "d"]);
+    const jobs = await database.prisma.job.findMany();
+    expect(jobs).toHaveLength(4);
+    for (const job of jobs) {
+      expect(job).toMatchObject({ status: "DONE", attempts: 1, lockedBy: null, lockedUntil: null, lastError: null });
+      expect(job.finishedAt).toBeInstanceOf(Date);
+    }
+    expect(await outcomes(metrics, "test.call")).toEqual({ done: 4 });
+
+    // After it ran, the same key still cannot enqueue it again.
+    await callJob.enqueue(database.prisma, { name: "d-later" }, { dedupeKey: "once" });
+    expect(await jobNamed(database, "d-later")).toEqual([]);
+  });
+
+  it("refuses to enqueue a payload that fails the job's schema", async () => {
+    const invalid = { name: 42 } as unknown as CallPayload;
+    const error = await callJob.enqueue(database.prisma, invalid).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect(error).toBeInstanceOf(FirebreakError);
+    expect((error as FirebreakError).code).toBe("job_payload_invalid");
+    expect(await database.prisma.job.count()).toBe(0);
+  });
+
+  it("commits complete()'s follow-up in the transaction that marks the job DONE", async () => {
+    await chainJob.enqueue(database.prisma, { name: "parent", next: "child", failRecordOnAttempts: 0 });
+    startWorker(database);
+
+    await waitForStatus(database, ["parent", "child"], "DONE");
+
+    const parent = await onlyJobNamed(database, "parent");
+    const child = await onlyJobNamed(database, "child");
+    expect(parent.attempts).toBe(1);
+    expect(child.kind).toBe("test.call");
+    expect(child.createdAt.getTime()).toBeLessThanOrEqual(parent.finishedAt!.getTime());
+    expect(outbound.hits.map((hit) => hit.name)).toEqual(["parent", "child"]);
+  });
+
+  it("does not mark the job DONE nor keep its follow-up when the record function throws, and retries it", async () => {
+    const metrics = createMetrics();
+    await chainJob.enqueue(database.prisma, { name: "flaky-parent", next: "flaky-child", failRecordOnAttempts: 1 });
+    startWorker(database, { metrics });
+
+    // First attempt: the record function enqueued the child, then threw.
+    const failed = await eventually(
+      async () => {
+        const [job] = await jobNamed(database, "flaky-parent");
+        return job?.lastError ? job : undefined;
+      },
+      10_000,
+      "the first attempt to fail",
+    );
+    expect(failed.status).toBe("PENDING");
+    expect(failed.attempts).toBe(1);
+    expect(failed.finishedAt).toBeNull();
+    expect(failed.lastError).toContain("recording flaky-parent failed");
+    expect(failed.runAt.getTime()).toBeGreaterThan(Date.now());
+    expect(await jobNamed(database, "flaky-child")).toEqual([]);
+    expect(recordAttempts).toEqual([{ name: "flaky-parent", attempt: 1 }]);
+
+    // The retry (after a backoff of about a second) records it for good, once.
+    await waitForStatus(database, ["flaky-parent", "flaky-child"], "DONE");
+    const parent = await onlyJobNamed(database, "flaky-parent");
+    expect(parent).toMatchObject({ attempts: 2, lastError: null });
+    expect(await jobNamed(database, "flaky-child")).toHaveLength(1);
+    expect(recordAttempts).toEqual([
+      { name: "flaky-parent", attempt: 1 },
+      { name: "flaky-parent", attempt: 2 },
+    ]);
+    expect(hitsOf("flaky-parent").map((hit) => hit.attempt)).toEqual([1, 2]);
+    expect(hitsOf("flaky-child")).toHaveLength(1);
+    expect(await outcomes(metrics, "test.chain")).toEqual({ retry: 1, done: 1 });
+  });
+
+  it("postpones a rate-limited job without using an attempt and holds back other jobs with the same rate key", async () => {
+    const metrics = createMetrics();
+    outbound.script("limited", [429]);
+    // Priorities make the order deterministic with one job at a time: without
+    // the hold, "same-key" (2) would run before "other-key" (3).
+    await callJob.enqueue(database.prisma, { name: "limited" }, { rateKey: "chat.postMessage:C1", priority: 1, maxAttempts: 1 });
+    await callJob.enqueue(database.prisma, { name: "same-key" }, { rateKey: "chat.postMessage:C1", priority: 2 });
+    await callJob.enqueue(database.prisma, { name: "other-key" }, { rateKey: "chat.postMessage:C2", priority: 3 });
+    startWorker(database, { metrics, concurrency: 1 });
+
+    await waitForStatus(database, ["other-key"], "DONE");
+    const [refused] = hitsOf("limited");
+    expect(refused).toBeDefined();
+    // While the hold lasts: the limited job waits, its attempt given back;
+    // the other job with its key has not run; the hold is recorded.
+    const postponed = await onlyJobNamed(database, "limited");
+    expect(postponed).toMatchObject({ status: "PENDING", attempts: 0 });
+    expect(postponed.lastError).toContain("rate limited");
+    expect(hitsOf("same-key")).toEqual([]);
+    const hold = await database.prisma.rateLimitHold.findUniqueOrThrow({ where: { key: "chat.postMessage:C1" } });
+    expect(hold.until.getTime()).toBeGreaterThanOrEqual(refused!.at + RETRY_AFTER_MS * 0.9);
+    expect(hold.until.getTime()).toBeLessThan(refused!.at + RETRY_AFTER_MS + 5_000);
+    expect(await database.prisma.rateLimitHold.findUnique({ where: { key: "chat.postMessage:C2" } })).toBeNull();
+
+    await waitForStatus(database, ["limited", "same-key"], "DONE");
+    const limitedHits = hitsOf("limited");
+    const [sameKey] = hitsOf("same-key");
+    const [otherKey] = hitsOf("other-key");
+    expect(limitedHits).toHaveLength(2);
+    expect(hitsOf("same-key")).toHaveLength(1);
+    // The other key ran at once, before the held job of higher priority.
+    expect(otherKey!.at).toBeLessThan(sameKey!.at);
+    expect(outbound.hits.map((hit) => hit.name).indexOf("other-key")).toBe(1);
+    // Both jobs with the limited key waited for the hold to expire.
+    expect(limitedHits[1]!.at - refused!.at).toBeGreaterThanOrEqual(RETRY_AFTER_MS * 0.9);
+    expect(sameKey!.at - refused!.at).toBeGreaterThanOrEqual(RETRY_AFTER_MS * 0.9);
+    // maxAttempts 1, yet not DEAD: the 429 did not count as an attempt.
+    expect(limitedHits.map((hit) => hit.attempt)).toEqual([1, 1]);
+    expect(await onlyJobNamed(database, "limited")).toMatchObject({ status: "DONE", attempts: 1 });
+    expect(await outcomes(metrics, "test.call")).toEqual({ rate_limited: 1, done: 3 });
+    expect(logs.text()).toContain("rate limited; job postponed");
+  });
+
+  it("retries a transient failure with growing backoff, then gives up as DEAD with the last error", async () => {
+    const metrics = createMetrics();
+    outbound.script("flaky", [500, 502, 503, 504]);
+    await callJob.enqueue(database.prisma, { name: "flaky" }, { maxAttempts: 3 });
+    startWorker(database, { metrics });
+
+    await waitForStatus(database, ["flaky"], "DEAD", 15_000);
+
+    const hits = hitsOf("flaky");
+    expect(hits.map((hit) => hit.attempt)).toEqual([1, 2, 3]);
+    // backoffMs: about 1 s after the first attempt, about 2 s after the second (±25 %).
+    expect(hits[1]!.at - hits[0]!.at).toBeGreaterThanOrEqual(750 * 0.9);
+    expect(hits[2]!.at - hits[1]!.at).toBeGreaterThanOrEqual(1_500 * 0.9);
+    const job = await onlyJobNamed(database, "flaky");
+    expect(job).toMatchObject({ status: "DEAD", attempts: 3, lockedBy: null });
+    expect(job.lastError).toBe("server error 503 calling flaky");
+    expect(job.finishedAt).toBeInstanceOf(Date);
+    expect(await outcomes(metrics, "test.call")).toEqual({ retry: 2, dead: 1 });
+  });
+
+  it("gives up at once on a permanent error, an invalid payload or an unknown kind", async () => {
+    const metrics = createMetrics();
+    outbound.script("refused", [400]);
+    await callJob.enqueue(database.prisma, { name: "refused" });
+    // Written past jobType's validation, as an older version might have.
+    await enqueueRaw(database.prisma, "test.call", { name: 42 });
+    await enqueueRaw(database.prisma, "test.no-such-kind", { name: "orphan" });
+    startWorker(database, { metrics });
+
+    await eventually(
+      async () => (await database.prisma.job.findMany()).every((job) => job.status === "DEAD"),
+      10_000,
+      "all three jobs to be DEAD",
+    );
+
+    expect(outbound.hits.map((hit) => hit.name)).toEqual(["refused"]);
+    const jobs = await database.prisma.job.findMany({ orderBy: { id: "asc" } });
+    expect(jobs.map((job) => job.attempts)).toEqual([1, 1, 1]);
+    expect(jobs[0]!.lastError).toBe("refused refused (400)");
+    expect(jobs[1]!.lastError).toMatch(/name/);
+    expect(jobs[2]!.lastError).toContain("no handler for job kind test.no-such-kind");
+    expect(await outcomes(metrics, "test.call")).toEqual({ dead: 2 });
+    expect(await outcomes(metrics, "test.no-such-kind")).toEqual({ dead: 1 });
+  });
+
+  it("runs lower priority numbers first", async () => {
+    const priorities: Record<string, number> = { p50: 50, p5: 5, p100: 100, p1: 1, p20: 20 };
+    for (const [name, priority] of Object.entries(priorities)) {
+      await callJob.enqueue(database.prisma, { name }, { priority });
+    }
+    startWorker(database, { concurrency: 1 });
+
+    await waitForStatus(database, Object.keys(priorities), "DONE");
+    expect(outbound.hits.map((hit) => hit.name)).toEqual(["p1", "p5", "p20", "p50", "p100"]);
+  });
+
+  it("takes over a job whose worker crashed (lock expired) but not one whose lock is still valid", async () => {
+    const base = { kind: "test.call", status: "RUNNING" as const, attempts: 1, runAt: new Date(Date.now() - 120_000) };
+    await database.prisma.job.create({
+      data: { ...base, payload: { name: "orphaned" }, lockedBy: "worker-crashed", lockedUntil: new Date(Date.now() - 1_000) },
+    });
+    await database.prisma.job.create({
+      data: { ...base, payload: { name: "still-locked" }, lockedBy: "worker-alive", lockedUntil: new Date(Date.now() + 60_000) },
+    });
+    startWorker(database);
+
+    await waitForStatus(database, ["orphaned"], "DONE");
+    await sleep(POLL_MS * 6); // several more claim rounds
+
+    expect(await onlyJobNamed(database, "orphaned")).toMatchObject({ status: "DONE", attempts: 2, lockedBy: null });
+    expect(hitsOf("orphaned").map((hit) => hit.attempt)).toEqual([2]);
+    expect(await onlyJobNamed(database, "still-locked")).toMatchObject({ status: "RUNNING", attempts: 1, lockedBy: "worker-alive" });
+    expect(hitsOf("still-locked")).toEqual([]);
+  });
+
+  it("never runs a job twice with two workers on the same database", async () => {
+    const second = await openDatabase({ kind: "postgres", url: testDatabase.url, poolSize: 5 }, logs.logger);
+    extraDatabases.push(second);
+    const names = Array.from({ length: 50 }, (_, index) => `job-${index}`);
+    await database.prisma.$transaction(async (tx) => {
+      for (const name of names) await callJob.enqueue(tx, { name });
+    });
+    outbound.delayMs = 15; // keep jobs in flight so that the workers overlap
+
+    // A third session's claim is under way: it holds row locks on the first
+    // jobs in claim order. Both workers' first rounds meet those locks; they
+    // must skip them, not wait and then take the same rows together.
+    const claimer = new pg.Client({ connectionString: testDatabase.url });
+    claimer.on("error", () => undefined);
+    await claimer.connect();
+    try {
+      await claimer.query("BEGIN");
+      const locked = await claimer.query("SELECT id FROM jobs ORDER BY priority, run_at, id LIMIT 8 FOR UPDATE");
+      expect(locked.rowCount).toBe(8);
+      startWorker(database, { label: "one", concurrency: 4 });
+      startWorker(second, { label: "two", concurrency: 4 });
+      await sleep(300);
+      await claimer.query("COMMIT");
+    } finally {
+      await claimer.end();
+    }
+    await waitForStatus(database, names, "DONE", 20_000);
+    await sleep(POLL_MS * 6);
+
+    const counts = new Map<string, number>();
+    for (const hit of outbound.hits) counts.set(hit.name, (counts.get(hit.name) ?? 0) + 1);
+    expect([...counts.keys()].sort()).toEqual([...names].sort());
+    const ranTwice = [...counts].filter(([, count]) => count !== 1).map(([name, count]) => `${name} ran ${count} times`);
+    expect(ranTwice).toEqual([]);
+    // Both workers took part (otherwise this proves nothing).
+    expect(outbound.hits.filter((hit) => hit.worker === "one").length).toBeGreaterThan(0);
+    expect(outbound.hits.filter((hit) => hit.worker === "two").length).toBeGreaterThan(0);
+    const jobs = await database.prisma.job.findMany();
+    expect(jobs.every((job) => job.status === "DONE" && job.attempts === 1)).toBe(true);
+  });
+
+  it("stop() waits for a job in flight to finish", async () => {
+    await slowJob.enqueue(database.prisma, { name: "slow" });
+    const worker = startWorker(database);
+    await slowStarted.promise;
+
+    let stopped = false;
+    const stopping = worker.stop(10_000).then(() => {
+      stopped = true;
+    });
+    await sleep(300);
+    expect(stopped).toBe(false);
+    expect((await onlyJobNamed(database, "slow")).status).toBe("RUNNING");
+
+    slowGate.resolve();
+    await stopping;
+    expect((await onlyJobNamed(database, "slow")).status).toBe("DONE");
+  });
+
+  it("stop(timeout) gives up waiting after the timeout", async () => {
+    await slowJob.enqueue(database.prisma, { name: "stuck" });
+    const worker = startWorker(database);
+    await slowStarted.promise;
+
+    const started = Date.now();
+    await worker.stop(300);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300 * 0.9);
+    // Still running (afterEach opens the gate and lets it finish).
+    expect((await onlyJobNamed(database, "stuck")).status).toBe("RUNNING");
+  });
+
+  it("stop() called during a claim round waits for the jobs that round hands out", async () => {
+    for (const name of ["late-1", "late-2"]) await callJob.enqueue(database.prisma, { name });
+    outbound.delayMs = 200;
+    const worker = startWorker(database);
+    // start() runs its first claim round on the next turn of the event loop;
+    // stop while that round's query is out.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    await worker.stop(10_000);
+    const callsWhenStopped = outbound.hits.length;
+    const jobsWhenStopped = await database.prisma.job.findMany();
+
+    // The round had claimed both jobs; stop() returned only once they were done.
+    expect(jobsWhenStopped.map((job) => [job.status, job.attempts])).toEqual([
+      ["DONE", 1],
+      ["DONE", 1],
+    ]);
+    expect(callsWhenStopped).toBe(2);
+    await sleep(500);
+    expect(outbound.hits).toHaveLength(callsWhenStopped);
+  });
+});
+
+describe("job queue on the embedded database (PGlite)", () => {
+  let dataDir: string;
+  let database: Database;
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), "firebreak-jobs-"));
+    database = await openDatabase({ kind: "embedded", dataDir }, logs.logger);
+    await database.migrate("prisma/migrations");
+  });
+
+  afterAll(async () => {
+    await stopWorkers();
+    await database?.close();
+    if (dataDir) await removeDir(dataDir);
+  });
+
+  it("runs enqueued jobs once each, honours dedupeKey and commits complete()'s follow-up", async () => {
+    const metrics = createMetrics();
+    await database.prisma.$transaction(async (tx) => {
+      await callJob.enqueue(tx, { name: "e1" });
+      await callJob.enqueue(tx, { name: "e2" }, { dedupeKey: "e2" });
+      await callJob.enqueue(tx, { name: "e2-again" }, { dedupeKey: "e2" });
+      await chainJob.enqueue(tx, { name: "e-parent", next: "e-child", failRecordOnAttempts: 0 });
+    });
+    expect(await database.prisma.job.count()).toBe(3);
+
+    startWorker(database, { metrics, concurrency: 2 });
+    await waitForStatus(database, ["e1", "e2", "e-parent", "e-child"], "DONE");
+    await sleep(POLL_MS * 6);
+
+    expect(outbound.hits.map((hit) => hit.name).sort()).toEqual(["e-child", "e-parent", "e1", "e2"]);
+    const jobs = await database.prisma.job.findMany();
+    expect(jobs).toHaveLength(4);
+    expect(jobs.every((job) => job.status === "DONE" && job.attempts === 1 && job.lockedBy === null)).toBe(true);
+    expect(await outcomes(metrics, "test.call")).toEqual({ done: 3 });
+    expect(await outcomes(metrics, "test.chain")).toEqual({ done: 1 });
+  });
+});
