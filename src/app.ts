@@ -5,6 +5,8 @@ import { DEFAULT_MIGRATIONS_DIR, openDatabase, type Database } from "./db/client
 import { createMetrics } from "./http/metrics.ts";
 import { createHttpServer } from "./http/server.ts";
 import { createIncidentCommandHandler } from "./incident/command-handler.ts";
+import { createAlertFlows } from "./alert/flows.ts";
+import { registerAlertmanagerWebhook } from "./alert/webhook.ts";
 import { createAuthorizer } from "./incident/authz.ts";
 import { createIncidentFlows } from "./incident/flows.ts";
 import { createIncidentInteractions } from "./incident/interactions.ts";
@@ -81,8 +83,18 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
       wakeJobs,
       inviteForSeverity: (tx, incident) => flows.enqueueInvites(tx, incident, [...fileConfig.severities[incident.severity].notify], `severity:${incident.severity}`),
     });
+    const alerts = createAlertFlows({
+      prisma: database.prisma,
+      config: fileConfig,
+      flows,
+      lifecycle,
+      slack,
+      metrics,
+      logger: logger.child({ component: "alerts" }),
+      wakeJobs,
+    });
     const worker = createJobWorker(
-      { prisma: database.prisma, logger: logger.child({ component: "jobs" }), metrics, definitions: [...flows.jobs, ...lifecycle.jobs] },
+      { prisma: database.prisma, logger: logger.child({ component: "jobs" }), metrics, definitions: [...flows.jobs, ...lifecycle.jobs, ...alerts.jobs] },
       options.worker,
     );
 
@@ -96,13 +108,21 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
       apiUrl: config.slack.apiUrl,
       timeoutMs: config.slack.timeoutMs,
       commandName: fileConfig.incidents.slashCommand,
-      handleIncidentCommand: createIncidentCommandHandler({ prisma: database.prisma, flows, lifecycle, slack, authorizer, config: fileConfig }),
+      handleIncidentCommand: createIncidentCommandHandler({ prisma: database.prisma, flows, lifecycle, slack, authorizer, config: fileConfig, alerts }),
       interactions: createIncidentInteractions({ prisma: database.prisma, flows, lifecycle, slack, authorizer, config: fileConfig }),
+      alerts,
+      lifecycle,
     });
     await bolt.init();
 
     const server = createHttpServer({ logger, metrics, checkReady: () => database.ping(1_000) });
     receiver.register(server);
+    if (config.alertmanager) {
+      registerAlertmanagerWebhook(server, { auth: config.alertmanager, flows: alerts, logger: logger.child({ component: "alertmanager-webhook" }) });
+      if (config.alertmanager.kind === "insecure") logger.warn("the Alertmanager webhook accepts unauthenticated requests (ALERTMANAGER_ALLOW_INSECURE=true)");
+    } else {
+      logger.warn("the Alertmanager webhook is off: set ALERTMANAGER_TOKEN (or ALERTMANAGER_USERNAME and ALERTMANAGER_PASSWORD) to receive alerts");
+    }
     await server.listen({ host: config.http.host, port: config.http.port });
     cleanup.push(() => server.close());
     const address = server.server.address() as AddressInfo;

@@ -13,7 +13,7 @@ import type { SlackApi } from "../slack/api.ts";
 import { recordEvent } from "../timeline/service.ts";
 import { alertmanagerWebhookSchema, endsAtOrNull, type AlertmanagerWebhook } from "./models.ts";
 import { decideRoute, type AlertRoutingConfig, type RoutingDecision } from "./routing.ts";
-import { alertsMessage, allResolvedMessage, triageMessage, type AlertView } from "./views.ts";
+import { alertGroupsText, alertsMessage, allResolvedMessage, triageMessage, type AlertView } from "./views.ts";
 
 /**
  * Alertmanager deliveries -> alert groups -> incidents.
@@ -332,7 +332,29 @@ export function createAlertFlows(deps: AlertFlowDeps) {
     return number === undefined ? { ok: false, message: "That alert group no longer exists." } : { ok: true, message: `INC-${number} is declared for these alerts.` };
   }
 
-  return { ingest, processDelivery, declareFromGroup, jobs };
+  /** `/incident alerts`: the most recently seen alert groups. */
+  async function recentGroups(limit: number): Promise<string> {
+    const groups = await deps.prisma.alertGroup.findMany({
+      orderBy: { lastSeenAt: "desc" },
+      take: limit,
+      include: { incident: { select: { number: true } }, alerts: { select: { status: true } } },
+    });
+    return alertGroupsText(
+      groups.map((group) => ({
+        status: group.status,
+        route: group.route,
+        disposition: group.disposition,
+        severity: group.severity,
+        alertname: labelsOf(group.groupLabels).alertname ?? labelsOf(group.commonLabels).alertname ?? group.groupKey,
+        firing: group.alerts.filter((alert) => alert.status === "FIRING").length,
+        total: group.alerts.length,
+        incidentNumber: group.incident?.number ?? null,
+        lastSeenAt: group.lastSeenAt,
+      })),
+    );
+  }
+
+  return { ingest, processDelivery, declareFromGroup, recentGroups, jobs };
 }
 
 export type AlertFlows = ReturnType<typeof createAlertFlows>;

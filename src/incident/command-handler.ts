@@ -33,6 +33,7 @@ export interface CommandHandlerDeps {
   slack: Pick<SlackApi, "openView">;
   authorizer: Authorizer;
   config: Pick<FileConfig, "services">;
+  alerts: { recentGroups(limit: number): Promise<string> };
   now?: () => Date;
 }
 
@@ -136,6 +137,7 @@ export function createIncidentCommandHandler(deps: CommandHandlerDeps) {
       const listed = await Promise.all(rows.map(async (row) => ({ ...row, visible: await canSee(row, context.userId) })));
       return incidentListReply(listed, { all: command.all, total, now: now() });
     },
+    alerts: async () => ephemeral(await deps.alerts.recentGroups(20)),
     show: async (command, context) => {
       const incident = await getIncidentByNumber(deps.prisma, command.number);
       if (!incident || !(await canSee(incident, context.userId))) return ephemeral(`:mag: There is no ${incidentRef(command.number)} that you can see.`);

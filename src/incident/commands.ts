@@ -23,6 +23,7 @@ export type IncidentCommand =
   | { kind: "reopen" }
   | { kind: "timeline" }
   | { kind: "list"; all: boolean }
+  | { kind: "alerts" }
   | { kind: "show"; number: number };
 
 export type CommandProblem =
@@ -49,6 +50,7 @@ export const USAGE = {
   reopen: "/incident reopen",
   timeline: "/incident timeline",
   list: "/incident list [all]",
+  alerts: "/incident alerts",
   show: "/incident show <number>",
 } as const;
 
@@ -147,6 +149,8 @@ export function parseIncidentCommand(input: string): IncidentCommand {
     case "list":
       if (words.length === 0) return { kind: "list", all: false };
       return words.length === 1 && first?.toLowerCase() === "all" ? { kind: "list", all: true } : usage("list");
+    case "alerts":
+      return words.length === 0 ? { kind: "alerts" } : usage("alerts");
     case "show": {
       const match = words.length === 1 && first ? /^(?:inc-)?(\d{1,9})$/i.exec(first) : null;
       return match?.[1] ? { kind: "show", number: Number(match[1]) } : usage("show");

@@ -4,6 +4,7 @@ import { USAGE } from "./commands.ts";
 export const COMMAND_HELP_ENTRIES: ReadonlyArray<{ usage: string; description: string; where: "anywhere" | "incident channel" }> = [
   { usage: USAGE.declare, description: "Declare an incident; without a title, opens a form. e.g. `/incident declare sev2 Checkout is failing`", where: "anywhere" },
   { usage: USAGE.list, description: "Open incidents, newest first (`all` includes resolved ones)", where: "anywhere" },
+  { usage: USAGE.alerts, description: "Recent Alertmanager alert groups: state, route and linked incident", where: "anywhere" },
   { usage: USAGE.show, description: "One incident's summary, e.g. `/incident show 42`", where: "anywhere" },
   { usage: USAGE.status, description: "Change the status, with an optional update, e.g. `/incident status identified Bad deploy of cart`", where: "incident channel" },
   { usage: USAGE.update, description: "Post a status update here and under the announcement", where: "incident channel" },

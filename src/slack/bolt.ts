@@ -4,6 +4,9 @@ import type { Logger } from "../lib/logger.ts";
 import type { IncidentCommandHandler } from "../incident/command-handler.ts";
 import type { IncidentInteractions, ViewAnswer } from "../incident/interactions.ts";
 import { ACTIONS, VIEWS } from "../incident/views.ts";
+import type { AlertFlows } from "../alert/flows.ts";
+import { ALERT_ACTIONS } from "../alert/views.ts";
+import type { IncidentLifecycle } from "../incident/lifecycle.ts";
 import type { SlackReceiver } from "./receiver.ts";
 
 /** Bolt logs through pino, so its lines get the same redaction. */
@@ -34,6 +37,8 @@ export interface BoltDeps {
   commandName: string;
   handleIncidentCommand: IncidentCommandHandler;
   interactions: IncidentInteractions;
+  alerts: Pick<AlertFlows, "declareFromGroup">;
+  lifecycle: Pick<IncidentLifecycle, "tellUser">;
 }
 
 function viewAck(answer: ViewAnswer) {
@@ -87,6 +92,14 @@ export function createBoltApp(deps: BoltDeps): App {
     await ack();
     if (action.type !== "button" || !action.value) return;
     await deps.interactions.openResolve(action.value, { userId: body.user.id, channelId: body.channel?.id, triggerId: body.trigger_id });
+  });
+
+  // The triage channel's "Declare incident" button on an alert group.
+  app.action({ action_id: ALERT_ACTIONS.declareFromGroup, type: "block_actions" }, async ({ ack, body, action }) => {
+    await ack();
+    if (action.type !== "button" || !action.value) return;
+    const outcome = await deps.alerts.declareFromGroup(action.value, body.user.id);
+    if (body.channel?.id) await deps.lifecycle.tellUser(undefined, body.channel.id, body.user.id, outcome.message);
   });
 
   // Modal submissions: answer with field errors, or close.

@@ -242,6 +242,7 @@ describe("/incident parsing", () => {
       timeline: "timeline",
       list: "list",
       show: "show 1",
+      alerts: "alerts",
     };
     for (const [key, input] of Object.entries(examples)) {
       expect(parseIncidentCommand(input).kind, key).not.toBe("help");
