@@ -78,6 +78,10 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
               WHERE j.rate_key IS NOT NULL AND r.rate_key = j.rate_key AND r.id <> j.id
                 AND r.status = 'RUNNING' AND r.locked_until >= now())
           ORDER BY coalesce(j.rate_key, j.id::text), j.priority, j.run_at, j.id)
+          -- Repeated here on purpose: PostgreSQL re-checks only this query's own conditions
+          -- against a row another worker just claimed; without them a job could run twice.
+          AND ((status = 'PENDING' AND run_at <= now())
+               OR (status = 'RUNNING' AND locked_until < now() AND attempts < max_attempts))
         ORDER BY priority, run_at, id
         LIMIT ${limit}
         FOR UPDATE SKIP LOCKED)
