@@ -114,6 +114,7 @@ describe("Alertmanager -> Firebreak (real Alertmanager, fake Slack)", () => {
     const firing = await app.database.prisma.timelineEvent.count({ where: { incidentId, type: "alert.firing" } });
     expect(firing).toBe(1);
     // No delivery was refused: every one Alertmanager sent carried the right bearer token.
+    expect(am.logs()).toContain("Notify success");
     expect(am.logs()).not.toMatch(/Notify for alerts failed|unexpected status code/i);
   });
 
@@ -135,6 +136,19 @@ describe("Alertmanager -> Firebreak (real Alertmanager, fake Slack)", () => {
     // Without autoResolve on its route the incident stays open: people resolve it.
     const incident = await app.database.prisma.incident.findUniqueOrThrow({ where: { id: incidentId } });
     expect(incident.status).not.toBe("RESOLVED");
+    expect(await app.database.prisma.incident.count()).toBe(1);
+  });
+
+  it("refuses an Alertmanager that sends the wrong token, and stores nothing from it", async () => {
+    const before = await app.database.prisma.alertDelivery.count();
+    const intruder = await startAlertmanager({ webhookUrl: `${app.url}/webhooks/alertmanager`, bearerToken: "not-the-configured-token-000000", groupWaitMs: 100 });
+    try {
+      await intruder.postAlerts([{ labels: { alertname: "Forged", service: "checkout", severity: "critical" } }]);
+      await eventually(async () => /unexpected status code 401/.test(intruder.logs()), 10_000, "Alertmanager told 401");
+    } finally {
+      await intruder.stop();
+    }
+    expect(await app.database.prisma.alertDelivery.count()).toBe(before);
     expect(await app.database.prisma.incident.count()).toBe(1);
   });
 });
