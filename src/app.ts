@@ -111,7 +111,6 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
       handleIncidentCommand: createIncidentCommandHandler({ prisma: database.prisma, flows, lifecycle, slack, authorizer, config: fileConfig, alerts }),
       interactions: createIncidentInteractions({ prisma: database.prisma, flows, lifecycle, slack, authorizer, config: fileConfig }),
       alerts,
-      lifecycle,
     });
     await bolt.init();
 

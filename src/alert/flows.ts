@@ -5,7 +5,7 @@ import type { Metrics } from "../http/metrics.ts";
 import type { AlertStatus, Severity } from "../generated/prisma/enums.ts";
 import type { IncidentFlows } from "../incident/flows.ts";
 import { ALERTMANAGER, severityPriority, type IncidentLifecycle } from "../incident/lifecycle.ts";
-import { PermanentOutboundError } from "../lib/errors.ts";
+import { NotReadyError, PermanentOutboundError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { JobDefinition } from "../queue/models.ts";
 import { jobType } from "../queue/service.ts";
@@ -30,12 +30,15 @@ import { alertGroupsText, alertsMessage, allResolvedMessage, triageMessage, type
 const deliveryPayload = z.object({ deliveryId: z.string().regex(/^\d+$/) });
 const postAlertsPayload = z.object({ incidentId: z.uuid(), groupId: z.uuid(), fingerprints: z.array(z.string()).min(1) });
 const groupPayload = z.object({ groupId: z.uuid() });
+const replyPayload = z.object({ channel: z.string().min(1), threadTs: z.string().min(1), text: z.string().min(1).max(3_000) });
 const incidentOpPayload = z.object({ incidentId: z.uuid(), op: z.enum(["resolve", "reopen", "offer_resolve"]), key: z.string() });
 
 export const processDeliveryJob = jobType("alert.process_delivery", deliveryPayload);
 export const postAlertsJob = jobType("alert.post_alerts", postAlertsPayload);
 export const postTriageJob = jobType("alert.post_triage", groupPayload);
 export const incidentOpJob = jobType("alert.incident_op", incidentOpPayload);
+/** A reply under the triage message (the bot posts there with chat:write.public; ephemerals need membership). */
+export const triageReplyJob = jobType("alert.triage_reply", replyPayload);
 
 export interface AlertFlowDeps {
   prisma: PrismaClient;
@@ -256,7 +259,7 @@ export function createAlertFlows(deps: AlertFlowDeps) {
       async handle({ incidentId, groupId, fingerprints }) {
         const incident = await loadIncidentChannel(incidentId);
         // Posted once the incident channel exists (the declare flow creates it).
-        if (!incident.channelId) throw new Error(`incident ${incidentId} has no channel yet`);
+        if (!incident.channelId) throw new NotReadyError(`incident ${incidentId} has no channel yet`);
         const alerts = await deps.prisma.alert.findMany({ where: { groupId, fingerprint: { in: fingerprints } }, orderBy: { startsAt: "asc" } });
         if (alerts.length === 0) return;
         const message = alertsMessage(alerts.map(toAlertView));
@@ -276,6 +279,13 @@ export function createAlertFlows(deps: AlertFlowDeps) {
       },
     } satisfies JobDefinition<z.infer<typeof groupPayload>>,
     {
+      kind: triageReplyJob.kind,
+      payload: replyPayload,
+      async handle({ channel, threadTs, text }) {
+        await deps.slack.postMessage({ channel, threadTs, text });
+      },
+    } satisfies JobDefinition<z.infer<typeof replyPayload>>,
+    {
       kind: incidentOpJob.kind,
       payload: incidentOpPayload,
       async handle({ incidentId, op, key }) {
@@ -293,8 +303,8 @@ export function createAlertFlows(deps: AlertFlowDeps) {
     } satisfies JobDefinition<z.infer<typeof incidentOpPayload>>,
   ];
 
-  /** The triage channel's "Declare incident" button. */
-  async function declareFromGroup(groupId: string, userId: string): Promise<{ ok: boolean; message: string }> {
+  /** The triage channel's "Declare incident" button; the answer goes in a thread under the triage message. */
+  async function declareFromGroup(groupId: string, userId: string, origin?: { channelId: string; messageTs: string }): Promise<{ ok: boolean; message: string }> {
     let number: number | undefined;
     let createdSeverity: Severity | undefined;
     await deps.prisma.$transaction(async (tx: Db) => {
@@ -325,7 +335,16 @@ export function createAlertFlows(deps: AlertFlowDeps) {
         await postAlertsJob.enqueue(tx, { incidentId: result.incident.id, groupId: group.id, fingerprints: firing.map((alert) => alert.fingerprint) }, { incidentId: result.incident.id, rateKey: `alerts:${result.incident.id}` });
       }
       number = result.incident.number;
-      if (result.created) createdSeverity = result.incident.severity;
+      if (result.created) {
+        createdSeverity = result.incident.severity;
+        if (origin) {
+          await triageReplyJob.enqueue(
+            tx,
+            { channel: origin.channelId, threadTs: origin.messageTs, text: `:rotating_light: <@${userId}> declared *INC-${result.incident.number}* for these alerts; its channel is on the way.` },
+            { rateKey: `chat.postMessage:${origin.channelId}`, dedupeKey: `triage-reply:${group.id}` },
+          );
+        }
+      }
     });
     if (createdSeverity) deps.metrics.incidentsDeclared.inc({ severity: createdSeverity, source: "ALERT" });
     deps.wakeJobs();

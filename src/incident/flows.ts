@@ -3,7 +3,7 @@ import type { FileConfig } from "../config/file.ts";
 import type { Db, PrismaClient } from "../db/client.ts";
 import type { Metrics } from "../http/metrics.ts";
 import type { IncidentSource, Severity } from "../generated/prisma/enums.ts";
-import { PermanentOutboundError } from "../lib/errors.ts";
+import { NotReadyError, PermanentOutboundError } from "../lib/errors.ts";
 import type { JobDefinition } from "../queue/models.ts";
 import { jobType } from "../queue/service.ts";
 import type { SlackApi } from "../slack/api.ts";
@@ -237,7 +237,7 @@ export function createIncidentFlows(deps: IncidentFlowDeps) {
     payload: invitePayload,
     async handle({ incidentId, users, actorId }, context) {
       const incident = await requireIncident(incidentId);
-      if (!incident.channelId) throw new Error(`incident ${incidentId} has no channel yet`);
+      if (!incident.channelId) throw new NotReadyError(`incident ${incidentId} has no channel yet`);
       const expanded = new Set<string>();
       for (const id of users) {
         if (id.startsWith("S")) for (const member of await deps.slack.usergroupMembers(id)) expanded.add(member);
@@ -278,7 +278,7 @@ export function createIncidentFlows(deps: IncidentFlowDeps) {
     async handle({ incidentId }, context) {
       const incident = await getIncidentDetail(deps.prisma, incidentId);
       if (!incident) throw new PermanentOutboundError("incident_not_found", "incident_not_found", `incident ${incidentId} does not exist`);
-      if (!incident.channelId) throw new Error(`incident ${incidentId} has no channel yet`);
+      if (!incident.channelId) throw new NotReadyError(`incident ${incidentId} has no channel yet`);
       if (incident.headerMessageTs) return;
       const message = incidentHeader(incident);
       const posted = await deps.slack.postMessage({ channel: incident.channelId, text: message.text, blocks: message.blocks });
@@ -299,7 +299,7 @@ export function createIncidentFlows(deps: IncidentFlowDeps) {
     payload: incidentPayload,
     async handle({ incidentId }) {
       const incident = await getIncidentDetail(deps.prisma, incidentId);
-      if (!incident?.channelId || !incident.headerMessageTs) throw new Error(`incident ${incidentId} has no header yet`);
+      if (!incident?.channelId || !incident.headerMessageTs) throw new NotReadyError(`incident ${incidentId} has no header yet`);
       await deps.slack.pinMessage({ channel: incident.channelId, ts: incident.headerMessageTs });
     },
   };

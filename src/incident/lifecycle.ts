@@ -2,7 +2,7 @@ import { z } from "zod";
 import type { Db, PrismaClient } from "../db/client.ts";
 import type { FileConfig } from "../config/file.ts";
 import type { IncidentStatus, Severity } from "../generated/prisma/enums.ts";
-import { PermanentOutboundError } from "../lib/errors.ts";
+import { NotReadyError, PermanentOutboundError } from "../lib/errors.ts";
 import type { JobDefinition } from "../queue/models.ts";
 import { jobType } from "../queue/service.ts";
 import type { SlackApi } from "../slack/api.ts";
@@ -410,7 +410,7 @@ function createLifecycleJobs(deps: LifecycleDeps, now: () => Date) {
     payload: eventPayload,
     async handle({ incidentId, eventId }) {
       const incident = await requireDetail(incidentId);
-      if (!incident.channelId) throw new Error(`incident ${incidentId} has no channel yet`);
+      if (!incident.channelId) throw new NotReadyError(`incident ${incidentId} has no channel yet`);
       const message = eventNotice(await loadEvent(incidentId, eventId), incident, "channel");
       await deps.slack.postMessage({ channel: incident.channelId, text: message.text, blocks: message.blocks });
     },
@@ -425,7 +425,7 @@ function createLifecycleJobs(deps: LifecycleDeps, now: () => Date) {
       const target = deps.config.severities[incident.severity].announcementChannel ?? incident.announcementChannelId;
       if (!target && !incident.announcementChannelId) return; // nowhere to announce
       // The announcement is posted by its own job; wait for it (retried with backoff).
-      if (!incident.announcementTs || !incident.announcementChannelId) throw new Error(`incident ${incidentId} is not announced yet`);
+      if (!incident.announcementTs || !incident.announcementChannelId) throw new NotReadyError(`incident ${incidentId} is not announced yet`);
       const message = eventNotice(await loadEvent(incidentId, eventId), incident, "announcement");
       await deps.slack.postMessage({ channel: incident.announcementChannelId, threadTs: incident.announcementTs, text: message.text, blocks: message.blocks });
     },

@@ -15,7 +15,8 @@ export type ErrorCode =
   | "slack_rate_limited"
   | "outbound_timeout"
   | "outbound_unavailable"
-  | "job_payload_invalid";
+  | "job_payload_invalid"
+  | "not_ready";
 
 export class FirebreakError extends Error {
   readonly code: ErrorCode;
@@ -89,4 +90,17 @@ export function isCoded(error: unknown): error is FirebreakError {
 
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * A job's prerequisite is not there yet (the incident channel is still being
+ * created, the announcement not posted yet). The job waits without using up
+ * an attempt, for at most a day.
+ */
+export class NotReadyError extends FirebreakError {
+  readonly retryAfterMs: number;
+  constructor(message: string, retryAfterMs = 2_000) {
+    super("not_ready", message);
+    this.retryAfterMs = retryAfterMs;
+  }
 }

@@ -2,7 +2,10 @@ import { randomUUID } from "node:crypto";
 import { ZodError } from "zod";
 import type { Db, PrismaClient } from "../db/client.ts";
 import type { Logger } from "../lib/logger.ts";
-import { FirebreakError, PermanentOutboundError, RateLimitedError, errorMessage } from "../lib/errors.ts";
+import { FirebreakError, NotReadyError, PermanentOutboundError, RateLimitedError, errorMessage } from "../lib/errors.ts";
+
+/** A job may wait this long for its prerequisite (e.g. a channel Slack is slow to create). */
+const NOT_READY_MAX_AGE_MS = 24 * 60 * 60_000;
 import type { Metrics } from "../http/metrics.ts";
 import type { JobContext, JobDefinition } from "./models.ts";
 import { backoffMs } from "./service.ts";
@@ -24,6 +27,7 @@ export interface JobWorker {
 
 interface ClaimedJob {
   id: bigint;
+  createdAt: Date;
   kind: string;
   payload: unknown;
   attempts: number;
@@ -85,7 +89,7 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
         ORDER BY priority, run_at, id
         LIMIT ${limit}
         FOR UPDATE SKIP LOCKED)
-      RETURNING id, kind, payload, attempts, max_attempts AS "maxAttempts", rate_key AS "rateKey"`;
+      RETURNING id, kind, payload, attempts, max_attempts AS "maxAttempts", rate_key AS "rateKey", created_at AS "createdAt"`;
   }
 
   /** A job whose worker died on its last attempt (lock expired, attempts used up) is dead, not retried forever. */
@@ -126,6 +130,15 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
       });
       deps.metrics.jobOutcomes.inc({ kind: job.kind, outcome: "rate_limited" });
       log.warn({ retryAfterMs: error.retryAfterMs, rateKey: job.rateKey }, "rate limited; job postponed");
+      return;
+    }
+    if (error instanceof NotReadyError && Date.now() - new Date(job.createdAt).getTime() < NOT_READY_MAX_AGE_MS) {
+      await deps.prisma.job.updateMany({
+        where: { id: job.id, lockedBy: workerId },
+        data: { status: "PENDING", runAt: new Date(Date.now() + error.retryAfterMs), attempts: { decrement: 1 }, lockedBy: null, lockedUntil: null, lastError: message },
+      });
+      deps.metrics.jobOutcomes.inc({ kind: job.kind, outcome: "waiting" });
+      log.debug({ reason: message }, "job waits for a prerequisite");
       return;
     }
     const permanent = error instanceof PermanentOutboundError || error instanceof ZodError || (error instanceof FirebreakError && error.code === "job_payload_invalid");

@@ -6,7 +6,6 @@ import type { IncidentInteractions, ViewAnswer } from "../incident/interactions.
 import { ACTIONS, VIEWS } from "../incident/views.ts";
 import type { AlertFlows } from "../alert/flows.ts";
 import { ALERT_ACTIONS } from "../alert/views.ts";
-import type { IncidentLifecycle } from "../incident/lifecycle.ts";
 import type { SlackReceiver } from "./receiver.ts";
 
 /** Bolt logs through pino, so its lines get the same redaction. */
@@ -38,7 +37,6 @@ export interface BoltDeps {
   handleIncidentCommand: IncidentCommandHandler;
   interactions: IncidentInteractions;
   alerts: Pick<AlertFlows, "declareFromGroup">;
-  lifecycle: Pick<IncidentLifecycle, "tellUser">;
 }
 
 function viewAck(answer: ViewAnswer) {
@@ -98,8 +96,8 @@ export function createBoltApp(deps: BoltDeps): App {
   app.action({ action_id: ALERT_ACTIONS.declareFromGroup, type: "block_actions" }, async ({ ack, body, action }) => {
     await ack();
     if (action.type !== "button" || !action.value) return;
-    const outcome = await deps.alerts.declareFromGroup(action.value, body.user.id);
-    if (body.channel?.id) await deps.lifecycle.tellUser(undefined, body.channel.id, body.user.id, outcome.message);
+    const origin = body.channel?.id && body.message?.ts ? { channelId: body.channel.id, messageTs: body.message.ts } : undefined;
+    await deps.alerts.declareFromGroup(action.value, body.user.id, origin);
   });
 
   // Modal submissions: answer with field errors, or close.
