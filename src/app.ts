@@ -7,6 +7,8 @@ import { createHttpServer } from "./http/server.ts";
 import { createIncidentCommandHandler } from "./incident/command-handler.ts";
 import { createAlertFlows } from "./alert/flows.ts";
 import { registerAlertmanagerWebhook } from "./alert/webhook.ts";
+import { registerPostmortemApi } from "./postmortem/api.ts";
+import { createPostmortemFlows } from "./postmortem/flows.ts";
 import { createAuthorizer } from "./incident/authz.ts";
 import { createIncidentFlows } from "./incident/flows.ts";
 import { createIncidentInteractions } from "./incident/interactions.ts";
@@ -75,12 +77,14 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
       botUserId: () => identity.userId,
       channelPrefix: fileConfig.incidents.channelPrefix,
     });
+    const postmortem = createPostmortemFlows({ prisma: database.prisma, slack, timeZone: config.timeZone, wakeJobs });
     const lifecycle = createIncidentLifecycle({
       prisma: database.prisma,
       slack,
       authorizer,
       config: fileConfig,
       wakeJobs,
+      onResolved: (tx, incident, key) => postmortem.requestSummaryWithin(tx, incident, key),
       inviteForSeverity: (tx, incident) => flows.enqueueInvites(tx, incident, [...fileConfig.severities[incident.severity].notify], `severity:${incident.severity}`),
     });
     const alerts = createAlertFlows({
@@ -94,7 +98,7 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
       wakeJobs,
     });
     const worker = createJobWorker(
-      { prisma: database.prisma, logger: logger.child({ component: "jobs" }), metrics, definitions: [...flows.jobs, ...lifecycle.jobs, ...alerts.jobs] },
+      { prisma: database.prisma, logger: logger.child({ component: "jobs" }), metrics, definitions: [...flows.jobs, ...lifecycle.jobs, ...alerts.jobs, ...postmortem.jobs] },
       options.worker,
     );
 
@@ -108,7 +112,7 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
       apiUrl: config.slack.apiUrl,
       timeoutMs: config.slack.timeoutMs,
       commandName: fileConfig.incidents.slashCommand,
-      handleIncidentCommand: createIncidentCommandHandler({ prisma: database.prisma, flows, lifecycle, slack, authorizer, config: fileConfig, alerts }),
+      handleIncidentCommand: createIncidentCommandHandler({ prisma: database.prisma, flows, lifecycle, slack, authorizer, config: fileConfig, alerts, postmortem }),
       interactions: createIncidentInteractions({ prisma: database.prisma, flows, lifecycle, slack, authorizer, config: fileConfig }),
       alerts,
     });
@@ -116,6 +120,7 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
 
     const server = createHttpServer({ logger, metrics, checkReady: () => database.ping(1_000) });
     receiver.register(server);
+    if (config.apiToken) registerPostmortemApi(server, { prisma: database.prisma, apiToken: config.apiToken, timeZone: config.timeZone });
     if (config.alertmanager) {
       registerAlertmanagerWebhook(server, { auth: config.alertmanager, flows: alerts, logger: logger.child({ component: "alertmanager-webhook" }) });
       if (config.alertmanager.kind === "insecure") logger.warn("the Alertmanager webhook accepts unauthenticated requests (ALERTMANAGER_ALLOW_INSECURE=true)");

@@ -51,6 +51,18 @@ export const envSchema = z.object({
   ALERTMANAGER_USERNAME: optionalString,
   ALERTMANAGER_PASSWORD: optionalString.refine((value) => value === undefined || value.length >= 12, "must be at least 12 characters"),
   ALERTMANAGER_ALLOW_INSECURE: z.enum(["true", "false"], { error: "must be true or false" }).default("false"),
+  API_TOKEN: optionalString.refine((value) => value === undefined || value.length >= 16, "must be at least 16 characters (generate one with `openssl rand -hex 32`)"),
+  TIME_ZONE: z
+    .string()
+    .default("UTC")
+    .refine((zone) => {
+      try {
+        new Intl.DateTimeFormat("en", { timeZone: zone });
+        return true;
+      } catch {
+        return false;
+      }
+    }, "must be an IANA time zone such as Europe/Paris"),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(120_000).default(8_000),
 });
 
@@ -71,6 +83,10 @@ export interface Config {
   readonly configFile: string | undefined;
   readonly log: { readonly level: Env["LOG_LEVEL"]; readonly format: "json" | "pretty" };
   readonly shutdownTimeoutMs: number;
+  /** Bearer token for the HTTP API (post-mortem exports); undefined = the API is off. */
+  readonly apiToken: string | undefined;
+  /** Post-mortems show times in UTC and in this zone. */
+  readonly timeZone: string;
   /** How Alertmanager authenticates; undefined = the webhook endpoint is off. */
   readonly alertmanager: { readonly kind: "bearer"; readonly token: string } | { readonly kind: "basic"; readonly username: string; readonly password: string } | { readonly kind: "insecure" } | undefined;
 }
@@ -121,6 +137,8 @@ export function loadConfig(source: Readonly<Record<string, string | undefined>>)
     configFile: env.FIREBREAK_CONFIG,
     log: { level: env.LOG_LEVEL, format: env.LOG_FORMAT ?? (env.NODE_ENV === "production" ? "json" : "pretty") },
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    apiToken: env.API_TOKEN,
+    timeZone: env.TIME_ZONE,
     alertmanager: env.ALERTMANAGER_TOKEN
       ? { kind: "bearer", token: env.ALERTMANAGER_TOKEN }
       : env.ALERTMANAGER_USERNAME && env.ALERTMANAGER_PASSWORD

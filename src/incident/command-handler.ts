@@ -34,6 +34,7 @@ export interface CommandHandlerDeps {
   authorizer: Authorizer;
   config: Pick<FileConfig, "services">;
   alerts: { recentGroups(limit: number): Promise<string> };
+  postmortem: { requestSummary(incidentId: string, key: string): Promise<void>; addFollowUp(incidentId: string, userId: string, title: string, key: string): Promise<{ created: boolean }> };
   now?: () => Date;
 }
 
@@ -138,6 +139,16 @@ export function createIncidentCommandHandler(deps: CommandHandlerDeps) {
       return incidentListReply(listed, { all: command.all, total, now: now() });
     },
     alerts: async () => ephemeral(await deps.alerts.recentGroups(20)),
+    postmortem: async (_command, context) =>
+      inIncidentChannel(context, async (incident) => {
+        await deps.postmortem.requestSummary(incident.id, key(context));
+        return ephemeral(`:memo: Generating the post-mortem draft of ${incidentRef(incident.number)}; its summary will be posted here.`);
+      }),
+    followup: async (command, context) =>
+      inIncidentChannel(context, async (incident) => {
+        const { created } = await deps.postmortem.addFollowUp(incident.id, context.userId, command.title, key(context));
+        return ephemeral(created ? ":white_check_mark: Follow-up recorded for the post-mortem." : "That follow-up was already recorded.");
+      }),
     show: async (command, context) => {
       const incident = await getIncidentByNumber(deps.prisma, command.number);
       if (!incident || !(await canSee(incident, context.userId))) return ephemeral(`:mag: There is no ${incidentRef(command.number)} that you can see.`);

@@ -24,6 +24,8 @@ export type IncidentCommand =
   | { kind: "timeline" }
   | { kind: "list"; all: boolean }
   | { kind: "alerts" }
+  | { kind: "postmortem" }
+  | { kind: "followup"; title: string }
   | { kind: "show"; number: number };
 
 export type CommandProblem =
@@ -51,6 +53,8 @@ export const USAGE = {
   timeline: "/incident timeline",
   list: "/incident list [all]",
   alerts: "/incident alerts",
+  postmortem: "/incident postmortem",
+  followup: "/incident followup <text>",
   show: "/incident show <number>",
 } as const;
 
@@ -149,6 +153,11 @@ export function parseIncidentCommand(input: string): IncidentCommand {
     case "list":
       if (words.length === 0) return { kind: "list", all: false };
       return words.length === 1 && first?.toLowerCase() === "all" ? { kind: "list", all: true } : usage("list");
+    case "postmortem":
+      return words.length === 0 ? { kind: "postmortem" } : usage("postmortem");
+    case "followup":
+    case "follow-up":
+      return text(rest, "followup", (title) => ({ kind: "followup", title }));
     case "alerts":
       return words.length === 0 ? { kind: "alerts" } : usage("alerts");
     case "show": {

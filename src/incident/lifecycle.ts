@@ -73,6 +73,8 @@ export interface LifecycleDeps {
   wakeJobs(): void;
   /** Invites the notify list of a (new) severity to the incident channel. */
   inviteForSeverity(tx: Db, incident: { id: string; severity: Severity; channelId: string | null }): Promise<void>;
+  /** Called in the resolving transaction (the post-mortem draft is requested there). */
+  onResolved(tx: Db, incident: { id: string }, key: string): Promise<void>;
   now?: () => Date;
 }
 
@@ -178,6 +180,7 @@ export function createIncidentLifecycle(deps: LifecycleDeps) {
       if (steps.restartReminders && after.status !== "RESOLVED") {
         await scheduleReminder(tx, deps.config, after, after.lastStatusUpdateAt ?? after.declaredAt);
       }
+      if (steps.changes?.status === "RESOLVED") await deps.onResolved(tx, incident, String(eventId));
       if (steps.severityChanged) {
         await deps.inviteForSeverity(tx, after);
         if (!incident.announcementTs && incident.channelId) {

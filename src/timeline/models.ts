@@ -23,6 +23,7 @@ export interface TimelineEventData {
   "action.denied": { action: string; reason: string };
   "reminder.sent": { misses: number; escalated: boolean };
   "announcement.posted": { channelId: string; ts: string };
+  "followup.added": { title: string };
   "alert.firing": { fingerprint: string; alertname: string; groupKey: string };
   "alert.resolved": { fingerprint: string; alertname: string; groupKey: string };
 }

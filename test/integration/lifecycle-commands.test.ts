@@ -491,7 +491,8 @@ describe("one incident through every /incident subcommand", () => {
     expect(row.resolvedAt!.getTime()).toBeGreaterThanOrEqual(before - 5);
     expect(step.events.map((e) => [e.type, e.actorId, e.data])).toEqual([["incident.resolved", "U0COMMANDR", { summary: "Rolled back cart to v41; error rate normal" }]]);
 
-    expect(methods(step.calls)).toEqual(sorted([...SYNC_CALLS, "chat.postMessage", "chat.postMessage"]));
+    // Notice in the channel, reply under the announcement, and the post-mortem draft's summary.
+    expect(methods(step.calls)).toEqual(sorted([...SYNC_CALLS, "chat.postMessage", "chat.postMessage", "chat.postMessage"]));
     expect(headerHasActions(incident)).toBe(false);
     expect(headerText(incident)).toContain("*Resolution*\nRolled back cart to v41; error rate normal");
     expect(headerText(incident)).toContain("*Status*\nResolved");
@@ -503,7 +504,10 @@ describe("one incident through every /incident subcommand", () => {
         [ANNOUNCE, incident.announcementTs, `*${ref}* · :white_check_mark: *Resolved* by <@U0COMMANDR>\n>Rolled back cart to v41; error rate normal`],
       ]),
     );
-    expect(step.posted).toHaveLength(2);
+    expect(step.posted).toHaveLength(3);
+    const summary = step.posted.find((m) => m.text.startsWith(`Post-mortem draft for ${ref}`));
+    expect(summary?.channel).toBe(channel);
+    expect(mrkdwnTexts(summary!.blocks ?? []).join("\n")).toContain(`GET /api/incidents/${incident.number}/postmortem.md`);
 
     // No status-update reminder is scheduled after the resolution.
     const reminders = await app.database.prisma.job.findMany({ where: { incidentId: incident.id, kind: "incident.reminder", createdAt: { gte: new Date(before - 5) } } });
@@ -844,7 +848,9 @@ describe("Slack retries of the same command (same trigger_id)", () => {
     expect(first.text).toBe(`INC-${incident.number} is now *Resolved*.`);
     expect(second.text).toBe("That was already done.");
     expect(events.map((e) => e.type)).toEqual(["incident.resolved"]);
-    expect(calls.filter((c) => c.method === "chat.postMessage")).toHaveLength(2);
+    // The resolved notice, its announcement-thread reply and one post-mortem summary: once each.
+    expect(calls.filter((c) => c.method === "chat.postMessage")).toHaveLength(3);
+    expect(calls.filter((c) => c.method === "chat.postMessage" && String(c.args.text).startsWith("Post-mortem draft"))).toHaveLength(1);
     expect(calls.filter((c) => c.method === "chat.update")).toHaveLength(1);
   });
 });

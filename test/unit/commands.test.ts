@@ -243,6 +243,8 @@ describe("/incident parsing", () => {
       list: "list",
       show: "show 1",
       alerts: "alerts",
+      postmortem: "postmortem",
+      followup: "followup add a canary stage",
     };
     for (const [key, input] of Object.entries(examples)) {
       expect(parseIncidentCommand(input).kind, key).not.toBe("help");
