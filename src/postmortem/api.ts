@@ -26,12 +26,21 @@ function sameToken(header: string | undefined, token: string): boolean {
   return timingSafeEqual(digest(header.slice(7).trim()), digest(token));
 }
 
-function negotiate(extension: string | undefined, accept: string | undefined): Format | undefined {
-  if (extension) return extension in FORMATS ? (extension as Format) : undefined;
-  const wanted = (accept ?? "").toLowerCase();
-  if (wanted.includes("text/html")) return "html";
-  if (wanted.includes("application/json")) return "json";
-  return "md";
+/** Picks the format from the extension, else from the Accept header (q-values honoured; q=0 means never). */
+export function negotiate(extension: string | undefined, accept: string | undefined): Format | undefined {
+  if (extension !== undefined) return Object.hasOwn(FORMATS, extension) ? (extension as Format) : undefined;
+  if (!accept) return "md";
+  const byType: Record<string, Format> = { "text/markdown": "md", "text/plain": "md", "text/html": "html", "application/json": "json", "text/*": "md", "*/*": "md" };
+  let best: { format: Format; q: number } | undefined;
+  for (const range of accept.toLowerCase().split(",")) {
+    const [type = "", ...params] = range.trim().split(";");
+    const qParam = params.map((param) => param.trim()).find((param) => param.startsWith("q="));
+    const q = qParam ? Number(qParam.slice(2)) : 1;
+    const format = byType[type.trim()];
+    if (!format || !Number.isFinite(q) || q <= 0) continue;
+    if (!best || q > best.q) best = { format, q };
+  }
+  return best?.format;
 }
 
 export function registerPostmortemApi(server: FastifyInstance, deps: PostmortemApiDeps): void {
@@ -53,7 +62,8 @@ export function registerPostmortemApi(server: FastifyInstance, deps: PostmortemA
     }
     if (!/^\d{1,9}$/.test(numberParam)) return reply.status(400).send({ ok: false, error: "the incident number must be a positive whole number" });
     const format = negotiate(extension, headers.accept);
-    if (!format) return reply.status(406).send({ ok: false, error: "supported formats: .md, .html, .json" });
+    if (!format) return reply.status(406).send({ ok: false, error: "supported formats: .md, .html, .json (or Accept: text/markdown, text/html, application/json)" });
+    if (extension === undefined) void reply.header("vary", "Accept");
     const audience: Audience | undefined = audienceParam === undefined || audienceParam === "internal" ? "internal" : audienceParam === "public" ? "public" : undefined;
     if (!audience) return reply.status(400).send({ ok: false, error: "audience must be internal or public" });
     const input = await loadPostmortemInput(deps.prisma, Number(numberParam), { audience, timeZone: deps.timeZone, now: new Date() });

@@ -359,6 +359,9 @@ export function generatePostmortem(input: PostmortemInput): PostmortemDocument {
       }
       case "note.added":
         return { label: "Note", detail: str(data, "text") ?? event.text.replace(/^Note:\s*/, "") };
+      case "followup.added":
+        // Same text as the action item, so the blameless review reads it once.
+        return { label: "Follow-up recorded", detail: str(data, "title") ?? event.text.replace(/^Follow-up:\s*/, "") };
       case "incident.resolved":
         return { label: "Resolved", detail: str(data, "summary"), diagram: { priority: 0, label: "Resolved" } };
       case "incident.reopened":
