@@ -96,11 +96,35 @@ export function createAlertFlows(deps: AlertFlowDeps) {
     return id;
   }
 
+  /**
+   * The alert states a group's last processed delivery carried. A re-send or
+   * an HA duplicate carrying exactly the same states changes nothing, so it
+   * is marked processed without touching the group. A cache only: after a
+   * restart the first delivery of each group is processed in full.
+   */
+  const lastStates = new Map<string, string>();
+  const MAX_CACHED_GROUPS = 10_000;
+
+  function statesOf(payload: AlertmanagerWebhook): string {
+    return payload.alerts
+      .map((alert) => `${alert.fingerprint}:${alert.status}:${alert.startsAt}:${alert.endsAt ?? ""}`)
+      .sort()
+      .join("|");
+  }
+
   async function processDelivery(deliveryId: bigint, logger: Logger): Promise<void> {
     const delivery = await deps.prisma.alertDelivery.findUnique({ where: { id: deliveryId } });
     if (!delivery) throw new PermanentOutboundError("job_payload_invalid", "delivery_not_found", `alert delivery ${deliveryId} does not exist`);
     if (delivery.processedAt) return;
     const payload = alertmanagerWebhookSchema.parse(delivery.payload);
+    const states = statesOf(payload);
+    if (lastStates.get(payload.groupKey) === states) {
+      await deps.prisma.$transaction(async (tx) => {
+        await tx.alertGroup.updateMany({ where: { groupKey: payload.groupKey }, data: { lastSeenAt: now() } });
+        await tx.alertDelivery.update({ where: { id: delivery.id }, data: { processedAt: now() } });
+      });
+      return;
+    }
     const decision = decideRoute(routing, { ...payload.commonLabels, ...payload.groupLabels });
     let declared: { severity: Severity } | undefined;
 
@@ -125,17 +149,22 @@ export function createAlertFlows(deps: AlertFlowDeps) {
         update: { lastSeenAt: at, commonLabels: payload.commonLabels, route: decision.route, severity: decision.severity, serviceKey: decision.service ?? null },
       });
 
+      // One read for the whole delivery, one insert for new alerts, one update for the
+      // unchanged ones; only real transitions get a write of their own.
       const transitions: Transition[] = [];
+      const existingAlerts = await tx.alert.findMany({ where: { groupId: group.id, fingerprint: { in: payload.alerts.map((alert) => alert.fingerprint) } } });
+      const byFingerprint = new Map(existingAlerts.map((alert) => [alert.fingerprint, alert]));
+      const fresh: Prisma.AlertCreateManyInput[] = [];
+      const unchanged: string[] = [];
       for (const alert of payload.alerts) {
         const status: AlertStatus = alert.status === "firing" ? "FIRING" : "RESOLVED";
         const startsAt = new Date(alert.startsAt);
         const endsAt = endsAtOrNull(alert);
         const name = alert.labels.alertname ?? alert.fingerprint;
-        const existing = await tx.alert.findUnique({ where: { groupId_fingerprint: { groupId: group.id, fingerprint: alert.fingerprint } } });
+        const existing = byFingerprint.get(alert.fingerprint);
         if (!existing) {
-          await tx.alert.create({
-            data: { groupId: group.id, fingerprint: alert.fingerprint, status, labels: alert.labels, annotations: alert.annotations, startsAt, endsAt, generatorUrl: alert.generatorURL || null },
-          });
+          if (fresh.some((entry) => entry.fingerprint === alert.fingerprint)) continue;
+          fresh.push({ groupId: group.id, fingerprint: alert.fingerprint, status, labels: alert.labels, annotations: alert.annotations, startsAt, endsAt, generatorUrl: alert.generatorURL || null });
           if (status === "FIRING") transitions.push({ fingerprint: alert.fingerprint, kind: "firing", name });
           continue;
         }
@@ -151,16 +180,23 @@ export function createAlertFlows(deps: AlertFlowDeps) {
             transitions.push({ fingerprint: alert.fingerprint, kind: "refiring", name });
           }
         }
+        if (next === existing.status) {
+          unchanged.push(existing.id);
+          continue;
+        }
         await tx.alert.update({
           where: { id: existing.id },
           data: {
             status: next,
             lastSeenAt: at,
             annotations: alert.annotations,
-            ...(next !== existing.status ? { startsAt: next === "FIRING" ? startsAt : existing.startsAt, endsAt: next === "RESOLVED" ? (endsAt ?? at) : null } : {}),
+            startsAt: next === "FIRING" ? startsAt : existing.startsAt,
+            endsAt: next === "RESOLVED" ? (endsAt ?? at) : null,
           },
         });
       }
+      if (fresh.length > 0) await tx.alert.createMany({ data: fresh, skipDuplicates: true });
+      if (unchanged.length > 0) await tx.alert.updateMany({ where: { id: { in: unchanged } }, data: { lastSeenAt: at } });
 
       const firingCount = await tx.alert.count({ where: { groupId: group.id, status: "FIRING" } });
       await tx.alertGroup.update({
@@ -233,6 +269,8 @@ export function createAlertFlows(deps: AlertFlowDeps) {
       }
       await tx.alertDelivery.update({ where: { id: delivery.id }, data: { processedAt: at } });
     });
+    if (lastStates.size >= MAX_CACHED_GROUPS) lastStates.clear();
+    lastStates.set(payload.groupKey, states);
     if (declared) deps.metrics.incidentsDeclared.inc({ severity: declared.severity, source: "ALERT" });
     logger.debug({ groupKey: payload.groupKey, route: decision.route, action: decision.action }, "alert delivery processed");
     deps.wakeJobs();
