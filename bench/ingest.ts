@@ -1,0 +1,971 @@
+/**
+ * Alertmanager webhook ingest benchmark.
+ *
+ *   npx tsx bench/ingest.ts [options]
+ *
+ * Load: authenticated POST /webhooks/alertmanager requests carrying 20 alerts
+ * each, from 50 distinct alert groups, every delivery sent twice (an HA pair
+ * of Alertmanagers). Per target:
+ *
+ *   A. fixed rate (default 100 req/s for 10 s, open loop): latency p50/p99/max
+ *      measured from each request's scheduled send time (no coordinated
+ *      omission), errors;
+ *   B. burst (default 2000 requests over 16 keep-alive connections): requests/s
+ *      and alerts/s stored (checked against the alert_deliveries rows);
+ *   after each phase, how long the background processing takes to drain
+ *   (every delivery processed, every due job done, incidents created).
+ *
+ * Targets: Firebreak on the embedded database (PGlite) and on PostgreSQL, and a
+ * minimal node:http server that only reads and JSON.parses the body (the
+ * ceiling). The app, its fake Slack and the ceiling run in this process, as
+ * in production (one Node process); the load generator runs in a child
+ * process (this file with --load-child) so it does not share the event loop.
+ *
+ * Options:
+ *   --postgres <url>        use this PostgreSQL server (a fresh database is created on it and dropped)
+ *   --no-postgres           embedded database only
+ *   --no-embedded           PostgreSQL only
+ *   --no-ceiling            skip the node:http ceiling (for profiling the app alone)
+ *   --fast-pg               keep the test server's fsync=off/synchronous_commit=off (default: durable settings)
+ *   --no-processing         diagnostic: job worker off (concurrency 0), so only the webhook's own cost is measured
+ *   --rate <n>              requests/s of phase A (default 100)
+ *   --seconds <n>           duration of phase A (default 10)
+ *   --concurrency <n>       connections of phase B (default 16)
+ *   --burst <n>             requests of phase B (default 2000; also stops after 60 s)
+ *   --drain-timeout <s>     give up waiting for the backlog after this long (default 120)
+ *   --out <file>            markdown report (default bench/results/ingest.md)
+ *   --quiet-wait <s>        before starting, wait at most this long for other processes to go idle (default 120)
+ *   --latency-log <file>    also append every request as CSV: target/phase, start offset ms, latency ms, status
+ *
+ * Loopback only; every loop is bounded; the whole run is aborted after 20 minutes.
+ */
+import { execFile, execFileSync, fork, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
+import { appendFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer as createHttpServer, Agent, request as httpRequest, type Server } from "node:http";
+import { createServer as createNetServer, type AddressInfo } from "node:net";
+import { cpus, tmpdir } from "node:os";
+import path from "node:path";
+import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
+import pg from "pg";
+import { startFakeSlack, type FakeSlack } from "../test/fakes/slack/index.ts";
+import type { AlertmanagerWebhookAlert, AlertmanagerWebhookPayload } from "../test/support/alertmanager.ts";
+import { startFirebreak } from "../src/app.ts";
+import { loadConfig } from "../src/config/env.ts";
+import { captureLogs, startTestApp, type LogCapture, type TestApp } from "../test/support/app.ts";
+import { loadManifest } from "../test/support/manifest.ts";
+import { createTestDatabase, type TestDatabase } from "../test/support/postgres.ts";
+import { TEST_BOT_TOKEN, TEST_SIGNING_SECRET } from "../test/support/slack-requests.ts";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, "..");
+const TOKEN = "bench-ingest-token-0123456789abcdef";
+const GROUPS = 50;
+const ALERTS_PER_DELIVERY = 20;
+const COPIES = 2;
+/** Groups 0..9 are critical (each declares an incident); the rest are warnings (recorded). */
+const CRITICAL_GROUPS = 10;
+const RUN_DEADLINE_MS = 20 * 60_000;
+const REQUEST_TIMEOUT_MS = 30_000;
+
+// ---------------------------------------------------------------------------
+// Payloads (shared by the parent and the load child: deterministic)
+
+const BASE_TIME = Date.UTC(2025, 0, 1, 12, 0, 0);
+
+function fingerprint(labels: Record<string, string>): string {
+  const canonical = Object.keys(labels)
+    .sort()
+    .map((key) => `${key}=${labels[key]}`)
+    .join(",");
+  return createHash("sha256").update(canonical).digest("hex").slice(0, 16);
+}
+
+/**
+ * Delivery `round` of group `group` (`namespace` keeps warm-up groups apart).
+ * Round r reports alerts 0..r-1 resolved (at most 19: a group never resolves
+ * completely), so re-sends carry a few real transitions, as they do in life.
+ */
+export function buildPayload(namespace: string, group: number, round: number): AlertmanagerWebhookPayload {
+  const critical = group < CRITICAL_GROUPS;
+  const alertname = critical ? "CheckoutErrorRate" : "NodeHighLatency";
+  const service = `${namespace}-svc-${group}`;
+  const severity = critical ? "critical" : "warning";
+  const startsAt = new Date(BASE_TIME).toISOString();
+  const resolvedCount = Math.min(round, ALERTS_PER_DELIVERY - 1);
+  const alerts: AlertmanagerWebhookAlert[] = [];
+  for (let index = 0; index < ALERTS_PER_DELIVERY; index += 1) {
+    const labels = { alertname, service, severity, instance: `10.${group % 250}.${index}.7:9100`, job: "node", namespace: "production", cluster: "eu-west-1" };
+    const resolved = index < resolvedCount;
+    alerts.push({
+      status: resolved ? "resolved" : "firing",
+      labels,
+      annotations: {
+        summary: `${alertname} on ${service}`,
+        description: `The p99 of ${service} on ${labels.instance} is above its objective for the last 5 minutes (value 1.42 s, objective 0.5 s).`,
+        runbook_url: `https://runbooks.example.com/${alertname.toLowerCase()}`,
+      },
+      startsAt,
+      endsAt: resolved ? new Date(BASE_TIME + 60_000 + index * 1_000).toISOString() : "0001-01-01T00:00:00Z",
+      generatorURL: `http://prometheus.example.com:9090/graph?g0.expr=${encodeURIComponent(`${alertname}{service="${service}"}`)}&g0.tab=1`,
+      fingerprint: fingerprint(labels),
+    });
+  }
+  const firing = alerts.some((alert) => alert.status === "firing");
+  return {
+    version: "4",
+    groupKey: `{}:{alertname="${alertname}", service="${service}"}`,
+    truncatedAlerts: 0,
+    status: firing ? "firing" : "resolved",
+    receiver: "firebreak",
+    groupLabels: { alertname, service },
+    commonLabels: { alertname, service, severity, job: "node", namespace: "production", cluster: "eu-west-1" },
+    commonAnnotations: { runbook_url: `https://runbooks.example.com/${alertname.toLowerCase()}` },
+    externalURL: "http://alertmanager.example.com:9093",
+    alerts,
+  };
+}
+
+/** Request i of a phase: delivery floor(i / COPIES) (each sent COPIES times in a row). */
+function requestBody(namespace: string, firstRound: number, index: number, cache: Map<string, Buffer>): Buffer {
+  const delivery = Math.floor(index / COPIES);
+  const group = delivery % GROUPS;
+  const round = firstRound + Math.floor(delivery / GROUPS);
+  const key = `${group}:${round}`;
+  let body = cache.get(key);
+  if (!body) {
+    body = Buffer.from(JSON.stringify(buildPayload(namespace, group, round)));
+    cache.set(key, body);
+  }
+  return body;
+}
+
+// ---------------------------------------------------------------------------
+// Load child: sends the requests, measures, reports back over IPC.
+
+interface PhaseCommon {
+  /** Appends "phase,start offset ms,latency ms,status" lines for every request here. */
+  latencyLog?: string;
+  label?: string;
+  url: string;
+  token: string | null;
+  namespace: string;
+  firstRound: number;
+}
+
+type LoadCommand =
+  | (PhaseCommon & { kind: "rate"; rate: number; seconds: number })
+  | (PhaseCommon & { kind: "burst"; concurrency: number; requests: number; maxSeconds: number });
+
+export interface LoadResult {
+  kind: "rate" | "burst";
+  sent: number;
+  ok: number;
+  statuses: Record<string, number>;
+  networkErrors: number;
+  firstError: string | null;
+  /** CPU time of the load generator during the phase (ms). */
+  cpuMs: number;
+  /** Filled in by the parent: CPU used during the phase, in % of one core. */
+  cpu?: CpuShare;
+  elapsedMs: number;
+  bodyBytes: number;
+  latency: { p50: number; p90: number; p99: number; max: number; mean: number };
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank] ?? Number.NaN;
+}
+
+function summarize(latencies: number[]): LoadResult["latency"] {
+  const sorted = [...latencies].sort((a, b) => a - b);
+  const mean = sorted.reduce((sum, value) => sum + value, 0) / Math.max(1, sorted.length);
+  return { p50: percentile(sorted, 50), p90: percentile(sorted, 90), p99: percentile(sorted, 99), max: sorted[sorted.length - 1] ?? Number.NaN, mean };
+}
+
+interface Outcome {
+  status: number;
+  error?: string;
+}
+
+function post(agent: Agent, target: URL, token: string | null, body: Buffer): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const headers: Record<string, string | number> = { "content-type": "application/json", "content-length": body.length };
+    if (token) headers.authorization = `Bearer ${token}`;
+    const req = httpRequest({ host: target.hostname, port: target.port, path: target.pathname, method: "POST", agent, headers, timeout: REQUEST_TIMEOUT_MS }, (res) => {
+      res.resume();
+      res.on("end", () => resolve({ status: res.statusCode ?? 0 }));
+      res.on("error", (error) => resolve({ status: 0, error: error.message }));
+    });
+    req.on("timeout", () => req.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS} ms`)));
+    req.on("error", (error) => resolve({ status: 0, error: error.message }));
+    req.end(body);
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function runLoad(command: LoadCommand, prepared: () => Promise<void>): Promise<LoadResult> {
+  const target = new URL(command.url);
+  const cache = new Map<string, Buffer>();
+  const total = command.kind === "rate" ? Math.round(command.rate * command.seconds) : command.requests;
+  // Build every body before the clock starts.
+  const bodies: Buffer[] = [];
+  for (let index = 0; index < total; index += 1) bodies.push(requestBody(command.namespace, command.firstRound, index, cache));
+  const bodyBytes = bodies.reduce((sum, body) => sum + body.length, 0) / Math.max(1, total);
+  await prepared();
+
+  const latencies: number[] = [];
+  const statuses: Record<string, number> = {};
+  let ok = 0;
+  let networkErrors = 0;
+  let firstError: string | null = null;
+  let sent = 0;
+  const samples: string[] = [];
+  const record = (outcome: Outcome, ms: number, startedAt: number): void => {
+    latencies.push(ms);
+    if (command.latencyLog) samples.push(`${command.label ?? command.kind},${(startedAt - started).toFixed(1)},${ms.toFixed(2)},${outcome.status}`);
+    const key = outcome.status === 0 ? "network" : String(outcome.status);
+    statuses[key] = (statuses[key] ?? 0) + 1;
+    if (outcome.status >= 200 && outcome.status < 300) ok += 1;
+    else if (outcome.status === 0) networkErrors += 1;
+    firstError ??= outcome.status >= 200 && outcome.status < 300 ? null : (outcome.error ?? `HTTP ${outcome.status}`);
+  };
+
+  const cpuBefore = process.cpuUsage();
+  const started = performance.now();
+  if (command.kind === "rate") {
+    const agent = new Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
+    const interval = 1_000 / command.rate;
+    const pending: Array<Promise<void>> = [];
+    while (sent < total) {
+      const now = performance.now();
+      while (sent < total && started + sent * interval <= now) {
+        const scheduled = started + sent * interval;
+        const body = bodies[sent] ?? Buffer.alloc(0);
+        pending.push(post(agent, target, command.token, body).then((outcome) => record(outcome, performance.now() - scheduled, scheduled)));
+        sent += 1;
+      }
+      if (sent < total) await sleep(Math.max(0, started + sent * interval - performance.now()));
+    }
+    await Promise.all(pending);
+    agent.destroy();
+  } else {
+    const agent = new Agent({ keepAlive: true, maxSockets: command.concurrency });
+    const deadline = started + command.maxSeconds * 1_000;
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < total && performance.now() < deadline) {
+        const index = next;
+        next += 1;
+        const body = bodies[index] ?? Buffer.alloc(0);
+        const begin = performance.now();
+        const outcome = await post(agent, target, command.token, body);
+        record(outcome, performance.now() - begin, begin);
+      }
+    };
+    await Promise.all(Array.from({ length: command.concurrency }, lane));
+    sent = next;
+    agent.destroy();
+  }
+  const elapsedMs = performance.now() - started;
+  if (command.latencyLog && samples.length > 0) await appendFile(command.latencyLog, `${samples.join("\n")}\n`);
+  const cpu = process.cpuUsage(cpuBefore);
+  return { kind: command.kind, sent, ok, statuses, networkErrors, firstError, elapsedMs, bodyBytes, cpuMs: (cpu.user + cpu.system) / 1_000, latency: summarize(latencies) };
+}
+
+function runLoadChild(): void {
+  process.on("disconnect", () => process.exit(0));
+  let release: (() => void) | undefined;
+  const prepared = (): Promise<void> =>
+    new Promise((resolve) => {
+      release = resolve;
+      process.send?.({ prepared: true } satisfies ChildReply);
+    });
+  process.on("message", (message: ParentMessage) => {
+    if (message.type === "go") {
+      release?.();
+      return;
+    }
+    runLoad(message.command, prepared).then(
+      (result) => process.send?.({ ok: true, result }),
+      (error: unknown) => process.send?.({ ok: false, error: error instanceof Error ? error.stack : String(error) }),
+    );
+  });
+  process.send?.({ ready: true });
+}
+
+interface CpuShare {
+  /** This process: the app (or the ceiling), its database when embedded, the fake Slack. */
+  app: number;
+  load: number;
+  /** Everything else on the machine: PostgreSQL, and any other process. */
+  other: number;
+}
+
+function machineBusyMs(): number {
+  return cpus().reduce((sum, cpu) => sum + cpu.times.user + cpu.times.nice + cpu.times.sys + cpu.times.irq, 0);
+}
+
+/** Share of the machine's CPU used by others over `ms` (0-100 % of all cores). */
+async function machineLoad(ms: number): Promise<number> {
+  const before = machineBusyMs();
+  const self = process.cpuUsage();
+  await sleep(ms);
+  const own = process.cpuUsage(self);
+  return Math.max(0, (machineBusyMs() - before - (own.user + own.system) / 1_000) / (ms * cpus().length)) * 100;
+}
+
+type ParentMessage = { type: "run"; command: LoadCommand } | { type: "go" };
+type ChildReply = { ready: true } | { prepared: true } | { ok: true; result: LoadResult } | { ok: false; error: string };
+
+class LoadGenerator {
+  private constructor(private readonly child: ChildProcess) {}
+
+  static async start(): Promise<LoadGenerator> {
+    const child = fork(fileURLToPath(import.meta.url), ["--load-child"], { execArgv: process.execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    await new Promise<void>((resolve, reject) => {
+      child.once("error", reject);
+      child.once("message", () => resolve());
+    });
+    return new LoadGenerator(child);
+  }
+
+  /** Sends the command; the child builds its bodies, then the clock (and the CPU accounting) starts. */
+  run(command: LoadCommand): Promise<LoadResult> {
+    return new Promise((resolve, reject) => {
+      let busyBefore = 0;
+      let ownBefore = process.cpuUsage();
+      const cleanup = (): void => {
+        this.child.removeListener("exit", onExit);
+        this.child.removeListener("message", onMessage);
+      };
+      const onExit = (code: number | null): void => {
+        cleanup();
+        reject(new Error(`load generator exited (${code})`));
+      };
+      const onMessage = (reply: ChildReply): void => {
+        if ("prepared" in reply) {
+          busyBefore = machineBusyMs();
+          ownBefore = process.cpuUsage();
+          this.child.send({ type: "go" } satisfies ParentMessage);
+          return;
+        }
+        cleanup();
+        if ("error" in reply) {
+          reject(new Error(reply.error));
+          return;
+        }
+        if (!("result" in reply)) {
+          reject(new Error("unexpected message from the load generator"));
+          return;
+        }
+        const own = process.cpuUsage(ownBefore);
+        const result = reply.result;
+        const appMs = (own.user + own.system) / 1_000;
+        const busy = machineBusyMs() - busyBefore;
+        const pct = (value: number): number => Math.max(0, (value / result.elapsedMs) * 100);
+        resolve({ ...result, cpu: { app: pct(appMs), load: pct(result.cpuMs), other: pct(busy - appMs - result.cpuMs) } });
+      };
+      this.child.on("exit", onExit);
+      this.child.on("message", onMessage);
+      this.child.send({ type: "run", command } satisfies ParentMessage);
+    });
+  }
+
+  stop(): void {
+    if (this.child.connected) this.child.disconnect();
+    this.child.kill();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Targets
+
+interface Options {
+  postgresUrl: string | undefined;
+  postgres: boolean;
+  embedded: boolean;
+  ceiling: boolean;
+  durablePg: boolean;
+  processing: boolean;
+  rate: number;
+  seconds: number;
+  concurrency: number;
+  burst: number;
+  drainTimeoutS: number;
+  out: string;
+  latencyLog: string | undefined;
+  quietWaitS: number;
+}
+
+function parseOptions(argv: readonly string[]): Options {
+  const options: Options = {
+    postgresUrl: undefined,
+    postgres: true,
+    embedded: true,
+    ceiling: true,
+    durablePg: true,
+    processing: true,
+    rate: 100,
+    seconds: 10,
+    concurrency: 16,
+    burst: 2_000,
+    drainTimeoutS: 120,
+    out: path.join(ROOT, "bench/results/ingest.md"),
+    latencyLog: undefined,
+    quietWaitS: 120,
+  };
+  const number = (name: string, value: string | undefined): number => {
+    const parsed = Number(value);
+    if (!Number.isFinite(parsed) || parsed <= 0) throw new Error(`${name} needs a positive number, got ${String(value)}`);
+    return parsed;
+  };
+  for (let index = 0; index < argv.length; index += 1) {
+    const arg = argv[index];
+    const value = argv[index + 1];
+    switch (arg) {
+      case "--postgres":
+        if (!value) throw new Error("--postgres needs a URL");
+        options.postgresUrl = value;
+        index += 1;
+        break;
+      case "--no-postgres":
+        options.postgres = false;
+        break;
+      case "--no-embedded":
+        options.embedded = false;
+        break;
+      case "--no-ceiling":
+        options.ceiling = false;
+        break;
+      case "--fast-pg":
+        options.durablePg = false;
+        break;
+      case "--no-processing":
+        options.processing = false;
+        break;
+      case "--rate":
+        options.rate = number(arg, value);
+        index += 1;
+        break;
+      case "--seconds":
+        options.seconds = number(arg, value);
+        index += 1;
+        break;
+      case "--concurrency":
+        options.concurrency = Math.round(number(arg, value));
+        index += 1;
+        break;
+      case "--burst":
+        options.burst = Math.round(number(arg, value));
+        index += 1;
+        break;
+      case "--drain-timeout":
+        options.drainTimeoutS = number(arg, value);
+        index += 1;
+        break;
+      case "--out":
+        if (!value) throw new Error("--out needs a path");
+        options.out = path.resolve(value);
+        index += 1;
+        break;
+      case "--quiet-wait":
+        options.quietWaitS = number(arg, value);
+        index += 1;
+        break;
+      case "--latency-log":
+        if (!value) throw new Error("--latency-log needs a path");
+        options.latencyLog = path.resolve(value);
+        index += 1;
+        break;
+      default:
+        throw new Error(`unknown option ${String(arg)} (see the header of bench/ingest.ts)`);
+    }
+  }
+  return options;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createNetServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function script(args: readonly string[], timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile("bash", [path.join(ROOT, "scripts/test-postgres.sh"), ...args], { timeout: timeoutMs, encoding: "utf8" }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`scripts/test-postgres.sh ${args.join(" ")}: ${error.message}\n${stderr}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+interface PostgresTarget {
+  url: string;
+  label: string;
+  stop(): Promise<void>;
+}
+
+/** A fresh database: on the given server, or on a throwaway server started here. */
+async function openPostgres(options: Options): Promise<PostgresTarget> {
+  if (options.postgresUrl) {
+    const database: TestDatabase = await createTestDatabase(options.postgresUrl, { prefix: "fb_bench" });
+    return { url: database.url, label: "PostgreSQL (given server)", stop: () => database.drop() };
+  }
+  await script(["ensure"], 15 * 60_000);
+  const dir = await mkdtemp(path.join(tmpdir(), "firebreak-bench-pg-"));
+  const stopSync = (): void => {
+    try {
+      execFileSync("bash", [path.join(ROOT, "scripts/test-postgres.sh"), "stop", dir], { stdio: "ignore", timeout: 30_000 });
+    } catch {
+      // already stopped
+    }
+  };
+  process.once("exit", stopSync);
+  const stdout = await script(["start", dir, String(await freePort())], 120_000);
+  const url = stdout.trim().split("\n").pop() ?? "";
+  let version = "";
+  const database = await createTestDatabase(url, { prefix: "fb_bench" });
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  try {
+    version = String(((await admin.query<{ server_version: string }>("SHOW server_version")).rows[0] ?? { server_version: "?" }).server_version);
+    if (options.durablePg) {
+      // The test server runs with fsync, synchronous_commit and full_page_writes off; a production server does not.
+      await admin.query("ALTER SYSTEM SET fsync = on");
+      await admin.query("ALTER SYSTEM SET synchronous_commit = on");
+      await admin.query("ALTER SYSTEM SET full_page_writes = on");
+      await admin.query("SELECT pg_reload_conf()");
+    }
+  } finally {
+    await admin.end();
+  }
+  return {
+    url: database.url,
+    label: `PostgreSQL ${version} (local, ${options.durablePg ? "fsync + synchronous_commit on" : "fsync off"})`,
+    async stop() {
+      await database.drop().catch(() => undefined);
+      process.removeListener("exit", stopSync);
+      await script(["stop", dir], 60_000).catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+interface Ceiling {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** The ceiling: reads the body and JSON.parses it, nothing else. */
+async function startCeiling(): Promise<Ceiling> {
+  const server: Server = createHttpServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => {
+      let alerts = 0;
+      try {
+        const parsed: unknown = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+        if (parsed && typeof parsed === "object" && "alerts" in parsed && Array.isArray(parsed.alerts)) alerts = parsed.alerts.length;
+      } catch {
+        res.writeHead(400).end();
+        return;
+      }
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ ok: true, alerts }));
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/webhooks/alertmanager`,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Measurements against the app
+
+interface Backlog {
+  unprocessed: number;
+  dueJobs: number;
+  deliveries: number;
+}
+
+async function backlog(app: TestApp): Promise<Backlog> {
+  const prisma = app.database.prisma;
+  const unprocessed = await prisma.alertDelivery.count({ where: { processedAt: null } });
+  const dueJobs = await prisma.job.count({ where: { status: { in: ["PENDING", "RUNNING"] }, runAt: { lte: new Date() } } });
+  const deliveries = await prisma.alertDelivery.count();
+  return { unprocessed, dueJobs, deliveries };
+}
+
+interface Drain {
+  /** Seconds until nothing was left, or null when it did not drain within the timeout. */
+  seconds: number | null;
+  left: Backlog;
+  /** Deliveries processed per second while draining. */
+  processedPerSecond: number;
+}
+
+/**
+ * Waits until every delivery is processed, no job is due, and no request is
+ * still being stored (the row count stopped moving: requests the client gave
+ * up on may still be in the server).
+ */
+async function waitDrain(app: TestApp, timeoutS: number): Promise<Drain> {
+  const started = performance.now();
+  const initial = await backlog(app);
+  let left = initial;
+  let previous = -1;
+  while (performance.now() - started < timeoutS * 1_000) {
+    left = await backlog(app);
+    if (left.unprocessed === 0 && left.dueJobs === 0 && left.deliveries === previous) {
+      const seconds = (performance.now() - started) / 1_000;
+      const processed = initial.unprocessed + (left.deliveries - initial.deliveries);
+      return { seconds, left, processedPerSecond: seconds > 0 ? processed / seconds : Number.NaN };
+    }
+    previous = left.deliveries;
+    await sleep(250);
+  }
+  const seconds = (performance.now() - started) / 1_000;
+  return { seconds: null, left, processedPerSecond: (initial.unprocessed + (left.deliveries - initial.deliveries) - left.unprocessed) / seconds };
+}
+
+/** Without processing: waits (bounded) until the server has stored every request it still holds. */
+async function waitStored(app: TestApp, timeoutS: number): Promise<void> {
+  const started = performance.now();
+  let previous = -1;
+  while (performance.now() - started < timeoutS * 1_000) {
+    const count = await app.database.prisma.alertDelivery.count();
+    if (count === previous) return;
+    previous = count;
+    await sleep(250);
+  }
+}
+
+interface PhaseReport {
+  target: string;
+  phase: string;
+  load: LoadResult;
+  storedRows: number | null;
+  backlogAtEnd: Backlog | null;
+  drain: Drain | null;
+}
+
+interface TargetReport {
+  target: string;
+  phases: PhaseReport[];
+  totals: Record<string, number | string>;
+  problems: string[];
+}
+
+function logTo(options: Options, label: string): Pick<PhaseCommon, "latencyLog" | "label"> {
+  return options.latencyLog ? { latencyLog: options.latencyLog, label: label.replaceAll(",", "") } : {};
+}
+
+async function benchApp(label: string, load: LoadGenerator, options: Options, databaseUrl: string | undefined): Promise<TargetReport> {
+  const slack: FakeSlack = await startFakeSlack({ scopes: loadManifest().oauth_config.scopes.bot });
+  const dataDir = await mkdtemp(path.join(tmpdir(), "firebreak-bench-"));
+  const logs = captureLogs("warn");
+  let app: TestApp | undefined;
+  try {
+    app = options.processing
+      ? await startTestApp({ slack, dataDir, logs, env: { ALERTMANAGER_TOKEN: TOKEN }, ...(databaseUrl ? { databaseUrl } : {}) })
+      : await startWithoutWorker(slack, dataDir, logs, databaseUrl);
+    const url = `${app.url}/webhooks/alertmanager`;
+    console.error(`[bench] ${label}: app on ${app.url}`);
+
+    // Warm-up (JIT, connection pool, prepared plans) on groups of their own, then drained.
+    await load.run({ kind: "burst", url, token: TOKEN, namespace: "warmup", firstRound: 0, concurrency: 4, requests: 200, maxSeconds: 30 });
+    if (options.processing) await waitDrain(app, options.drainTimeoutS);
+    else await waitStored(app, options.drainTimeoutS);
+    const deliveryRows = async (): Promise<number> => (app ? app.database.prisma.alertDelivery.count() : 0);
+
+    const phases: PhaseReport[] = [];
+    let round = 0;
+    const roundsOf = (requests: number): number => Math.ceil(requests / COPIES / GROUPS);
+
+    // A: fixed rate.
+    let before = await deliveryRows();
+    console.error(`[bench] ${label}: phase A, ${options.rate} req/s for ${options.seconds} s`);
+    const rate = await load.run({ ...logTo(options, `${label} A`), kind: "rate", url, token: TOKEN, namespace: "bench", firstRound: round, rate: options.rate, seconds: options.seconds });
+    round += roundsOf(rate.sent);
+    let stored = (await deliveryRows()) - before;
+    let atEnd = await backlog(app);
+    console.error(`[bench] ${label}: phase A done (p99 ${rate.latency.p99.toFixed(1)} ms); draining ${atEnd.unprocessed} deliveries`);
+    let drain = options.processing ? await waitDrain(app, options.drainTimeoutS) : null;
+    if (!options.processing) await waitStored(app, options.drainTimeoutS);
+    phases.push({ target: label, phase: `A: ${options.rate} req/s × ${options.seconds} s`, load: rate, storedRows: stored, backlogAtEnd: atEnd, drain });
+
+    // B: burst.
+    before = await deliveryRows();
+    console.error(`[bench] ${label}: phase B, ${options.burst} requests over ${options.concurrency} connections`);
+    const burst = await load.run({ ...logTo(options, `${label} B`), kind: "burst", url, token: TOKEN, namespace: "bench", firstRound: round, concurrency: options.concurrency, requests: options.burst, maxSeconds: 60 });
+    stored = (await deliveryRows()) - before;
+    atEnd = await backlog(app);
+    console.error(`[bench] ${label}: phase B done (${((burst.ok / burst.elapsedMs) * 1_000).toFixed(0)} req/s); draining ${atEnd.unprocessed} deliveries`);
+    drain = options.processing ? await waitDrain(app, options.drainTimeoutS) : null;
+    phases.push({ target: label, phase: `B: burst, ${options.concurrency} connections`, load: burst, storedRows: stored, backlogAtEnd: atEnd, drain });
+
+    const prisma = app.database.prisma;
+    const jobs = await prisma.job.groupBy({ by: ["status"], _count: { _all: true } });
+    const totals: Record<string, number | string> = {
+      deliveries: await prisma.alertDelivery.count(),
+      "alert groups": await prisma.alertGroup.count(),
+      alerts: await prisma.alert.count(),
+      incidents: await prisma.incident.count(),
+      "incidents with a channel": await prisma.incident.count({ where: { channelId: { not: null } } }),
+      "timeline events": await prisma.timelineEvent.count(),
+      "Slack calls": slack.calls.length,
+      jobs: jobs.map((row) => `${row.status} ${row._count._all}`).join(", "),
+    };
+    if (options.processing) {
+      // Two namespaces (warm-up, bench) of GROUPS groups; each critical group is one incident, whatever the duplicates.
+      const expected = { groups: 2 * GROUPS, alerts: 2 * GROUPS * ALERTS_PER_DELIVERY, incidents: 2 * CRITICAL_GROUPS };
+      const consistent = totals["alert groups"] === expected.groups && totals.alerts === expected.alerts && totals.incidents === expected.incidents;
+      totals.consistent = consistent ? "yes (one group per groupKey, one incident per critical group)" : `NO (expected ${JSON.stringify(expected)})`;
+    }
+    const problems = logs.lines
+      .map((line) => {
+        try {
+          const parsed = JSON.parse(line) as { level?: number; msg?: string; err?: { message?: string } };
+          return (parsed.level ?? 0) >= 50 ? `${parsed.msg ?? "?"}${parsed.err?.message ? `: ${parsed.err.message.split("\n")[0]}` : ""}` : undefined;
+        } catch {
+          return undefined;
+        }
+      })
+      .filter((line): line is string => line !== undefined);
+    return { target: label, phases, totals, problems };
+  } finally {
+    await app?.stop();
+    await slack.close();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+/** As startTestApp, with the job worker claiming nothing (--no-processing). */
+async function startWithoutWorker(slack: FakeSlack, dataDir: string, logs: LogCapture, databaseUrl: string | undefined): Promise<TestApp> {
+  const config = loadConfig({
+    NODE_ENV: "test",
+    HOST: "127.0.0.1",
+    PORT: "0",
+    SLACK_BOT_TOKEN: TEST_BOT_TOKEN,
+    SLACK_SIGNING_SECRET: TEST_SIGNING_SECRET,
+    SLACK_API_URL: slack.url,
+    DATA_DIR: dataDir,
+    ALERTMANAGER_TOKEN: TOKEN,
+    ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+  });
+  const app = await startFirebreak(config, { logger: logs.logger, worker: { concurrency: 0 } });
+  return { url: app.url, database: app.database, fileConfig: app.fileConfig, stop: () => app.stop(), dataDir, logs };
+}
+
+async function benchCeiling(load: LoadGenerator, options: Options): Promise<TargetReport> {
+  const ceiling = await startCeiling();
+  try {
+    await load.run({ kind: "burst", url: ceiling.url, token: null, namespace: "warmup", firstRound: 0, concurrency: 4, requests: 500, maxSeconds: 30 });
+    const rate = await load.run({ ...logTo(options, "ceiling A"), kind: "rate", url: ceiling.url, token: null, namespace: "bench", firstRound: 0, rate: options.rate, seconds: options.seconds });
+    const burst = await load.run({ ...logTo(options, "ceiling B"), kind: "burst", url: ceiling.url, token: null, namespace: "bench", firstRound: 0, concurrency: options.concurrency, requests: Math.max(options.burst, 10_000), maxSeconds: 60 });
+    const label = "Ceiling: node:http + JSON.parse";
+    return {
+      target: label,
+      phases: [
+        { target: label, phase: `A: ${options.rate} req/s × ${options.seconds} s`, load: rate, storedRows: null, backlogAtEnd: null, drain: null },
+        { target: label, phase: `B: burst, ${options.concurrency} connections`, load: burst, storedRows: null, backlogAtEnd: null, drain: null },
+      ],
+      totals: {},
+      problems: [],
+    };
+  } finally {
+    await ceiling.close();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Report
+
+const ms = (value: number): string => (Number.isFinite(value) ? value.toFixed(1) : "-");
+const perSecond = (count: number, elapsedMs: number): number => (count / elapsedMs) * 1_000;
+
+function statusText(load: LoadResult): string {
+  const bad = Object.entries(load.statuses).filter(([status]) => !status.startsWith("2"));
+  return bad.length === 0 ? "0" : bad.map(([status, count]) => `${count}× ${status}`).join(", ");
+}
+
+function cpuText(load: LoadResult): string {
+  return load.cpu ? `${load.cpu.app.toFixed(0)} / ${load.cpu.load.toFixed(0)} / ${load.cpu.other.toFixed(0)}` : "-";
+}
+
+function drainText(phase: PhaseReport): string {
+  if (!phase.backlogAtEnd) return "-";
+  if (!phase.drain) return "processing off";
+  const { drain, backlogAtEnd } = phase;
+  if (drain.seconds === null) return `not drained (${drain.left.unprocessed} deliveries, ${drain.left.dueJobs} jobs left)`;
+  const processed = backlogAtEnd.unprocessed + (drain.left.deliveries - backlogAtEnd.deliveries);
+  return `${drain.seconds.toFixed(1)} s for ${processed} deliveries (${drain.processedPerSecond.toFixed(0)}/s)`;
+}
+
+function render(options: Options, reports: TargetReport[], databases: string[], quiet: Quiet): string {
+  const cpu = cpus()[0]?.model ?? "unknown CPU";
+  const lines: string[] = [];
+  lines.push("# Alertmanager webhook ingest benchmark", "");
+  lines.push(`- Date: ${new Date().toISOString()}`);
+  lines.push(`- Machine: ${cpus().length} CPUs (nproc), ${cpu}; Node ${process.version}; ${process.platform}/${process.arch}`);
+  lines.push(`- Databases: ${databases.join("; ")}`);
+  lines.push(
+    `- Other processes used ${quiet.busy.toFixed(0)} % of the machine just before the run${quiet.busy > QUIET_BUSY_PERCENT ? ` (**not quiet** after waiting ${quiet.waitedS.toFixed(0)} s: the numbers below are pessimistic)` : ""}.`,
+  );
+  lines.push(
+    `- Load: POST /webhooks/alertmanager with a bearer token, ${ALERTS_PER_DELIVERY} alerts per request (~${Math.round((reports[0]?.phases[0]?.load.bodyBytes ?? 0) / 1024)} KiB JSON), ${GROUPS} groups (${CRITICAL_GROUPS} critical: each declares an incident), every delivery sent ${COPIES} times (identical copies, as from an HA pair); the r-th delivery of a group reports r of its alerts resolved (at most ${ALERTS_PER_DELIVERY - 1}), so deliveries carry real transitions; load generator in a child process, keep-alive HTTP/1.1 on loopback. Warm-up: 200 requests on other groups, drained, before phase A.`,
+  );
+  lines.push(`- Command: \`npx tsx bench/ingest.ts ${process.argv.slice(2).join(" ")}\``.replace(/ `$/, "`"), "");
+  lines.push("| Target | Phase | Requests | 2xx | Errors | req/s | alerts/s stored | p50 ms | p99 ms | max ms | CPU % app / load / other | Rows stored | Backlog at end | Drain |");
+  lines.push("| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |");
+  for (const report of reports) {
+    for (const phase of report.phases) {
+      const { load } = phase;
+      const reqs = perSecond(load.ok, load.elapsedMs);
+      const alerts = phase.storedRows === null ? "-" : (perSecond(phase.storedRows, load.elapsedMs) * ALERTS_PER_DELIVERY).toFixed(0);
+      lines.push(
+        `| ${report.target} | ${phase.phase} | ${load.sent} | ${load.ok} | ${statusText(load)} | ${reqs.toFixed(0)} | ${phase.storedRows === null ? `(${(reqs * ALERTS_PER_DELIVERY).toFixed(0)} parsed)` : alerts} | ${ms(load.latency.p50)} | ${ms(load.latency.p99)} | ${ms(load.latency.max)} | ${cpuText(load)} | ${phase.storedRows ?? "-"} | ${phase.backlogAtEnd?.unprocessed ?? "-"} | ${drainText(phase)} |`,
+      );
+    }
+  }
+  lines.push("");
+  lines.push(
+    `Latency in phase A counts from each request's scheduled send time (open loop); in phase B, from its actual send. Alerts/s stored = rows added to \`alert_deliveries\` during the phase × ${ALERTS_PER_DELIVERY} ÷ phase duration (both copies of a delivery are stored; processing merges them). Drain = time after the phase until every delivery is processed and no job is due. CPU: % of one core used during the phase by this process (app, embedded database, fake Slack; or the ceiling), by the load generator, and by everything else (PostgreSQL, other processes); the machine has ${cpus().length * 100} %. Client timeout ${REQUEST_TIMEOUT_MS / 1_000} s ("network" errors).`,
+    "",
+  );
+
+  const ceiling = reports.find((report) => report.target.startsWith("Ceiling"));
+  const ceilingBurst = ceiling?.phases[1]?.load;
+  const ceilingRate = ceilingBurst ? perSecond(ceilingBurst.ok, ceilingBurst.elapsedMs) : Number.NaN;
+  lines.push("## Targets", "");
+  lines.push(`| Target | p99 < 50 ms at ${options.rate} req/s, no errors | ≥ 1/3 of the ceiling's throughput (${(ceilingRate / 3).toFixed(0)} req/s) |`);
+  lines.push("| --- | --- | --- |");
+  for (const report of reports) {
+    if (report === ceiling) continue;
+    const [rate, burst] = report.phases;
+    if (!rate || !burst) continue;
+    const latencyOk = rate.load.latency.p99 < 50 && rate.load.ok === rate.load.sent;
+    const throughput = perSecond(burst.load.ok, burst.load.elapsedMs);
+    const share = throughput / ceilingRate;
+    lines.push(
+      `| ${report.target} | ${latencyOk ? "met" : "NOT met"} (p99 ${ms(rate.load.latency.p99)} ms, ${rate.load.sent - rate.load.ok} errors) | ${Number.isFinite(share) ? `${share >= 1 / 3 ? "met" : "NOT met"} (${throughput.toFixed(0)} req/s = ${(share * 100).toFixed(1)} % of ${ceilingRate.toFixed(0)})` : `${throughput.toFixed(0)} req/s (no ceiling measured)`} |`,
+    );
+  }
+  lines.push("");
+  for (const report of reports) {
+    if (Object.keys(report.totals).length === 0) continue;
+    lines.push(`### ${report.target}: state at the end`, "");
+    lines.push(Object.entries(report.totals).map(([key, value]) => `${key}: ${value}`).join(" · "), "");
+    if (report.problems.length > 0) {
+      const counts = new Map<string, number>();
+      for (const problem of report.problems) counts.set(problem, (counts.get(problem) ?? 0) + 1);
+      lines.push("Errors logged by the app:", "");
+      for (const [problem, count] of [...counts.entries()].slice(0, 10)) lines.push(`- ${count}× ${problem.slice(0, 300)}`);
+      lines.push("");
+    }
+  }
+  return lines.join("\n");
+}
+
+// ---------------------------------------------------------------------------
+
+interface Quiet {
+  busy: number;
+  waitedS: number;
+}
+
+const QUIET_BUSY_PERCENT = 10;
+
+/** Waits (bounded) until other processes leave the machine alone, so they do not skew the numbers. */
+async function waitQuiet(maxWaitS: number): Promise<Quiet> {
+  const started = performance.now();
+  let busy = await machineLoad(2_000);
+  while (busy > QUIET_BUSY_PERCENT && performance.now() - started < maxWaitS * 1_000) {
+    console.error(`[bench] other processes use ${busy.toFixed(0)} % of the machine; waiting for quiet (at most ${maxWaitS} s)`);
+    await sleep(3_000);
+    busy = await machineLoad(2_000);
+  }
+  return { busy, waitedS: (performance.now() - started) / 1_000 };
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  const watchdog = setTimeout(() => {
+    console.error(`[bench] aborted: still running after ${RUN_DEADLINE_MS / 60_000} minutes`);
+    process.exit(2);
+  }, RUN_DEADLINE_MS);
+  watchdog.unref();
+
+  const quiet = await waitQuiet(options.quietWaitS);
+  const load = await LoadGenerator.start();
+  const reports: TargetReport[] = [];
+  const databases: string[] = [];
+  try {
+    if (options.ceiling) {
+      console.error("[bench] ceiling: node:http + JSON.parse");
+      reports.push(await benchCeiling(load, options));
+    }
+    if (options.embedded) {
+      databases.push("embedded PGlite (on disk, tmpdir)");
+      reports.push(await benchApp(`Firebreak, embedded PGlite${options.processing ? "" : " (processing off)"}`, load, options, undefined));
+    }
+    if (options.postgres) {
+      let pg: PostgresTarget | undefined;
+      try {
+        pg = await openPostgres(options);
+      } catch (error) {
+        const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
+        console.error(`[bench] PostgreSQL skipped: ${reason}`);
+        databases.push(`PostgreSQL skipped (${reason})`);
+      }
+      if (pg) {
+        try {
+          databases.push(pg.label);
+          reports.push(await benchApp(`Firebreak, PostgreSQL${options.processing ? "" : " (processing off)"}`, load, options, pg.url));
+        } finally {
+          await pg.stop();
+        }
+      }
+    }
+  } finally {
+    load.stop();
+  }
+
+  const markdown = render(options, reports, databases, quiet);
+  await mkdir(path.dirname(options.out), { recursive: true });
+  await writeFile(options.out, `${markdown}\n`);
+  console.log(markdown);
+  console.error(`[bench] written to ${path.relative(process.cwd(), options.out)}`);
+}
+
+const isEntry = process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
+if (isEntry && process.argv.includes("--load-child")) {
+  runLoadChild();
+} else if (isEntry) {
+  main().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+}
