@@ -1,7 +1,6 @@
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -13,6 +12,7 @@ import { loadManifest } from "../support/manifest.ts";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.ts";
 import { sendBlockAction } from "../support/slack-payloads.ts";
 import { sendCommand } from "../support/slack-requests.ts";
+import { freePort } from "../support/net.ts";
 
 /**
  * Alertmanager -> Firebreak, through the real app: Alertmanager v4 webhook
@@ -323,17 +323,6 @@ async function deadJobs(app: TestApp): Promise<string[]> {
   return jobs.map((job) => `${job.kind}: ${job.lastError ?? ""}`);
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Every text Slack would render as mrkdwn in what the app sent: message texts and mrkdwn blocks. */
 function renderedTexts(calls: readonly FakeSlackCall[]): string[] {

@@ -1,6 +1,5 @@
 import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -11,6 +10,7 @@ import { startFakeSlack, type FakeSlack } from "../fakes/slack/index.ts";
 import { eventually, startTestApp, type TestApp } from "../support/app.ts";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.ts";
 import { sendCommand } from "../support/slack-requests.ts";
+import { freePort } from "../support/net.ts";
 
 const run = promisify(execFile);
 
@@ -85,17 +85,6 @@ describe("on PostgreSQL", () => {
   });
 });
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe("when PostgreSQL goes away during operation", () => {
   it("fails /readyz and answers Slack with a polite ephemeral error, not a timeout", async () => {

@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -9,6 +8,7 @@ import { startFakeSlack, type FakeSlack } from "../fakes/slack/index.ts";
 import { openDatabase } from "../../src/db/client.ts";
 import { captureLogs, eventually } from "../support/app.ts";
 import { TEST_BOT_TOKEN, TEST_SIGNING_SECRET, sendCommand } from "../support/slack-requests.ts";
+import { freePort } from "../support/net.ts";
 
 /**
  * The real entry point (src/main.ts) as a child process: what an operator
@@ -35,17 +35,6 @@ function startMain(env: Record<string, string>): Started {
   return { child, stdout: () => out, stderr: () => err, exit };
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 let slack: FakeSlack;
 let dataDir: string;
@@ -107,7 +96,7 @@ describe("running process", () => {
     const first = startMain(baseEnv(port));
     const url = `http://127.0.0.1:${port}`;
     try {
-      await eventually(async () => (await fetch(`${url}/readyz`)).status === 200, 30_000, "first process ready");
+      await eventually(async () => (await fetch(`${url}/readyz`)).status === 200, 60_000, "first process ready");
       expect(existsSync(join(dataDir, "firebreak.pid"))).toBe(true);
 
       const second = startMain(baseEnv(await freePort()));
@@ -141,5 +130,6 @@ describe("running process", () => {
       slack.setLatency(0);
       if (first.child.exitCode === null) first.child.kill("SIGKILL");
     }
-  });
+    // Two processes compile src/ through tsx and boot PGlite: ~20 s alone, more on a busy machine.
+  }, 120_000);
 });
