@@ -87,11 +87,18 @@ export function createAlertFlows(deps: AlertFlowDeps) {
   /** Called by the webhook: durable before Alertmanager hears 2xx. */
   async function ingest(payload: AlertmanagerWebhook): Promise<bigint> {
     const decision = decideRoute(routing, { ...payload.commonLabels, ...payload.groupLabels });
-    const id = await deps.prisma.$transaction(async (tx) => {
-      const delivery = await tx.alertDelivery.create({ data: { groupKey: payload.groupKey, payload: payload }, select: { id: true } });
-      await processDeliveryJob.enqueue(tx, { deliveryId: String(delivery.id) }, { priority: priorityOf(decision), maxAttempts: 20 });
-      return delivery.id;
-    });
+    // One statement stores the delivery and its processing job atomically. Going through
+    // Prisma's model API here cost ~3x more CPU (it walks the whole payload object) and
+    // an interactive transaction's round trips: the webhook's hot path.
+    const rows = await deps.prisma.$queryRaw<Array<{ id: bigint }>>`
+      WITH delivery AS (
+        INSERT INTO alert_deliveries (group_key, payload) VALUES (${payload.groupKey}, ${JSON.stringify(payload)}::jsonb)
+        RETURNING id)
+      INSERT INTO jobs (kind, payload, priority, max_attempts)
+      SELECT ${processDeliveryJob.kind}, jsonb_build_object('deliveryId', delivery.id::text), ${priorityOf(decision)}, 20 FROM delivery
+      RETURNING (payload->>'deliveryId')::bigint AS id`;
+    const id = rows[0]?.id;
+    if (id === undefined) throw new Error("the delivery was not stored");
     deps.wakeJobs();
     return id;
   }
