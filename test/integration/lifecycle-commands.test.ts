@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Incident, TimelineEvent } from "../../src/generated/prisma/client.ts";
 import { startFakeSlack, type FakeMessage, type FakeSlack, type FakeSlackCall } from "../fakes/slack/index.ts";
 import { loadManifest } from "../support/manifest.ts";
-import { eventually, removeDir, startTestApp, type TestApp } from "../support/app.ts";
+import { removeDir, startTestApp, type TestApp, waitForIdleJobs } from "../support/app.ts";
 import { sendCommand, sendToSlackEndpoint, slashCommandBody, type SlackResponse } from "../support/slack-requests.ts";
 
 /**
@@ -78,20 +78,8 @@ afterAll(async () => {
   if (configDir) await removeDir(configDir);
 });
 
-/**
- * Waits until no side-effect job is pending or running, so steps and tests don't overlap: nothing
- * due, and nothing waiting for a retry either (a thread reply waiting for its announcement).
- * Only the status-update reminders, due in tens of minutes, stay pending.
- */
-async function jobsIdle(): Promise<void> {
-  await eventually(
-    async () =>
-      (await app.database.prisma.job.count({
-        where: { status: { in: ["PENDING", "RUNNING"] }, OR: [{ runAt: { lte: new Date() } }, { kind: { not: "incident.reminder" } }] },
-      })) === 0,
-    15_000,
-    "job queue idle",
-  );
+function jobsIdle(): Promise<void> {
+  return waitForIdleJobs(app);
 }
 
 afterEach(async () => {

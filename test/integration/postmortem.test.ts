@@ -4,7 +4,7 @@ import type { Incident, TimelineEvent } from "../../src/generated/prisma/client.
 import type { PostmortemDocument } from "../../src/postmortem/models.ts";
 import { startFakeSlack, type FakeMessage, type FakeSlack } from "../fakes/slack/index.ts";
 import { loadManifest } from "../support/manifest.ts";
-import { eventually, removeDir, startTestApp, type TestApp } from "../support/app.ts";
+import { removeDir, startTestApp, type TestApp, eventually, waitForIdleJobs } from "../support/app.ts";
 import { sendCommand, sendToSlackEndpoint, slashCommandBody, type SlackResponse } from "../support/slack-requests.ts";
 
 /**
@@ -41,16 +41,8 @@ afterAll(async () => {
   if (dataDir) await removeDir(dataDir);
 });
 
-/** Nothing due or waiting for a retry; only the status-update reminders (due in tens of minutes) stay pending. */
-async function jobsIdle(): Promise<void> {
-  await eventually(
-    async () =>
-      (await app.database.prisma.job.count({
-        where: { status: { in: ["PENDING", "RUNNING"] }, OR: [{ runAt: { lte: new Date() } }, { kind: { not: "incident.reminder" } }] },
-      })) === 0,
-    15_000,
-    "job queue idle",
-  );
+function jobsIdle(): Promise<void> {
+  return waitForIdleJobs(app);
 }
 
 afterEach(async () => {

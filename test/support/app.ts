@@ -83,3 +83,19 @@ export async function eventually<T>(check: () => Promise<T | undefined | false>,
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
+
+/**
+ * Waits until no side-effect job is pending or running, so test steps don't overlap: nothing
+ * due, and nothing waiting for a retry either (a thread reply waiting for its announcement).
+ * Only status-update reminders, due in tens of minutes, stay pending.
+ */
+export async function waitForIdleJobs(app: Pick<TestApp, "database">, timeoutMs = 15_000): Promise<void> {
+  await eventually(
+    async () =>
+      (await app.database.prisma.job.count({
+        where: { status: { in: ["PENDING", "RUNNING"] }, OR: [{ runAt: { lte: new Date() } }, { kind: { not: "incident.reminder" } }] },
+      })) === 0,
+    timeoutMs,
+    "job queue idle",
+  );
+}
