@@ -76,6 +76,17 @@ export const fileConfigSchema = z
       })
       .strict()
       .prefault({}),
+    timeline: z
+      .object({
+        /** Reacting with this emoji to a message in an incident channel adds it to the timeline. */
+        captureEmoji: z
+          .string()
+          .transform((value) => value.replace(/^:|:$/g, ""))
+          .pipe(z.string().regex(/^[a-z0-9_+'-]{1,100}$/, "must be an emoji name such as pushpin (without colons)"))
+          .default("pushpin"),
+      })
+      .strict()
+      .prefault({}),
     alerts: z
       .object({
         /** Where non-declaring alerts are posted with a "Declare incident" button. */
@@ -135,6 +146,7 @@ export interface FileConfig {
   readonly severities: Readonly<Record<SeverityKey, SeveritySettings>>;
   readonly services: RawFileConfig["services"];
   readonly alerts: AlertSettings;
+  readonly timeline: RawFileConfig["timeline"];
 }
 
 const DEFAULT_SEVERITY_MAP: Readonly<Record<string, SeverityKey>> = { critical: "SEV1", error: "SEV2", warning: "SEV3", info: "SEV4" };
@@ -165,7 +177,7 @@ function resolve(raw: RawFileConfig): FileConfig {
       autoResolve: route.autoResolve,
     })),
   };
-  return deepFreeze({ incidents: raw.incidents, severities, services: raw.services, alerts });
+  return deepFreeze({ incidents: raw.incidents, severities, services: raw.services, alerts, timeline: raw.timeline });
 }
 
 function deepFreeze<T>(value: T): T {

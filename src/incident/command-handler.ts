@@ -2,14 +2,14 @@ import type { FileConfig } from "../config/file.ts";
 import type { PrismaClient } from "../db/client.ts";
 import type { SlackApi } from "../slack/api.ts";
 import { ephemeral, type EphemeralResponse } from "../slack/views.ts";
-import { listEvents, countEvents } from "../timeline/service.ts";
+import type { TimelineEditor } from "../timeline/editing.ts";
 import type { Authorizer } from "./authz.ts";
 import { parseIncidentCommand, type IncidentCommand } from "./commands.ts";
 import type { IncidentFlows } from "./flows.ts";
 import type { IncidentLifecycle, Outcome } from "./lifecycle.ts";
 import { incidentRef, type IncidentDetail } from "./models.ts";
 import { countIncidents, getIncidentByChannel, getIncidentByNumber, isParticipant, listIncidents } from "./service.ts";
-import { declareModal, declaredReply, helpReply, incidentListReply, incidentShowReply, timelineReply } from "./views.ts";
+import { declareModal, declaredReply, helpReply, incidentListReply, incidentShowReply } from "./views.ts";
 
 /** Who typed the command and where; taken from the verified Slack payload. */
 export interface CommandContext {
@@ -34,6 +34,7 @@ export interface CommandHandlerDeps {
   authorizer: Authorizer;
   config: Pick<FileConfig, "services">;
   alerts: { recentGroups(limit: number): Promise<string> };
+  timeline: Pick<TimelineEditor, "page">;
   postmortem: { requestSummary(incidentId: string, key: string): Promise<void>; addFollowUp(incidentId: string, userId: string, title: string, key: string): Promise<{ created: boolean }> };
   now?: () => Date;
 }
@@ -125,11 +126,7 @@ export function createIncidentCommandHandler(deps: CommandHandlerDeps) {
     resolve: async (command, context) =>
       inIncidentChannel(context, async (incident) => reply(await deps.lifecycle.resolve(incident.id, { userId: context.userId }, command.summary, key(context)))),
     reopen: async (_command, context) => inIncidentChannel(context, async (incident) => reply(await deps.lifecycle.reopen(incident.id, { userId: context.userId }))),
-    timeline: async (_command, context) =>
-      inIncidentChannel(context, async (incident) => {
-        const [events, total] = await Promise.all([listEvents(deps.prisma, incident.id, { limit: 40 }), countEvents(deps.prisma, incident.id)]);
-        return timelineReply(incident, events, total);
-      }),
+    timeline: async (command, context) => inIncidentChannel(context, async (incident) => deps.timeline.page(incident, context.userId, command.page)),
     list: async (command, context) => {
       const [rows, total] = await Promise.all([
         listIncidents(deps.prisma, { includeResolved: command.all, limit: 20 }),

@@ -21,7 +21,7 @@ export type IncidentCommand =
   | { kind: "note"; text: string }
   | { kind: "resolve"; summary: string | undefined }
   | { kind: "reopen" }
-  | { kind: "timeline" }
+  | { kind: "timeline"; page: number }
   | { kind: "list"; all: boolean }
   | { kind: "alerts" }
   | { kind: "postmortem" }
@@ -50,7 +50,7 @@ export const USAGE = {
   note: "/incident note <text>",
   resolve: "/incident resolve [summary]",
   reopen: "/incident reopen",
-  timeline: "/incident timeline",
+  timeline: "/incident timeline [page]",
   list: "/incident list [all]",
   alerts: "/incident alerts",
   postmortem: "/incident postmortem",
@@ -149,7 +149,9 @@ export function parseIncidentCommand(input: string): IncidentCommand {
     case "reopen":
       return words.length === 0 ? { kind: "reopen" } : usage("reopen");
     case "timeline":
-      return words.length === 0 ? { kind: "timeline" } : usage("timeline");
+      if (words.length === 0) return { kind: "timeline", page: 1 };
+      if (words.length === 1 && /^[1-9][0-9]{0,4}$/.test(words[0] ?? "")) return { kind: "timeline", page: Number(words[0]) };
+      return usage("timeline");
     case "list":
       if (words.length === 0) return { kind: "list", all: false };
       return words.length === 1 && first?.toLowerCase() === "all" ? { kind: "list", all: true } : usage("list");

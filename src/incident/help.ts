@@ -15,7 +15,7 @@ export const COMMAND_HELP_ENTRIES: ReadonlyArray<{ usage: string; description: s
   { usage: USAGE.note, description: "Add a note to the timeline", where: "incident channel" },
   { usage: USAGE.resolve, description: "Resolve, with an optional summary (commander or admin)", where: "incident channel" },
   { usage: USAGE.reopen, description: "Reopen a resolved incident (commander or admin)", where: "incident channel" },
-  { usage: USAGE.timeline, description: "Show the incident's timeline", where: "incident channel" },
+  { usage: USAGE.timeline, description: "Show the incident's timeline, newest last (page 2 is older)", where: "incident channel" },
   { usage: USAGE.postmortem, description: "Post the post-mortem draft's summary here (it is also posted on resolve)", where: "incident channel" },
   { usage: USAGE.followup, description: "Record a follow-up action item for the post-mortem", where: "incident channel" },
   { usage: "/incident help", description: "This help", where: "anywhere" },

@@ -1,6 +1,7 @@
 import { formatDistanceStrict } from "date-fns";
 import type { FileConfig } from "../config/file.ts";
 import { ephemeral, type EphemeralResponse } from "../slack/views.ts";
+import { chunk, context, modal, option, section, slackDate } from "../slack/blocks.ts";
 import { SLACK_LIMITS, escapeMrkdwn, plain, safeText, truncate } from "../slack/text.ts";
 import { COMMAND_HELP_ENTRIES } from "./help.ts";
 import type { CommandProblem } from "./commands.ts";
@@ -43,32 +44,19 @@ export const FIELDS = {
   summary: { block: "summary", action: "summary" },
 } as const;
 
-function slackDate(date: Date): string {
-  const unix = Math.floor(date.getTime() / 1000);
-  return `<!date^${unix}^{date_short_pretty} at {time}|${date.toISOString()}>`;
-}
 
 /** Only well-formed ids (from Slack payloads, never typed text) become mentions. */
 export function person(userId: string | null | undefined): string {
   return userId && /^[UW][A-Z0-9]{2,}$/.test(userId) ? `<@${userId}>` : "_unassigned_";
 }
 
-function section(text: string): unknown {
-  return { type: "section", text: { type: "mrkdwn", text: truncate(text, SLACK_LIMITS.sectionText) } };
-}
 
 /** Usage strings contain <placeholders> that Slack would read as links: show them as text. */
 function usage(text: string): string {
   return escapeMrkdwn(text);
 }
 
-function context(text: string): unknown {
-  return { type: "context", elements: [{ type: "mrkdwn", text: text.slice(0, SLACK_LIMITS.contextElementText) }] };
-}
 
-function option(text: string, value: string) {
-  return { text: { type: "plain_text", text: plain(text, 75), emoji: true }, value };
-}
 
 function severityOption(severity: Severity) {
   const info = SEVERITY_INFO[severity];
@@ -242,11 +230,6 @@ export function incidentListReply(incidents: readonly ListedIncident[], options:
   return ephemeral(fallbackText, blocks);
 }
 
-function chunk<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
 
 export function incidentShowReply(incident: IncidentDetail, now: Date, services: FileConfig["services"]): EphemeralResponse {
   const severity = SEVERITY_INFO[incident.severity];
@@ -259,22 +242,6 @@ export function incidentShowReply(incident: IncidentDetail, now: Date, services:
   if (affected.length > 0) lines.push(`Services: ${safeText(affected.join(", "), 300)}`);
   if (incident.resolvedAt) lines.push(`Resolved ${slackDate(incident.resolvedAt)}${incident.summary ? `: ${safeText(incident.summary, 1_000)}` : ""}`);
   return ephemeral(lines.join("\n"), [section(lines.join("\n"))]);
-}
-
-export interface TimelineLine {
-  occurredAt: Date;
-  text: string;
-  actorId: string | null;
-}
-
-const TIMELINE_SECTIONS = 40;
-
-/** The newest entries last; older ones are summarised as a count. */
-export function timelineReply(incident: IncidentSummary, events: readonly TimelineLine[], total: number): EphemeralResponse {
-  const heading = `*Timeline of ${incidentRef(incident.number)}* (${total} entr${total === 1 ? "y" : "ies"}${total > events.length ? `, the last ${events.length} shown` : ""})`;
-  const lines = events.map((event) => `${slackDate(event.occurredAt)} ${safeText(event.text.replace(/<@([UW][A-Z0-9]+)>/g, "@$1"), 600)}${event.actorId ? ` · ${person(event.actorId)}` : ""}`);
-  const sections = chunk(lines, Math.max(1, Math.ceil(lines.length / TIMELINE_SECTIONS))).map((group) => section(group.join("\n")));
-  return ephemeral(heading, [section(heading), ...sections].slice(0, SLACK_LIMITS.blocksPerMessage));
 }
 
 export function declaredReply(incident: IncidentSummary, plannedChannel: string, created = true): EphemeralResponse {
@@ -309,17 +276,6 @@ export function helpReply(problem?: CommandProblem): EphemeralResponse {
   return ephemeral(text.slice(0, 3_000), blocks);
 }
 
-function modal(callbackId: string, title: string, submit: string, blocks: unknown[], privateMetadata = ""): unknown {
-  return {
-    type: "modal",
-    callback_id: callbackId,
-    private_metadata: privateMetadata,
-    title: { type: "plain_text", text: plain(title, 24) },
-    submit: { type: "plain_text", text: submit },
-    close: { type: "plain_text", text: "Cancel" },
-    blocks,
-  };
-}
 
 export function declareModal(services: FileConfig["services"], origin: { channelId: string }): unknown {
   const blocks: unknown[] = [

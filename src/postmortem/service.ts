@@ -1,5 +1,20 @@
 import type { Db } from "../db/client.ts";
-import type { Audience, PostmortemInput } from "./models.ts";
+import { PROMPT_IDS, type Audience, type PostmortemInput, type PromptId } from "./models.ts";
+
+/** Events about the record itself (edits of entries and of the draft), not about the incident. */
+const DOCUMENT_EVENTS = new Set(["postmortem.section_edited", "timeline.entry_edited", "timeline.entry_hidden"]);
+
+/** The latest hand-written answer to each prompt (events oldest first, so later ones win). */
+export function answersFrom(events: ReadonlyArray<{ type: string; data: unknown }>): Partial<Record<PromptId, string>> {
+  const answers: Partial<Record<PromptId, string>> = {};
+  for (const event of events) {
+    if (event.type !== "postmortem.section_edited") continue;
+    const data = record(event.data);
+    const section = text(data.section);
+    if (section && (PROMPT_IDS as readonly string[]).includes(section)) answers[section as PromptId] = text(data.text) ?? "";
+  }
+  return answers;
+}
 
 /**
  * Loads everything the post-mortem generator needs about one incident. The
@@ -30,6 +45,7 @@ export async function loadPostmortemInput(
   });
   if (!incident) return null;
   return {
+    answers: answersFrom(incident.events),
     incident: {
       number: incident.number,
       title: incident.title,
@@ -49,7 +65,7 @@ export async function loadPostmortemInput(
       channelName: incident.channelName,
     },
     participants: incident.participants.map((participant) => ({ userId: participant.slackUserId, roles: participant.roles.map((role) => role.role) })),
-    events: incident.events.map((event) => ({
+    events: incident.events.filter((event) => !DOCUMENT_EVENTS.has(event.type)).map((event) => ({
       id: String(event.id),
       type: event.type,
       source: event.source,

@@ -21,6 +21,31 @@ export interface SlackApi {
   /** Opens a modal; must run within 3 s of the interaction that gave the trigger_id. */
   openView(args: { triggerId: string; view: unknown }): Promise<void>;
   usergroupMembers(usergroupId: string): Promise<string[]>;
+  /** One message, top-level or a thread reply; undefined when it no longer exists. */
+  readMessage(args: { channel: string; ts: string }): Promise<SlackMessage | undefined>;
+  /** Uploads a text file and shares it in a channel (files.getUploadURLExternal, upload, files.completeUploadExternal). */
+  uploadFile(args: { channel: string; filename: string; title: string; content: string; initialComment?: string; threadTs?: string }): Promise<{ fileId: string | undefined }>;
+}
+
+/** A message as Firebreak reads it back from Slack. */
+export interface SlackMessage {
+  ts: string;
+  userId: string | undefined;
+  text: string;
+  threadTs: string | undefined;
+}
+
+interface RawSlackMessage {
+  ts?: string;
+  user?: string;
+  bot_id?: string;
+  text?: string;
+  thread_ts?: string;
+}
+
+function toSlackMessage(raw: RawSlackMessage | undefined): SlackMessage | undefined {
+  if (!raw?.ts) return undefined;
+  return { ts: raw.ts, userId: raw.user, text: raw.text ?? "", threadTs: raw.thread_ts };
 }
 
 /** Slack error codes that mean "try again later" rather than "this will never work". */
@@ -191,6 +216,34 @@ export function createSlackApi(options: SlackApiOptions): SlackApi {
     async usergroupMembers(usergroupId) {
       const result = await call<WebAPICallResult & { users?: string[] }>("usergroups.users.list", { usergroup: usergroupId });
       return result.users ?? [];
+    },
+    async readMessage({ channel, ts }) {
+      const window = { channel, latest: ts, oldest: ts, inclusive: true };
+      const history = await call<WebAPICallResult & { messages?: RawSlackMessage[] }>("conversations.history", { ...window, limit: 1 });
+      const topLevel = history.messages?.find((message) => message.ts === ts);
+      if (topLevel) return toSlackMessage(topLevel);
+      // A thread reply is not in the channel's history; conversations.replies finds it by its own ts.
+      try {
+        const replies = await call<WebAPICallResult & { messages?: RawSlackMessage[] }>("conversations.replies", window);
+        return toSlackMessage(replies.messages?.find((message) => message.ts === ts));
+      } catch (error) {
+        if (error instanceof PermanentOutboundError && error.remoteCode === "thread_not_found") return undefined;
+        throw error;
+      }
+    },
+    async uploadFile({ channel, filename, title, content, initialComment, threadTs }) {
+      try {
+        const file = { filename, title, content, ...(initialComment ? { initial_comment: initialComment } : {}) };
+        const result = (await (threadTs
+          ? client.filesUploadV2({ ...file, channel_id: channel, thread_ts: threadTs })
+          : client.filesUploadV2({ ...file, channel_id: channel }))) as { files?: Array<{ files?: Array<{ id?: string }> }> };
+        options.metrics?.slackCalls.inc({ method: "files.uploadV2", outcome: "ok" });
+        return { fileId: result.files?.[0]?.files?.[0]?.id };
+      } catch (error) {
+        const mapped = toOutboundError("files.uploadV2", error);
+        options.metrics?.slackCalls.inc({ method: "files.uploadV2", outcome: mapped instanceof RateLimitedError ? "rate_limited" : "error" });
+        throw mapped;
+      }
     },
   };
 }

@@ -9,6 +9,13 @@ import { apologyFor } from "./views.ts";
  * stale requests), hands the event to Bolt and turns Bolt's ack() into the
  * HTTP response. If a listener fails or is slow before acking, Slack still
  * gets an answer in time: a polite ephemeral message for slash commands.
+ *
+ * Events API callbacks are different: Bolt acks them before any listener
+ * runs, which would lose an event whose listener then fails. Here an event is
+ * answered only once its listeners are done (they just queue durable work):
+ * 200 then, 500 if one failed, and no answer before Slack's 3 s timeout if
+ * they are slow, so that Slack retries it (listeners are idempotent by
+ * event_id).
  */
 export interface SlackReceiverOptions {
   signingSecret: string;
@@ -96,6 +103,7 @@ export class SlackReceiver implements Receiver {
     reply: FastifyReply,
   ): Promise<unknown> {
     const isCommand = typeof body.command === "string";
+    const isEvent = body.type === "event_callback";
     let settled = false;
     let resolveResponse!: (value: { status: number; body: unknown }) => void;
     const response = new Promise<{ status: number; body: unknown }>((resolve) => {
@@ -109,6 +117,7 @@ export class SlackReceiver implements Receiver {
     };
 
     const deadline = setTimeout(() => {
+      if (isEvent) return;
       if (settle(200, isCommand ? apologyFor("slow") : undefined)) {
         this.options.logger.warn({ command: body.command }, "listener did not acknowledge in time; answered Slack with an apology");
       }
@@ -121,6 +130,7 @@ export class SlackReceiver implements Receiver {
       retryNum: Number.isFinite(retryNum) ? retryNum : undefined,
       retryReason: typeof retryReason === "string" ? retryReason : undefined,
       ack: async (ackResponse?: unknown) => {
+        if (isEvent) return;
         if (!settle(200, ackResponse === undefined || ackResponse === "" ? undefined : ackResponse)) {
           this.options.logger.warn("ack() called after Slack was already answered");
         }

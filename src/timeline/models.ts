@@ -26,6 +26,41 @@ export interface TimelineEventData {
   "followup.added": { title: string };
   "alert.firing": { fingerprint: string; alertname: string; groupKey: string };
   "alert.resolved": { fingerprint: string; alertname: string; groupKey: string };
+  /** A Slack message added to the timeline by a pin, a reaction or the message shortcut. */
+  "message.captured": CapturedMessageData;
+  /** An entry's text was edited (the entry keeps the new text; this event keeps both). */
+  "timeline.entry_edited": { eventId: string; before: string; after: string };
+  "timeline.entry_hidden": { eventId: string; hidden: boolean };
+  /** A hand-written answer to a post-mortem prompt; the latest per section wins. */
+  "postmortem.section_edited": { section: string; text: string };
+}
+
+export type CaptureVia = "pin" | "reaction" | "shortcut";
+
+export type CapturedMessageData = {
+  channelId: string;
+  ts: string;
+  threadTs: string | null;
+  authorId: string | null;
+  /** The message as it was when captured. */
+  text: string;
+  permalink: string | null;
+  /** What currently keeps the entry on the timeline; empty once removed. */
+  via: CaptureVia[];
+  /** Why the entry was marked removed: the pin or reaction went away, or the message was deleted. */
+  removedReason?: "unpinned" | "unreacted" | "deleted" | null;
+  removedById?: string | null;
+};
+
+/** The idempotency key of a captured message on its incident's timeline. */
+export function messageRef(channelId: string, ts: string): string {
+  return `msg:${channelId}:${ts}`;
+}
+
+/** Slack's message ts ("1700000000.000100") as the time the message was posted. */
+export function tsToDate(ts: string): Date {
+  const seconds = Number(ts);
+  return Number.isFinite(seconds) && seconds > 0 ? new Date(Math.floor(seconds * 1_000)) : new Date();
 }
 
 export type TimelineEventType = keyof TimelineEventData;

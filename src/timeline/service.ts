@@ -23,15 +23,15 @@ export async function recordEvent<T extends TimelineEventType>(tx: Db, event: Ne
   return created.id;
 }
 
-export async function listEvents(db: Db, incidentId: string, options: { limit?: number; includeHidden?: boolean } = {}) {
+/** The entries of one page of the timeline, oldest first; page 1 holds the newest `pageSize`. */
+export async function pageOfEvents(db: Db, incidentId: string, options: { page: number; pageSize: number; includeHidden: boolean }) {
+  const where = { incidentId, ...(options.includeHidden ? {} : { hidden: false }) };
+  const total = await db.timelineEvent.count({ where });
   const rows = await db.timelineEvent.findMany({
-    where: { incidentId, ...(options.includeHidden ? {} : { hidden: false }) },
+    where,
     orderBy: [{ occurredAt: "desc" }, { id: "desc" }],
-    ...(options.limit ? { take: options.limit } : {}),
+    skip: (options.page - 1) * options.pageSize,
+    take: options.pageSize,
   });
-  return rows.reverse();
-}
-
-export async function countEvents(db: Db, incidentId: string): Promise<number> {
-  return db.timelineEvent.count({ where: { incidentId, hidden: false } });
+  return { rows: rows.reverse(), total, pages: Math.max(1, Math.ceil(total / options.pageSize)) };
 }

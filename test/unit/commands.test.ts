@@ -189,15 +189,19 @@ describe("/incident parsing", () => {
   });
 
   describe("reopen and timeline", () => {
-    it("take no arguments", () => {
+    it("reopen takes no arguments; timeline an optional page (1 = the newest entries)", () => {
       expect(parseIncidentCommand("reopen")).toEqual({ kind: "reopen" });
-      expect(parseIncidentCommand("timeline")).toEqual({ kind: "timeline" });
-      expect(parseIncidentCommand("TIMELINE  ")).toEqual({ kind: "timeline" });
+      expect(parseIncidentCommand("timeline")).toEqual({ kind: "timeline", page: 1 });
+      expect(parseIncidentCommand("TIMELINE  ")).toEqual({ kind: "timeline", page: 1 });
+      expect(parseIncidentCommand("timeline 42")).toEqual({ kind: "timeline", page: 42 });
     });
 
-    it("explain their usage when given arguments", () => {
+    it("explain their usage when given other arguments", () => {
       expect(parseIncidentCommand("reopen please")).toEqual(usage("reopen"));
-      expect(parseIncidentCommand("timeline 42")).toEqual(usage("timeline"));
+      expect(parseIncidentCommand("timeline 0")).toEqual(usage("timeline"));
+      expect(parseIncidentCommand("timeline -1")).toEqual(usage("timeline"));
+      expect(parseIncidentCommand("timeline 2 3")).toEqual(usage("timeline"));
+      expect(parseIncidentCommand("timeline older")).toEqual(usage("timeline"));
     });
   });
 

@@ -1,5 +1,8 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { CREATE_FOLLOWUP_SHORTCUT } from "../../src/postmortem/views.ts";
+import { ADD_TO_TIMELINE_SHORTCUT } from "../../src/timeline/views.ts";
 import { DEFAULT_FILE_CONFIG } from "../../src/config/file.ts";
 import { loadManifest } from "../support/manifest.ts";
 
@@ -26,5 +29,39 @@ describe("manifest.yml", () => {
   it("asks for no scope twice", () => {
     const scopes = manifest.oauth_config.scopes.bot;
     expect(new Set(scopes).size).toBe(scopes.length);
+  });
+});
+
+describe("manifest.yml: events and shortcuts", () => {
+  const raw = parse(readFileSync("manifest.yml", "utf8")) as {
+    features: { shortcuts?: Array<{ name: string; type: string; callback_id: string; description: string }> };
+    settings: { event_subscriptions: { bot_events: string[] } };
+    oauth_config: { scopes: { bot: string[] } };
+  };
+  const scopes = new Set(raw.oauth_config.scopes.bot);
+
+  it("subscribes to every event the app listens to, with the scope each event needs", () => {
+    // Slack delivers an event only with its scope: https://api.slack.com/events
+    const needs: Record<string, string> = {
+      pin_added: "pins:read",
+      pin_removed: "pins:read",
+      reaction_added: "reactions:read",
+      reaction_removed: "reactions:read",
+      "message.channels": "channels:history",
+      "message.groups": "groups:history",
+    };
+    expect([...raw.settings.event_subscriptions.bot_events].sort()).toEqual(Object.keys(needs).sort());
+    for (const [event, scope] of Object.entries(needs)) expect(scopes.has(scope), `${event} needs ${scope}`).toBe(true);
+  });
+
+  it("declares the message shortcuts with the callback ids the app routes", () => {
+    const shortcuts = raw.features.shortcuts ?? [];
+    expect(shortcuts.map((entry) => [entry.type, entry.callback_id]).sort()).toEqual(
+      [
+        ["message", ADD_TO_TIMELINE_SHORTCUT],
+        ["message", CREATE_FOLLOWUP_SHORTCUT],
+      ].sort(),
+    );
+    for (const entry of shortcuts) expect(entry.name.trim().length * entry.description.trim().length).toBeGreaterThan(0);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { MAX_TEXT_LENGTH, MAX_TITLE_LENGTH, USAGE, type CommandProblem } from "../../src/incident/commands.ts";
 import { COMMAND_HELP_ENTRIES } from "../../src/incident/help.ts";
-import { describeProblem, helpReply, incidentListReply, incidentShowReply, timelineReply, type ListedIncident, type TimelineLine } from "../../src/incident/views.ts";
+import { describeProblem, helpReply, incidentListReply, incidentShowReply, type ListedIncident } from "../../src/incident/views.ts";
 import { escapeMrkdwn } from "../../src/slack/text.ts";
 import { expectNoForeignMarkup, expectWithinSlackLimits, markupProblems, mrkdwnStrings, sectionTexts } from "./block-kit.ts";
 import { HOSTILE, HOSTILE_ESCAPED, HOSTILE_FRAGMENTS, incident } from "./incident-fixtures.ts";
@@ -147,44 +147,6 @@ describe("/incident show", () => {
     );
     expectWithinSlackLimits(reply, "message");
     expectNoForeignMarkup(reply);
-  });
-});
-
-describe("/incident timeline", () => {
-  const line = (text: string, minute: number, actorId: string | null = "U0ACTOR"): TimelineLine => ({ text, actorId, occurredAt: new Date(Date.UTC(2026, 10, 22, 10, minute)) });
-
-  it("heads the timeline with the count of entries", () => {
-    const summary = incident();
-    expect(sectionTexts(timelineReply(summary, [line("Declared", 0)], 1))[0]).toBe("*Timeline of INC-12* (1 entry)");
-    expect(sectionTexts(timelineReply(summary, [line("a", 0), line("b", 1)], 2))[0]).toBe("*Timeline of INC-12* (2 entries)");
-    expect(sectionTexts(timelineReply(summary, [line("a", 0), line("b", 1)], 55))[0]).toBe("*Timeline of INC-12* (55 entries, the last 2 shown)");
-    expect(timelineReply(summary, [], 0).blocks).toHaveLength(1);
-  });
-
-  it("dates each entry, names the actor, and defuses mentions typed into the text", () => {
-    const entry = line("Assigned <@U0SCRIBE> as scribe <!channel>", 5);
-    const reply = timelineReply(incident(), [entry, line("Reminder sent", 6, null)], 2);
-    expect(sectionTexts(reply).slice(1).join("\n")).toBe(
-      [
-        `<!date^${unix(entry.occurredAt)}^{date_short_pretty} at {time}|2026-11-22T10:05:00.000Z> Assigned @U0SCRIBE as scribe &lt;!channel&gt; · <@U0ACTOR>`,
-        `<!date^${unix(entry.occurredAt) + 60}^{date_short_pretty} at {time}|2026-11-22T10:06:00.000Z> Reminder sent`,
-      ].join("\n"),
-    );
-    expectNoForeignMarkup(reply, ["<!channel>", "<@U0SCRIBE>"]);
-  });
-
-  it("keeps 40 entries of 600 characters within 50 blocks and 3000 characters a section", () => {
-    for (const unit of ["x", "<", HOSTILE]) {
-      const events = Array.from({ length: 40 }, (_, i) => line(unit.repeat(600).slice(0, 600), i));
-      const reply = timelineReply(incident(), events, 40);
-      expect(reply.blocks?.length).toBeLessThanOrEqual(50);
-      for (const text of sectionTexts(reply)) expect(text.length).toBeLessThanOrEqual(3_000);
-      expectWithinSlackLimits(reply, "message");
-      expectNoForeignMarkup(reply, HOSTILE_FRAGMENTS);
-      // No entry is lost: every one of the 40 dates is in the reply.
-      const all = sectionTexts(reply).join("\n");
-      for (const event of events) expect(all).toContain(`<!date^${unix(event.occurredAt)}^`);
-    }
   });
 });
 

@@ -1,0 +1,156 @@
+import type { Prisma, PrismaClient } from "../db/client.ts";
+import type { Authorizer } from "../incident/authz.ts";
+import { incidentRef } from "../incident/models.ts";
+import { getIncidentDetail, lockIncident } from "../incident/service.ts";
+import type { SlackApi } from "../slack/api.ts";
+import type { EphemeralResponse } from "../slack/views.ts";
+import type { CapturedMessageData } from "./models.ts";
+import { pageOfEvents, recordEvent } from "./service.ts";
+import {
+  ENTRY_TEXT_MAX,
+  TIMELINE_FIELDS,
+  TIMELINE_PAGE_SIZE,
+  canEditText,
+  canHide,
+  editEntryModal,
+  timelinePageReply,
+  type TimelineEntry,
+} from "./views.ts";
+
+/**
+ * Reading and correcting the timeline: `/incident timeline [page]`, and the
+ * per-entry menu (edit text, hide, show again) for the commander, the scribe
+ * and incident admins. Every correction is itself recorded on the timeline
+ * (who, when, before and after); nothing is ever deleted.
+ */
+export interface TimelineEditorDeps {
+  prisma: PrismaClient;
+  authorizer: Pick<Authorizer, "canManage">;
+  slack: Pick<SlackApi, "openView">;
+  /** Tells the person who clicked (an ephemeral message through the job queue). */
+  tell(channelId: string, userId: string, text: string): Promise<void>;
+}
+
+export type EditAnswer = { close: true } | { errors: Record<string, string> };
+
+function toEntry(row: { id: bigint; type: string; occurredAt: Date; text: string; actorId: string | null; hidden: boolean; editedAt: Date | null; removedAt: Date | null; data: Prisma.JsonValue }): TimelineEntry {
+  return {
+    id: String(row.id),
+    type: row.type,
+    occurredAt: row.occurredAt,
+    text: row.text,
+    actorId: row.actorId,
+    hidden: row.hidden,
+    editedAt: row.editedAt,
+    removedAt: row.removedAt,
+    captured: row.type === "message.captured" ? (row.data as CapturedMessageData) : undefined,
+  };
+}
+
+function parseEventId(raw: unknown): bigint | undefined {
+  return typeof raw === "string" && /^\d{1,18}$/.test(raw) ? BigInt(raw) : undefined;
+}
+
+export function createTimelineEditor(deps: TimelineEditorDeps) {
+  /** Commander, scribe or incident admin. */
+  async function isEditor(incident: { id: string; commanderId: string | null }, userId: string): Promise<boolean> {
+    const scribe = await deps.prisma.participantRoleAssignment.count({
+      where: { role: "SCRIBE", endedAt: null, participant: { incidentId: incident.id, slackUserId: userId } },
+    });
+    return scribe > 0 || deps.authorizer.canManage(userId, incident);
+  }
+
+  async function deny(incident: { id: string; number: number; commanderId: string | null }, userId: string, action: string): Promise<string> {
+    const reason = `Only the commander${incident.commanderId ? ` (<@${incident.commanderId}>)` : ""}, the scribe or an incident admin can ${action} on ${incidentRef(incident.number)}.`;
+    await deps.prisma.$transaction(async (tx) => {
+      await recordEvent(tx, { incidentId: incident.id, type: "action.denied", source: "SLACK", actorId: userId, text: `<@${userId}> was not allowed to ${action}`, data: { action, reason } });
+    });
+    return `:no_entry: ${reason} Nothing was changed.`;
+  }
+
+  async function setHidden(incidentId: string, eventId: bigint, userId: string, hidden: boolean): Promise<string> {
+    return deps.prisma.$transaction(async (tx) => {
+      const incident = await lockIncident(tx, incidentId);
+      const row = await tx.timelineEvent.findFirst({ where: { id: eventId, incidentId } });
+      if (!row) return "That timeline entry does not exist.";
+      if (!canHide(row)) return "That entry records a correction; it stays visible.";
+      if (row.hidden === hidden) return hidden ? "That entry is already hidden." : "That entry is already visible.";
+      await tx.timelineEvent.update({ where: { id: row.id }, data: { hidden } });
+      await recordEvent(tx, {
+        incidentId,
+        type: "timeline.entry_hidden",
+        source: "SLACK",
+        actorId: userId,
+        text: `<@${userId}> ${hidden ? "hid" : "showed again"} timeline entry #${row.id}`,
+        data: { eventId: String(row.id), hidden },
+        private: incident.private,
+      });
+      return hidden ? ":see_no_evil: Entry hidden from the timeline and the post-mortem (the edit is recorded)." : ":eyes: Entry shown again.";
+    });
+  }
+
+  return {
+    async page(incident: { id: string; number: number; commanderId: string | null }, userId: string, page: number): Promise<EphemeralResponse> {
+      const editor = await isEditor(incident, userId);
+      const { rows, total, pages } = await pageOfEvents(deps.prisma, incident.id, { page, pageSize: TIMELINE_PAGE_SIZE, includeHidden: editor });
+      return timelinePageReply(incidentRef(incident.number), { entries: rows.map(toEntry), page, pages, total }, editor);
+    },
+
+    /** The overflow menu on an entry: "edit:<id>", "hide:<id>" or "show:<id>". */
+    async menu(value: string, clicker: { userId: string; channelId: string | undefined; triggerId: string }): Promise<void> {
+      const [verb, rawId] = value.split(":");
+      const eventId = parseEventId(rawId);
+      if (!eventId || !clicker.channelId) return;
+      const row = await deps.prisma.timelineEvent.findUnique({ where: { id: eventId } });
+      const incident = row ? await getIncidentDetail(deps.prisma, row.incidentId) : null;
+      if (!row || !incident) return deps.tell(clicker.channelId, clicker.userId, "That timeline entry does not exist.");
+      if (incident.channelId !== clicker.channelId) return deps.tell(clicker.channelId, clicker.userId, "That entry belongs to another incident.");
+      const action = verb === "edit" ? "edit the timeline" : "hide timeline entries";
+      if (!(await isEditor(incident, clicker.userId))) return deps.tell(clicker.channelId, clicker.userId, await deny(incident, clicker.userId, action));
+      if (verb === "edit") {
+        if (!canEditText(row)) return deps.tell(clicker.channelId, clicker.userId, "Only what people wrote (notes, updates, captured messages, follow-ups) can be edited; hide other entries instead.");
+        return deps.slack.openView({ triggerId: clicker.triggerId, view: editEntryModal(incidentRef(incident.number), toEntry(row)) });
+      }
+      if (verb === "hide" || verb === "show") return deps.tell(clicker.channelId, clicker.userId, await setHidden(incident.id, row.id, clicker.userId, verb === "hide"));
+    },
+
+    async submitEdit(values: Record<string, Record<string, { value?: string | null }>>, privateMetadata: string, userId: string): Promise<EditAnswer> {
+      let eventId: bigint | undefined;
+      try {
+        eventId = parseEventId((JSON.parse(privateMetadata) as { eventId?: unknown }).eventId);
+      } catch {
+        eventId = undefined;
+      }
+      const field = TIMELINE_FIELDS.text.block;
+      if (!eventId) return { errors: { [field]: "This form is out of date; open it again from /incident timeline." } };
+      const after = (values[TIMELINE_FIELDS.text.block]?.[TIMELINE_FIELDS.text.action]?.value ?? "").trim();
+      if (after === "") return { errors: { [field]: "Write the entry's text (hide the entry to take it off the timeline)." } };
+      if (after.length > ENTRY_TEXT_MAX) return { errors: { [field]: `Keep it to ${ENTRY_TEXT_MAX} characters.` } };
+      const row = await deps.prisma.timelineEvent.findUnique({ where: { id: eventId } });
+      const incident = row ? await getIncidentDetail(deps.prisma, row.incidentId) : null;
+      if (!row || !incident) return { errors: { [field]: "That timeline entry no longer exists." } };
+      if (!(await isEditor(incident, userId))) return { errors: { [field]: (await deny(incident, userId, "edit the timeline")).slice(0, 150) } };
+      if (!canEditText(row)) return { errors: { [field]: "This kind of entry cannot be edited." } };
+      await deps.prisma.$transaction(async (tx) => {
+        await lockIncident(tx, incident.id);
+        const current = await tx.timelineEvent.findUniqueOrThrow({ where: { id: row.id } });
+        if (current.text === after) return;
+        const data = current.type === "message.captured" ? { data: { ...(current.data as CapturedMessageData), text: after } } : {};
+        await tx.timelineEvent.update({ where: { id: current.id }, data: { text: after, editedAt: new Date(), ...data } });
+        await recordEvent(tx, {
+          incidentId: incident.id,
+          type: "timeline.entry_edited",
+          source: "SLACK",
+          actorId: userId,
+          text: `<@${userId}> edited timeline entry #${current.id}`,
+          data: { eventId: String(current.id), before: current.text, after },
+          // The old text may be what someone wanted gone: keep it out of public exports.
+          private: true,
+        });
+      });
+      return { close: true };
+    },
+  };
+}
+
+export type TimelineEditor = ReturnType<typeof createTimelineEditor>;
