@@ -1,18 +1,9 @@
-import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import {
-  App,
-  HTTPReceiver,
-  LogLevel,
-  type BlockAction,
-  type ButtonAction,
-  type Logger,
-  type StaticSelectAction,
-  type ViewOutput,
-  type ViewSubmitAction,
-} from "@slack/bolt";
+import type { BlockAction, ButtonAction, StaticSelectAction, ViewOutput, ViewSubmitAction } from "@slack/bolt";
 import { WebClient } from "@slack/web-api";
 import { startFakeSlack, type FakeSlack } from "../fakes/slack/index.ts";
+import { silentLogger as silent } from "../fakes/slack/test-client.ts";
+import { startBoltTestApp, type BoltTestApp } from "./slack-events.ts";
 import {
   blockActionBody,
   blockActionPayload,
@@ -21,7 +12,7 @@ import {
   sendViewSubmission,
   viewSubmissionBody,
 } from "./slack-payloads.ts";
-import { sendToSlackEndpoint, TEST_BOT_TOKEN, TEST_SIGNING_SECRET } from "./slack-requests.ts";
+import { sendToSlackEndpoint, TEST_BOT_TOKEN } from "./slack-requests.ts";
 
 /**
  * Proves the payload factories produce what Slack sends: a real Bolt App behind Bolt's own
@@ -29,16 +20,6 @@ import { sendToSlackEndpoint, TEST_BOT_TOKEN, TEST_SIGNING_SECRET } from "./slac
  * app.action(action_id) / app.view(callback_id), and a trigger from the fake Slack flows
  * through the action into views.open.
  */
-
-const silent: Logger = {
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-  setLevel: () => undefined,
-  getLevel: () => LogLevel.ERROR,
-  setName: () => undefined,
-};
 
 interface Seen {
   buttons: Array<{ body: BlockAction; action: ButtonAction }>;
@@ -49,7 +30,7 @@ interface Seen {
 }
 
 let slack: FakeSlack;
-let receiver: HTTPReceiver;
+let bolt: BoltTestApp;
 let appUrl: string;
 const seen: Seen = { buttons: [], selects: [], scoped: [], views: [], other: [] };
 
@@ -90,16 +71,9 @@ const updateModal = {
 
 beforeAll(async () => {
   slack = await startFakeSlack();
-  receiver = new HTTPReceiver({ signingSecret: TEST_SIGNING_SECRET, logger: silent });
-  const app = new App({
-    receiver,
-    token: TEST_BOT_TOKEN,
-    tokenVerificationEnabled: false,
-    botId: slack.bot.bot_id,
-    botUserId: slack.bot.user_id,
-    logger: silent,
-    clientOptions: { slackApiUrl: slack.url, retryConfig: { retries: 0 } },
-  });
+  bolt = await startBoltTestApp(slack, { logger: silent });
+  appUrl = bolt.url;
+  const app = bolt.app;
 
   app.action<BlockAction<ButtonAction>>("incident_ack", async ({ ack, body, action, client }) => {
     seen.buttons.push({ body, action });
@@ -125,13 +99,10 @@ beforeAll(async () => {
     seen.other.push("some_other_modal");
     await ack();
   });
-
-  const server = await receiver.start({ port: 0, host: "127.0.0.1" });
-  appUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
 
 afterAll(async () => {
-  await receiver?.stop();
+  await bolt?.stop();
   await slack?.close();
 });
 

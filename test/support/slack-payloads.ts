@@ -487,3 +487,9 @@ export function fromFakeView(
     ...(blocks !== undefined ? { blocks } : {}),
   };
 }
+
+// ---------------------------------------------------------------------------------------------
+// shared with slack-events.ts (event and message-shortcut payloads use the same identities)
+// ---------------------------------------------------------------------------------------------
+
+export { identity as payloadIdentity, resolveChannel as payloadChannel, resolveUser as payloadUser, slackNowTs };

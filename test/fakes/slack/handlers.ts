@@ -4,7 +4,7 @@
  * arguments, scopes, injected failures) happen in server.ts before a handler runs.
  */
 import { validateBlocks, validateView } from "./blocks.ts";
-import type { FakeBookmark, FakeChannel, FakeMessage, FakeUser, FakeView, TopicLike, WorkspaceState } from "./state.ts";
+import type { FakeBookmark, FakeChannel, FakeFile, FakeMessage, FakeUser, FakeView, TopicLike, WorkspaceState } from "./state.ts";
 
 export type Args = Record<string, unknown>;
 
@@ -24,6 +24,8 @@ export interface HandlerContext {
   readonly args: Args;
   /** Scopes granted to the token. */
   readonly scopes: ReadonlySet<string>;
+  /** Base of the upload URLs the fake serves, e.g. "http://127.0.0.1:PORT/upload/v1/". */
+  readonly uploadBase: string;
 }
 
 export type Handler = (ctx: HandlerContext) => Record<string, unknown>;
@@ -110,8 +112,10 @@ export function conversationObject(
 
 export function messageObject(state: WorkspaceState, m: FakeMessage): Record<string, unknown> {
   const fromBot = m.bot_id !== undefined;
+  const files = (m.files ?? []).map((id) => state.files.get(id)).filter((f): f is FakeFile => f !== undefined);
   return {
     type: "message",
+    ...(m.client_msg_id !== undefined ? { client_msg_id: m.client_msg_id } : {}),
     user: m.user,
     ...(fromBot ? { bot_id: m.bot_id, app_id: state.bot.app_id } : {}),
     text: m.text,
@@ -126,6 +130,7 @@ export function messageObject(state: WorkspaceState, m: FakeMessage): Record<str
       ? { reactions: m.reactions.map((r) => ({ name: r.name, users: [...r.users], count: r.users.length })) }
       : {}),
     ...(m.pinned ? { pinned_to: [m.channel] } : {}),
+    ...(files.length > 0 ? { files: files.map((f) => fileObject(state, f)), upload: true, display_as_bot: false } : {}),
     ...(fromBot
       ? {
           bot_profile: {
@@ -137,6 +142,71 @@ export function messageObject(state: WorkspaceState, m: FakeMessage): Record<str
           },
         }
       : {}),
+  };
+}
+
+/** A file object as Slack renders it (the fields an app reads; URLs point nowhere). */
+export function fileObject(state: WorkspaceState, f: FakeFile): Record<string, unknown> {
+  const ext = /\.([A-Za-z0-9]+)$/.exec(f.filename)?.[1]?.toLowerCase() ?? "";
+  return {
+    id: f.id,
+    created: f.created,
+    timestamp: f.created,
+    name: f.filename,
+    title: f.title ?? f.filename,
+    mimetype: ext === "md" ? "text/markdown" : ext === "txt" ? "text/plain" : ext === "json" ? "application/json" : "application/octet-stream",
+    filetype: f.snippetType ?? (ext === "" ? "binary" : ext),
+    pretty_type: ext === "" ? "Binary" : ext.toUpperCase(),
+    user: state.bot.user_id,
+    user_team: state.bot.team_id,
+    editable: false,
+    size: f.content?.length ?? f.length,
+    mode: "hosted",
+    is_external: false,
+    external_type: "",
+    is_public: f.channel !== undefined && state.channels.get(f.channel)?.is_private === false,
+    public_url_shared: false,
+    display_as_bot: false,
+    username: "",
+    url_private: `https://files.slack.com/files-pri/${state.bot.team_id}-${f.id}/${encodeURIComponent(f.filename)}`,
+    url_private_download: `https://files.slack.com/files-pri/${state.bot.team_id}-${f.id}/download/${encodeURIComponent(f.filename)}`,
+    permalink: `${state.bot.url}files/${state.bot.user_id}/${f.id}/${encodeURIComponent(f.filename)}`,
+    ...(f.altTxt !== undefined ? { alt_txt: f.altTxt } : {}),
+    channels: f.channel !== undefined && state.channels.get(f.channel)?.is_private === false ? [f.channel] : [],
+    groups: f.channel !== undefined && state.channels.get(f.channel)?.is_private === true && state.channels.get(f.channel)?.is_im === false ? [f.channel] : [],
+    ims: f.channel !== undefined && state.channels.get(f.channel)?.is_im === true ? [f.channel] : [],
+    comments_count: 0,
+  };
+}
+
+/**
+ * A message as conversations.history / replies return it: messageObject plus the thread fields
+ * (parents: thread_ts, reply_count, reply_users, latest_reply; replies: thread_ts, parent_user_id;
+ * broadcast replies: subtype thread_broadcast).
+ */
+function listedMessageObject(state: WorkspaceState, m: FakeMessage): Record<string, unknown> {
+  const base = messageObject(state, m);
+  const isReply = m.thread_ts !== undefined && m.thread_ts !== m.ts;
+  if (isReply) {
+    const parent = state.findMessage(m.channel, m.thread_ts ?? "");
+    return {
+      ...base,
+      ...(m.reply_broadcast ? { subtype: "thread_broadcast", root: parent === undefined ? undefined : messageObject(state, parent) } : {}),
+      thread_ts: m.thread_ts,
+      ...(parent !== undefined ? { parent_user_id: parent.user } : {}),
+    };
+  }
+  const replies = state.messages.filter((r) => r.channel === m.channel && r.thread_ts === m.ts && r.ts !== m.ts);
+  if (replies.length === 0) return base;
+  return {
+    ...base,
+    thread_ts: m.ts,
+    reply_count: replies.length,
+    reply_users_count: new Set(replies.map((r) => r.user)).size,
+    latest_reply: replies[replies.length - 1]?.ts,
+    reply_users: [...new Set(replies.map((r) => r.user))].slice(0, 5),
+    is_locked: false,
+    subscribed: false,
   };
 }
 
@@ -331,6 +401,78 @@ function page<T>(items: readonly T[], args: Args): { items: T[]; next_cursor: st
 }
 
 // ---------------------------------------------------------------------------------------------
+// message lists (conversations.history / conversations.replies)
+// ---------------------------------------------------------------------------------------------
+
+const LIST_TS_RE = /^\d+(\.\d{1,6})?$/;
+
+/** A Slack ts as an exact integer of microseconds (floats lose the last digits). */
+function tsMicros(ts: string): bigint {
+  const [secs = "0", frac = ""] = ts.split(".");
+  return BigInt(secs) * 1_000_000n + BigInt(frac.padEnd(6, "0").slice(0, 6) || "0");
+}
+
+interface TsWindow {
+  oldest?: bigint;
+  latest?: bigint;
+  inclusive: boolean;
+}
+
+function tsWindow(args: Args): TsWindow {
+  const bound = (name: "oldest" | "latest"): bigint | undefined => {
+    const raw = str(args, name);
+    if (raw === undefined || raw === "") return undefined;
+    if (!LIST_TS_RE.test(raw)) throw new SlackError(`invalid_ts_${name}`);
+    return tsMicros(raw);
+  };
+  const oldest = bound("oldest");
+  const latest = bound("latest");
+  return { ...(oldest !== undefined ? { oldest } : {}), ...(latest !== undefined ? { latest } : {}), inclusive: bool(args, "inclusive") };
+}
+
+function inWindow(w: TsWindow, ts: string): boolean {
+  const t = tsMicros(ts);
+  if (w.oldest !== undefined && (w.inclusive ? t < w.oldest : t <= w.oldest)) return false;
+  if (w.latest !== undefined && (w.inclusive ? t > w.latest : t >= w.latest)) return false;
+  return true;
+}
+
+/** `limit` for history-like lists: 0/absent -> default, above max -> max (Slack returns at most that many). */
+function listLimit(args: Args, byDefault: number, max: number): number {
+  const raw = str(args, "limit");
+  if (raw === undefined || raw === "") return byDefault;
+  if (!/^\d+$/.test(raw)) throw invalidArguments("limit must be an integer [json-pointer:/limit]");
+  const n = Number(raw);
+  return n === 0 ? byDefault : Math.min(n, max);
+}
+
+function listPage<T>(items: readonly T[], args: Args, limit: number, kind: string): { items: T[]; has_more: boolean; next_cursor: string } {
+  const cursor = str(args, "cursor");
+  let offset = 0;
+  if (cursor !== undefined && cursor !== "") {
+    const match = new RegExp(`^fake-${kind}:(\\d+)$`).exec(Buffer.from(cursor, "base64").toString("utf8"));
+    if (match === null || match[1] === undefined) throw new SlackError("invalid_cursor");
+    offset = Number(match[1]);
+  }
+  const slice = items.slice(offset, offset + limit);
+  const hasMore = offset + limit < items.length;
+  return { items: slice, has_more: hasMore, next_cursor: hasMore ? Buffer.from(`fake-${kind}:${offset + limit}`).toString("base64") : "" };
+}
+
+/**
+ * The conversation a history/replies call reads, as a bot token sees it: invisible private
+ * channels answer channel_not_found, public channels the bot has not joined not_in_channel, and
+ * the token needs the history scope of the conversation's type.
+ */
+function readableConversation(ctx: HandlerContext): FakeChannel {
+  const ch = resolveChannel(ctx, str(ctx.args, "channel"));
+  const needed = ch.is_im ? "im:history" : ch.is_private ? "groups:history" : "channels:history";
+  if (!ctx.scopes.has(needed)) throw new SlackError("missing_scope", { needed, provided: [...ctx.scopes].join(",") });
+  if (!ch.members.includes(ctx.state.bot.user_id)) throw new SlackError("not_in_channel");
+  return ch;
+}
+
+// ---------------------------------------------------------------------------------------------
 // views
 // ---------------------------------------------------------------------------------------------
 
@@ -481,6 +623,48 @@ export const handlers: Record<string, Handler> = {
     return { channels: items.map((ch) => conversationObject(state, ch)), response_metadata: { next_cursor } };
   },
 
+  "conversations.history": (ctx) => {
+    const { state, args } = ctx;
+    const ch = readableConversation(ctx);
+    const window = tsWindow(args);
+    const limit = listLimit(args, 100, 999);
+    // Top-level messages and broadcast replies, newest first (thread replies live in conversations.replies).
+    const visible = state.messages
+      .filter((m) => m.channel === ch.id && (m.thread_ts === undefined || m.thread_ts === m.ts || m.reply_broadcast))
+      .filter((m) => inWindow(window, m.ts))
+      .reverse();
+    const { items, has_more, next_cursor } = listPage(visible, args, limit, "history");
+    return {
+      messages: items.map((m) => listedMessageObject(state, m)),
+      has_more,
+      pin_count: state.messages.filter((m) => m.channel === ch.id && m.pinned).length,
+      channel_actions_ts: null,
+      channel_actions_count: 0,
+      ...(has_more ? { response_metadata: { next_cursor } } : {}),
+    };
+  },
+
+  "conversations.replies": (ctx) => {
+    const { state, args } = ctx;
+    const ch = readableConversation(ctx);
+    const ts = str(args, "ts") ?? "";
+    const target = state.findMessage(ch.id, ts);
+    if (target === undefined) throw new SlackError("thread_not_found");
+    const rootTs = target.thread_ts ?? target.ts;
+    const parent = state.findMessage(ch.id, rootTs);
+    const window = tsWindow(args);
+    const limit = listLimit(args, 1000, 1000);
+    // The parent first (whatever the window, as Slack does), then the replies oldest first.
+    const replies = state.messages.filter((m) => m.channel === ch.id && m.thread_ts === rootTs && m.ts !== rootTs && inWindow(window, m.ts));
+    const thread = [...(parent !== undefined ? [parent] : []), ...replies];
+    const { items, has_more, next_cursor } = listPage(thread, args, limit, "replies");
+    return {
+      messages: items.map((m) => listedMessageObject(state, m)),
+      has_more,
+      ...(has_more ? { response_metadata: { next_cursor } } : {}),
+    };
+  },
+
   // ---- chat ---------------------------------------------------------------------------------
 
   "chat.postMessage": (ctx) => {
@@ -581,6 +765,7 @@ export const handlers: Record<string, Handler> = {
     const pinned = ctx.state.messages.filter((m) => m.channel === channel.id && m.pinned).length;
     if (pinned >= MAX_PINS_PER_CHANNEL) throw new SlackError("too_many_pins");
     message.pinned = true;
+    message.pin = { by: ctx.state.bot.user_id, at: ctx.state.now() };
     return {};
   },
 
@@ -611,6 +796,105 @@ export const handlers: Record<string, Handler> = {
     }
     reaction.users.push(state.bot.user_id);
     return {};
+  },
+
+  // ---- files (the two-step external upload) -------------------------------------------------
+
+  "files.getUploadURLExternal": ({ state, args, uploadBase }) => {
+    const filename = str(args, "filename") ?? "";
+    if (filename.trim() === "") throw invalidArguments("filename must not be empty [json-pointer:/filename]");
+    const rawLength = str(args, "length") ?? "";
+    if (!/^\d+$/.test(rawLength)) throw invalidArguments("length must be an integer [json-pointer:/length]");
+    const length = Number(rawLength);
+    if (length === 0) throw new SlackError("missing_argument");
+    const altTxt = str(args, "alt_txt");
+    if (altTxt !== undefined && altTxt.length > 1000) throw new SlackError("alt_txt_too_large");
+    const snippetType = str(args, "snippet_type");
+    if (snippetType !== undefined && snippetType !== "" && length > 1024 * 1024) throw new SlackError("snippet_too_large");
+    const id = state.nextFileId();
+    const file: FakeFile = {
+      id,
+      filename,
+      length,
+      uploadSecret: `${(Number.parseInt(id.slice(3), 36) * 2654435761 >>> 0).toString(16).padStart(8, "0")}${state.now().toString(16)}`,
+      completed: false,
+      created: state.now(),
+      ...(snippetType !== undefined && snippetType !== "" ? { snippetType } : {}),
+      ...(altTxt !== undefined ? { altTxt } : {}),
+    };
+    state.files.set(id, file);
+    return { upload_url: `${uploadBase}${id}/${file.uploadSecret}`, file_id: id };
+  },
+
+  "files.completeUploadExternal": (ctx) => {
+    const { state, args } = ctx;
+    const list = args["files"];
+    if (!Array.isArray(list) || list.length === 0) {
+      throw invalidArguments("files must be a non-empty JSON array of {id, title?} [json-pointer:/files]");
+    }
+    const entries = list.map((entry, i) => {
+      if (!isRecord(entry) || typeof entry["id"] !== "string") throw invalidArguments(`files[${i}] must be an object with a string id [json-pointer:/files/${i}/id]`);
+      const title = entry["title"];
+      return { id: entry["id"], ...(typeof title === "string" && title !== "" ? { title } : {}) };
+    });
+    const files = entries.map((e) => {
+      const file = state.files.get(e.id);
+      // Unknown tickets, files whose bytes never reached the upload URL, and finished uploads all fail.
+      if (file === undefined || file.content === undefined || file.completed) throw new SlackError("file_not_found");
+      return { file, title: e.title };
+    });
+
+    let channelRef = str(args, "channel_id");
+    const channelsCsv = str(args, "channels");
+    if ((channelRef === undefined || channelRef === "") && channelsCsv !== undefined && channelsCsv !== "") {
+      const ids = channelsCsv.split(",").map((c) => c.trim()).filter((c) => c !== "");
+      if (ids.length > 100) throw new SlackError("channels_limit_exceeded");
+      if (ids.length > 1) throw new Error("fake Slack: files.completeUploadExternal with several `channels` is not implemented (use channel_id)");
+      channelRef = ids[0];
+    }
+    const threadTs = str(args, "thread_ts");
+    const initialComment = str(args, "initial_comment");
+    let channel: FakeChannel | undefined;
+    if (channelRef !== undefined && channelRef !== "") {
+      channel = resolveChannel(ctx, channelRef);
+      if (channel.is_archived) throw new SlackError("invalid_channel");
+      if (!channel.members.includes(state.bot.user_id)) throw new SlackError("not_in_channel");
+    } else if (threadTs !== undefined && threadTs !== "") {
+      throw invalidArguments("thread_ts needs channel_id [json-pointer:/thread_ts]");
+    }
+    let blocks: unknown[] | undefined;
+    if ((initialComment === undefined || initialComment === "") && args["blocks"] !== undefined && args["blocks"] !== "") {
+      blocks = messageContent({ blocks: args["blocks"] }, { requireSome: false }).blocks;
+    }
+
+    let messageTs: string | undefined;
+    if (channel !== undefined) {
+      const message: FakeMessage = {
+        channel: channel.id,
+        ts: state.nextTs(),
+        text: initialComment ?? "",
+        ...(blocks !== undefined ? { blocks } : {}),
+        ...(threadTs !== undefined && threadTs !== "" ? { thread_ts: threadTs } : {}),
+        reply_broadcast: false,
+        user: state.bot.user_id,
+        bot_id: state.bot.bot_id,
+        pinned: false,
+        reactions: [],
+        history: [],
+        files: files.map((f) => f.file.id),
+      };
+      state.messages.push(message);
+      messageTs = message.ts;
+    }
+    for (const { file, title } of files) {
+      file.completed = true;
+      file.title = title ?? file.filename;
+      if (channel !== undefined) file.channel = channel.id;
+      if (initialComment !== undefined && initialComment !== "") file.initialComment = initialComment;
+      if (threadTs !== undefined && threadTs !== "" && channel !== undefined) file.threadTs = threadTs;
+      if (messageTs !== undefined) file.messageTs = messageTs;
+    }
+    return { files: files.map(({ file }) => fileObject(state, file)) };
   },
 
   // ---- users --------------------------------------------------------------------------------

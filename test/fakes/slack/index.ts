@@ -17,7 +17,7 @@ export {
   type SlackContract,
 } from "./contract.ts";
 export { validateBlocks, validateView, MAX_BLOCKS, type BlockSurface } from "./blocks.ts";
-export { handlers, SlackError, type Args, type Handler, type HandlerContext } from "./handlers.ts";
+export { fileObject, handlers, messageObject, SlackError, type Args, type Handler, type HandlerContext } from "./handlers.ts";
 export {
   DEFAULT_BOT,
   DEFAULT_TEAM_ID,
@@ -31,7 +31,10 @@ export {
   type FakeBookmark,
   type FakeChannel,
   type FakeEphemeral,
+  type FakeFile,
+  type FakeFileView,
   type FakeMessage,
+  type FilesReader,
   type FakeUser,
   type FakeUsergroup,
   type FakeView,
@@ -39,6 +42,8 @@ export {
   type MessageSeed,
   type MessagesReader,
   type PinsReader,
+  type PostAsOptions,
+  type ReactionsApi,
   type TopicLike,
   type TriggerInfo,
   type UsergroupSeed,

@@ -15,8 +15,10 @@ import {
   DEFAULT_BOT,
   DEFAULT_TEAM_ID,
   DEFAULT_USERS,
+  filesReader,
   messagesReader,
   pinsReader,
+  reactionsApi,
   usergroupsApi,
   usersApi,
   viewsReader,
@@ -24,8 +26,10 @@ import {
   type BookmarksReader,
   type BotIdentity,
   type ChannelsReader,
+  type FilesReader,
   type MessagesReader,
   type PinsReader,
+  type ReactionsApi,
   type UsergroupSeed,
   type UsergroupsApi,
   type UserSeed,
@@ -106,8 +110,14 @@ export interface FakeSlack {
   /** Calls to one method, successful and failed. */
   callsTo(method: string): FakeSlackCall[];
   readonly channels: ChannelsReader;
+  /** Messages; postAs / editAs / deleteAs simulate people (test-only, no event is sent). */
   readonly messages: MessagesReader;
+  /** Pinned messages; addAs / removeAs simulate people pinning. */
   readonly pins: PinsReader;
+  /** Reactions on messages; addAs / removeAs simulate people reacting. */
+  readonly reactions: ReactionsApi;
+  /** Files uploaded with files.getUploadURLExternal + the upload URL + files.completeUploadExternal. */
+  readonly files: FilesReader;
   readonly users: UsersApi;
   readonly views: ViewsReader;
   readonly bookmarks: BookmarksReader;
@@ -156,6 +166,29 @@ interface Reply {
   status: number;
   body: Record<string, unknown>;
   headers?: Record<string, string>;
+}
+
+const UPLOAD_PATH = "/upload/v1/";
+
+/** The file part of a multipart/form-data body: the first part with a filename, else the first part. */
+function multipartFile(body: Buffer, boundary: string): Buffer | undefined {
+  const delimiter = Buffer.from(`--${boundary}`);
+  const parts: Array<{ headers: string; content: Buffer }> = [];
+  let start = body.indexOf(delimiter);
+  while (start !== -1) {
+    const next = body.indexOf(delimiter, start + delimiter.length);
+    if (next === -1) break;
+    const part = body.subarray(start + delimiter.length, next);
+    const headerEnd = part.indexOf("\r\n\r\n");
+    if (headerEnd !== -1) {
+      const content = part.subarray(headerEnd + 4);
+      // The CRLF before the next delimiter belongs to the framing, not the content.
+      const trimmed = content.length >= 2 && content[content.length - 2] === 13 && content[content.length - 1] === 10 ? content.subarray(0, content.length - 2) : content;
+      parts.push({ headers: part.subarray(0, headerEnd).toString("utf8"), content: trimmed });
+    }
+    start = next;
+  }
+  return (parts.find((p) => /filename=/i.test(p.headers)) ?? parts[0])?.content;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -310,7 +343,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     if (invalid !== undefined) return invalid;
 
     try {
-      const result = handler({ state, args, scopes: granted });
+      const result = handler({ state, args, scopes: granted, uploadBase: `http://127.0.0.1:${port}${UPLOAD_PATH}` });
       return { status: 200, body: { ok: true, ...result } };
     } catch (err) {
       if (!(err instanceof SlackError)) throw err;
@@ -425,10 +458,41 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     }
   }
 
+  /**
+   * The upload URL files.getUploadURLExternal hands out (Slack's files.slack.com/upload/v1/…):
+   * POST the file as raw bytes or multipart/form-data; the byte count must equal the announced
+   * `length`. Answers 200 "OK - <length>" like Slack, 404 for an unknown URL, 400 otherwise.
+   */
+  function onUpload(req: IncomingMessage, url: URL, body: Buffer): { status: number; text: string } {
+    const [fileId = "", secret = ""] = url.pathname.slice(UPLOAD_PATH.length).split("/");
+    const file = state.files.get(fileId);
+    if (file === undefined || file.uploadSecret !== secret) return { status: 404, text: "upload URL not found" };
+    if (req.method !== "POST") return { status: 405, text: "upload with POST" };
+    if (file.completed) return { status: 400, text: "upload already completed" };
+    const contentType = req.headers["content-type"] ?? "";
+    const boundary = /^multipart\/form-data\s*;.*boundary="?([^";]+)"?/i.exec(contentType)?.[1];
+    let bytes: Buffer | undefined = body;
+    if (/^multipart\/form-data/i.test(contentType)) {
+      bytes = boundary === undefined ? undefined : multipartFile(body, boundary);
+      if (bytes === undefined) return { status: 400, text: "malformed multipart/form-data body" };
+    }
+    if (bytes.length !== file.length) {
+      return { status: 400, text: `length mismatch: files.getUploadURLExternal announced ${file.length} bytes, received ${bytes.length}` };
+    }
+    file.content = Buffer.from(bytes);
+    return { status: 200, text: `OK - ${bytes.length}` };
+  }
+
   async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const at = Date.now();
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
     const body = await readBody(req);
+    if (url.pathname.startsWith(UPLOAD_PATH)) {
+      const answer = onUpload(req, url, body);
+      res.writeHead(answer.status, { "content-type": "text/plain; charset=utf-8" });
+      res.end(answer.text);
+      return;
+    }
     if (!url.pathname.startsWith("/api/")) {
       res.writeHead(404, { "content-type": "application/json; charset=utf-8" });
       res.end(JSON.stringify({ ok: false, error: "unknown_method" }));
@@ -516,6 +580,8 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     channels,
     messages,
     pins: pinsReader(state, channels),
+    reactions: reactionsApi(state, channels),
+    files: filesReader(state, channels),
     users: usersApi(state),
     views: viewsReader(state),
     bookmarks: bookmarksReader(state, channels),

@@ -96,8 +96,17 @@ export interface FakeMessage {
   pinned: boolean;
   reactions: Array<{ name: string; users: string[] }>;
   edited?: { user: string; ts: string };
-  /** Earlier versions, oldest first (chat.update pushes the replaced content here). */
+  /** Earlier versions, oldest first (chat.update and messages.editAs push the replaced content here). */
   history: MessageRevision[];
+  /** Set on messages a human typed (messages.postAs), as Slack's clients do. */
+  client_msg_id?: string;
+  /**
+   * The current pin (or, once removed, the last one): who pinned it and when (epoch seconds), and
+   * who removed it (pins.removeAs).
+   */
+  pin?: { by: string; at: number; removedBy?: string };
+  /** IDs of files shared with this message (files.completeUploadExternal with a channel_id). */
+  files?: string[];
 }
 
 export interface MessageSeed {
@@ -105,6 +114,30 @@ export interface MessageSeed {
   user: string;
   blocks?: unknown[];
   thread_ts?: string;
+}
+
+export interface FakeFile {
+  /** `FFB…`, handed out by files.getUploadURLExternal. */
+  id: string;
+  filename: string;
+  /** The byte length announced to files.getUploadURLExternal. */
+  length: number;
+  /** Secret part of the upload URL. */
+  uploadSecret: string;
+  /** Bytes received at the upload URL (undefined until uploaded). */
+  content?: Buffer;
+  /** Set by files.completeUploadExternal (default: the filename). */
+  title?: string;
+  completed: boolean;
+  /** Channel the file was shared to by files.completeUploadExternal (none: a private file). */
+  channel?: string;
+  initialComment?: string;
+  threadTs?: string;
+  /** ts of the message that shared the file in `channel`. */
+  messageTs?: string;
+  created: number;
+  snippetType?: string;
+  altTxt?: string;
 }
 
 export interface FakeEphemeral {
@@ -238,7 +271,8 @@ export class WorkspaceState {
   readonly bookmarks: FakeBookmark[] = [];
   readonly triggers = new Map<string, TriggerInfo>();
   readonly usergroups = new Map<string, FakeUsergroup>();
-  private seq = { channel: 0, dm: 0, ts: 0, view: 0, hash: 0, bookmark: 0, trigger: 0, usergroup: 0 };
+  readonly files = new Map<string, FakeFile>();
+  private seq = { channel: 0, dm: 0, ts: 0, view: 0, hash: 0, bookmark: 0, trigger: 0, usergroup: 0, file: 0, clientMsg: 0 };
 
   constructor(
     readonly bot: BotIdentity,
@@ -257,6 +291,7 @@ export class WorkspaceState {
     this.bookmarks.length = 0;
     this.triggers.clear();
     this.usergroups.clear();
+    this.files.clear();
     this.addUser({ id: this.bot.user_id, name: this.bot.name, real_name: "Firebreak", is_bot: true });
     for (const u of this.seedUsers) this.addUser(u);
     const humans = [...this.users.values()].filter((u) => !u.is_bot && !u.deleted).map((u) => u.id);
@@ -306,6 +341,16 @@ export class WorkspaceState {
 
   nextUsergroupId(): string {
     return `SFB${pad(++this.seq.usergroup, 7)}`;
+  }
+
+  nextFileId(): string {
+    return `FFB${pad(++this.seq.file, 7)}`;
+  }
+
+  /** A UUID-shaped client_msg_id, as Slack's clients attach to messages people type. */
+  nextClientMsgId(): string {
+    const hex = (++this.seq.clientMsg).toString(16).padStart(12, "0");
+    return `00000000-0000-4000-8000-${hex}`;
   }
 
   nextTriggerId(): string {
@@ -542,6 +587,30 @@ export interface MessagesReader {
   ephemeral(filter?: { channel?: string; user?: string }): FakeEphemeral[];
   /** Seeds a message from a human (e.g. for the app to pin or react to). */
   seed(idOrName: string, message: MessageSeed): FakeMessage;
+  /**
+   * A person posts a message (test-only: changes fake state, sends no event; pair it with a factory
+   * from test/support/slack-events.ts). The user must be an active workspace member of the channel,
+   * and `threadTs` must name a top-level message of the channel. Returns the new message's ts.
+   */
+  postAs(userId: string, idOrName: string, text: string, options?: PostAsOptions): string;
+  /**
+   * A person (the author or an admin) deletes a message: it disappears from state and from
+   * conversations.history / replies, as in Slack. Returns the deleted message (for messageDeletedEvent).
+   */
+  deleteAs(idOrName: string, ts: string): FakeMessage;
+  /**
+   * The author edits their message: the old text goes to `history`, `edited` is set. Slack lets only
+   * the author edit, so bot messages are refused (the app edits those with chat.update).
+   * Returns the edited message (for messageChangedEvent).
+   */
+  editAs(idOrName: string, ts: string, text: string): FakeMessage;
+}
+
+export interface PostAsOptions {
+  /** Reply in the thread of this top-level message. */
+  threadTs?: string;
+  /** "Also send to #channel" for a thread reply. */
+  broadcast?: boolean;
 }
 
 export function messagesReader(state: WorkspaceState, channels: ChannelsReader): MessagesReader {
@@ -587,7 +656,80 @@ export function messagesReader(state: WorkspaceState, channels: ChannelsReader):
       state.messages.push(message);
       return message;
     },
+    postAs: (userId, idOrName, text, options = {}) => {
+      const ch = channels.get(idOrName);
+      const user = humanMember(state, ch, userId, "postAs");
+      if (ch.is_archived) throw new Error(`Fake Slack postAs: #${ch.name} is archived; nobody can post there`);
+      const threadTs = options.threadTs;
+      if (threadTs !== undefined) {
+        const parent = state.findMessage(ch.id, threadTs);
+        if (parent === undefined) throw new Error(`Fake Slack postAs: no message ${threadTs} in ${ch.id} to reply to`);
+        if (parent.thread_ts !== undefined && parent.thread_ts !== parent.ts) {
+          throw new Error(`Fake Slack postAs: ${threadTs} is itself a reply; people reply to the thread's parent (${parent.thread_ts})`);
+        }
+      }
+      const message: FakeMessage = {
+        channel: ch.id,
+        ts: state.nextTs(),
+        text,
+        ...(threadTs !== undefined ? { thread_ts: threadTs } : {}),
+        reply_broadcast: threadTs !== undefined && options.broadcast === true,
+        user: user.id,
+        pinned: false,
+        reactions: [],
+        history: [],
+        client_msg_id: state.nextClientMsgId(),
+      };
+      state.messages.push(message);
+      return message.ts;
+    },
+    deleteAs: (idOrName, ts) => {
+      const ch = channels.get(idOrName);
+      const index = state.messages.findIndex((m) => m.channel === ch.id && m.ts === ts);
+      const message = state.messages[index];
+      if (message === undefined) throw new Error(`Fake Slack deleteAs: no message ${ts} in ${ch.id}`);
+      state.messages.splice(index, 1);
+      return message;
+    },
+    editAs: (idOrName, ts, text) => {
+      const ch = channels.get(idOrName);
+      const message = state.findMessage(ch.id, ts);
+      if (message === undefined) throw new Error(`Fake Slack editAs: no message ${ts} in ${ch.id}`);
+      if (message.bot_id !== undefined || state.users.get(message.user)?.is_bot === true) {
+        throw new Error(`Fake Slack editAs: ${ts} was posted by a bot; only its author edits a message (the app uses chat.update)`);
+      }
+      message.history.push({
+        text: message.text,
+        ...(message.blocks !== undefined ? { blocks: message.blocks } : {}),
+        ...(message.attachments !== undefined ? { attachments: message.attachments } : {}),
+        replacedAt: Date.now(),
+      });
+      message.text = text;
+      message.edited = { user: message.user, ts: state.nextTs() };
+      return message;
+    },
   };
+}
+
+/** The active, human workspace user `userId`, who must be a member of `ch` (throws otherwise). */
+function humanMember(state: WorkspaceState, ch: FakeChannel, userId: string, what: string): FakeUser {
+  const user = state.users.get(userId);
+  if (user === undefined) throw new Error(`Fake Slack ${what}: no workspace user ${userId} (add one with users.add())`);
+  if (user.deleted) throw new Error(`Fake Slack ${what}: ${userId} is deactivated`);
+  if (user.is_bot) throw new Error(`Fake Slack ${what}: ${userId} is a bot; the app acts through the Web API instead`);
+  if (!ch.members.includes(userId)) {
+    throw new Error(`Fake Slack ${what}: ${userId} is not a member of ${ch.is_im ? ch.id : `#${ch.name}`} (members: ${ch.members.join(", ") || "none"}; use channels.addMembers())`);
+  }
+  return user;
+}
+
+const MAX_PINS = 100;
+const REACTION_NAME_RE = /^[a-z0-9_+'-]+(::skin-tone-[2-6])?$/;
+
+function findOrThrow(state: WorkspaceState, ch: FakeChannel, ts: string, what: string): FakeMessage {
+  const message = state.findMessage(ch.id, ts);
+  if (message === undefined) throw new Error(`Fake Slack ${what}: no message ${ts} in ${ch.id}`);
+  return message;
 }
 
 export interface PinsReader {
@@ -595,16 +737,155 @@ export interface PinsReader {
   in(idOrName: string): FakeMessage[];
   all(): Array<{ channel: string; ts: string; message: FakeMessage }>;
   isPinned(idOrName: string, ts: string): boolean;
+  /** A person pins a message (test-only; they must be a member). Returns it, for pinAddedEvent. */
+  addAs(userId: string, idOrName: string, ts: string): FakeMessage;
+  /** A person unpins a message (test-only). Returns it (its `pin` still names the removed pin), for pinRemovedEvent. */
+  removeAs(userId: string, idOrName: string, ts: string): FakeMessage;
 }
 
 export function pinsReader(state: WorkspaceState, channels: ChannelsReader): PinsReader {
   return {
+    addAs: (userId, idOrName, ts) => {
+      const ch = channels.get(idOrName);
+      humanMember(state, ch, userId, "pins.addAs");
+      const message = findOrThrow(state, ch, ts, "pins.addAs");
+      if (message.pinned) throw new Error(`Fake Slack pins.addAs: ${ts} is already pinned`);
+      if (state.messages.filter((m) => m.channel === ch.id && m.pinned).length >= MAX_PINS) {
+        throw new Error(`Fake Slack pins.addAs: ${ch.id} already has ${MAX_PINS} pins`);
+      }
+      message.pinned = true;
+      message.pin = { by: userId, at: state.now() };
+      return message;
+    },
+    removeAs: (userId, idOrName, ts) => {
+      const ch = channels.get(idOrName);
+      humanMember(state, ch, userId, "pins.removeAs");
+      const message = findOrThrow(state, ch, ts, "pins.removeAs");
+      if (!message.pinned) throw new Error(`Fake Slack pins.removeAs: ${ts} is not pinned`);
+      message.pinned = false;
+      message.pin = { by: message.pin?.by ?? userId, at: message.pin?.at ?? state.now(), removedBy: userId };
+      return message;
+    },
     in: (idOrName) => {
       const id = channels.get(idOrName).id;
       return state.messages.filter((m) => m.channel === id && m.pinned);
     },
     all: () => state.messages.filter((m) => m.pinned).map((m) => ({ channel: m.channel, ts: m.ts, message: m })),
     isPinned: (idOrName, ts) => state.findMessage(channels.get(idOrName).id, ts)?.pinned ?? false,
+  };
+}
+
+export interface ReactionsApi {
+  /** Reactions on a message: emoji name and the users who reacted, in order. */
+  on(idOrName: string, ts: string): Array<{ name: string; users: string[] }>;
+  /**
+   * A person reacts (test-only). `name` with or without colons. Private channels need membership.
+   * Returns the message, for reactionAddedEvent.
+   */
+  addAs(userId: string, idOrName: string, ts: string, name: string): FakeMessage;
+  /** A person takes their reaction back (test-only). Returns the message, for reactionRemovedEvent. */
+  removeAs(userId: string, idOrName: string, ts: string, name: string): FakeMessage;
+}
+
+export function reactionsApi(state: WorkspaceState, channels: ChannelsReader): ReactionsApi {
+  const target = (userId: string, idOrName: string, ts: string, what: string): FakeMessage => {
+    const ch = channels.get(idOrName);
+    const user = state.users.get(userId);
+    if (user === undefined || user.deleted) throw new Error(`Fake Slack ${what}: ${userId} is not an active workspace user`);
+    if ((ch.is_private || ch.is_im) && !ch.members.includes(userId)) {
+      throw new Error(`Fake Slack ${what}: ${userId} cannot see ${ch.id} (not a member)`);
+    }
+    return findOrThrow(state, ch, ts, what);
+  };
+  const emoji = (name: string, what: string): string => {
+    const bare = name.replace(/^:|:$/g, "");
+    if (!REACTION_NAME_RE.test(bare)) throw new Error(`Fake Slack ${what}: "${name}" is not an emoji name`);
+    return bare;
+  };
+  return {
+    on: (idOrName, ts) =>
+      (state.findMessage(channels.get(idOrName).id, ts)?.reactions ?? []).map((r) => ({ name: r.name, users: [...r.users] })),
+    addAs: (userId, idOrName, ts, name) => {
+      const message = target(userId, idOrName, ts, "reactions.addAs");
+      const bare = emoji(name, "reactions.addAs");
+      let reaction = message.reactions.find((r) => r.name === bare);
+      if (reaction?.users.includes(userId) === true) throw new Error(`Fake Slack reactions.addAs: ${userId} already reacted :${bare}:`);
+      if (reaction === undefined) {
+        reaction = { name: bare, users: [] };
+        message.reactions.push(reaction);
+      }
+      reaction.users.push(userId);
+      return message;
+    },
+    removeAs: (userId, idOrName, ts, name) => {
+      const message = target(userId, idOrName, ts, "reactions.removeAs");
+      const bare = emoji(name, "reactions.removeAs");
+      const reaction = message.reactions.find((r) => r.name === bare);
+      if (reaction === undefined || !reaction.users.includes(userId)) {
+        throw new Error(`Fake Slack reactions.removeAs: ${userId} has no :${bare}: on ${ts}`);
+      }
+      reaction.users = reaction.users.filter((u) => u !== userId);
+      if (reaction.users.length === 0) message.reactions = message.reactions.filter((r) => r !== reaction);
+      return message;
+    },
+  };
+}
+
+/** A file as tests read it back: what the app uploaded and where it shared it. */
+export interface FakeFileView {
+  id: string;
+  /** The title given to files.completeUploadExternal (default: the filename). */
+  title: string;
+  filename: string;
+  /** The uploaded bytes as UTF-8 text ("" before the upload). */
+  content: string;
+  /** The raw uploaded bytes. */
+  bytes: Buffer;
+  /** The channel it was shared to, if any. */
+  channel?: string;
+  initialComment?: string;
+  threadTs?: string;
+  /** ts of the file-share message in `channel`. */
+  messageTs?: string;
+  /** Whether files.completeUploadExternal finished the upload. */
+  completed: boolean;
+}
+
+export interface FilesReader {
+  /** Files shared (completed) in one channel (id or name), in the order their upload URLs were issued. */
+  in(idOrName: string): FakeFileView[];
+  /** Every file the app asked an upload URL for, completed or not, in that order. */
+  all(): FakeFileView[];
+  byId(id: string): FakeFileView | undefined;
+}
+
+function fileView(f: FakeFile): FakeFileView {
+  const bytes = f.content ?? Buffer.alloc(0);
+  return {
+    id: f.id,
+    title: f.title ?? f.filename,
+    filename: f.filename,
+    content: bytes.toString("utf8"),
+    bytes,
+    ...(f.channel !== undefined ? { channel: f.channel } : {}),
+    ...(f.initialComment !== undefined ? { initialComment: f.initialComment } : {}),
+    ...(f.threadTs !== undefined ? { threadTs: f.threadTs } : {}),
+    ...(f.messageTs !== undefined ? { messageTs: f.messageTs } : {}),
+    completed: f.completed,
+  };
+}
+
+export function filesReader(state: WorkspaceState, channels: ChannelsReader): FilesReader {
+  return {
+    in: (idOrName) => {
+      const id = channels.get(idOrName).id;
+      return [...state.files.values()].filter((f) => f.completed && f.channel === id).map(fileView);
+    },
+    all: () => [...state.files.values()].map(fileView),
+    byId: (id) => {
+      const f = state.files.get(id);
+      return f === undefined ? undefined : fileView(f);
+    },
   };
 }
 
