@@ -191,7 +191,8 @@ function listedMessageObject(state: WorkspaceState, m: FakeMessage): Record<stri
     const parent = state.findMessage(m.channel, m.thread_ts ?? "");
     return {
       ...base,
-      ...(m.reply_broadcast ? { subtype: "thread_broadcast", root: parent === undefined ? undefined : messageObject(state, parent) } : {}),
+      ...(m.reply_broadcast ? { subtype: "thread_broadcast" } : {}),
+      ...(m.reply_broadcast && parent !== undefined ? { root: messageObject(state, parent) } : {}),
       thread_ts: m.thread_ts,
       ...(parent !== undefined ? { parent_user_id: parent.user } : {}),
     };

@@ -212,6 +212,9 @@ describe("conversations.replies", () => {
     // A message without replies is its own one-message thread.
     const lone = slack.messages.postAs("U0RESPOND2", ch, "lonely");
     expect((await client.conversations.replies({ channel: ch, ts: lone })).messages?.map((m) => field(m, "text"))).toEqual(["lonely"]);
+    // Reading one reply by its own ts, as the app does: a window of exactly that ts.
+    const one = await client.conversations.replies({ channel: ch, ts: r1, oldest: r1, latest: r1, inclusive: true });
+    expect(one.messages?.map((m) => m.ts)).toEqual([parent, r1]);
     // oldest filters the replies; the parent still comes first.
     expect((await client.conversations.replies({ channel: ch, ts: parent, oldest: r1 })).messages?.map((m) => m.ts)).toEqual([parent, r2]);
     const paged = await client.conversations.replies({ channel: ch, ts: parent, limit: 2 });
@@ -275,6 +278,17 @@ describe("files: getUploadURLExternal, the upload URL, completeUploadExternal", 
     expect(slack.files.byId(got.file_id ?? "")).toMatchObject({ content: "hello", completed: true });
     expect(slack.files.byId(got.file_id ?? "")).not.toHaveProperty("channel");
     expect(slack.messages.all()).toEqual([]);
+    // multipart/form-data, as WebClient sends it: the file part is what counts.
+    const second = await client.files.getUploadURLExternal({ filename: "b.txt", length: 4 });
+    const form = new FormData();
+    form.append("note", "not the file");
+    form.append("file", new Blob([Buffer.from("four")]), "b.txt");
+    expect((await fetch(second.upload_url ?? "", { method: "POST", body: form })).status).toBe(200);
+    expect(slack.files.byId(second.file_id ?? "")?.content).toBe("four");
+    const third = await client.files.getUploadURLExternal({ filename: "c.txt", length: 4 });
+    const tooLong = new FormData();
+    tooLong.append("file", new Blob([Buffer.from("fives")]), "c.txt");
+    expect((await fetch(third.upload_url ?? "", { method: "POST", body: tooLong })).status).toBe(400);
     // Once completed, neither the URL nor the ticket can be used again.
     expect((await fetch(url, { method: "POST", body: "hello" })).status).toBe(400);
     expect((await failure(client.files.completeUploadExternal({ files: [{ id: got.file_id ?? "" }] }))).error).toBe("file_not_found");
