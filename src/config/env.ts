@@ -64,7 +64,58 @@ export const envSchema = z.object({
       }
     }, "must be an IANA time zone such as Europe/Paris"),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(120_000).default(8_000),
+  // Post-mortem exporters: each is on when all its required variables are set (see loadConfig).
+  CONFLUENCE_BASE_URL: optionalString.refine((value) => value === undefined || isHttpUrl(value), "must be your Confluence Cloud site URL, such as https://your-site.atlassian.net"),
+  CONFLUENCE_EMAIL: optionalString.refine((value) => value === undefined || /^[^\s@]+@[^\s@]+$/.test(value), "must be the email address of the Atlassian account that owns CONFLUENCE_API_TOKEN"),
+  CONFLUENCE_API_TOKEN: optionalString,
+  CONFLUENCE_SPACE_ID: optionalString.refine((value) => value === undefined || /^\d+$/.test(value), "must be the numeric space id, not the space key (GET /wiki/api/v2/spaces?keys=<KEY> shows it)"),
+  CONFLUENCE_PARENT_PAGE_ID: optionalString.refine((value) => value === undefined || /^\d+$/.test(value), "must be a numeric page id (the number in the page's URL)"),
+  GITHUB_TOKEN: optionalString,
+  GITHUB_REPOSITORY: optionalString.refine((value) => value === undefined || /^[\w.-]+\/[\w.-]+$/.test(value), "must be owner/name, such as acme/incident-followups"),
+  GITHUB_API_URL: optionalString
+    .refine((value) => value === undefined || isHttpUrl(value), "must be an http(s) URL such as https://api.github.com (GitHub Enterprise Server: https://<host>/api/v3)")
+    .transform((value) => (value ?? "https://api.github.com").replace(/\/+$/, "")),
+  GITHUB_LABELS: optionalString,
+  EXPORT_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
 });
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === "https:" || url.protocol === "http:") && url.hostname !== "";
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The exporters' variables: all of `required` set turns an exporter on, none
+ * leaves it off; anything in between is a mistake, named in one sentence.
+ */
+function partialGroupProblem(name: string, required: Record<string, string | undefined>, optional: Record<string, string | undefined>): string | undefined {
+  const set = Object.keys(required).filter((key) => required[key] !== undefined);
+  const missing = Object.keys(required).filter((key) => required[key] === undefined);
+  const extras = Object.keys(optional).filter((key) => optional[key] !== undefined);
+  if (missing.length === 0 || set.length + extras.length === 0) return undefined;
+  return `${missing.join(", ")} ${missing.length === 1 ? "is" : "are"} missing: the ${name} exporter needs ${Object.keys(required).join(", ")} (${[...set, ...extras].join(", ")} ${set.length + extras.length === 1 ? "is" : "are"} set); set them all to turn it on, or unset ${set.length + extras.length === 1 ? "it" : "them"} to leave it off`;
+}
+
+export interface ConfluenceExportConfig {
+  /** The site, e.g. https://acme.atlassian.net (without /wiki). */
+  readonly baseUrl: string;
+  readonly email: string;
+  readonly apiToken: string;
+  readonly spaceId: string;
+  readonly parentPageId: string | undefined;
+}
+
+export interface GitHubExportConfig {
+  readonly apiUrl: string;
+  readonly token: string;
+  readonly owner: string;
+  readonly repo: string;
+  readonly labels: readonly string[];
+}
 
 export type Env = z.infer<typeof envSchema>;
 
@@ -89,6 +140,12 @@ export interface Config {
   readonly timeZone: string;
   /** How Alertmanager authenticates; undefined = the webhook endpoint is off. */
   readonly alertmanager: { readonly kind: "bearer"; readonly token: string } | { readonly kind: "basic"; readonly username: string; readonly password: string } | { readonly kind: "insecure" } | undefined;
+  /** Post-mortem exporters; undefined = that exporter is off. */
+  readonly exporters: {
+    readonly timeoutMs: number;
+    readonly confluence: ConfluenceExportConfig | undefined;
+    readonly github: GitHubExportConfig | undefined;
+  };
 }
 
 function deepFreeze<T>(value: T): T {
@@ -121,6 +178,19 @@ export function loadConfig(source: Readonly<Record<string, string | undefined>>)
   const problems: string[] = [];
   if (basicParts === 1) problems.push("ALERTMANAGER_USERNAME and ALERTMANAGER_PASSWORD must be set together (basic auth), or use ALERTMANAGER_TOKEN");
   if (env.ALERTMANAGER_TOKEN && basicParts === 2) problems.push("ALERTMANAGER_TOKEN cannot be combined with ALERTMANAGER_USERNAME/ALERTMANAGER_PASSWORD: choose bearer or basic auth");
+  const confluence = {
+    CONFLUENCE_BASE_URL: env.CONFLUENCE_BASE_URL,
+    CONFLUENCE_EMAIL: env.CONFLUENCE_EMAIL,
+    CONFLUENCE_API_TOKEN: env.CONFLUENCE_API_TOKEN,
+    CONFLUENCE_SPACE_ID: env.CONFLUENCE_SPACE_ID,
+  };
+  const github = { GITHUB_TOKEN: env.GITHUB_TOKEN, GITHUB_REPOSITORY: env.GITHUB_REPOSITORY };
+  for (const problem of [
+    partialGroupProblem("Confluence", confluence, { CONFLUENCE_PARENT_PAGE_ID: env.CONFLUENCE_PARENT_PAGE_ID }),
+    partialGroupProblem("GitHub", github, { GITHUB_LABELS: env.GITHUB_LABELS }),
+  ]) {
+    if (problem) problems.push(problem);
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   const config: Config = {
     env: env.NODE_ENV,
@@ -146,6 +216,29 @@ export function loadConfig(source: Readonly<Record<string, string | undefined>>)
         : env.ALERTMANAGER_ALLOW_INSECURE === "true"
           ? { kind: "insecure" }
           : undefined,
+    exporters: {
+      timeoutMs: env.EXPORT_TIMEOUT_MS,
+      confluence:
+        env.CONFLUENCE_BASE_URL && env.CONFLUENCE_EMAIL && env.CONFLUENCE_API_TOKEN && env.CONFLUENCE_SPACE_ID
+          ? {
+              baseUrl: env.CONFLUENCE_BASE_URL.replace(/\/+$/, "").replace(/\/wiki$/, ""),
+              email: env.CONFLUENCE_EMAIL,
+              apiToken: env.CONFLUENCE_API_TOKEN,
+              spaceId: env.CONFLUENCE_SPACE_ID,
+              parentPageId: env.CONFLUENCE_PARENT_PAGE_ID,
+            }
+          : undefined,
+      github:
+        env.GITHUB_TOKEN && env.GITHUB_REPOSITORY
+          ? {
+              apiUrl: env.GITHUB_API_URL,
+              token: env.GITHUB_TOKEN,
+              owner: env.GITHUB_REPOSITORY.split("/")[0] ?? "",
+              repo: env.GITHUB_REPOSITORY.split("/")[1] ?? "",
+              labels: (env.GITHUB_LABELS ?? "").split(",").map((label) => label.trim()).filter((label) => label !== ""),
+            }
+          : undefined,
+    },
   };
   return deepFreeze(config);
 }

@@ -27,6 +27,11 @@ export const redactPaths = [
   "body.response_url",
   "password",
   "*.password",
+  // Post-mortem exporters: the Confluence API token and the GitHub token (also inside the config).
+  "apiToken",
+  "*.apiToken",
+  "*.*.apiToken",
+  "*.*.token",
 ] as const;
 
 // Secrets can also hide inside free text (an error message quoting a URL or a
@@ -37,6 +42,11 @@ const secretPatterns: ReadonlyArray<[RegExp, string]> = [
   [/https:\/\/hooks\.slack\.com\/[^\s"'<>]+/g, "https://hooks.slack.com/[Redacted]"],
   [/(postgres(?:ql)?:\/\/[^:/\s]+:)[^@\s]+@/g, "$1[Redacted]@"],
   [/(Bearer\s+)[A-Za-z0-9._~+/=-]+/gi, "$1[Redacted]"],
+  // Basic credentials (base64 of user:secret); plain words such as "Basic authentication" are left alone.
+  [/(\b[Bb]asic\s+)(?=[A-Za-z0-9+/]*[A-Z0-9+/])[A-Za-z0-9+/]{16,}={0,2}/g, "$1[Redacted]"],
+  // GitHub tokens (classic, fine-grained, app and OAuth) and Atlassian API tokens.
+  [/\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})/g, "gh?_[Redacted]"],
+  [/\bATATT[A-Za-z0-9_=-]{20,}/g, "ATATT[Redacted]"],
 ];
 
 export function scrubSecrets(text: string): string {

@@ -1,0 +1,116 @@
+import type { GitHubExportConfig } from "../../config/env.ts";
+import { PermanentOutboundError, RateLimitedError, TransientOutboundError } from "../../lib/errors.ts";
+import type { GitHubApi, GitHubIssue } from "./ports.ts";
+import { clampDelay, excerpt, record, retryAfterMs, sendJson, type ClientOptions, type OutboundResponse } from "./http.ts";
+
+/**
+ * GitHub REST API: POST /repos/{owner}/{repo}/issues {title, body, labels?},
+ * with `Authorization: Bearer <token>`, `Accept: application/vnd.github+json`,
+ * `X-GitHub-Api-Version: 2022-11-28` and a User-Agent (GitHub refuses
+ * requests without one).
+ *
+ * Rate limits, as GitHub documents them: 403 or 429 with
+ * `x-ratelimit-remaining: 0` waits until `x-ratelimit-reset` (epoch seconds);
+ * with `retry-after`, that many seconds; any other 429, or a 403 saying
+ * "secondary rate limit", at least a minute. All become RateLimitedError (the
+ * job waits without using up an attempt). 401/403/404/410 are configuration
+ * problems and 422 a refused issue: permanent, with a message saying what to fix.
+ */
+export const GITHUB_API_VERSION = "2022-11-28";
+export const USER_AGENT = "Firebreak/0.1 (incident management; post-mortem exporter)";
+
+export type GitHubApiOptions = GitHubExportConfig & ClientOptions;
+
+/** GitHub's message, with the validation errors of a 422 ({resource, field, code}). */
+function remoteMessage(response: OutboundResponse): string {
+  const body = record(response.json);
+  const message = typeof body.message === "string" ? body.message : excerpt(response.text) || `HTTP ${response.status}`;
+  const errors = Array.isArray(body.errors)
+    ? body.errors.map((error) => {
+        const item = record(error);
+        return [item.field, item.code, item.message].filter((part) => typeof part === "string").join(" ");
+      })
+    : [];
+  return excerpt(errors.length > 0 ? `${message}: ${errors.join("; ")}` : message);
+}
+
+/** Maps a GitHub error response onto Firebreak's errors (exported for unit tests of the rules). */
+export function githubError(operation: string, repository: string, response: OutboundResponse, now: number): Error {
+  const { status, headers } = response;
+  const detail = remoteMessage(response);
+  if (status === 403 || status === 429) {
+    const retryAfter = retryAfterMs(headers, now);
+    if (retryAfter !== undefined) return new RateLimitedError(`GitHub rate-limited ${operation} (secondary limit)`, clampDelay(retryAfter));
+    const reset = Number(headers.get("x-ratelimit-reset"));
+    if (headers.get("x-ratelimit-remaining") === "0") {
+      return new RateLimitedError(`GitHub rate-limited ${operation} (primary limit)`, clampDelay(Number.isFinite(reset) && reset > 0 ? reset * 1_000 - now + 1_000 : 60_000));
+    }
+    if (status === 429 || /rate limit/i.test(detail)) return new RateLimitedError(`GitHub rate-limited ${operation}`, 60_000);
+  }
+  if (status >= 500 || status === 408) return new TransientOutboundError("outbound_unavailable", `GitHub ${operation} answered HTTP ${status}: ${detail}`);
+  if (status === 401) return new PermanentOutboundError("config_invalid", "bad_credentials", `GitHub rejected GITHUB_TOKEN (HTTP 401: ${detail}): create a new token with Issues: read and write on ${repository}`);
+  if (status === 403) {
+    return new PermanentOutboundError("config_invalid", "forbidden", `GitHub refused ${operation} on ${repository} (HTTP 403: ${detail}): GITHUB_TOKEN needs Issues: read and write on that repository`);
+  }
+  if (status === 404) {
+    return new PermanentOutboundError(
+      "config_invalid",
+      "not_found",
+      `GitHub does not show ${repository} to GITHUB_TOKEN (HTTP 404): check GITHUB_REPOSITORY, and that the token has access to that repository`,
+    );
+  }
+  if (status === 410) return new PermanentOutboundError("config_invalid", "issues_disabled", `Issues are disabled in ${repository} (HTTP 410): enable them, or point GITHUB_REPOSITORY elsewhere`);
+  if (status === 422) return new PermanentOutboundError("job_payload_invalid", "validation_failed", `GitHub refused the issue for ${repository} (HTTP 422 ${detail})`);
+  if (status >= 300 && status < 400) return new PermanentOutboundError("config_invalid", `http_${status}`, `GitHub ${operation} was redirected (HTTP ${status}): check GITHUB_API_URL`);
+  return new PermanentOutboundError("job_payload_invalid", `http_${status}`, `GitHub refused ${operation} (HTTP ${status}: ${detail})`);
+}
+
+function toIssue(value: unknown, operation: string): GitHubIssue {
+  const issue = record(value);
+  if (typeof issue.number !== "number" || typeof issue.html_url !== "string") {
+    throw new TransientOutboundError("outbound_unavailable", `GitHub ${operation} answered without an issue number and html_url`);
+  }
+  return { number: issue.number, url: issue.html_url };
+}
+
+export function createGitHubApi(options: GitHubApiOptions): GitHubApi {
+  const repository = `${options.owner}/${options.repo}`;
+  const base = `${options.apiUrl}/repos/${encodeURIComponent(options.owner)}/${encodeURIComponent(options.repo)}`;
+  const now = options.now ?? Date.now;
+  const headers = {
+    authorization: `Bearer ${options.token}`,
+    accept: "application/vnd.github+json",
+    "x-github-api-version": GITHUB_API_VERSION,
+    "user-agent": USER_AGENT,
+  };
+  return {
+    repository,
+    async createIssue({ title, body, labels }) {
+      const operation = "create issue";
+      const response = await sendJson({
+        service: "GitHub",
+        operation,
+        method: "POST",
+        url: `${base}/issues`,
+        headers,
+        timeoutMs: options.timeoutMs,
+        body: { title, body, ...(labels.length > 0 ? { labels: [...labels] } : {}) },
+      });
+      if (response.status !== 201) throw githubError(operation, repository, response, now());
+      return toIssue(response.json, operation);
+    },
+    async findIssueByMarker(marker, since) {
+      const operation = "list issues";
+      // Newest first; the issue of a lost answer was created moments ago, so the first page is enough.
+      const query = new URLSearchParams({ state: "all", sort: "created", direction: "desc", since: since.toISOString(), per_page: "100" });
+      const response = await sendJson({ service: "GitHub", operation, method: "GET", url: `${base}/issues?${query.toString()}`, headers, timeoutMs: options.timeoutMs });
+      if (response.status !== 200) throw githubError(operation, repository, response, now());
+      const items: unknown[] = Array.isArray(response.json) ? (response.json as unknown[]) : [];
+      const match = items.find((item) => {
+        const issue = record(item);
+        return issue.pull_request === undefined && typeof issue.body === "string" && issue.body.includes(marker);
+      });
+      return match === undefined ? undefined : toIssue(match, operation);
+    },
+  };
+}
