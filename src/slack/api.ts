@@ -224,7 +224,7 @@ export function createSlackApi(options: SlackApiOptions): SlackApi {
       if (topLevel) return toSlackMessage(topLevel);
       // A thread reply is not in the channel's history; conversations.replies finds it by its own ts.
       try {
-        const replies = await call<WebAPICallResult & { messages?: RawSlackMessage[] }>("conversations.replies", window);
+        const replies = await call<WebAPICallResult & { messages?: RawSlackMessage[] }>("conversations.replies", { ...window, ts });
         return toSlackMessage(replies.messages?.find((message) => message.ts === ts));
       } catch (error) {
         if (error instanceof PermanentOutboundError && error.remoteCode === "thread_not_found") return undefined;

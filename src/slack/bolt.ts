@@ -155,11 +155,12 @@ export function createBoltApp(deps: BoltDeps): App {
     await deps.capture.messageDeleted({ channelId: event.channel, ts: event.deleted_ts, eventKey: eventKey(body, `delete:${event.channel}:${event.deleted_ts}`) });
   });
 
-  // Message shortcuts: ack at once (the trigger id is good for 3 s), then act.
+  // "Add to incident timeline": queued durably before Slack is answered, so a
+  // failure shows the person an error instead of silently losing the capture.
   app.shortcut({ callback_id: ADD_TO_TIMELINE_SHORTCUT, type: "message_action" }, async ({ ack, shortcut }) => {
-    await ack();
     const message = { userId: shortcut.message.user ?? null, text: shortcut.message.text ?? "", threadTs: typeof shortcut.message.thread_ts === "string" ? shortcut.message.thread_ts : null };
     await deps.capture.shortcut({ channelId: shortcut.channel.id, ts: shortcut.message.ts, userId: shortcut.user.id, eventKey: `shortcut:${shortcut.trigger_id}`, triggerId: shortcut.trigger_id, message });
+    await ack();
   });
   app.shortcut({ callback_id: CREATE_FOLLOWUP_SHORTCUT, type: "message_action" }, async ({ ack, shortcut }) => {
     await ack();

@@ -480,7 +480,8 @@ describe("one incident through every /incident subcommand", () => {
     expect(step.events.map((e) => [e.type, e.actorId, e.data])).toEqual([["incident.resolved", "U0COMMANDR", { summary: "Rolled back cart to v41; error rate normal" }]]);
 
     // Notice in the channel, reply under the announcement, and the post-mortem draft's summary.
-    expect(methods(step.calls)).toEqual(sorted([...SYNC_CALLS, "chat.postMessage", "chat.postMessage", "chat.postMessage"]));
+    // ... and the draft itself as a Markdown file (files.getUploadURLExternal, upload, files.completeUploadExternal).
+    expect(methods(step.calls)).toEqual(sorted([...SYNC_CALLS, "chat.postMessage", "chat.postMessage", "chat.postMessage", "files.getUploadURLExternal", "files.completeUploadExternal"]));
     expect(headerHasActions(incident)).toBe(false);
     expect(headerText(incident)).toContain("*Resolution*\nRolled back cart to v41; error rate normal");
     expect(headerText(incident)).toContain("*Status*\nResolved");
@@ -492,9 +493,14 @@ describe("one incident through every /incident subcommand", () => {
         [ANNOUNCE, incident.announcementTs, `*${ref}* · :white_check_mark: *Resolved* by <@U0COMMANDR>\n>Rolled back cart to v41; error rate normal`],
       ]),
     );
-    expect(step.posted).toHaveLength(3);
+    // Three messages, and the file share Slack shows as a fourth.
+    expect(step.posted).toHaveLength(4);
     const summary = step.posted.find((m) => m.text.startsWith(`Post-mortem draft for ${ref}`));
     expect(summary?.channel).toBe(channel);
+    const draft = slack.files.in(channel).at(-1);
+    expect(draft).toMatchObject({ filename: `${ref.toLowerCase()}-postmortem-draft.md`, title: `Post-mortem draft: ${ref}` });
+    expect(draft?.content).toContain(`# ${ref}`);
+    expect(draft?.content).toContain("Rolled back cart to v41; error rate normal");
     expect(mrkdwnTexts(summary!.blocks ?? []).join("\n")).toContain(`GET /api/incidents/${incident.number}/postmortem.md`);
 
     // No status-update reminder is scheduled after the resolution.
@@ -539,13 +545,26 @@ describe("one incident through every /incident subcommand", () => {
     expect(final.acknowledgedAt).toEqual(incident.acknowledgedAt);
   });
 
-  it("timeline: an ephemeral listing every event in order, with actors", async () => {
-    const step = await command("timeline", { channel, user: "U0RESPOND2" });
-    expect(step.calls).toEqual([]);
+  it("timeline: ephemeral pages, newest last, every event in order with its actor; editors get a menu per entry", async () => {
     // The timeline's order: when each event happened.
     const events = await app.database.prisma.timelineEvent.findMany({ where: { incidentId: incident.id }, orderBy: [{ occurredAt: "asc" }, { id: "asc" }] });
-    expect(step.reply.text).toBe(`*Timeline of ${ref}* (${events.length} entries)`);
-    const listing = mrkdwnTexts(step.reply.blocks).slice(1).join("\n").split("\n");
+    const pages = Math.ceil(events.length / 20);
+    expect(pages).toBeGreaterThan(0);
+    const listing: string[] = [];
+    // Page 1 holds the newest entries; walk from the oldest page to the newest.
+    for (let page = pages; page >= 1; page -= 1) {
+      // U0DECLARER is the scribe since the handover above.
+      const step = await command(page === 1 ? "timeline" : `timeline ${page}`, { channel, user: "U0DECLARER" });
+      expect(step.calls).toEqual([]);
+      const first = Math.max(1, events.length - page * 20 + 1);
+      const last = events.length - (page - 1) * 20;
+      expect(step.reply.text.split("\n")[0]).toBe(`*Timeline of ${ref}*: entries ${first}–${last} of ${events.length}`);
+      const sections = (step.reply.blocks ?? []).filter((block): block is { type: string; text: { text: string }; accessory?: { type: string } } => (block as { type: string }).type === "section").slice(1);
+      // The scribe is an editor: one section per entry, each with its menu.
+      expect(sections).toHaveLength(last - first + 1);
+      for (const entrySection of sections) expect(entrySection.accessory?.type).toBe("overflow");
+      listing.push(...sections.map((entrySection) => entrySection.text.text));
+    }
     expect(listing).toHaveLength(events.length);
     const expectedOrder = [
       `${ref} declared as SEV2: Checkout is failing · <@U0DECLARER>`,
@@ -571,6 +590,9 @@ describe("one incident through every /incident subcommand", () => {
     }
     // Each line starts with a Slack date of the event.
     for (const [index, line] of listing.entries()) expect(line.startsWith(`<!date^${Math.floor(events[index]!.occurredAt.getTime() / 1000)}^`)).toBe(true);
+    const beyond = await command(`timeline ${pages + 1}`, { channel, user: "U0DECLARER" });
+    expect(beyond.reply.text).toContain(`There is no page ${pages + 1}; the timeline has ${pages}.`);
+    // (What readers who may not edit see is covered in timeline-capture.test.ts.)
   });
 });
 
