@@ -11,7 +11,8 @@
  *      measured from each request's scheduled send time (no coordinated
  *      omission), errors;
  *   B. burst (default 2000 requests over 16 keep-alive connections): requests/s
- *      and alerts/s stored (checked against the alert_deliveries rows);
+ *      and alerts/s accepted (2xx), next to the alert_deliveries rows added
+ *      (identical HA copies share their original's row);
  *   after each phase, how long the background processing takes to drain
  *   (every delivery processed, every due job done, incidents created).
  *
@@ -41,6 +42,7 @@
  */
 import { execFile, execFileSync, fork, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
 import { appendFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer as createHttpServer, Agent, request as httpRequest, type Server } from "node:http";
 import { createServer as createNetServer, type AddressInfo } from "node:net";
@@ -84,16 +86,21 @@ function fingerprint(labels: Record<string, string>): string {
 
 /**
  * Delivery `round` of group `group` (`namespace` keeps warm-up groups apart).
- * Round r reports alerts 0..r-1 resolved (at most 19: a group never resolves
- * completely), so re-sends carry a few real transitions, as they do in life.
+ * Rounds go in cycles of 19: round k of a cycle reports alerts 0..k-1 resolved
+ * (a group never resolves completely), and a new cycle fires them all again
+ * with a later startsAt. So every round is a distinct payload carrying real
+ * transitions (a resolve, or alerts firing again), as re-sends do in life, and
+ * the only identical payloads are the copies of the HA pair.
  */
 export function buildPayload(namespace: string, group: number, round: number): AlertmanagerWebhookPayload {
   const critical = group < CRITICAL_GROUPS;
   const alertname = critical ? "CheckoutErrorRate" : "NodeHighLatency";
   const service = `${namespace}-svc-${group}`;
   const severity = critical ? "critical" : "warning";
-  const startsAt = new Date(BASE_TIME).toISOString();
-  const resolvedCount = Math.min(round, ALERTS_PER_DELIVERY - 1);
+  const cycle = Math.floor(round / (ALERTS_PER_DELIVERY - 1));
+  const cycleStart = BASE_TIME + cycle * 10 * 60_000;
+  const startsAt = new Date(cycleStart).toISOString();
+  const resolvedCount = round % (ALERTS_PER_DELIVERY - 1);
   const alerts: AlertmanagerWebhookAlert[] = [];
   for (let index = 0; index < ALERTS_PER_DELIVERY; index += 1) {
     const labels = { alertname, service, severity, instance: `10.${group % 250}.${index}.7:9100`, job: "node", namespace: "production", cluster: "eu-west-1" };
@@ -107,7 +114,7 @@ export function buildPayload(namespace: string, group: number, round: number): A
         runbook_url: `https://runbooks.example.com/${alertname.toLowerCase()}`,
       },
       startsAt,
-      endsAt: resolved ? new Date(BASE_TIME + 60_000 + index * 1_000).toISOString() : "0001-01-01T00:00:00Z",
+      endsAt: resolved ? new Date(cycleStart + 60_000 + index * 1_000).toISOString() : "0001-01-01T00:00:00Z",
       generatorURL: `http://prometheus.example.com:9090/graph?g0.expr=${encodeURIComponent(`${alertname}{service="${service}"}`)}&g0.tab=1`,
       fingerprint: fingerprint(labels),
     });
@@ -304,6 +311,8 @@ interface CpuShare {
   /** This process: the app (or the ceiling), its database when embedded, the fake Slack. */
   app: number;
   load: number;
+  /** The PostgreSQL server started by this run (postmaster and backends), when known. */
+  db: number | null;
   /** Everything else on the machine: PostgreSQL, and any other process. */
   other: number;
 }
@@ -337,9 +346,10 @@ class LoadGenerator {
   }
 
   /** Sends the command; the child builds its bodies, then the clock (and the CPU accounting) starts. */
-  run(command: LoadCommand): Promise<LoadResult> {
+  run(command: LoadCommand, dbCpuMs: () => number | undefined = () => undefined): Promise<LoadResult> {
     return new Promise((resolve, reject) => {
       let busyBefore = 0;
+      let dbBefore: number | undefined;
       let ownBefore = process.cpuUsage();
       const cleanup = (): void => {
         this.child.removeListener("exit", onExit);
@@ -352,6 +362,7 @@ class LoadGenerator {
       const onMessage = (reply: ChildReply): void => {
         if ("prepared" in reply) {
           busyBefore = machineBusyMs();
+          dbBefore = dbCpuMs();
           ownBefore = process.cpuUsage();
           this.child.send({ type: "go" } satisfies ParentMessage);
           return;
@@ -369,8 +380,10 @@ class LoadGenerator {
         const result = reply.result;
         const appMs = (own.user + own.system) / 1_000;
         const busy = machineBusyMs() - busyBefore;
+        const dbAfter = dbCpuMs();
+        const dbMs = dbBefore === undefined || dbAfter === undefined ? null : dbAfter - dbBefore;
         const pct = (value: number): number => Math.max(0, (value / result.elapsedMs) * 100);
-        resolve({ ...result, cpu: { app: pct(appMs), load: pct(result.cpuMs), other: pct(busy - appMs - result.cpuMs) } });
+        resolve({ ...result, cpu: { app: pct(appMs), load: pct(result.cpuMs), db: dbMs === null ? null : pct(dbMs), other: pct(busy - appMs - result.cpuMs - (dbMs ?? 0)) } });
       };
       this.child.on("exit", onExit);
       this.child.on("message", onMessage);
@@ -514,6 +527,8 @@ function script(args: readonly string[], timeoutMs: number): Promise<string> {
 interface PostgresTarget {
   url: string;
   label: string;
+  /** CPU time used so far by the server (undefined when it is not ours to watch). */
+  cpuMs(): number | undefined;
   stop(): Promise<void>;
 }
 
@@ -521,7 +536,7 @@ interface PostgresTarget {
 async function openPostgres(options: Options): Promise<PostgresTarget> {
   if (options.postgresUrl) {
     const database: TestDatabase = await createTestDatabase(options.postgresUrl, { prefix: "fb_bench" });
-    return { url: database.url, label: "PostgreSQL (given server)", stop: () => database.drop() };
+    return { url: database.url, label: "PostgreSQL (given server)", cpuMs: () => undefined, stop: () => database.drop() };
   }
   await script(["ensure"], 15 * 60_000);
   const dir = await mkdtemp(path.join(tmpdir(), "firebreak-bench-pg-"));
@@ -554,6 +569,7 @@ async function openPostgres(options: Options): Promise<PostgresTarget> {
   return {
     url: database.url,
     label: `PostgreSQL ${version} (local, ${options.durablePg ? "fsync + synchronous_commit on" : "fsync off"})`,
+    cpuMs: () => serverCpuMs(dir),
     async stop() {
       await database.drop().catch(() => undefined);
       process.removeListener("exit", stopSync);
@@ -561,6 +577,34 @@ async function openPostgres(options: Options): Promise<PostgresTarget> {
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * CPU time (ms) used so far by the PostgreSQL server in `dir` (scripts/test-postgres.sh
+ * layout): its postmaster, its live backends, and the backends it already reaped.
+ */
+function serverCpuMs(dir: string): number | undefined {
+  try {
+    const postmaster = Number(readFileSync(path.join(dir, "pgdata", "postmaster.pid"), "utf8").split("\n")[0]);
+    let ticks = 0;
+    for (const entry of readdirSync("/proc")) {
+      if (!/^\d+$/.test(entry)) continue;
+      let stat: string;
+      try {
+        stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      } catch {
+        continue; // exited meanwhile
+      }
+      // After "(comm) ": state ppid ... utime(12th) stime cutime cstime.
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const self = Number(entry) === postmaster;
+      if (!self && Number(fields[1]) !== postmaster) continue;
+      ticks += Number(fields[11]) + Number(fields[12]) + (self ? Number(fields[13]) + Number(fields[14]) : 0);
+    }
+    return ticks * 10; // USER_HZ = 100 on Linux
+  } catch {
+    return undefined;
+  }
 }
 
 interface Ceiling {
@@ -679,7 +723,7 @@ function logTo(options: Options, label: string): Pick<PhaseCommon, "latencyLog" 
   return options.latencyLog ? { latencyLog: options.latencyLog, label: label.replaceAll(",", "") } : {};
 }
 
-async function benchApp(label: string, load: LoadGenerator, options: Options, databaseUrl: string | undefined): Promise<TargetReport> {
+async function benchApp(label: string, load: LoadGenerator, options: Options, databaseUrl: string | undefined, dbCpuMs: () => number | undefined = () => undefined): Promise<TargetReport> {
   const slack: FakeSlack = await startFakeSlack({ scopes: loadManifest().oauth_config.scopes.bot });
   const dataDir = await mkdtemp(path.join(tmpdir(), "firebreak-bench-"));
   const logs = captureLogs("warn");
@@ -704,7 +748,7 @@ async function benchApp(label: string, load: LoadGenerator, options: Options, da
     // A: fixed rate.
     let before = await deliveryRows();
     console.error(`[bench] ${label}: phase A, ${options.rate} req/s for ${options.seconds} s`);
-    const rate = await load.run({ ...logTo(options, `${label} A`), kind: "rate", url, token: TOKEN, namespace: "bench", firstRound: round, rate: options.rate, seconds: options.seconds });
+    const rate = await load.run({ ...logTo(options, `${label} A`), kind: "rate", url, token: TOKEN, namespace: "bench", firstRound: round, rate: options.rate, seconds: options.seconds }, dbCpuMs);
     round += roundsOf(rate.sent);
     let stored = (await deliveryRows()) - before;
     let atEnd = await backlog(app);
@@ -716,7 +760,7 @@ async function benchApp(label: string, load: LoadGenerator, options: Options, da
     // B: burst.
     before = await deliveryRows();
     console.error(`[bench] ${label}: phase B, ${options.burst} requests over ${options.concurrency} connections`);
-    const burst = await load.run({ ...logTo(options, `${label} B`), kind: "burst", url, token: TOKEN, namespace: "bench", firstRound: round, concurrency: options.concurrency, requests: options.burst, maxSeconds: 60 });
+    const burst = await load.run({ ...logTo(options, `${label} B`), kind: "burst", url, token: TOKEN, namespace: "bench", firstRound: round, concurrency: options.concurrency, requests: options.burst, maxSeconds: 60 }, dbCpuMs);
     stored = (await deliveryRows()) - before;
     atEnd = await backlog(app);
     console.error(`[bench] ${label}: phase B done (${((burst.ok / burst.elapsedMs) * 1_000).toFixed(0)} req/s); draining ${atEnd.unprocessed} deliveries`);
@@ -809,7 +853,9 @@ function statusText(load: LoadResult): string {
 }
 
 function cpuText(load: LoadResult): string {
-  return load.cpu ? `${load.cpu.app.toFixed(0)} / ${load.cpu.load.toFixed(0)} / ${load.cpu.other.toFixed(0)}` : "-";
+  if (!load.cpu) return "-";
+  const { app, load: generator, db, other } = load.cpu;
+  return `${app.toFixed(0)} / ${generator.toFixed(0)} / ${db === null ? "-" : db.toFixed(0)} / ${other.toFixed(0)}${other > NOISY_OTHER_PERCENT ? " (noisy)" : ""}`;
 }
 
 function drainText(phase: PhaseReport): string {
@@ -835,21 +881,21 @@ function render(options: Options, reports: TargetReport[], databases: string[], 
     `- Load: POST /webhooks/alertmanager with a bearer token, ${ALERTS_PER_DELIVERY} alerts per request (~${Math.round((reports[0]?.phases[0]?.load.bodyBytes ?? 0) / 1024)} KiB JSON), ${GROUPS} groups (${CRITICAL_GROUPS} critical: each declares an incident), every delivery sent ${COPIES} times (identical copies, as from an HA pair); the r-th delivery of a group reports r of its alerts resolved (at most ${ALERTS_PER_DELIVERY - 1}), so deliveries carry real transitions; load generator in a child process, keep-alive HTTP/1.1 on loopback. Warm-up: 200 requests on other groups, drained, before phase A.`,
   );
   lines.push(`- Command: \`npx tsx bench/ingest.ts ${process.argv.slice(2).join(" ")}\``.replace(/ `$/, "`"), "");
-  lines.push("| Target | Phase | Requests | 2xx | Errors | req/s | alerts/s stored | p50 ms | p99 ms | max ms | CPU % app / load / other | Rows stored | Backlog at end | Drain |");
+  lines.push("| Target | Phase | Requests | 2xx | Errors | req/s | alerts/s accepted | p50 ms | p99 ms | max ms | CPU % app / load / db / other | Rows stored | Backlog at end | Drain |");
   lines.push("| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |");
   for (const report of reports) {
     for (const phase of report.phases) {
       const { load } = phase;
       const reqs = perSecond(load.ok, load.elapsedMs);
-      const alerts = phase.storedRows === null ? "-" : (perSecond(phase.storedRows, load.elapsedMs) * ALERTS_PER_DELIVERY).toFixed(0);
+      const alerts = (reqs * ALERTS_PER_DELIVERY).toFixed(0);
       lines.push(
-        `| ${report.target} | ${phase.phase} | ${load.sent} | ${load.ok} | ${statusText(load)} | ${reqs.toFixed(0)} | ${phase.storedRows === null ? `(${(reqs * ALERTS_PER_DELIVERY).toFixed(0)} parsed)` : alerts} | ${ms(load.latency.p50)} | ${ms(load.latency.p99)} | ${ms(load.latency.max)} | ${cpuText(load)} | ${phase.storedRows ?? "-"} | ${phase.backlogAtEnd?.unprocessed ?? "-"} | ${drainText(phase)} |`,
+        `| ${report.target} | ${phase.phase} | ${load.sent} | ${load.ok} | ${statusText(load)} | ${reqs.toFixed(0)} | ${phase.storedRows === null ? `(${alerts} parsed)` : alerts} | ${ms(load.latency.p50)} | ${ms(load.latency.p99)} | ${ms(load.latency.max)} | ${cpuText(load)} | ${phase.storedRows ?? "-"} | ${phase.backlogAtEnd?.unprocessed ?? "-"} | ${drainText(phase)} |`,
       );
     }
   }
   lines.push("");
   lines.push(
-    `Latency in phase A counts from each request's scheduled send time (open loop); in phase B, from its actual send. Alerts/s stored = rows added to \`alert_deliveries\` during the phase × ${ALERTS_PER_DELIVERY} ÷ phase duration (both copies of a delivery are stored; processing merges them). Drain = time after the phase until every delivery is processed and no job is due. CPU: % of one core used during the phase by this process (app, embedded database, fake Slack; or the ceiling), by the load generator, and by everything else (PostgreSQL, other processes); the machine has ${cpus().length * 100} %. Client timeout ${REQUEST_TIMEOUT_MS / 1_000} s ("network" errors).`,
+    `Latency in phase A counts from each request's scheduled send time (open loop); in phase B, from its actual send. Alerts/s accepted = 2xx answers × ${ALERTS_PER_DELIVERY} ÷ phase duration; every 2xx means the delivery is durably stored, but an identical copy (the HA pair's second send, arriving while its original is being stored or within 1 s of its commit) is answered with its original's row instead of a row of its own: Rows stored = rows added to \`alert_deliveries\` during the phase, so about half the 2xx (each row × ${ALERTS_PER_DELIVERY} alerts is what processing works on). Drain = time after the phase until every delivery is processed and no job is due. CPU: % of one core used during the phase by this process (app, embedded database, fake Slack; or the ceiling), by the load generator, by the PostgreSQL server this run started (postmaster and backends; "-" when embedded), and by everything else (other processes: "(noisy)" above ${NOISY_OTHER_PERCENT} %, then the phase's figures are pessimistic); the machine has ${cpus().length * 100} %. Client timeout ${REQUEST_TIMEOUT_MS / 1_000} s ("network" errors).`,
     "",
   );
 
@@ -871,6 +917,10 @@ function render(options: Options, reports: TargetReport[], databases: string[], 
     );
   }
   lines.push("");
+  const noisy = reports.flatMap((report) => report.phases.filter((phase) => (phase.load.cpu?.other ?? 0) > NOISY_OTHER_PERCENT).map((phase) => `${report.target}, ${phase.phase} (${(phase.load.cpu?.other ?? 0).toFixed(0)} %)`));
+  if (noisy.length > 0) {
+    lines.push(`**Noisy run**: other processes used more than ${NOISY_OTHER_PERCENT} % of a core during ${noisy.join("; ")}; those figures are pessimistic.`, "");
+  }
   for (const report of reports) {
     if (Object.keys(report.totals).length === 0) continue;
     lines.push(`### ${report.target}: state at the end`, "");
@@ -894,6 +944,8 @@ interface Quiet {
 }
 
 const QUIET_BUSY_PERCENT = 10;
+/** A phase during which other processes used more than this (% of one core) is reported as noisy. */
+const NOISY_OTHER_PERCENT = 15;
 
 /** Waits (bounded) until other processes leave the machine alone, so they do not skew the numbers. */
 async function waitQuiet(maxWaitS: number): Promise<Quiet> {
@@ -940,7 +992,7 @@ async function main(): Promise<void> {
       if (pg) {
         try {
           databases.push(pg.label);
-          reports.push(await benchApp(`Firebreak, PostgreSQL${options.processing ? "" : " (processing off)"}`, load, options, pg.url));
+          reports.push(await benchApp(`Firebreak, PostgreSQL${options.processing ? "" : " (processing off)"}`, load, options, pg.url, () => pg?.cpuMs()));
         } finally {
           await pg.stop();
         }

@@ -4,6 +4,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import type { Incident, TimelineEvent } from "../../src/generated/prisma/client.ts";
 import { startFakeSlack, type FakeMessage, type FakeSlack, type FakeSlackCall } from "../fakes/slack/index.ts";
@@ -130,7 +131,7 @@ function notification(alerts: AmAlert[], groupLabels: Labels, receiver = "firebr
 
 interface WebhookAnswer {
   status: number;
-  body: { ok?: unknown; error?: unknown; delivery?: unknown; alerts?: unknown };
+  body: { ok?: unknown; error?: unknown; delivery?: unknown; alerts?: unknown; copy?: unknown };
   headers: Headers;
   elapsedMs: number;
 }
@@ -399,6 +400,9 @@ describe("on the embedded database, without a routing config", () => {
       ],
       ["a bad alert status", () => ({ ...good(), alerts: [{ ...good().alerts[0], status: "pending" }] }), /alerts\.0\.status/],
       ["no alerts at all", () => ({ ...good(), alerts: [] }), /alerts/],
+      // Valid JSON that PostgreSQL's jsonb refuses: refused before batching, so it never fails other deliveries' batch.
+      ["a NUL character in a label", () => ({ ...good(), alerts: [firing({ alertname: "BadInput", severity: "critical", instance: "db\u00001" })] }), /alerts\.0\.labels\.instance/],
+      ["an unpaired surrogate in an annotation", () => '{"version":"4","groupKey":"{}:{alertname=\\"BadInput\\"}","status":"firing","receiver":"firebreak","alerts":[{"status":"firing","labels":{"alertname":"BadInput"},"annotations":{"summary":"\\ud800"},"startsAt":"2026-01-01T00:00:00Z","fingerprint":"0123456789abcdef"}]}', /alerts\.0\.annotations\.summary/],
     ])("answers %s with 400 naming the field, storing nothing", async (_name, body, field) => {
       const before = await storedCounts(h.app);
       const mark = h.slack.calls.length;
@@ -554,16 +558,29 @@ describe("on the embedded database, without a routing config", () => {
       const payload = notification([alertA], groupLabels);
       const mark = h.slack.calls.length;
       const before = await h.app.database.prisma.incident.count();
+      const answers: WebhookAnswer[] = [];
       for (let i = 0; i < 5; i += 1) {
         const answer = await postWebhook(h.app.url, payload);
         expect(answer.status).toBe(200);
+        answers.push(answer);
       }
+      // An identical copy arriving within 1 s of its original's commit is answered with the
+      // original's row; one arriving later is stored (processing merges it, below).
+      const ids = answers.map((answer) => String(answer.body.delivery));
+      const storedIds = answers.filter((answer) => answer.body.copy === undefined).map((answer) => String(answer.body.delivery));
+      expect(answers[0]!.body.copy).toBeUndefined();
+      answers.forEach((answer, i) => {
+        if (answer.body.copy === true) expect(ids.slice(0, i)).toContain(ids[i]);
+        else expect(answer.body.copy).toBeUndefined();
+      });
+      expect(new Set(storedIds).size).toBe(storedIds.length);
       const incident = await incidentOfGroup(h.app, payload.groupKey);
       await eventually(async () => alertsMessages(h.slack, incident.channelId).length > 0, 15_000, "alerts message");
       await deliveriesProcessed(h.app);
       await jobsIdle(h.app);
 
-      expect(await h.app.database.prisma.alertDelivery.count({ where: { groupKey: payload.groupKey } })).toBe(5);
+      expect((await h.app.database.prisma.alertDelivery.findMany({ where: { groupKey: payload.groupKey }, select: { id: true }, orderBy: { id: "asc" } })).map((row) => String(row.id))).toEqual(storedIds);
+      for (const id of storedIds) expect(await h.app.database.prisma.job.count({ where: { kind: "alert.process_delivery", payload: { equals: { deliveryId: id } } } })).toBe(1);
       expect(await h.app.database.prisma.alertGroup.count({ where: { groupKey: payload.groupKey } })).toBe(1);
       expect(await h.app.database.prisma.incident.count()).toBe(before + 1);
       expect(sinceMark(h.slack, mark).filter((call) => call.method === "conversations.create")).toHaveLength(1);
@@ -1048,7 +1065,8 @@ describe("when the database is unavailable", () => {
       await run("bash", ["scripts/test-postgres.sh", "stop", dir]);
 
       for (let i = 0; i < 3; i += 1) {
-        const answer = await postWebhook(h.app.url, payload);
+        // New notifications (an identical copy of the stored one would be answered from it).
+        const answer = await postWebhook(h.app.url, notification([firing({ alertname: "DbDownProbe", severity: "info", instance: `down-${i}` })], { alertname: "DbDownProbe" }));
         expect(answer.status).toBe(503);
         expect(answer.headers.get("retry-after")).toBe("5");
         expect(answer.body.ok).toBe(false);
@@ -1098,11 +1116,14 @@ describe("on PostgreSQL, concurrently", () => {
     expect(h.app.database.kind).toBe("postgres");
   });
 
-  it("merges an HA pair's concurrent duplicate deliveries into one incident, one channel, one alerts message", async () => {
+  it("merges concurrent deliveries of one notification from 10 Alertmanager instances into one incident, one channel, one alerts message", async () => {
     const alert = firing({ alertname: "HaDuplicate", severity: "critical", instance: "db-1" }, { summary: "Primary database unreachable" }, rfc3339Nano(minutesAgo(2), "330171"));
     const payload = notification([alert], { alertname: "HaDuplicate" });
+    // Each instance has its own external URL: the copies are not byte-identical, so each
+    // is stored and processing merges them, concurrently, under the group's lock.
+    const fromInstances = Array.from({ length: 10 }, (_, i) => ({ ...payload, externalURL: `http://alertmanager-${i}.example.internal:9093` }));
     const mark = h.slack.calls.length;
-    const answers = await Promise.all(Array.from({ length: 10 }, () => postWebhook(h.app.url, payload)));
+    const answers = await Promise.all(fromInstances.map((body) => postWebhook(h.app.url, body)));
     expect(answers.map((answer) => answer.status)).toEqual(Array<number>(10).fill(200));
     expect(new Set(answers.map((answer) => answer.body.delivery)).size).toBe(10);
 
@@ -1119,6 +1140,136 @@ describe("on PostgreSQL, concurrently", () => {
     expect(alertsMessages(h.slack, incident.channelId)).toHaveLength(1);
     expect(await eventsOf(h.app, incident.id, ["alert.firing"])).toHaveLength(1);
     expect(incident.startedAt?.getTime()).toBe(new Date(alert.startsAt).getTime());
+  });
+
+  it("stores an HA pair's identical concurrent copies once: every copy is answered 2xx with the original's row", async () => {
+    const alert = firing({ alertname: "HaIdentical", severity: "critical", instance: "db-2" }, { summary: "Replica lag above 30 s" });
+    const payload = notification([alert], { alertname: "HaIdentical" });
+    const mark = h.slack.calls.length;
+    const answers = await Promise.all(Array.from({ length: 10 }, () => postWebhook(h.app.url, payload)));
+    expect(answers.map((answer) => answer.status)).toEqual(Array<number>(10).fill(200));
+    const [id, ...others] = new Set(answers.map((answer) => answer.body.delivery));
+    expect(others).toEqual([]);
+    expect(answers.filter((answer) => answer.body.copy === true)).toHaveLength(9);
+
+    const incident = await incidentOfGroup(h.app, payload.groupKey);
+    await eventually(async () => alertsMessages(h.slack, incident.channelId).length > 0, 15_000, "alerts message");
+    await deliveriesProcessed(h.app);
+    await jobsIdle(h.app);
+    expect(await h.app.database.prisma.alertDelivery.findMany({ where: { groupKey: payload.groupKey }, select: { id: true } })).toEqual([{ id: BigInt(String(id)) }]);
+    expect(await h.app.database.prisma.job.count({ where: { kind: "alert.process_delivery", payload: { equals: { deliveryId: String(id) } } } })).toBe(1);
+    expect(await h.app.database.prisma.incident.count({ where: { title: "Replica lag above 30 s" } })).toBe(1);
+    expect(sinceMark(h.slack, mark).filter((call) => call.method === "conversations.create")).toHaveLength(1);
+    expect(alertsMessages(h.slack, incident.channelId)).toHaveLength(1);
+    expect(await eventsOf(h.app, incident.id, ["alert.firing"])).toHaveLength(1);
+  });
+
+  it("stores 100 concurrent deliveries each exactly once, with one processing job each, and answers each only once it is committed", async () => {
+    const payloads = Array.from({ length: 100 }, (_, i) => notification([firing({ alertname: `Concurrent${i}`, severity: "info", instance: `node-${i}` })], { alertname: `Concurrent${i}` }));
+    const seenAtAnswer: boolean[] = [];
+    const answers = await Promise.all(
+      payloads.map(async (payload) => {
+        const answer = await postWebhook(h.app.url, payload);
+        // Committed before the answer: visible to another connection as soon as it arrives.
+        if (answer.status === 200) seenAtAnswer.push((await h.app.database.prisma.alertDelivery.count({ where: { id: BigInt(String(answer.body.delivery)), groupKey: payload.groupKey } })) === 1);
+        return answer;
+      }),
+    );
+    expect(answers.map((answer) => answer.status)).toEqual(Array<number>(100).fill(200));
+    expect(seenAtAnswer).toEqual(Array<boolean>(100).fill(true));
+    const ids = answers.map((answer) => String(answer.body.delivery));
+    expect(new Set(ids).size).toBe(100);
+    expect(await h.app.database.prisma.alertDelivery.count({ where: { groupKey: { in: payloads.map((payload) => payload.groupKey) } } })).toBe(100);
+    const jobs = await h.app.database.prisma.job.findMany({ where: { kind: "alert.process_delivery" }, select: { payload: true } });
+    const jobsPerDelivery = new Map<string, number>();
+    for (const job of jobs) {
+      const deliveryId = isRecord(job.payload) && typeof job.payload.deliveryId === "string" ? job.payload.deliveryId : "";
+      jobsPerDelivery.set(deliveryId, (jobsPerDelivery.get(deliveryId) ?? 0) + 1);
+    }
+    expect(ids.map((deliveryId) => jobsPerDelivery.get(deliveryId))).toEqual(Array<number>(100).fill(1));
+    await deliveriesProcessed(h.app, 40_000);
+    expect(await h.app.database.prisma.alertGroup.count({ where: { groupKey: { in: payloads.map((payload) => payload.groupKey) } } })).toBe(100);
+  }, 60_000);
+
+  describe("when the insert is slow or fails", () => {
+    let admin: pg.Client;
+
+    beforeAll(async () => {
+      admin = new pg.Client({ connectionString: database.url });
+      await admin.connect();
+      // Test-side triggers: a delivery of a "BatchBlocker" group holds its statement for 3 s;
+      // one of a "BatchPoison" group makes its statement fail.
+      await admin.query(`
+        CREATE FUNCTION fb_test_insert_hook() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF NEW.group_key LIKE '%BatchBlocker%' THEN PERFORM pg_sleep(3); END IF;
+          IF NEW.group_key LIKE '%BatchPoison%' THEN RAISE EXCEPTION 'refused by the test trigger'; END IF;
+          RETURN NEW;
+        END $$;
+        CREATE TRIGGER fb_test_insert_hook BEFORE INSERT ON alert_deliveries FOR EACH ROW EXECUTE FUNCTION fb_test_insert_hook();`);
+    });
+
+    afterAll(async () => {
+      await admin?.query("DROP TRIGGER IF EXISTS fb_test_insert_hook ON alert_deliveries; DROP FUNCTION IF EXISTS fb_test_insert_hook()");
+      await admin?.end();
+    });
+
+    const info = (name: string, instance = "n1") => notification([firing({ alertname: name, severity: "info", instance })], { alertname: name });
+
+    /** Occupies both statement slots of the webhook (PostgreSQL: two statements at once) with slow inserts. */
+    async function blockBothSlots(tag: string): Promise<Array<Promise<WebhookAnswer>>> {
+      const blockers: Array<Promise<WebhookAnswer>> = [];
+      for (let i = 0; i < 2; i += 1) {
+        blockers.push(postWebhook(h.app.url, info(`BatchBlocker${tag}${i}`)));
+        await eventually(
+          async () => Number((await admin.query<{ n: string }>("SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND query LIKE '%alert_deliveries%'")).rows[0]?.n) === i + 1,
+          10_000,
+          `blocker ${i + 1} in its statement`,
+        );
+      }
+      return blockers;
+    }
+
+    it("answers 503 to every delivery of a batch whose statement fails, storing none of them, and bad luck does not stick", async () => {
+      const before = await storedCounts(h.app);
+      const blockers = await blockBothSlots("A");
+      // These wait together for a statement slot, so they share the next batch with the poison.
+      const members = Array.from({ length: 10 }, (_, i) => info(`BatchMember${i}`));
+      const answers = await Promise.all([postWebhook(h.app.url, info("BatchPoison")), ...members.map((payload) => postWebhook(h.app.url, payload))]);
+      expect((await Promise.all(blockers)).map((answer) => answer.status)).toEqual([200, 200]);
+
+      expect(answers.map((answer) => answer.status)).toEqual(Array<number>(11).fill(503));
+      expect(answers.every((answer) => answer.headers.get("retry-after") === "5" && answer.body.ok === false)).toBe(true);
+      const after = await storedCounts(h.app);
+      expect(after.deliveries).toBe(before.deliveries + 2); // the blockers only
+      expect(await h.app.database.prisma.alertDelivery.count({ where: { groupKey: { in: members.map((payload) => payload.groupKey) } } })).toBe(0);
+      expect(after.jobs - before.jobs).toBeLessThanOrEqual(2 + 2 * 2); // the blockers' processing jobs and what processing them enqueues at most
+
+      // Alertmanager retries the members: stored now, each once (a failed original is not remembered as stored).
+      const retried = await Promise.all(members.map((payload) => postWebhook(h.app.url, payload)));
+      expect(retried.map((answer): unknown[] => [answer.status, answer.body.copy])).toEqual(Array.from({ length: 10 }, () => [200, undefined]));
+      expect(await h.app.database.prisma.alertDelivery.count({ where: { groupKey: { in: members.map((payload) => payload.groupKey) } } })).toBe(10);
+    }, 30_000);
+
+    it("refuses deliveries at once with 503 and Retry-After when they would wait too long to be stored", async () => {
+      const blockers = await blockBothSlots("B");
+      const waiting = postWebhook(h.app.url, info("ShedWaiting"));
+      // The database has not taken a delivery for over a second: new ones are refused, not queued.
+      await new Promise((resolve) => setTimeout(resolve, 1_300));
+      const refused = await postWebhook(h.app.url, info("ShedRefused"));
+      expect(refused.status).toBe(503);
+      expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+      expect(refused.body.ok).toBe(false);
+      expect(String(refused.body.error)).toMatch(/overloaded/);
+
+      expect((await waiting).status).toBe(200);
+      expect((await Promise.all(blockers)).map((answer) => answer.status)).toEqual([200, 200]);
+      expect(await h.app.database.prisma.alertDelivery.count({ where: { groupKey: info("ShedRefused").groupKey } })).toBe(0);
+      // Caught up: the retry is stored.
+      expect((await postWebhook(h.app.url, info("ShedRefused"))).status).toBe(200);
+      expect(await h.app.database.prisma.alertDelivery.count({ where: { groupKey: info("ShedRefused").groupKey } })).toBe(1);
+      expect(h.app.logs.text()).toContain("Alertmanager deliveries refused (overloaded)");
+    }, 30_000);
   });
 
   it("survives a storm of 30 groups: quick 2xx, 30 incidents and channels, sequential channel creation, SEV1 first", async () => {

@@ -580,6 +580,36 @@ describe("job queue on PostgreSQL", () => {
     await sleep(500);
     expect(outbound.hits).toHaveLength(callsWhenStopped);
   });
+
+  it("purges DONE jobs older than the retention, keeping keyed, recent, pending and dead ones", async () => {
+    await callJob.enqueue(database.prisma, { name: "old-done" });
+    await callJob.enqueue(database.prisma, { name: "old-done-keyed" }, { dedupeKey: "old-done-keyed" });
+    await callJob.enqueue(database.prisma, { name: "recent-done" });
+    await callJob.enqueue(database.prisma, { name: "later" }, { runAt: new Date(Date.now() + 60 * 60_000) });
+    await enqueueRaw(database.prisma, "test.call", { name: "old-dead" });
+    const hourAgo = new Date(Date.now() - 60 * 60_000);
+    const byName = async (name: string) => (await onlyJobNamed(database, name)).id;
+    await database.prisma.job.updateMany({ where: { id: { in: [await byName("old-done"), await byName("old-done-keyed")] } }, data: { status: "DONE", finishedAt: hourAgo } });
+    await database.prisma.job.update({ where: { id: await byName("recent-done") }, data: { status: "DONE", finishedAt: new Date() } });
+    await database.prisma.job.update({ where: { id: await byName("old-dead") }, data: { status: "DEAD", finishedAt: hourAgo } });
+
+    // Retention 30 minutes; a sweep on every claim round.
+    startWorker(database, { doneRetentionMs: 30 * 60_000, sweepIntervalMs: 1 });
+    await eventually(async () => (await jobNamed(database, "old-done")).length === 0, 10_000, "old DONE job purged");
+    await sleep(POLL_MS * 4);
+
+    const left = await database.prisma.job.findMany({ orderBy: { id: "asc" } });
+    expect(left.map((job) => [payloadName(job.payload), job.status])).toEqual([
+      ["old-done-keyed", "DONE"],
+      ["recent-done", "DONE"],
+      ["later", "PENDING"],
+      ["old-dead", "DEAD"],
+    ]);
+    // The kept key still makes enqueueing the same work again a no-op.
+    await callJob.enqueue(database.prisma, { name: "old-done-keyed-again" }, { dedupeKey: "old-done-keyed" });
+    expect(await jobNamed(database, "old-done-keyed-again")).toEqual([]);
+    expect(outbound.hits).toEqual([]);
+  });
 });
 
 describe("job queue on the embedded database (PGlite)", () => {

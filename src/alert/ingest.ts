@@ -1,0 +1,310 @@
+import { createHash } from "node:crypto";
+import { performance } from "node:perf_hooks";
+
+/**
+ * The webhook's write path: group commit, identical copies, admission.
+ *
+ * - Group commit. Deliveries that arrive together are stored by ONE statement
+ *   (`StoreBatch`: every delivery and its processing job). A batch starts as
+ *   soon as a statement slot is free; while statements are in flight, new
+ *   deliveries wait and go together in the next one (at most `maxBatch`), so
+ *   a quiet webhook adds no delay and a busy one commits many deliveries per
+ *   round trip. Each caller's promise settles only when ITS batch committed;
+ *   a failed batch rejects every member (the webhook answers them 503, and
+ *   Alertmanager retries), and nothing of it is stored (one statement).
+ * - Identical copies. An HA pair of Alertmanagers sends every notification
+ *   twice. A payload identical (same canonical JSON) to one whose batch is in
+ *   flight, or committed less than `copyWindowMs` ago, is not stored again: it
+ *   waits for the original's commit and gets the original's id (and a failed
+ *   original fails its copies too). A later re-send is stored as usual. The
+ *   memory of payloads is bounded (`maxRemembered`, oldest forgotten first).
+ * - Admission. When deliveries wait longer than `maxWaitMs` for a statement,
+ *   or more than `maxQueued` wait, the database cannot absorb the load: new
+ *   deliveries are refused at once (`IngestOverloadedError`, answered 503 with
+ *   Retry-After) instead of waiting for many seconds.
+ * - Ingest first. Background processing asks `backgroundTurn()` before its
+ *   transaction: it waits (at most `maxDeferMs`) until no delivery is waiting
+ *   or being stored, and at most `backgroundSlots` run at once. With the
+ *   embedded database (one connection, every query serialized) this keeps the
+ *   webhook's inserts from queueing behind several processing transactions.
+ */
+
+/** A NUL character, or half of a UTF-16 surrogate pair on its own. */
+// eslint-disable-next-line no-control-regex -- NUL is exactly what this looks for
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * The path of the first string PostgreSQL's jsonb cannot store (it refuses
+ * \u0000 and unpaired surrogates), or undefined. Such a payload would make
+ * its whole batch fail, so the webhook refuses it (400) before batching.
+ */
+export function unstorableField(value: unknown, path: string[] = []): string | undefined {
+  if (typeof value === "string") return UNSTORABLE.test(value) ? path.join(".") || "(body)" : undefined;
+  if (value === null || typeof value !== "object") return undefined;
+  for (const [key, inner] of Object.entries(value)) {
+    if (UNSTORABLE.test(key)) return [...path, key].join(".");
+    const found = unstorableField(inner, [...path, key]);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+/** A payload PostgreSQL would refuse: refused up front (400), never batched. */
+export class UnstorablePayloadError extends Error {
+  constructor(readonly field: string) {
+    super(`${field}: contains a NUL character or an unpaired surrogate, which cannot be stored`);
+    this.name = "UnstorablePayloadError";
+  }
+}
+
+/**
+ * Checks the payload and its JSON text before they join a batch. JSON.stringify writes
+ * both kinds of unstorable characters as \u escapes, so text without "\u" needs no walk.
+ */
+export function assertStorable(payload: unknown, json: string): void {
+  if (!json.includes("\\u")) return;
+  const field = unstorableField(payload);
+  if (field !== undefined) throw new UnstorablePayloadError(field);
+}
+
+export interface IngestTuning {
+  /** Deliveries stored by one statement at most. */
+  readonly maxBatch: number;
+  /** Statements in flight at once. */
+  readonly maxFlushes: number;
+  /** Refuse new deliveries once the oldest waiting one has waited this long (ms). */
+  readonly maxWaitMs: number;
+  /** Refuse new deliveries once this many wait for a statement. */
+  readonly maxQueued: number;
+  /** An identical copy arriving this soon (ms) after the original's commit shares its row. */
+  readonly copyWindowMs: number;
+  /** Payload hashes remembered for copies, at most. */
+  readonly maxRemembered: number;
+  /** Background work waits at most this long (ms) for the webhook to go idle. */
+  readonly maxDeferMs: number;
+  /** Background transactions at once. */
+  readonly backgroundSlots: number;
+}
+
+/** PostgreSQL: a pool of connections; embedded PGlite: one connection for everything. */
+export function ingestTuning(database: "postgres" | "embedded", overrides: Partial<IngestTuning> = {}): IngestTuning {
+  const embedded = database === "embedded";
+  return {
+    maxBatch: 64,
+    maxFlushes: embedded ? 1 : 2,
+    maxWaitMs: 1_000,
+    maxQueued: 1_024,
+    copyWindowMs: 1_000,
+    maxRemembered: 4_096,
+    maxDeferMs: embedded ? 1_000 : 250,
+    backgroundSlots: embedded ? 1 : Number.POSITIVE_INFINITY,
+    ...overrides,
+  };
+}
+
+/** One delivery as the store statement takes it. */
+export interface DeliveryRow {
+  readonly groupKey: string;
+  /** The payload as JSON text (canonical: serialized from the validated payload). */
+  readonly json: string;
+  /** Priority of its processing job. */
+  readonly priority: number;
+}
+
+/** Stores the rows (and their jobs) in one statement; returns their ids in the same order. */
+export type StoreBatch = (rows: readonly DeliveryRow[]) => Promise<readonly bigint[]>;
+
+export interface StoredDelivery {
+  readonly id: bigint;
+  /** True when this was an identical copy of a delivery stored (or being stored) already. */
+  readonly copy: boolean;
+}
+
+export class IngestOverloadedError extends Error {
+  constructor(
+    message: string,
+    readonly retryAfterS: number,
+  ) {
+    super(message);
+    this.name = "IngestOverloadedError";
+  }
+}
+
+export interface IngestStats {
+  /** Deliveries waiting for a statement. */
+  readonly waiting: number;
+  /** Statements in flight. */
+  readonly flushing: number;
+  /** How long the oldest waiting delivery has waited (ms). */
+  readonly oldestWaitMs: number;
+}
+
+export interface IngestQueue {
+  /** Resolves once the delivery (or the original it copies) is committed. */
+  submit(row: DeliveryRow): Promise<StoredDelivery>;
+  /** Resolves to a release function once background work may use the database. */
+  backgroundTurn(): Promise<() => void>;
+  stats(): IngestStats;
+}
+
+interface Waiting {
+  readonly row: DeliveryRow;
+  readonly since: number;
+  resolve(id: bigint): void;
+  reject(error: unknown): void;
+}
+
+interface Remembered {
+  readonly promise: Promise<bigint>;
+  /** When the original committed; null while it is in flight. */
+  committedAt: number | null;
+}
+
+export interface IngestQueueDeps {
+  store: StoreBatch;
+  /** After each committed batch (wakes the job worker). */
+  onStored(): void;
+  /** Monotonic milliseconds. */
+  clock?: () => number;
+}
+
+export function createIngestQueue(deps: IngestQueueDeps, tuning: IngestTuning): IngestQueue {
+  const clock = deps.clock ?? (() => performance.now());
+  const queue: Waiting[] = [];
+  const remembered = new Map<string, Remembered>();
+  const idleWaiters = new Set<() => void>();
+  let flushing = 0;
+  let pumpScheduled = false;
+  let backgroundRunning = 0;
+  const backgroundWaiters: Array<() => void> = [];
+
+  const busy = (): boolean => queue.length > 0 || flushing > 0;
+
+  function notifyIdle(): void {
+    if (busy()) return;
+    for (const waiter of [...idleWaiters]) waiter();
+  }
+
+  /** Collects what arrived during this turn of the event loop, then fills the free statement slots. */
+  function schedulePump(): void {
+    if (pumpScheduled) return;
+    pumpScheduled = true;
+    setImmediate(() => {
+      pumpScheduled = false;
+      pump();
+    });
+  }
+
+  function pump(): void {
+    while (flushing < tuning.maxFlushes && queue.length > 0) {
+      const batch = queue.splice(0, tuning.maxBatch);
+      flushing += 1;
+      void flush(batch);
+    }
+  }
+
+  async function flush(batch: Waiting[]): Promise<void> {
+    try {
+      const ids = await deps.store(batch.map((waiting) => waiting.row));
+      if (ids.length !== batch.length) throw new Error(`stored ${ids.length} deliveries of a batch of ${batch.length}`);
+      batch.forEach((waiting, index) => waiting.resolve(ids[index] as bigint));
+      deps.onStored();
+    } catch (error) {
+      for (const waiting of batch) waiting.reject(error);
+    } finally {
+      flushing -= 1;
+      pump();
+      notifyIdle();
+    }
+  }
+
+  function forgetExpired(now: number): void {
+    for (const [key, entry] of remembered) {
+      if (entry.committedAt === null || now - entry.committedAt <= tuning.copyWindowMs) {
+        // Entries are in arrival order; one still useful means the rest are recent enough to keep.
+        if (remembered.size <= tuning.maxRemembered) break;
+      }
+      remembered.delete(key);
+    }
+  }
+
+  function overload(now: number): IngestOverloadedError | undefined {
+    const oldest = queue[0];
+    const waitedMs = oldest ? now - oldest.since : 0;
+    if (queue.length < tuning.maxQueued && waitedMs <= tuning.maxWaitMs) return undefined;
+    const retryAfterS = Math.max(1, Math.ceil(waitedMs / 1_000));
+    return new IngestOverloadedError(`overloaded: ${queue.length} deliveries wait to be stored, the oldest for ${Math.round(waitedMs)} ms`, retryAfterS);
+  }
+
+  function submit(row: DeliveryRow): Promise<StoredDelivery> {
+    const now = clock();
+    forgetExpired(now);
+    const key = createHash("sha256").update(row.json).digest("base64");
+    const seen = remembered.get(key);
+    if (seen && (seen.committedAt === null || now - seen.committedAt <= tuning.copyWindowMs)) {
+      return seen.promise.then((id) => ({ id, copy: true }));
+    }
+    const refused = overload(now);
+    if (refused) return Promise.reject(refused);
+
+    const promise = new Promise<bigint>((resolve, reject) => {
+      queue.push({ row, since: now, resolve, reject });
+    });
+    const entry: Remembered = { promise, committedAt: null };
+    remembered.delete(key);
+    remembered.set(key, entry);
+    promise.then(
+      () => {
+        entry.committedAt = clock();
+      },
+      () => {
+        // Not stored: a retry (or a copy arriving later) must be stored, not matched.
+        if (remembered.get(key) === entry) remembered.delete(key);
+      },
+    );
+    schedulePump();
+    return promise.then((id) => ({ id, copy: false }));
+  }
+
+  function whenIdle(maxWaitMs: number): Promise<void> {
+    if (!busy()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        idleWaiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, maxWaitMs);
+      idleWaiters.add(done);
+    });
+  }
+
+  function releaseBackground(): void {
+    const next = backgroundWaiters.shift();
+    // Hand the slot over directly, so a newcomer cannot overtake a waiter.
+    if (next) next();
+    else backgroundRunning -= 1;
+  }
+
+  async function backgroundTurn(): Promise<() => void> {
+    if (backgroundRunning >= tuning.backgroundSlots) await new Promise<void>((resolve) => backgroundWaiters.push(resolve));
+    else backgroundRunning += 1;
+    // Let the event loop read the requests that arrived meanwhile (the embedded database
+    // runs in this thread: a chain of its queries never returns to the poll phase by
+    // itself), so that deliveries waiting in sockets count as work the webhook has.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    await whenIdle(tuning.maxDeferMs);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      releaseBackground();
+    };
+  }
+
+  return {
+    submit,
+    backgroundTurn,
+    stats: () => ({ waiting: queue.length, flushing, oldestWaitMs: queue[0] ? clock() - queue[0].since : 0 }),
+  };
+}
