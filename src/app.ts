@@ -10,6 +10,9 @@ import { ingestTuning } from "./alert/ingest.ts";
 import { registerAlertmanagerWebhook } from "./alert/webhook.ts";
 import { registerPostmortemApi } from "./postmortem/api.ts";
 import { createPostmortemFlows } from "./postmortem/flows.ts";
+import { createConfluenceApi } from "./postmortem/export/confluence.ts";
+import { createGitHubApi } from "./postmortem/export/github.ts";
+import { createPostmortemExporters } from "./postmortem/export/jobs.ts";
 import { createAuthorizer } from "./incident/authz.ts";
 import { createIncidentFlows } from "./incident/flows.ts";
 import { createIncidentInteractions } from "./incident/interactions.ts";
@@ -20,6 +23,9 @@ import { createJobWorker, type JobWorker, type JobWorkerOptions } from "./queue/
 import { createSlackApi } from "./slack/api.ts";
 import { createBoltApp } from "./slack/bolt.ts";
 import { SlackReceiver } from "./slack/receiver.ts";
+import { createTimelineCapture } from "./timeline/capture.ts";
+import { createTimelineEditor } from "./timeline/editing.ts";
+import { createPostmortemInteractions } from "./postmortem/interactions.ts";
 
 /**
  * The composition root: the only place that knows every concrete piece.
@@ -78,7 +84,15 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
       botUserId: () => identity.userId,
       channelPrefix: fileConfig.incidents.channelPrefix,
     });
-    const postmortem = createPostmortemFlows({ prisma: database.prisma, slack, timeZone: config.timeZone, wakeJobs });
+    const { confluence: confluenceExport, github: githubExport, timeoutMs: exportTimeoutMs } = config.exporters;
+    const exporters = createPostmortemExporters({
+      prisma: database.prisma,
+      timeZone: config.timeZone,
+      confluence: confluenceExport ? { api: createConfluenceApi({ ...confluenceExport, timeoutMs: exportTimeoutMs }), spaceId: confluenceExport.spaceId } : undefined,
+      github: githubExport ? { api: createGitHubApi({ ...githubExport, timeoutMs: exportTimeoutMs }), labels: githubExport.labels } : undefined,
+    });
+    logger.info({ confluence: confluenceExport !== undefined, github: githubExport !== undefined }, "post-mortem exporters");
+    const postmortem = createPostmortemFlows({ prisma: database.prisma, slack, timeZone: config.timeZone, wakeJobs, exporters });
     const lifecycle = createIncidentLifecycle({
       prisma: database.prisma,
       slack,
@@ -99,8 +113,21 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
       wakeJobs,
       ingest: ingestTuning(database.kind),
     });
+    const capture = createTimelineCapture({ prisma: database.prisma, slack, captureEmoji: fileConfig.timeline.captureEmoji, botUserId: () => identity.userId, wakeJobs });
+    const timeline = createTimelineEditor({
+      prisma: database.prisma,
+      authorizer,
+      slack,
+      tell: (channelId, userId, text) => lifecycle.tellUser(undefined, channelId, userId, text),
+    });
+    const postmortemInteractions = createPostmortemInteractions({ prisma: database.prisma, slack, flows: postmortem, wakeJobs });
     const worker = createJobWorker(
-      { prisma: database.prisma, logger: logger.child({ component: "jobs" }), metrics, definitions: [...flows.jobs, ...lifecycle.jobs, ...alerts.jobs, ...postmortem.jobs] },
+      {
+        prisma: database.prisma,
+        logger: logger.child({ component: "jobs" }),
+        metrics,
+        definitions: [...flows.jobs, ...lifecycle.jobs, ...alerts.jobs, ...postmortem.jobs, ...exporters.jobs, ...capture.jobs],
+      },
       options.worker,
     );
 
@@ -114,9 +141,12 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
       apiUrl: config.slack.apiUrl,
       timeoutMs: config.slack.timeoutMs,
       commandName: fileConfig.incidents.slashCommand,
-      handleIncidentCommand: createIncidentCommandHandler({ prisma: database.prisma, flows, lifecycle, slack, authorizer, config: fileConfig, alerts, postmortem }),
+      handleIncidentCommand: createIncidentCommandHandler({ prisma: database.prisma, flows, lifecycle, slack, authorizer, config: fileConfig, alerts, postmortem, timeline }),
       interactions: createIncidentInteractions({ prisma: database.prisma, flows, lifecycle, slack, authorizer, config: fileConfig }),
       alerts,
+      capture,
+      timeline,
+      postmortem: postmortemInteractions,
     });
     await bolt.init();
 
