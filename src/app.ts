@@ -6,6 +6,7 @@ import { createMetrics } from "./http/metrics.ts";
 import { createHttpServer } from "./http/server.ts";
 import { createIncidentCommandHandler } from "./incident/command-handler.ts";
 import { createAlertFlows } from "./alert/flows.ts";
+import { ingestTuning } from "./alert/ingest.ts";
 import { registerAlertmanagerWebhook } from "./alert/webhook.ts";
 import { registerPostmortemApi } from "./postmortem/api.ts";
 import { createPostmortemFlows } from "./postmortem/flows.ts";
@@ -22,6 +23,9 @@ import { createJobWorker, type JobWorker, type JobWorkerOptions } from "./queue/
 import { createSlackApi } from "./slack/api.ts";
 import { createBoltApp } from "./slack/bolt.ts";
 import { SlackReceiver } from "./slack/receiver.ts";
+import { createTimelineCapture } from "./timeline/capture.ts";
+import { createTimelineEditor } from "./timeline/editing.ts";
+import { createPostmortemInteractions } from "./postmortem/interactions.ts";
 
 /**
  * The composition root: the only place that knows every concrete piece.
@@ -107,9 +111,23 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
       metrics,
       logger: logger.child({ component: "alerts" }),
       wakeJobs,
+      ingest: ingestTuning(database.kind),
     });
+    const capture = createTimelineCapture({ prisma: database.prisma, slack, captureEmoji: fileConfig.timeline.captureEmoji, botUserId: () => identity.userId, wakeJobs });
+    const timeline = createTimelineEditor({
+      prisma: database.prisma,
+      authorizer,
+      slack,
+      tell: (channelId, userId, text) => lifecycle.tellUser(undefined, channelId, userId, text),
+    });
+    const postmortemInteractions = createPostmortemInteractions({ prisma: database.prisma, slack, flows: postmortem, wakeJobs });
     const worker = createJobWorker(
-      { prisma: database.prisma, logger: logger.child({ component: "jobs" }), metrics, definitions: [...flows.jobs, ...lifecycle.jobs, ...alerts.jobs, ...postmortem.jobs, ...exporters.jobs] },
+      {
+        prisma: database.prisma,
+        logger: logger.child({ component: "jobs" }),
+        metrics,
+        definitions: [...flows.jobs, ...lifecycle.jobs, ...alerts.jobs, ...postmortem.jobs, ...exporters.jobs, ...capture.jobs],
+      },
       options.worker,
     );
 
@@ -123,9 +141,12 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
       apiUrl: config.slack.apiUrl,
       timeoutMs: config.slack.timeoutMs,
       commandName: fileConfig.incidents.slashCommand,
-      handleIncidentCommand: createIncidentCommandHandler({ prisma: database.prisma, flows, lifecycle, slack, authorizer, config: fileConfig, alerts, postmortem }),
+      handleIncidentCommand: createIncidentCommandHandler({ prisma: database.prisma, flows, lifecycle, slack, authorizer, config: fileConfig, alerts, postmortem, timeline }),
       interactions: createIncidentInteractions({ prisma: database.prisma, flows, lifecycle, slack, authorizer, config: fileConfig }),
       alerts,
+      capture,
+      timeline,
+      postmortem: postmortemInteractions,
     });
     await bolt.init();
 

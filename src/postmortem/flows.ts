@@ -7,8 +7,18 @@ import type { SlackApi } from "../slack/api.ts";
 import { recordEvent } from "../timeline/service.ts";
 import { generatePostmortem } from "./generate.ts";
 import { loadPostmortemInput } from "./service.ts";
+import type { ActionItemPriority } from "../generated/prisma/enums.ts";
+import { renderMarkdown } from "./render.ts";
 import type { PostmortemExporters } from "./export/jobs.ts";
 import { postmortemSummaryMessage } from "./views.ts";
+
+export interface FollowUpInput {
+  title: string;
+  description?: string | null;
+  ownerId?: string | null;
+  dueDate?: Date | null;
+  priority?: ActionItemPriority | null;
+}
 
 /**
  * Post-mortem side effects: the draft's summary is posted in the incident
@@ -17,10 +27,11 @@ import { postmortemSummaryMessage } from "./views.ts";
  */
 const summaryPayload = z.object({ incidentId: z.uuid() });
 export const postSummaryJob = jobType("postmortem.post_summary", summaryPayload);
+export const uploadDraftJob = jobType("postmortem.upload_draft", summaryPayload);
 
 export interface PostmortemFlowDeps {
   prisma: PrismaClient;
-  slack: Pick<SlackApi, "postMessage">;
+  slack: Pick<SlackApi, "postMessage" | "uploadFile">;
   timeZone: string;
   wakeJobs(): void;
   /** The post-mortem exporters (Confluence, GitHub; src/postmortem/export/), enqueued in the same transactions. */
@@ -33,13 +44,34 @@ export function createPostmortemFlows(deps: PostmortemFlowDeps) {
     await deps.exporters?.draftGenerated(tx, incident.id, key);
   }
 
-  async function addFollowUp(incidentId: string, userId: string, title: string, idempotencyKey: string): Promise<{ created: boolean }> {
+  async function addFollowUp(incidentId: string, userId: string, item: FollowUpInput | string, idempotencyKey: string): Promise<{ created: boolean }> {
+    const details: FollowUpInput = typeof item === "string" ? { title: item } : item;
     const created = await deps.prisma.$transaction(async (tx) => {
       const fresh = await tx.idempotencyKey.createMany({ data: [{ key: idempotencyKey }], skipDuplicates: true });
       if (fresh.count === 0) return false;
-      const actionItem = await tx.actionItem.create({ data: { incidentId, title, createdById: userId } });
+      const incident = await tx.incident.findUniqueOrThrow({ where: { id: incidentId }, select: { private: true } });
+      const actionItem = await tx.actionItem.create({
+        data: {
+          incidentId,
+          title: details.title,
+          createdById: userId,
+          ...(details.description ? { description: details.description } : {}),
+          ...(details.ownerId ? { ownerId: details.ownerId } : {}),
+          ...(details.dueDate ? { dueDate: details.dueDate } : {}),
+          ...(details.priority ? { priority: details.priority } : {}),
+        },
+      });
       await deps.exporters?.followUpAdded(tx, incidentId, actionItem.id);
-      await recordEvent(tx, { incidentId, type: "followup.added", source: "SLACK", actorId: userId, text: `Follow-up: ${title}`, data: { title } });
+      const extras = [details.ownerId ? `owner <@${details.ownerId}>` : "", details.dueDate ? `due ${details.dueDate.toISOString().slice(0, 10)}` : "", details.priority ? `${details.priority.toLowerCase()} priority` : ""].filter(Boolean);
+      await recordEvent(tx, {
+        incidentId,
+        type: "followup.added",
+        source: "SLACK",
+        actorId: userId,
+        text: `Follow-up: ${details.title}${extras.length > 0 ? ` (${extras.join(", ")})` : ""}`,
+        data: { title: details.title },
+        private: incident.private,
+      });
       return true;
     });
     if (created) deps.wakeJobs();
@@ -49,14 +81,38 @@ export function createPostmortemFlows(deps: PostmortemFlowDeps) {
   const postSummary: JobDefinition<z.infer<typeof summaryPayload>> = {
     kind: postSummaryJob.kind,
     payload: summaryPayload,
-    async handle({ incidentId }) {
+    async handle({ incidentId }, context) {
       const incident = await deps.prisma.incident.findUnique({ where: { id: incidentId }, select: { number: true, channelId: true } });
       if (!incident) throw new PermanentOutboundError("incident_not_found", "incident_not_found", `incident ${incidentId} does not exist`);
       if (!incident.channelId) throw new NotReadyError(`incident ${incidentId} has no channel yet`);
       const input = await loadPostmortemInput(deps.prisma, incident.number, { audience: "internal", timeZone: deps.timeZone, now: new Date() });
       if (!input) return;
-      const message = postmortemSummaryMessage(generatePostmortem(input));
+      const doc = generatePostmortem(input);
+      const message = postmortemSummaryMessage(doc, incidentId);
       await deps.slack.postMessage({ channel: incident.channelId, text: message.text, blocks: message.blocks });
+      // The file is its own job: a failed upload is retried without posting the summary twice.
+      await context.complete(async (tx) => {
+        await uploadDraftJob.enqueue(tx, { incidentId }, { incidentId, dedupeKey: `postmortem-file:${context.id}`, rateKey: `postmortem:${incidentId}` });
+      });
+      deps.wakeJobs();
+    },
+  };
+
+  const uploadDraft: JobDefinition<z.infer<typeof summaryPayload>> = {
+    kind: uploadDraftJob.kind,
+    payload: summaryPayload,
+    async handle({ incidentId }) {
+      const incident = await deps.prisma.incident.findUnique({ where: { id: incidentId }, select: { number: true, channelId: true } });
+      if (!incident?.channelId) throw new PermanentOutboundError("incident_not_found", "incident_not_found", `incident ${incidentId} has no channel`);
+      const input = await loadPostmortemInput(deps.prisma, incident.number, { audience: "internal", timeZone: deps.timeZone, now: new Date() });
+      if (!input) return;
+      const doc = generatePostmortem(input);
+      await deps.slack.uploadFile({
+        channel: incident.channelId,
+        filename: `${doc.header.ref.toLowerCase()}-postmortem-draft.md`,
+        title: `Post-mortem draft: ${doc.header.ref}`,
+        content: renderMarkdown(doc),
+      });
     },
   };
 
@@ -67,7 +123,7 @@ export function createPostmortemFlows(deps: PostmortemFlowDeps) {
     },
     requestSummaryWithin: requestSummary,
     addFollowUp,
-    jobs: [postSummary] as const,
+    jobs: [postSummary, uploadDraft] as const,
   };
 }
 
