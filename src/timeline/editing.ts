@@ -47,6 +47,22 @@ function toEntry(row: { id: bigint; type: string; occurredAt: Date; text: string
   };
 }
 
+/** Where each editable type keeps what the person wrote, and how its one-line text is built from it. */
+const EDITABLE_FIELDS: Record<string, { key: string; line: (text: string) => string }> = {
+  "note.added": { key: "text", line: (text) => `Note: ${text}` },
+  "update.posted": { key: "message", line: (text) => `Update: ${text}` },
+  "followup.added": { key: "title", line: (text) => `Follow-up: ${text}` },
+  "message.captured": { key: "text", line: (text) => text },
+};
+
+/** The words a person wrote in an entry (what the edit modal shows and changes). */
+export function writtenText(row: { type: string; text: string; data: Prisma.JsonValue }): string {
+  const field = EDITABLE_FIELDS[row.type];
+  const data = row.data && typeof row.data === "object" && !Array.isArray(row.data) ? (row.data as Record<string, unknown>) : {};
+  const value = field ? data[field.key] : undefined;
+  return typeof value === "string" ? value : row.text;
+}
+
 function parseEventId(raw: unknown): bigint | undefined {
   return typeof raw === "string" && /^\d{1,18}$/.test(raw) ? BigInt(raw) : undefined;
 }
@@ -109,7 +125,7 @@ export function createTimelineEditor(deps: TimelineEditorDeps) {
       if (!(await isEditor(incident, clicker.userId))) return deps.tell(clicker.channelId, clicker.userId, await deny(incident, clicker.userId, action));
       if (verb === "edit") {
         if (!canEditText(row)) return deps.tell(clicker.channelId, clicker.userId, "Only what people wrote (notes, updates, captured messages, follow-ups) can be edited; hide other entries instead.");
-        return deps.slack.openView({ triggerId: clicker.triggerId, view: editEntryModal(incidentRef(incident.number), toEntry(row)) });
+        return deps.slack.openView({ triggerId: clicker.triggerId, view: editEntryModal(incidentRef(incident.number), { id: String(row.id), text: writtenText(row) }) });
       }
       if (verb === "hide" || verb === "show") return deps.tell(clicker.channelId, clicker.userId, await setHidden(incident.id, row.id, clicker.userId, verb === "hide"));
     },
@@ -134,16 +150,21 @@ export function createTimelineEditor(deps: TimelineEditorDeps) {
       await deps.prisma.$transaction(async (tx) => {
         await lockIncident(tx, incident.id);
         const current = await tx.timelineEvent.findUniqueOrThrow({ where: { id: row.id } });
-        if (current.text === after) return;
-        const data = current.type === "message.captured" ? { data: { ...(current.data as CapturedMessageData), text: after } } : {};
-        await tx.timelineEvent.update({ where: { id: current.id }, data: { text: after, editedAt: new Date(), ...data } });
+        const before = writtenText(current);
+        if (before === after) return;
+        const field = EDITABLE_FIELDS[current.type];
+        const data = current.data && typeof current.data === "object" && !Array.isArray(current.data) ? (current.data) : {};
+        await tx.timelineEvent.update({
+          where: { id: current.id },
+          data: { text: field ? field.line(after) : after, editedAt: new Date(), ...(field ? { data: { ...data, [field.key]: after } } : {}) },
+        });
         await recordEvent(tx, {
           incidentId: incident.id,
           type: "timeline.entry_edited",
           source: "SLACK",
           actorId: userId,
           text: `<@${userId}> edited timeline entry #${current.id}`,
-          data: { eventId: String(current.id), before: current.text, after },
+          data: { eventId: String(current.id), before, after },
           // The old text may be what someone wanted gone: keep it out of public exports.
           private: true,
         });

@@ -18,6 +18,7 @@
 import type {
   BlockAction,
   ButtonAction,
+  OverflowAction,
   StaticSelectAction,
   ViewOutput,
   ViewResponseUrl,
@@ -86,6 +87,10 @@ export interface BlockActionOptions extends PayloadIdentity {
   value?: string;
   /** Makes the action a static_select choice instead of a button click. */
   selectedOption?: OptionInput;
+  /** Makes the action an overflow menu choice. */
+  overflowOption?: OptionInput;
+  /** The message is ephemeral (e.g. an /incident reply): Slack marks the container so. */
+  ephemeral?: boolean;
   /** Button label (default: the element's text in `message.blocks`, else the action_id). */
   buttonText?: string;
   /** The message content (text, blocks, author, thread); default an empty bot message. */
@@ -148,7 +153,7 @@ interface PlainText {
   emoji: boolean;
 }
 
-export type BlockActionElement = ButtonAction | StaticSelectAction;
+export type BlockActionElement = ButtonAction | StaticSelectAction | OverflowAction;
 
 export interface BlockActionsPayload extends Omit<BlockAction<BlockActionElement>, "enterprise" | "channel" | "message" | "container" | "state" | "team"> {
   team: { id: string; domain: string };
@@ -269,7 +274,9 @@ export function blockActionPayload(opts: BlockActionOptions): BlockActionsPayloa
   const actionTs = opts.actionTs ?? slackNowTs();
 
   const action: BlockActionElement =
-    opts.selectedOption !== undefined
+    opts.overflowOption !== undefined
+      ? { type: "overflow", action_id: opts.actionId, block_id: blockId, selected_option: option(opts.overflowOption), action_ts: actionTs }
+      : opts.selectedOption !== undefined
       ? {
           type: "static_select",
           action_id: opts.actionId,
@@ -300,7 +307,7 @@ export function blockActionPayload(opts: BlockActionOptions): BlockActionsPayloa
       type: "message",
       message_ts: opts.messageTs,
       channel_id: channel.id,
-      is_ephemeral: false,
+      is_ephemeral: opts.ephemeral ?? false,
       ...(threadTs !== undefined ? { thread_ts: threadTs } : {}),
     },
     trigger_id: opts.triggerId,
