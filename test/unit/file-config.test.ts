@@ -264,3 +264,13 @@ describe("loading the config file", () => {
     expect(problems[0]?.startsWith(`${target} is not valid YAML: `)).toBe(true);
   });
 });
+
+describe("timeline.captureEmoji", () => {
+  it("defaults to pushpin, accepts a name with or without colons, and refuses what is not an emoji name", () => {
+    expect(parseFileConfig({}).timeline.captureEmoji).toBe("pushpin");
+    expect(parseFileConfig({ timeline: { captureEmoji: ":round_pushpin:" } }).timeline.captureEmoji).toBe("round_pushpin");
+    expect(parseFileConfig({ timeline: { captureEmoji: "+1" } }).timeline.captureEmoji).toBe("+1");
+    expect(() => parseFileConfig({ timeline: { captureEmoji: "push pin" } }, "f.yml")).toThrow(/f\.yml: timeline\.captureEmoji must be an emoji name/);
+    expect(() => parseFileConfig({ timeline: { emoji: "x" } }, "f.yml")).toThrow(/timeline/);
+  });
+});
