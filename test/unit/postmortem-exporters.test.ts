@@ -158,6 +158,15 @@ describe("the GitHub client against the fake", () => {
     expect(await api().findIssueByMarker("m-2", new Date(Date.now() - 60_000))).toBeUndefined();
   });
 
+  it("the marker search reads past the first page of 100 recently updated issues", async () => {
+    const client = api();
+    const marked = await client.createIssue({ title: "the lost one", body: "<!-- m-old -->", labels: [] });
+    for (let i = 0; i < 100; i += 1) await client.createIssue({ title: `newer ${i}`, body: "", labels: [] });
+    const before = github.requests.length;
+    expect(await client.findIssueByMarker("m-old", new Date(Date.now() - 60_000))).toEqual(marked);
+    expect(github.requests.slice(before).map((request) => request.query.get("page"))).toEqual(["1", "2"]);
+  });
+
   it("primary and secondary limits become RateLimitedError; a bad token a permanent error without the token", async () => {
     github.primaryRateLimit({ resetInSeconds: 5 });
     const primary = await api().createIssue({ title: "x", body: "", labels: [] }).catch((error: unknown) => error);

@@ -17,6 +17,8 @@ import { clampDelay, excerpt, record, retryAfterMs, sendJson, type ClientOptions
  * problems and 422 a refused issue: permanent, with a message saying what to fix.
  */
 export const GITHUB_API_VERSION = "2022-11-28";
+/** How many pages of 100 recently updated issues a retry searches for the issue of a lost answer. */
+const MARKER_SEARCH_PAGES = 5;
 export const USER_AGENT = "Firebreak/0.1 (incident management; post-mortem exporter)";
 
 export type GitHubApiOptions = GitHubExportConfig & ClientOptions;
@@ -101,16 +103,20 @@ export function createGitHubApi(options: GitHubApiOptions): GitHubApi {
     },
     async findIssueByMarker(marker, since) {
       const operation = "list issues";
-      // Newest first; the issue of a lost answer was created moments ago, so the first page is enough.
-      const query = new URLSearchParams({ state: "all", sort: "created", direction: "desc", since: since.toISOString(), per_page: "100" });
-      const response = await sendJson({ service: "GitHub", operation, method: "GET", url: `${base}/issues?${query.toString()}`, headers, timeoutMs: options.timeoutMs });
-      if (response.status !== 200) throw githubError(operation, repository, response, now());
-      const items: unknown[] = Array.isArray(response.json) ? (response.json as unknown[]) : [];
-      const match = items.find((item) => {
-        const issue = record(item);
-        return issue.pull_request === undefined && typeof issue.body === "string" && issue.body.includes(marker);
-      });
-      return match === undefined ? undefined : toIssue(match, operation);
+      // Newest first, updated since the follow-up was recorded: the issue of a lost answer is on the first pages.
+      for (let page = 1; page <= MARKER_SEARCH_PAGES; page += 1) {
+        const query = new URLSearchParams({ state: "all", sort: "created", direction: "desc", since: since.toISOString(), per_page: "100", page: String(page) });
+        const response = await sendJson({ service: "GitHub", operation, method: "GET", url: `${base}/issues?${query.toString()}`, headers, timeoutMs: options.timeoutMs });
+        if (response.status !== 200) throw githubError(operation, repository, response, now());
+        const items: unknown[] = Array.isArray(response.json) ? (response.json as unknown[]) : [];
+        const match = items.find((item) => {
+          const issue = record(item);
+          return issue.pull_request === undefined && typeof issue.body === "string" && issue.body.includes(marker);
+        });
+        if (match !== undefined) return toIssue(match, operation);
+        if (items.length < 100) return undefined;
+      }
+      return undefined;
     },
   };
 }

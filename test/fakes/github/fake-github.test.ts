@@ -126,8 +126,18 @@ describe("rate limits and lost answers", () => {
     expect(((await list.json()) as Array<{ body: string }>).map((issue) => issue.body)).toEqual(["marker-123"]);
   });
 
-  it("GET refuses a bad state or per_page with 422", async () => {
-    for (const query of ["state=everything", "per_page=500", "since=yesterday"]) {
+  it("GET pages with per_page and page, newest first", async () => {
+    for (const title of ["one", "two", "three"]) expect((await create({ title })).status).toBe(201);
+    const page = async (n: number) => {
+      const list = await fetch(`${github.url}/repos/${github.repository}/issues?state=all&per_page=2&page=${n}`, { headers: headers() });
+      return ((await list.json()) as Array<{ title: string }>).map((issue) => issue.title);
+    };
+    expect(await page(1)).toEqual(["three", "two"]);
+    expect(await page(2)).toEqual(["one"]);
+  });
+
+  it("GET refuses a bad state, per_page, page or since with 422", async () => {
+    for (const query of ["state=everything", "per_page=500", "page=0", "since=yesterday"]) {
       const list = await fetch(`${github.url}/repos/${github.repository}/issues?${query}`, { headers: headers() });
       expect(list.status, query).toBe(422);
     }

@@ -132,10 +132,12 @@ export async function startFakeGitHub(options: FakeGitHubOptions = {}): Promise<
       if (since !== null && Number.isNaN(Date.parse(since))) return invalid("since", "invalid");
       const perPage = Number(request.query.get("per_page") ?? "30");
       if (!Number.isInteger(perPage) || perPage < 1 || perPage > 100) return invalid("per_page", "invalid");
+      const page = Number(request.query.get("page") ?? "1");
+      if (!Number.isInteger(page) || page < 1) return invalid("page", "invalid");
       const listed = issues
         .filter((issue) => issue.repository === repository && (state === "all" || issue.state === state) && (since === null || Date.parse(issue.createdAt) >= Date.parse(since)))
         .sort((a, b) => (request.query.get("direction") === "asc" ? a.number - b.number : b.number - a.number))
-        .slice(0, perPage);
+        .slice((page - 1) * perPage, page * perPage);
       return { status: 200, body: listed.map((issue) => issueJson(issue, fake.url)), headers: limits() };
     }
     if (request.method !== "POST") return message(404, "Not Found");
