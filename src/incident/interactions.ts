@@ -2,6 +2,7 @@ import type { FileConfig } from "../config/file.ts";
 import type { PrismaClient } from "../db/client.ts";
 import type { IncidentStatus, Severity } from "../generated/prisma/enums.ts";
 import type { SlackApi } from "../slack/api.ts";
+import { parsePrivateMetadata as metadata } from "../slack/blocks.ts";
 import type { Authorizer } from "./authz.ts";
 import { MAX_TITLE_LENGTH } from "./commands.ts";
 import type { IncidentFlows } from "./flows.ts";
@@ -42,15 +43,6 @@ function text(values: ViewValues, field: { block: string; action: string }): str
 
 function selected(values: ViewValues, field: { block: string; action: string }): string | undefined {
   return values[field.block]?.[field.action]?.selected_option?.value ?? undefined;
-}
-
-function metadata(raw: string): Record<string, unknown> {
-  try {
-    const parsed: unknown = JSON.parse(raw);
-    return parsed && typeof parsed === "object" ? (parsed as Record<string, unknown>) : {};
-  } catch {
-    return {};
-  }
 }
 
 export function createIncidentInteractions(deps: InteractionDeps) {

@@ -3,6 +3,7 @@ import type { ActionItemPriority } from "../generated/prisma/enums.ts";
 import { incidentRef } from "../incident/models.ts";
 import { claimIdempotencyKey, getIncidentByChannel, getIncidentDetail, lockIncident } from "../incident/service.ts";
 import type { SlackApi } from "../slack/api.ts";
+import { parsePrivateMetadata as metadata } from "../slack/blocks.ts";
 import { recordEvent } from "../timeline/service.ts";
 import { notAnIncidentChannelModal } from "../timeline/views.ts";
 import type { PostmortemFlows } from "./flows.ts";
@@ -37,15 +38,6 @@ export type PostmortemViewAnswer = { close: true } | { errors: Record<string, st
 
 const EDITABLE = PROMPTS.filter((prompt): prompt is (typeof PROMPTS)[number] & { id: EditablePrompt } => (EDITABLE_PROMPTS as readonly string[]).includes(prompt.id));
 const PRIORITIES = new Set<ActionItemPriority>(["HIGH", "MEDIUM", "LOW"]);
-
-function metadata(raw: string): Record<string, unknown> {
-  try {
-    const parsed: unknown = JSON.parse(raw);
-    return parsed && typeof parsed === "object" ? (parsed as Record<string, unknown>) : {};
-  } catch {
-    return {};
-  }
-}
 
 /** "2026-12-01" as a date (UTC midnight), or undefined when it is not a real calendar date. */
 export function parseDueDate(value: string): Date | undefined {

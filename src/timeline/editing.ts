@@ -3,6 +3,7 @@ import type { Authorizer } from "../incident/authz.ts";
 import { incidentRef } from "../incident/models.ts";
 import { getIncidentDetail, lockIncident } from "../incident/service.ts";
 import type { SlackApi } from "../slack/api.ts";
+import { parsePrivateMetadata } from "../slack/blocks.ts";
 import type { EphemeralResponse } from "../slack/views.ts";
 import type { CapturedMessageData } from "./models.ts";
 import { pageOfEvents, recordEvent } from "./service.ts";
@@ -131,12 +132,7 @@ export function createTimelineEditor(deps: TimelineEditorDeps) {
     },
 
     async submitEdit(values: Record<string, Record<string, { value?: string | null }>>, privateMetadata: string, userId: string): Promise<EditAnswer> {
-      let eventId: bigint | undefined;
-      try {
-        eventId = parseEventId((JSON.parse(privateMetadata) as { eventId?: unknown }).eventId);
-      } catch {
-        eventId = undefined;
-      }
+      const eventId = parseEventId(parsePrivateMetadata(privateMetadata).eventId);
       const field = TIMELINE_FIELDS.text.block;
       if (!eventId) return { errors: { [field]: "This form is out of date; open it again from /incident timeline." } };
       const after = (values[TIMELINE_FIELDS.text.block]?.[TIMELINE_FIELDS.text.action]?.value ?? "").trim();
