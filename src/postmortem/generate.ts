@@ -359,6 +359,11 @@ export function generatePostmortem(input: PostmortemInput): PostmortemDocument {
       }
       case "note.added":
         return { label: "Note", detail: str(data, "text") ?? event.text.replace(/^Note:\s*/, "") };
+      case "message.captured": {
+        // A Slack message pinned, reacted to or added with the shortcut.
+        const author = str(data, "authorId");
+        return { label: author && !isPublic ? `Message from ${nameOf(author)}` : "Message from the incident channel", detail: str(data, "text") ?? event.text };
+      }
       case "followup.added":
         // Same text as the action item, so the blameless review reads it once.
         return { label: "Follow-up recorded", detail: str(data, "title") ?? event.text.replace(/^Follow-up:\s*/, "") };

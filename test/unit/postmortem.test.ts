@@ -128,6 +128,30 @@ describe("audiences and private text", () => {
   });
 });
 
+describe("captured Slack messages", () => {
+  it("show who wrote them internally, and only the words in public; removed ones are counted, not shown", () => {
+    const input = quietSev4();
+    const captured = (id: string, at: string, text: string, extra: Partial<PostmortemEvent> = {}) =>
+      event(id, at, "message.captured", text, { channelId: "C0INC", ts: "1772546400.000100", threadTs: null, authorId: "U0RAJ0002", text, permalink: "https://x.slack.com/archives/C0INC/p1", via: ["pin"] }, extra);
+    input.events = [
+      ...input.events,
+      captured("95", "2026-03-03T14:05:00Z", "Crawler traffic is 10x normal"),
+      captured("96", "2026-03-03T14:06:00Z", "REMOVED-CAPTURE-1a2", { removedAt: new Date("2026-03-03T14:30:00Z") }),
+    ];
+    const internal = renderMarkdown(generatePostmortem(input));
+    expect(internal).toContain("Message from Raj Patel");
+    expect(internal).toContain("Crawler traffic is 10x normal");
+    expect(internal).not.toContain("REMOVED-CAPTURE-1a2");
+    expect(internal).toContain("1 timeline entry was removed");
+
+    input.options = { ...input.options, audience: "public" };
+    const shared = renderMarkdown(generatePostmortem(input));
+    expect(shared).toContain("Message from the incident channel");
+    expect(shared).toContain("Crawler traffic is 10x normal");
+    expect(shared).not.toContain("Raj");
+  });
+});
+
 describe("hostile text", () => {
   const HOSTILE_TITLE = '<script>alert(1)</script> [click](javascript:alert(1)) ![x](https://evil.example/x.png) <img src=x onerror=alert(1)> | `code` *bold* &amp; "q"';
 
