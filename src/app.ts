@@ -83,6 +83,7 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
       wakeJobs,
       botUserId: () => identity.userId,
       channelPrefix: fileConfig.incidents.channelPrefix,
+      channelsPerMinute: config.slack.channelsPerMinute,
     });
     const { confluence: confluenceExport, github: githubExport, timeoutMs: exportTimeoutMs } = config.exporters;
     const exporters = createPostmortemExporters({

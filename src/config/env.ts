@@ -43,6 +43,8 @@ export const envSchema = z.object({
     .default("https://slack.com/api/")
     .transform((value) => (value.endsWith("/") ? value : `${value}/`)),
   SLACK_API_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+  /** conversations.create is Tier 2 (about 20 a minute): channel creations are paced to this. */
+  SLACK_CHANNELS_PER_MINUTE: z.coerce.number().int().min(1).max(6_000).default(20),
   FIREBREAK_CONFIG: optionalString,
   LOG_LEVEL: z.enum(logLevels, { error: `must be one of ${logLevels.join(", ")}` }).default("info"),
   LOG_FORMAT: z.enum(["json", "pretty"]).optional(),
@@ -130,6 +132,7 @@ export interface Config {
     readonly signingSecret: string;
     readonly apiUrl: string;
     readonly timeoutMs: number;
+    readonly channelsPerMinute: number;
   };
   readonly configFile: string | undefined;
   readonly log: { readonly level: Env["LOG_LEVEL"]; readonly format: "json" | "pretty" };
@@ -203,6 +206,7 @@ export function loadConfig(source: Readonly<Record<string, string | undefined>>)
       signingSecret: env.SLACK_SIGNING_SECRET,
       apiUrl: env.SLACK_API_URL,
       timeoutMs: env.SLACK_API_TIMEOUT_MS,
+      channelsPerMinute: env.SLACK_CHANNELS_PER_MINUTE,
     },
     configFile: env.FIREBREAK_CONFIG,
     log: { level: env.LOG_LEVEL, format: env.LOG_FORMAT ?? (env.NODE_ENV === "production" ? "json" : "pretty") },

@@ -74,7 +74,12 @@ export interface IncidentFlowDeps {
   /** The bot's own Slack user id (from auth.test). */
   botUserId(): string | undefined;
   channelPrefix: string;
+  /** conversations.create is paced to this many a minute (Slack's Tier 2 is about 20). */
+  channelsPerMinute: number;
 }
+
+/** All channel creations share one rate key: one at a time, paced, most severe first. */
+export const CREATE_CHANNEL_RATE_KEY = "conversations.create";
 
 export interface DeclareResult {
   incident: IncidentSummary;
@@ -145,7 +150,7 @@ export function createIncidentFlows(deps: IncidentFlowDeps) {
       });
       await createChannelJob.enqueue(tx, { incidentId: created.id }, {
         dedupeKey: `create_channel:${created.id}`,
-        rateKey: "conversations.create",
+        rateKey: CREATE_CHANNEL_RATE_KEY,
         priority: severityPriority(created.severity),
         incidentId: created.id,
       });
@@ -207,6 +212,9 @@ export function createIncidentFlows(deps: IncidentFlowDeps) {
       const created = channel;
       const priority = severityPriority(incident.severity);
       await context.complete(async (tx) => {
+        // Pace the next creation (Tier 2): the queue skips jobs whose rate key is held.
+        const until = new Date(Date.now() + Math.ceil(60_000 / deps.channelsPerMinute));
+        await tx.rateLimitHold.upsert({ where: { key: CREATE_CHANNEL_RATE_KEY }, create: { key: CREATE_CHANNEL_RATE_KEY, until }, update: { until } });
         await setIncidentChannel(tx, incident.id, created);
         await recordEvent(tx, {
           incidentId: incident.id,

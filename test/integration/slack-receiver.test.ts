@@ -43,7 +43,7 @@ beforeAll(async () => {
     if (behaviour === "slow") await new Promise((resolve) => setTimeout(resolve, 600));
     finished.push(event.item.message?.ts ?? "?");
   });
-  app.error(async ({ error }) => {
+  app.error(async (error) => {
     throw error;
   });
   await app.init();

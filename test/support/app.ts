@@ -56,6 +56,9 @@ export async function startTestApp(options: TestAppOptions): Promise<TestApp> {
     SLACK_API_TIMEOUT_MS: "2000",
     DATA_DIR: dataDir,
     SHUTDOWN_TIMEOUT_MS: "5000",
+    // Channel creations are paced (20 a minute by default); tests that are not about pacing
+    // declare many incidents in a row.
+    SLACK_CHANNELS_PER_MINUTE: "6000",
     ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {}),
     ...options.env,
   });
