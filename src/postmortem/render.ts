@@ -28,7 +28,8 @@ function preface(doc: PostmortemDocument): string[] {
   return lines;
 }
 
-function overviewRows(doc: PostmortemDocument): Array<[string, string]> {
+/** The overview table's rows (shared by every renderer, the Confluence page included). */
+export function overviewRows(doc: PostmortemDocument): Array<[string, string]> {
   const h = doc.header;
   const rows: Array<[string, string]> = [
     ["Incident", h.ref],
@@ -48,14 +49,14 @@ function overviewRows(doc: PostmortemDocument): Array<[string, string]> {
   return rows;
 }
 
-function alertsLine(doc: PostmortemDocument): string {
+export function alertsLine(doc: PostmortemDocument): string {
   const s = doc.summary;
   if (s.alertCount === 0) return "none linked to this incident";
   const names = s.alertNames.map((a) => `${a.alertname} (${a.count}${a.firing > 0 ? `, ${a.firing} still firing` : ""})`);
   return `${s.alertCount} ${s.alertCount === 1 ? "alert" : "alerts"}: ${names.join(", ")}`;
 }
 
-function entryParts(entry: TimelineEntry): { label: string; detail: string | null; tags: string[] } {
+export function entryParts(entry: TimelineEntry): { label: string; detail: string | null; tags: string[] } {
   const tags: string[] = [];
   if (entry.private) tags.push("private");
   if (entry.edited) tags.push("edited");

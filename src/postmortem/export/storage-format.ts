@@ -1,4 +1,5 @@
 import type { DocumentPhase, PostmortemDocument, TimelineEntry } from "../models.ts";
+import { alertsLine, entryParts, overviewRows } from "../render.ts";
 import { clip } from "../text.ts";
 
 /**
@@ -76,28 +77,8 @@ function list(items: readonly string[]): string {
 const PRIORITY = { HIGH: "High", MEDIUM: "Medium", LOW: "Low" } as const;
 const ACTION_STATUS = { OPEN: "Open", DONE: "Done", CANCELLED: "Cancelled" } as const;
 
-function overview(doc: PostmortemDocument): Array<[string, string]> {
-  const h = doc.header;
-  const rows: Array<[string, string]> = [
-    ["Incident", h.ref],
-    ["Severity", h.severity],
-    ["Status", h.statusLabel],
-    ["Services", h.services.join(", ") || "none recorded"],
-  ];
-  if (h.namesWithheld) {
-    rows.push(["People", `${h.participantCount} ${h.participantCount === 1 ? "participant" : "participants"} (names withheld)`]);
-  } else {
-    if (h.commander === null) rows.push(["Commander", "not assigned"]);
-    for (const role of h.roles) rows.push([role.role, role.people.join(", ")]);
-    if (h.declaredBy !== null) rows.push(["Declared by", h.declaredBy]);
-    rows.push(["Participants", h.participants.length > 0 ? `${h.participants.join(", ")} (${h.participantCount})` : "none recorded"]);
-  }
-  for (const date of h.dates) rows.push([date.label, date.at?.display ?? "—"]);
-  return rows;
-}
-
 function entry(item: TimelineEntry): string {
-  const tags = [item.private ? "private" : null, item.edited ? "edited" : null, item.derived ? "from alerts" : null].filter((tag) => tag !== null);
+  const { tags } = entryParts(item);
   let html = `${escapeXml(item.at.display)} · ${text("strong", item.label)}`;
   if (item.detail !== null) html += `: ${escapeXml(item.detail)}`;
   if (item.actor !== null) html += ` · ${escapeXml(item.actor)}`;
@@ -135,7 +116,7 @@ export function renderStorageFormat(doc: PostmortemDocument, options: StorageOpt
   out.push(panel("info", preface.map((line, index) => el("p", `${index === 0 ? anchor : ""}${escapeXml(line)}`)).join("")));
   for (const note of doc.notes) out.push(panel("note", text("p", note)));
 
-  out.push(text("h2", "Overview"), table(["Field", "Value"], overview(doc)));
+  out.push(text("h2", "Overview"), table(["Field", "Value"], overviewRows(doc)));
 
   const s = doc.summary;
   out.push(text("h2", "Summary and impact"));
@@ -143,10 +124,7 @@ export function renderStorageFormat(doc: PostmortemDocument, options: StorageOpt
   else out.push(el("p", `${text("strong", "Resolution summary:")} ${text("em", doc.redacted ? "withheld" : "not written yet (resolve with a summary, or write it here)")}`));
   if (s.description !== null) out.push(el("p", text("strong", "Description:")), block(s.description));
   out.push(el("p", `${text("strong", "Affected services:")} ${escapeXml(s.services.join(", ") || "none recorded")}`));
-  const alerts =
-    s.alertCount === 0
-      ? "none linked to this incident"
-      : `${s.alertCount} ${s.alertCount === 1 ? "alert" : "alerts"}: ${s.alertNames.map((a) => `${a.alertname} (${a.count}${a.firing > 0 ? `, ${a.firing} still firing` : ""})`).join(", ")}`;
+  const alerts = alertsLine(doc);
   out.push(el("p", `${text("strong", "Alerts:")} ${escapeXml(alerts)}`));
 
   out.push(text("h2", "Key metrics"), table(["Metric", "Duration", "From", "To"], doc.metrics.map((m) => [m.label, m.human, m.from, m.to])));
