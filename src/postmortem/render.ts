@@ -28,6 +28,42 @@ function preface(doc: PostmortemDocument): string[] {
   return lines;
 }
 
+type Table = [head: string[], rows: string[][]];
+
+export function remediationTable(doc: PostmortemDocument): Table {
+  return [
+    ["Action", "Kind", "Status", "Requested", "Finished", "Result"],
+    doc.remediations.map((r) => [
+      r.requestedBy !== null ? `${r.actionKey} (by ${r.requestedBy})` : r.actionKey,
+      r.kind,
+      r.statusLabel,
+      r.requestedAt.display,
+      r.finishedAt ? `${r.finishedAt.display}${r.duration ? `, after ${r.duration}` : ""}` : "—",
+      r.result ?? "—",
+    ]),
+  ];
+}
+
+export function alertTable(doc: PostmortemDocument): Table {
+  return [
+    ["Alert", "Severity", "Status", "Started", "Ended", "Summary"],
+    doc.alerts.map((a) => [`${a.alertname} (${a.fingerprint})`, a.severity ?? "—", a.status === "FIRING" ? "firing" : "resolved", a.startsAt.display, a.endsAt?.display ?? "—", a.summary ?? "—"]),
+  ];
+}
+
+export function actionItemTable(doc: PostmortemDocument): Table {
+  return [
+    ["Action item", "Owner", "Due", "Priority", "Status"],
+    doc.actionItems.map((item) => [
+      `${item.title ?? "(withheld)"}${item.externalUrl ? ` (${item.externalUrl})` : ""}`,
+      item.owner ?? (doc.header.namesWithheld ? "—" : "unassigned"),
+      item.dueDate ? `${item.dueDate}${item.overdue ? " (overdue)" : ""}` : "no due date",
+      PRIORITY_LABEL[item.priority],
+      ACTION_STATUS_LABEL[item.status],
+    ]),
+  ];
+}
+
 /** The overview table's rows (shared by every renderer, the Confluence page included). */
 export function overviewRows(doc: PostmortemDocument): Array<[string, string]> {
   const h = doc.header;
@@ -149,15 +185,7 @@ export function renderMarkdown(doc: PostmortemDocument): string {
   else {
     out.push(
       ...mdTable(
-        ["Action", "Kind", "Status", "Requested", "Finished", "Result"],
-        doc.remediations.map((r) => [
-          r.requestedBy !== null ? `${r.actionKey} (by ${r.requestedBy})` : r.actionKey,
-          r.kind,
-          r.statusLabel,
-          r.requestedAt.display,
-          r.finishedAt ? `${r.finishedAt.display}${r.duration ? `, after ${r.duration}` : ""}` : "—",
-          r.result ?? "—",
-        ]),
+        ...remediationTable(doc),
       ),
       "",
     );
@@ -168,15 +196,7 @@ export function renderMarkdown(doc: PostmortemDocument): string {
   else {
     out.push(
       ...mdTable(
-        ["Alert", "Severity", "Status", "Started", "Ended", "Summary"],
-        doc.alerts.map((a) => [
-          `${a.alertname} (${a.fingerprint})`,
-          a.severity ?? "—",
-          a.status === "FIRING" ? "firing" : "resolved",
-          a.startsAt.display,
-          a.endsAt?.display ?? "—",
-          a.summary ?? "—",
-        ]),
+        ...alertTable(doc),
       ),
       "",
     );
@@ -193,14 +213,7 @@ export function renderMarkdown(doc: PostmortemDocument): string {
       else {
         out.push(
           ...mdTable(
-            ["Action item", "Owner", "Due", "Priority", "Status"],
-            doc.actionItems.map((item) => [
-              `${item.title ?? "(withheld)"}${item.externalUrl ? ` (${item.externalUrl})` : ""}`,
-              item.owner ?? (doc.header.namesWithheld ? "—" : "unassigned"),
-              item.dueDate ? `${item.dueDate}${item.overdue ? " (overdue)" : ""}` : "no due date",
-              PRIORITY_LABEL[item.priority],
-              ACTION_STATUS_LABEL[item.status],
-            ]),
+            ...actionItemTable(doc),
           ),
           "",
         );
@@ -293,15 +306,7 @@ export function renderHtml(doc: PostmortemDocument): string {
     doc.remediations.length === 0
       ? "<p>No remediation actions were run through Firebreak.</p>"
       : htmlTable(
-          ["Action", "Kind", "Status", "Requested", "Finished", "Result"],
-          doc.remediations.map((r) => [
-            r.requestedBy !== null ? `${r.actionKey} (by ${r.requestedBy})` : r.actionKey,
-            r.kind,
-            r.statusLabel,
-            r.requestedAt.display,
-            r.finishedAt ? `${r.finishedAt.display}${r.duration ? `, after ${r.duration}` : ""}` : "—",
-            r.result ?? "—",
-          ]),
+          ...remediationTable(doc),
         ),
   );
 
@@ -310,15 +315,7 @@ export function renderHtml(doc: PostmortemDocument): string {
     doc.alerts.length === 0
       ? "<p>No alerts were linked to this incident.</p>"
       : htmlTable(
-          ["Alert", "Severity", "Status", "Started", "Ended", "Summary"],
-          doc.alerts.map((a) => [
-            `${a.alertname} (${a.fingerprint})`,
-            a.severity ?? "—",
-            a.status === "FIRING" ? "firing" : "resolved",
-            a.startsAt.display,
-            a.endsAt?.display ?? "—",
-            a.summary ?? "—",
-          ]),
+          ...alertTable(doc),
         ),
   );
 
@@ -332,14 +329,7 @@ export function renderHtml(doc: PostmortemDocument): string {
         doc.actionItems.length === 0
           ? "<p>No follow-up action items recorded yet (<code>/incident followup &lt;text&gt;</code>).</p>"
           : htmlTable(
-              ["Action item", "Owner", "Due", "Priority", "Status"],
-              doc.actionItems.map((item) => [
-                `${item.title ?? "(withheld)"}${item.externalUrl ? ` (${item.externalUrl})` : ""}`,
-                item.owner ?? (doc.header.namesWithheld ? "—" : "unassigned"),
-                item.dueDate ? `${item.dueDate}${item.overdue ? " (overdue)" : ""}` : "no due date",
-                PRIORITY_LABEL[item.priority],
-                ACTION_STATUS_LABEL[item.status],
-              ]),
+              ...actionItemTable(doc),
             ),
       );
     }

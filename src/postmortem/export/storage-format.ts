@@ -1,5 +1,5 @@
 import type { DocumentPhase, PostmortemDocument, TimelineEntry } from "../models.ts";
-import { alertsLine, entryParts, overviewRows } from "../render.ts";
+import { actionItemTable, alertTable, alertsLine, entryParts, overviewRows, remediationTable } from "../render.ts";
 import { clip } from "../text.ts";
 
 /**
@@ -74,8 +74,6 @@ function list(items: readonly string[]): string {
   return el("ul", items.map((item) => el("li", item)).join(""));
 }
 
-const PRIORITY = { HIGH: "High", MEDIUM: "Medium", LOW: "Low" } as const;
-const ACTION_STATUS = { OPEN: "Open", DONE: "Done", CANCELLED: "Cancelled" } as const;
 
 function entry(item: TimelineEntry): string {
   const { tags } = entryParts(item);
@@ -142,15 +140,7 @@ export function renderStorageFormat(doc: PostmortemDocument, options: StorageOpt
     doc.remediations.length === 0
       ? text("p", "No remediation actions were run through Firebreak.")
       : table(
-          ["Action", "Kind", "Status", "Requested", "Finished", "Result"],
-          doc.remediations.map((r) => [
-            r.requestedBy !== null ? `${r.actionKey} (by ${r.requestedBy})` : r.actionKey,
-            r.kind,
-            r.statusLabel,
-            r.requestedAt.display,
-            r.finishedAt ? `${r.finishedAt.display}${r.duration ? `, after ${r.duration}` : ""}` : "—",
-            r.result ?? "—",
-          ]),
+          ...remediationTable(doc),
         ),
   );
 
@@ -159,8 +149,7 @@ export function renderStorageFormat(doc: PostmortemDocument, options: StorageOpt
     doc.alerts.length === 0
       ? text("p", "No alerts were linked to this incident.")
       : table(
-          ["Alert", "Severity", "Status", "Started", "Ended", "Summary"],
-          doc.alerts.map((a) => [`${a.alertname} (${a.fingerprint})`, a.severity ?? "—", a.status === "FIRING" ? "firing" : "resolved", a.startsAt.display, a.endsAt?.display ?? "—", a.summary ?? "—"]),
+          ...alertTable(doc),
         ),
   );
 
@@ -173,14 +162,7 @@ export function renderStorageFormat(doc: PostmortemDocument, options: StorageOpt
       doc.actionItems.length === 0
         ? el("p", `No follow-up action items recorded yet (${text("code", "/incident followup <text>")}).`)
         : table(
-            ["Action item", "Owner", "Due", "Priority", "Status"],
-            doc.actionItems.map((item) => [
-              `${item.title ?? "(withheld)"}${item.externalUrl ? ` (${item.externalUrl})` : ""}`,
-              item.owner ?? (doc.header.namesWithheld ? "—" : "unassigned"),
-              item.dueDate ? `${item.dueDate}${item.overdue ? " (overdue)" : ""}` : "no due date",
-              PRIORITY[item.priority],
-              ACTION_STATUS[item.status],
-            ]),
+            ...actionItemTable(doc),
           ),
     );
   }
