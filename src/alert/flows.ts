@@ -117,16 +117,17 @@ export function createAlertFlows(deps: AlertFlowDeps) {
   const ingestQueue = createIngestQueue({ store: storeDeliveries, onStored: () => deps.wakeJobs() }, tuning);
 
   /**
-   * Called by the webhook: resolves once the delivery (or the identical original it
-   * copies) is committed. Rejects with UnstorablePayloadError (bad input, before batching),
+   * Called by the webhook with the validated payload and the JSON text it was parsed from
+   * (stored as received: the raw delivery); `key` identifies identical copies (the hash of
+   * the body). Resolves once the delivery (or the identical original it copies) is
+   * committed. Rejects with UnstorablePayloadError (bad input, before batching),
    * IngestOverloadedError when the database cannot keep up, or the database's error when
    * its batch failed.
    */
-  async function ingest(payload: AlertmanagerWebhook): Promise<StoredDelivery> {
-    const json = JSON.stringify(payload);
+  async function ingest(payload: AlertmanagerWebhook, json: string, key?: string): Promise<StoredDelivery> {
     assertStorable(payload, json);
     const decision = decideRoute(routing, { ...payload.commonLabels, ...payload.groupLabels });
-    return ingestQueue.submit({ groupKey: payload.groupKey, json, priority: priorityOf(decision) });
+    return ingestQueue.submit({ groupKey: payload.groupKey, json, priority: priorityOf(decision) }, key);
   }
 
   /**
@@ -330,6 +331,8 @@ export function createAlertFlows(deps: AlertFlowDeps) {
       kind: processDeliveryJob.kind,
       payload: deliveryPayload,
       maxAttempts: 20,
+      // Waiting for its turn (ingest first) must not hold every worker slot: Slack work goes on.
+      ...(Number.isFinite(tuning.backgroundSlots) ? { maxConcurrent: tuning.backgroundSlots } : {}),
       async handle({ deliveryId }, context) {
         await processDelivery(BigInt(deliveryId), context.logger);
       },
@@ -454,7 +457,7 @@ export function createAlertFlows(deps: AlertFlowDeps) {
     );
   }
 
-  return { ingest, processDelivery, declareFromGroup, recentGroups, jobs };
+  return { ingest, copyOf: (key: string) => ingestQueue.copyOf(key), processDelivery, declareFromGroup, recentGroups, jobs };
 }
 
 export type AlertFlows = ReturnType<typeof createAlertFlows>;

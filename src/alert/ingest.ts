@@ -13,8 +13,9 @@ import { performance } from "node:perf_hooks";
  *   a failed batch rejects every member (the webhook answers them 503, and
  *   Alertmanager retries), and nothing of it is stored (one statement).
  * - Identical copies. An HA pair of Alertmanagers sends every notification
- *   twice. A payload identical (same canonical JSON) to one whose batch is in
- *   flight, or committed less than `copyWindowMs` ago, is not stored again: it
+ *   twice. A delivery identical (same key: the hash of the body's bytes) to
+ *   one whose batch is in flight, or committed less than `copyWindowMs` ago,
+ *   is not stored again: it
  *   waits for the original's commit and gets the original's id (and a failed
  *   original fails its copies too). A later re-send is stored as usual. The
  *   memory of payloads is bounded (`maxRemembered`, oldest forgotten first).
@@ -23,10 +24,14 @@ import { performance } from "node:perf_hooks";
  *   deliveries are refused at once (`IngestOverloadedError`, answered 503 with
  *   Retry-After) instead of waiting for many seconds.
  * - Ingest first. Background processing asks `backgroundTurn()` before its
- *   transaction: it waits (at most `maxDeferMs`) until no delivery is waiting
- *   or being stored, and at most `backgroundSlots` run at once. With the
- *   embedded database (one connection, every query serialized) this keeps the
- *   webhook's inserts from queueing behind several processing transactions.
+ *   transaction: it waits until no delivery is waiting or being stored and
+ *   none arrived for `quietMs`, but at most `maxDeferMs`, and at most
+ *   `backgroundSlots` run at once. The embedded database runs in this thread
+ *   and serializes every query: a processing transaction (tens of ms, more
+ *   for a group's first delivery) blocks the webhook for its whole length, so
+ *   there processing waits for a quiet moment (a backlog builds up during a
+ *   storm and drains after it). On PostgreSQL it only lets waiting
+ *   deliveries go first.
  */
 
 /** A NUL character, or half of a UTF-16 surrogate pair on its own. */
@@ -80,7 +85,9 @@ export interface IngestTuning {
   readonly copyWindowMs: number;
   /** Payload hashes remembered for copies, at most. */
   readonly maxRemembered: number;
-  /** Background work waits at most this long (ms) for the webhook to go idle. */
+  /** Background work waits for this long (ms) without a delivery arriving... */
+  readonly quietMs: number;
+  /** ...but at most this long (ms). */
   readonly maxDeferMs: number;
   /** Background transactions at once. */
   readonly backgroundSlots: number;
@@ -91,12 +98,13 @@ export function ingestTuning(database: "postgres" | "embedded", overrides: Parti
   const embedded = database === "embedded";
   return {
     maxBatch: 64,
-    maxFlushes: embedded ? 1 : 2,
+    maxFlushes: embedded ? 1 : 4,
     maxWaitMs: 1_000,
     maxQueued: 1_024,
     copyWindowMs: 1_000,
     maxRemembered: 4_096,
-    maxDeferMs: embedded ? 1_000 : 250,
+    quietMs: embedded ? 100 : 0,
+    maxDeferMs: embedded ? 10_000 : 250,
     backgroundSlots: embedded ? 1 : Number.POSITIVE_INFINITY,
     ...overrides,
   };
@@ -140,8 +148,13 @@ export interface IngestStats {
 }
 
 export interface IngestQueue {
-  /** Resolves once the delivery (or the original it copies) is committed. */
-  submit(row: DeliveryRow): Promise<StoredDelivery>;
+  /**
+   * Resolves once the delivery (or the original it copies) is committed. `key` identifies
+   * identical deliveries (default: the hash of `row.json`).
+   */
+  submit(row: DeliveryRow, key?: string): Promise<StoredDelivery>;
+  /** When `key` is a copy of a delivery in flight or just committed: its original's outcome. */
+  copyOf(key: string): Promise<StoredDelivery> | undefined;
   /** Resolves to a release function once background work may use the database. */
   backgroundTurn(): Promise<() => void>;
   stats(): IngestStats;
@@ -162,7 +175,11 @@ interface Remembered {
 
 export interface IngestQueueDeps {
   store: StoreBatch;
-  /** After each committed batch (wakes the job worker). */
+  /**
+   * After a committed batch, when a background slot is free (wakes the job worker; when
+   * every slot is taken, the worker looks again as each one is released, and a claim
+   * query per batch would only add work for the database).
+   */
   onStored(): void;
   /** Monotonic milliseconds. */
   clock?: () => number;
@@ -174,6 +191,7 @@ export function createIngestQueue(deps: IngestQueueDeps, tuning: IngestTuning): 
   const remembered = new Map<string, Remembered>();
   const idleWaiters = new Set<() => void>();
   let flushing = 0;
+  let lastArrival = Number.NEGATIVE_INFINITY;
   let pumpScheduled = false;
   let backgroundRunning = 0;
   const backgroundWaiters: Array<() => void> = [];
@@ -208,7 +226,7 @@ export function createIngestQueue(deps: IngestQueueDeps, tuning: IngestTuning): 
       const ids = await deps.store(batch.map((waiting) => waiting.row));
       if (ids.length !== batch.length) throw new Error(`stored ${ids.length} deliveries of a batch of ${batch.length}`);
       batch.forEach((waiting, index) => waiting.resolve(ids[index] as bigint));
-      deps.onStored();
+      if (backgroundRunning < tuning.backgroundSlots) deps.onStored();
     } catch (error) {
       for (const waiting of batch) waiting.reject(error);
     } finally {
@@ -236,14 +254,20 @@ export function createIngestQueue(deps: IngestQueueDeps, tuning: IngestTuning): 
     return new IngestOverloadedError(`overloaded: ${queue.length} deliveries wait to be stored, the oldest for ${Math.round(waitedMs)} ms`, retryAfterS);
   }
 
-  function submit(row: DeliveryRow): Promise<StoredDelivery> {
+  function copyOf(key: string): Promise<StoredDelivery> | undefined {
     const now = clock();
     forgetExpired(now);
-    const key = createHash("sha256").update(row.json).digest("base64");
     const seen = remembered.get(key);
-    if (seen && (seen.committedAt === null || now - seen.committedAt <= tuning.copyWindowMs)) {
-      return seen.promise.then((id) => ({ id, copy: true }));
-    }
+    if (!seen || (seen.committedAt !== null && now - seen.committedAt > tuning.copyWindowMs)) return undefined;
+    lastArrival = now;
+    return seen.promise.then((id) => ({ id, copy: true }));
+  }
+
+  function submit(row: DeliveryRow, key = createHash("sha256").update(row.json).digest("base64")): Promise<StoredDelivery> {
+    const copy = copyOf(key);
+    if (copy) return copy;
+    const now = clock();
+    lastArrival = now;
     const refused = overload(now);
     if (refused) return Promise.reject(refused);
 
@@ -267,7 +291,6 @@ export function createIngestQueue(deps: IngestQueueDeps, tuning: IngestTuning): 
   }
 
   function whenIdle(maxWaitMs: number): Promise<void> {
-    if (!busy()) return Promise.resolve();
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
@@ -277,6 +300,22 @@ export function createIngestQueue(deps: IngestQueueDeps, tuning: IngestTuning): 
       const timer = setTimeout(done, maxWaitMs);
       idleWaiters.add(done);
     });
+  }
+
+  /** Until nothing waits or is being stored and nothing arrived for quietMs; at most maxWaitMs. */
+  async function whenQuiet(maxWaitMs: number): Promise<void> {
+    const deadline = clock() + maxWaitMs;
+    for (;;) {
+      const now = clock();
+      if (now >= deadline) return;
+      if (busy()) {
+        await whenIdle(deadline - now);
+        continue;
+      }
+      const quietLeft = tuning.quietMs - (now - lastArrival);
+      if (quietLeft <= 0) return;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(quietLeft, deadline - now)));
+    }
   }
 
   function releaseBackground(): void {
@@ -293,7 +332,7 @@ export function createIngestQueue(deps: IngestQueueDeps, tuning: IngestTuning): 
     // runs in this thread: a chain of its queries never returns to the poll phase by
     // itself), so that deliveries waiting in sockets count as work the webhook has.
     await new Promise<void>((resolve) => setImmediate(resolve));
-    await whenIdle(tuning.maxDeferMs);
+    await whenQuiet(tuning.maxDeferMs);
     let released = false;
     return () => {
       if (released) return;
@@ -304,6 +343,7 @@ export function createIngestQueue(deps: IngestQueueDeps, tuning: IngestTuning): 
 
   return {
     submit,
+    copyOf,
     backgroundTurn,
     stats: () => ({ waiting: queue.length, flushing, oldestWaitMs: queue[0] ? clock() - queue[0].since : 0 }),
   };

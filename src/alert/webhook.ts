@@ -1,4 +1,5 @@
-import type { FastifyInstance } from "fastify";
+import { createHash } from "node:crypto";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Logger } from "../lib/logger.ts";
 import { isAuthorized, type WebhookAuth } from "./auth.ts";
 import type { AlertFlows } from "./flows.ts";
@@ -8,7 +9,11 @@ import { alertmanagerWebhookSchema, describeIssues } from "./models.ts";
 /**
  * POST /webhooks/alertmanager. Answers 2xx only once the delivery is stored
  * (group commit: with the other deliveries of its batch; an identical HA
- * copy answers once its original is stored, with the original's id);
+ * copy answers once its original is stored, with the original's id). The
+ * body is taken as bytes: after authentication, a copy is recognised by the
+ * hash of its bytes before any parsing, and a new delivery is parsed (with
+ * Fastify's own JSON parser and its prototype-poisoning checks), validated,
+ * and stored as received;
  * 400 names the bad field (Alertmanager does not retry 4xx, which is right),
  * checked before anything is queued, so bad input never joins a batch;
  * 401 without valid credentials; 413 over 1 MiB (server-wide limit); 503
@@ -18,7 +23,7 @@ import { alertmanagerWebhookSchema, describeIssues } from "./models.ts";
  */
 export interface WebhookDeps {
   auth: WebhookAuth;
-  flows: Pick<AlertFlows, "ingest">;
+  flows: Pick<AlertFlows, "ingest" | "copyOf">;
   logger: Logger;
   /** More concurrent deliveries than this get 503 + Retry-After. */
   maxInFlight?: number;
@@ -30,46 +35,84 @@ export function registerAlertmanagerWebhook(server: FastifyInstance, deps: Webho
   // Under overload, one warning a second (with a count), not one per refused request.
   let refused = 0;
   let lastRefusalLog = 0;
-  const refusedForOverload = (groupKey: string, reason: string): void => {
+  const refusedForOverload = (reason: string): void => {
     refused += 1;
     const now = Date.now();
     if (now - lastRefusalLog < 1_000) return;
-    deps.logger.warn({ groupKey, reason, refused }, "Alertmanager deliveries refused (overloaded); answered 503 so they are retried");
+    deps.logger.warn({ reason, refused }, "Alertmanager deliveries refused (overloaded); answered 503 so they are retried");
     lastRefusalLog = now;
     refused = 0;
   };
-  server.post("/webhooks/alertmanager", async (request, reply) => {
+  const parseJson = server.getDefaultJsonParser("error", "error");
+
+  function parseBody(request: FastifyRequest, text: string): { ok: true; value: unknown } | { ok: false; error: string } {
+    let outcome: { ok: true; value: unknown } | { ok: false; error: string } = { ok: false, error: "body is not JSON" };
+    // Fastify's JSON parser answers synchronously.
+    void parseJson(request, text, (error, value) => {
+      outcome = error ? { ok: false, error: error.message } : { ok: true, value };
+    });
+    return outcome;
+  }
+
+  function unavailable(reply: FastifyReply, error: unknown, groupKey: string | undefined): FastifyReply {
+    if (error instanceof IngestOverloadedError) {
+      refusedForOverload(error.message);
+      return reply.status(503).header("retry-after", String(error.retryAfterS)).send({ ok: false, error: "overloaded; Alertmanager will retry" });
+    }
+    deps.logger.error({ err: error, groupKey }, "could not store an Alertmanager delivery; answered 503 so it is retried");
+    return reply.status(503).header("retry-after", "5").send({ ok: false, error: "temporarily unavailable; Alertmanager will retry" });
+  }
+
+  async function handle(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     if (!isAuthorized(deps.auth, request.headers.authorization)) {
       return reply
         .status(401)
         .header("www-authenticate", deps.auth.kind === "basic" ? 'Basic realm="firebreak"' : 'Bearer realm="firebreak"')
         .send({ ok: false, error: "unauthorized: send the credentials configured in ALERTMANAGER_TOKEN (or ALERTMANAGER_USERNAME/PASSWORD)" });
     }
-    const parsed = alertmanagerWebhookSchema.safeParse(request.body);
-    if (!parsed.success) {
-      return reply.status(400).send({ ok: false, error: `invalid Alertmanager payload: ${describeIssues(parsed.error)}` });
-    }
+    const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
     if (inFlight >= maxInFlight) {
-      refusedForOverload(parsed.data.groupKey, `${inFlight} deliveries in flight`);
+      refusedForOverload(`${inFlight} deliveries in flight`);
       return reply.status(503).header("retry-after", "5").send({ ok: false, error: "overloaded; Alertmanager will retry" });
     }
     inFlight += 1;
     try {
-      const stored = await deps.flows.ingest(parsed.data);
-      return reply.status(200).send({ ok: true, delivery: String(stored.id), alerts: parsed.data.alerts.length, ...(stored.copy ? { copy: true } : {}) });
-    } catch (error) {
-      if (error instanceof UnstorablePayloadError) {
-        // Refused before batching: it never makes other deliveries' batch fail.
-        return reply.status(400).send({ ok: false, error: `invalid Alertmanager payload: ${error.message}` });
+      const key = createHash("sha256").update(raw).digest("base64");
+      const copy = deps.flows.copyOf(key);
+      if (copy) {
+        try {
+          const stored = await copy;
+          return await reply.status(200).send({ ok: true, delivery: String(stored.id), copy: true });
+        } catch (error) {
+          return unavailable(reply, error, undefined);
+        }
       }
-      if (error instanceof IngestOverloadedError) {
-        refusedForOverload(parsed.data.groupKey, error.message);
-        return reply.status(503).header("retry-after", String(error.retryAfterS)).send({ ok: false, error: "overloaded; Alertmanager will retry" });
+      const text = raw.toString("utf8");
+      const body = parseBody(request, text);
+      if (!body.ok) return reply.status(400).send({ ok: false, error: `invalid Alertmanager payload: ${body.error}` });
+      const parsed = alertmanagerWebhookSchema.safeParse(body.value);
+      if (!parsed.success) {
+        return reply.status(400).send({ ok: false, error: `invalid Alertmanager payload: ${describeIssues(parsed.error)}` });
       }
-      deps.logger.error({ err: error, groupKey: parsed.data.groupKey }, "could not store an Alertmanager delivery; answered 503 so it is retried");
-      return reply.status(503).header("retry-after", "5").send({ ok: false, error: "temporarily unavailable; Alertmanager will retry" });
+      try {
+        const stored = await deps.flows.ingest(parsed.data, text, key);
+        return await reply.status(200).send({ ok: true, delivery: String(stored.id), alerts: parsed.data.alerts.length, ...(stored.copy ? { copy: true } : {}) });
+      } catch (error) {
+        if (error instanceof UnstorablePayloadError) {
+          // Refused before batching: it never makes other deliveries' batch fail.
+          return reply.status(400).send({ ok: false, error: `invalid Alertmanager payload: ${error.message}` });
+        }
+        return unavailable(reply, error, parsed.data.groupKey);
+      }
     } finally {
       inFlight -= 1;
     }
+  }
+
+  void server.register(async (scope) => {
+    // This route reads its body as bytes (see above); the rest of the server keeps its parsers.
+    scope.removeContentTypeParser("application/json");
+    scope.addContentTypeParser("application/json", { parseAs: "buffer" }, (_request, body, done) => done(null, body));
+    scope.post("/webhooks/alertmanager", handle);
   });
 }

@@ -29,6 +29,8 @@ export interface JobDefinition<Payload> {
   readonly kind: string;
   readonly payload: z.ZodType<Payload>;
   readonly maxAttempts?: number;
+  /** At most this many jobs of this kind run at once in one worker (default: no limit of its own). */
+  readonly maxConcurrent?: number;
   handle(payload: Payload, context: JobContext): Promise<void>;
 }
 

@@ -74,6 +74,7 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
   let claiming = false;
   let wakeRequested = false;
   let wakeScheduled = false;
+  const runningByKind = new Map<string, number>();
   let lastSweep = 0;
   /** Settles when the claim round under way ends; stop() waits for the jobs it hands out. */
   let claimRound: Promise<void> = Promise.resolve();
@@ -84,33 +85,62 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
    * race each other), skipping keys held by a 429 and rows another worker is
    * claiming right now.
    */
+  /**
+   * Kinds with a concurrency limit of their own (`maxConcurrent`): those at their limit are
+   * left out of the candidates (so they never crowd out other kinds), and the others may
+   * start at most as many more as their limit allows.
+   */
+  function kindLimits(limit: number): { notSaturated: Prisma.Sql; cap: Prisma.Sql } {
+    const room = [...definitions.values()]
+      .filter((definition) => definition.maxConcurrent !== undefined)
+      .map((definition) => ({ kind: definition.kind, free: Math.max(0, (definition.maxConcurrent ?? 0) - (runningByKind.get(definition.kind) ?? 0)) }));
+    const saturated = room.filter((entry) => entry.free === 0).map((entry) => entry.kind);
+    const open = room.filter((entry) => entry.free > 0);
+    return {
+      notSaturated: saturated.length === 0 ? Prisma.sql`TRUE` : Prisma.sql`j.kind NOT IN (${Prisma.join(saturated)})`,
+      cap:
+        open.length === 0
+          ? Prisma.sql`${limit}::int`
+          : Prisma.sql`CASE ranked.kind ${Prisma.join(
+              open.map((entry) => Prisma.sql`WHEN ${entry.kind} THEN ${entry.free}::int`),
+              " ",
+            )} ELSE ${limit}::int END`,
+    };
+  }
+
   async function claim(limit: number): Promise<ClaimedJob[]> {
     // Candidates first: the most urgent due jobs, walked in the (status, priority, run_at)
     // index order and cut at a few times `limit`, instead of sorting every due job by rate
     // key on each claim (a backlog of thousands made every claim sort thousands of rows).
     // Blocked jobs (held key, key running) are filtered before the cut, so they never
     // crowd out claimable ones; siblings sharing a key cost at most a smaller round.
+    // Then one per rate key, then no more of a kind than its own limit allows.
     const candidates = limit * 8 + 16;
+    const kinds = kindLimits(limit);
     return deps.prisma.$queryRaw<ClaimedJob[]>`
       UPDATE jobs SET status = 'RUNNING', locked_by = ${workerId},
              locked_until = now() + (${lockMs}::int * interval '1 millisecond'), attempts = attempts + 1
       WHERE id IN (
         SELECT id FROM jobs
         WHERE id IN (
-          SELECT DISTINCT ON (coalesce(c.rate_key, c.id::text)) c.id
+          SELECT ranked.id FROM (
+          SELECT keyed.id, keyed.kind, row_number() OVER (PARTITION BY keyed.kind ORDER BY keyed.priority, keyed.run_at, keyed.id) AS kind_rank
           FROM (
-            (SELECT j.id, j.rate_key, j.priority, j.run_at FROM jobs j
+          SELECT DISTINCT ON (coalesce(c.rate_key, c.id::text)) c.id, c.kind, c.priority, c.run_at
+          FROM (
+            (SELECT j.id, j.kind, j.rate_key, j.priority, j.run_at FROM jobs j
              WHERE j.status = 'PENDING' AND j.run_at <= now()
-               AND ${notBlocked}
+               AND ${notBlocked} AND ${kinds.notSaturated}
              ORDER BY j.priority, j.run_at
              LIMIT ${candidates})
             UNION ALL
-            (SELECT j.id, j.rate_key, j.priority, j.run_at FROM jobs j
+            (SELECT j.id, j.kind, j.rate_key, j.priority, j.run_at FROM jobs j
              WHERE j.status = 'RUNNING' AND j.locked_until < now() AND j.attempts < j.max_attempts
-               AND ${notBlocked}
+               AND ${notBlocked} AND ${kinds.notSaturated}
              ORDER BY j.priority, j.run_at
              LIMIT ${candidates})) c
-          ORDER BY coalesce(c.rate_key, c.id::text), c.priority, c.run_at, c.id)
+          ORDER BY coalesce(c.rate_key, c.id::text), c.priority, c.run_at, c.id) keyed) ranked
+          WHERE ranked.kind_rank <= ${kinds.cap})
           -- Repeated here on purpose: PostgreSQL re-checks only this query's own conditions
           -- against a row another worker just claimed; without them a job could run twice.
           AND ((status = 'PENDING' AND run_at <= now())
@@ -268,8 +298,10 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
         }
         const jobs = await claim(free);
         for (const job of jobs) {
+          runningByKind.set(job.kind, (runningByKind.get(job.kind) ?? 0) + 1);
           const promise = run(job).finally(() => {
             inFlight.delete(promise);
+            runningByKind.set(job.kind, (runningByKind.get(job.kind) ?? 1) - 1);
             if (running) wake();
           });
           inFlight.add(promise);

@@ -581,6 +581,45 @@ describe("job queue on PostgreSQL", () => {
     expect(outbound.hits).toHaveLength(callsWhenStopped);
   });
 
+  it("runs at most maxConcurrent jobs of a kind at once, while other kinds use the remaining slots", async () => {
+    const gate = deferred();
+    let running = 0;
+    let mostAtOnce = 0;
+    const single: JobDefinition<SlowPayload> = {
+      kind: "test.single",
+      payload: slowPayload,
+      maxConcurrent: 1,
+      async handle(payload, context) {
+        running += 1;
+        mostAtOnce = Math.max(mostAtOnce, running);
+        try {
+          await callOutbound(payload.name, context.attempt, "w1");
+          await gate.promise;
+        } finally {
+          running -= 1;
+        }
+      },
+    };
+    // The single-lane jobs are the most urgent and many: they must not take every slot.
+    for (let i = 0; i < 6; i += 1) await enqueueRaw(database.prisma, "test.single", { name: `single-${i}` }, { priority: 1 });
+    for (const name of ["other-1", "other-2", "other-3"]) await callJob.enqueue(database.prisma, { name }, { priority: 50 });
+    const worker = createJobWorker(
+      { prisma: database.prisma, logger: logs.logger, metrics: createMetrics(), definitions: [...definitions("w1"), single] },
+      { pollIntervalMs: POLL_MS, concurrency: 4 },
+    );
+    workers.push(worker);
+    worker.start();
+
+    await waitForStatus(database, ["other-1", "other-2", "other-3"], "DONE");
+    expect(hitsOf("single-0")).toHaveLength(1);
+    expect(outbound.hits.filter((hit) => hit.name.startsWith("single-"))).toHaveLength(1);
+    gate.resolve();
+    await waitForStatus(database, Array.from({ length: 6 }, (_, i) => `single-${i}`), "DONE");
+    expect(mostAtOnce).toBe(1);
+    // Most urgent first, one at a time.
+    expect(outbound.hits.filter((hit) => hit.name.startsWith("single-")).map((hit) => hit.name)).toEqual(Array.from({ length: 6 }, (_, i) => `single-${i}`));
+  });
+
   it("purges DONE jobs older than the retention, keeping keyed, recent, pending and dead ones", async () => {
     await callJob.enqueue(database.prisma, { name: "old-done" });
     await callJob.enqueue(database.prisma, { name: "old-done-keyed" }, { dedupeKey: "old-done-keyed" });
