@@ -42,7 +42,7 @@ export interface BoltDeps {
   handleIncidentCommand: IncidentCommandHandler;
   interactions: IncidentInteractions;
   alerts: Pick<AlertFlows, "declareFromGroup">;
-  capture: Pick<TimelineCapture, "pinAdded" | "pinRemoved" | "reactionAdded" | "reactionRemoved" | "messageDeleted" | "shortcut">;
+  capture: Pick<TimelineCapture, "pinAdded" | "pinRemoved" | "reactionAdded" | "reactionRemoved" | "messageDeleted" | "messageChanged" | "shortcut">;
   timeline: Pick<TimelineEditor, "menu" | "submitEdit">;
   postmortem: Pick<PostmortemInteractions, "openEditor" | "submitEditor" | "openFollowUp" | "submitFollowUp">;
 }
@@ -151,8 +151,19 @@ export function createBoltApp(deps: BoltDeps): App {
     await deps.capture.reactionRemoved({ ...input, eventKey: eventKey(body, `unreact:${event.item.channel}:${event.item.ts}:${event.event_ts}`) });
   });
   app.event("message", async ({ event, body }) => {
-    if (event.subtype !== "message_deleted") return;
-    await deps.capture.messageDeleted({ channelId: event.channel, ts: event.deleted_ts, eventKey: eventKey(body, `delete:${event.channel}:${event.deleted_ts}`) });
+    if (event.subtype === "message_deleted") {
+      await deps.capture.messageDeleted({ channelId: event.channel, ts: event.deleted_ts, eventKey: eventKey(body, `delete:${event.channel}:${event.deleted_ts}`) });
+    } else if (event.subtype === "message_changed") {
+      const edited = event.message as { ts?: unknown; text?: unknown; user?: unknown };
+      if (typeof edited.ts !== "string") return;
+      await deps.capture.messageChanged({
+        channelId: event.channel,
+        ts: edited.ts,
+        text: typeof edited.text === "string" ? edited.text : "",
+        userId: typeof edited.user === "string" ? edited.user : null,
+        eventKey: eventKey(body, `edit:${event.channel}:${edited.ts}:${event.event_ts}`),
+      });
+    }
   });
 
   // "Add to incident timeline": queued durably before Slack is answered, so a

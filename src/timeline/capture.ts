@@ -40,11 +40,20 @@ const releaseSchema = z.object({
   reason: z.enum(["unpinned", "unreacted", "deleted"]),
   actorId: z.string().nullable(),
 });
+const reviseSchema = z.object({
+  incidentId: z.uuid(),
+  channelId: z.string().min(1),
+  ts: z.string().min(1),
+  text: z.string(),
+  editorId: z.string().nullable(),
+});
 type CapturePayload = z.infer<typeof captureSchema>;
+type RevisePayload = z.infer<typeof reviseSchema>;
 type ReleasePayload = z.infer<typeof releaseSchema>;
 
 export const captureJob = jobType("timeline.capture", captureSchema);
 export const releaseJob = jobType("timeline.release", releaseSchema);
+export const reviseJob = jobType("timeline.revise", reviseSchema);
 
 const RELEASED_BY: Record<ReleasePayload["reason"], CaptureVia | undefined> = { unpinned: "pin", unreacted: "reaction", deleted: undefined };
 /** The longest text kept for a captured message (Slack allows 40,000; the timeline wants the gist). */
@@ -215,8 +224,42 @@ export function createTimelineCapture(deps: CaptureDeps) {
     },
   };
 
+  /** The author edited a captured message in Slack: the entry follows, and the edit is recorded with before and after. */
+  const reviseHandler: JobDefinition<RevisePayload> = {
+    kind: reviseJob.kind,
+    payload: reviseSchema,
+    async handle(payload, context) {
+      await context.complete(async (tx) => {
+        const incident = await lockIncident(tx, payload.incidentId);
+        const existing = await tx.timelineEvent.findUnique({
+          where: { incidentId_sourceRef: { incidentId: incident.id, sourceRef: messageRef(payload.channelId, payload.ts) } },
+        });
+        const current = existing ? asData(existing.data) : undefined;
+        if (!existing || !current) {
+          const earlier = await tx.job.count({
+            where: { rateKey: rateKey(payload.channelId, payload.ts), kind: captureJob.kind, status: { in: ["PENDING", "RUNNING"] }, id: { lt: context.id } },
+          });
+          if (earlier > 0) throw new NotReadyError(`a capture of ${payload.ts} queued before this edit has not finished`);
+          return; // never captured: nothing to follow
+        }
+        const after = payload.text.slice(0, CAPTURED_TEXT_MAX);
+        if (current.text === after) return;
+        await tx.timelineEvent.update({ where: { id: existing.id }, data: { text: after, editedAt: new Date(), data: { ...current, text: after } } });
+        await recordEvent(tx, {
+          incidentId: incident.id,
+          type: "timeline.entry_edited",
+          source: "SLACK",
+          actorId: payload.editorId,
+          text: `Captured message #${existing.id} was edited in Slack`,
+          data: { eventId: String(existing.id), before: current.text, after },
+          private: true,
+        });
+      });
+    },
+  };
+
   return {
-    jobs: [captureHandler, releaseHandler] as const,
+    jobs: [captureHandler, releaseHandler, reviseHandler] as const,
     captureEmoji: deps.captureEmoji,
 
     pinAdded(input: MessageRefInput, message?: CapturePayload["message"]): Promise<CaptureResult> {
@@ -233,6 +276,25 @@ export function createTimelineCapture(deps: CaptureDeps) {
     },
     messageDeleted(input: Omit<MessageRefInput, "userId">): Promise<CaptureResult> {
       return release({ ...input, userId: null }, "deleted");
+    },
+    /** A message edited in Slack; only captured ones change (the edit is queued behind any capture of it). */
+    async messageChanged(input: Omit<MessageRefInput, "userId"> & { userId: string | null; text: string }): Promise<CaptureResult> {
+      const incident = await getIncidentByChannel(deps.prisma, input.channelId);
+      if (!incident) return "ignored";
+      const ref = messageRef(input.channelId, input.ts);
+      const [captured, pending] = await Promise.all([
+        deps.prisma.timelineEvent.count({ where: { incidentId: incident.id, sourceRef: ref } }),
+        deps.prisma.job.count({ where: { rateKey: rateKey(input.channelId, input.ts), status: { in: ["PENDING", "RUNNING"] } } }),
+      ]);
+      // Most edits in an incident channel are of messages nobody captured: no job for those.
+      if (captured === 0 && pending === 0) return "ignored";
+      return enqueue(input.channelId, (tx, found) =>
+        reviseJob.enqueue(
+          tx,
+          { incidentId: found.id, channelId: input.channelId, ts: input.ts, text: input.text, editorId: input.userId },
+          { incidentId: found.id, rateKey: rateKey(input.channelId, input.ts), dedupeKey: `revise:${input.eventKey}` },
+        ),
+      );
     },
     /** The "Add to incident timeline" message shortcut. Outside an incident channel it explains, in a modal. */
     async shortcut(input: ShortcutInput): Promise<CaptureResult> {

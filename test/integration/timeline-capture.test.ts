@@ -11,6 +11,7 @@ import { loadManifest } from "../support/manifest.ts";
 import { eventually, removeDir, startTestApp, waitForIdleJobs, type TestApp } from "../support/app.ts";
 import {
   eventCallback,
+  messageChangedEvent,
   messageDeletedEvent,
   pinAddedEvent,
   pinRemovedEvent,
@@ -243,6 +244,23 @@ describe("deleting a captured message, the message shortcut, and channels that a
     expect(dataOf(entry!)).toMatchObject({ via: [], removedReason: "deleted" });
     const response = await sendCommand(app.url, "timeline", { user_id: "U0RESPOND1", channel_id: incident.channelId! });
     expect(JSON.stringify(response.body)).toContain("~Consumer group lag 2M~ _(removed: message deleted)_");
+  });
+
+  it("an edit in Slack of a captured message updates its entry and is recorded; edits of other messages cost nothing", async () => {
+    const ts = slack.messages.postAs("U0RESPOND1", incident.channelId!, "Lag at 2M, growing");
+    await deliver(pinAddedEvent(slack.pins.addAs("U0RESPOND1", incident.channelId!, ts)));
+    await deliver(messageChangedEvent(slack.messages.editAs(incident.channelId!, ts, "Lag at 2M, shrinking since 10:42")));
+    const entry = (await captured(incident)).find((event) => dataOf(event).ts === ts);
+    expect(entry?.text).toBe("Lag at 2M, shrinking since 10:42");
+    expect(entry?.editedAt).not.toBeNull();
+    expect(dataOf(entry!)).toMatchObject({ text: "Lag at 2M, shrinking since 10:42", via: ["pin"] });
+    const audit = await app.database.prisma.timelineEvent.findFirst({ where: { incidentId: incident.id, type: "timeline.entry_edited" }, orderBy: { id: "desc" } });
+    expect(audit).toMatchObject({ actorId: "U0RESPOND1", private: true, data: { eventId: String(entry!.id), before: "Lag at 2M, growing", after: "Lag at 2M, shrinking since 10:42" } });
+
+    const other = slack.messages.postAs("U0RESPOND2", incident.channelId!, "coffee?");
+    const jobs = await app.database.prisma.job.count();
+    await deliver(messageChangedEvent(slack.messages.editAs(incident.channelId!, other, "tea?")));
+    expect(await app.database.prisma.job.count()).toBe(jobs);
   });
 
   it("the shortcut adds the message and confirms to the person privately", async () => {
