@@ -332,7 +332,7 @@ export function createAlertFlows(deps: AlertFlowDeps) {
       payload: deliveryPayload,
       maxAttempts: 20,
       // Waiting for its turn (ingest first) must not hold every worker slot: Slack work goes on.
-      ...(Number.isFinite(tuning.backgroundSlots) ? { maxConcurrent: tuning.backgroundSlots } : {}),
+      maxConcurrent: tuning.backgroundSlots,
       async handle({ deliveryId }, context) {
         await processDelivery(BigInt(deliveryId), context.logger);
       },

@@ -25,13 +25,18 @@ import { performance } from "node:perf_hooks";
  *   Retry-After) instead of waiting for many seconds.
  * - Ingest first. Background processing asks `backgroundTurn()` before its
  *   transaction: it waits until no delivery is waiting or being stored and
- *   none arrived for `quietMs`, but at most `maxDeferMs`, and at most
- *   `backgroundSlots` run at once. The embedded database runs in this thread
- *   and serializes every query: a processing transaction (tens of ms, more
- *   for a group's first delivery) blocks the webhook for its whole length, so
- *   there processing waits for a quiet moment (a backlog builds up during a
- *   storm and drains after it). On PostgreSQL it only lets waiting
- *   deliveries go first.
+ *   none arrived for `quietMs`; once the webhook has kept background work
+ *   waiting for `maxDeferMs` without a quiet moment, it stops waiting until
+ *   the next quiet moment (so a burst shorter than that is acknowledged with
+ *   the whole machine, and a longer storm is processed alongside, lagging it
+ *   by about `maxDeferMs`). At most `backgroundSlots` run at once (the job worker keeps its
+ *   other slots for Slack work). Processing a delivery costs far more than
+ *   storing it (tens of queries and milliseconds of CPU; with the embedded
+ *   database, which runs in this thread and serializes every query, a
+ *   processing transaction blocks the webhook for its whole length), so
+ *   during a burst the webhook gets the machine and processing catches up
+ *   right after (Alertmanager itself waits group_wait, 30 s by default,
+ *   before a group's first notification).
  */
 
 /** A NUL character, or half of a UTF-16 surrogate pair on its own. */
@@ -87,7 +92,7 @@ export interface IngestTuning {
   readonly maxRemembered: number;
   /** Background work waits for this long (ms) without a delivery arriving... */
   readonly quietMs: number;
-  /** ...but at most this long (ms). */
+  /** ...but the webhook keeps it waiting this long (ms) at most, then shares. */
   readonly maxDeferMs: number;
   /** Background transactions at once. */
   readonly backgroundSlots: number;
@@ -103,9 +108,9 @@ export function ingestTuning(database: "postgres" | "embedded", overrides: Parti
     maxQueued: 1_024,
     copyWindowMs: 1_000,
     maxRemembered: 4_096,
-    quietMs: embedded ? 100 : 0,
-    maxDeferMs: embedded ? 10_000 : 250,
-    backgroundSlots: embedded ? 1 : Number.POSITIVE_INFINITY,
+    quietMs: 100,
+    maxDeferMs: embedded ? 10_000 : 5_000,
+    backgroundSlots: embedded ? 1 : 3,
     ...overrides,
   };
 }
@@ -192,6 +197,8 @@ export function createIngestQueue(deps: IngestQueueDeps, tuning: IngestTuning): 
   const idleWaiters = new Set<() => void>();
   let flushing = 0;
   let lastArrival = Number.NEGATIVE_INFINITY;
+  /** Since when background work has been kept waiting without a quiet moment (null: not waiting). */
+  let deferringSince: number | null = null;
   let pumpScheduled = false;
   let backgroundRunning = 0;
   const backgroundWaiters: Array<() => void> = [];
@@ -302,19 +309,23 @@ export function createIngestQueue(deps: IngestQueueDeps, tuning: IngestTuning): 
     });
   }
 
-  /** Until nothing waits or is being stored and nothing arrived for quietMs; at most maxWaitMs. */
-  async function whenQuiet(maxWaitMs: number): Promise<void> {
-    const deadline = clock() + maxWaitMs;
+  /**
+   * Until nothing waits or is being stored and nothing arrived for quietMs, or background
+   * work has been kept waiting for maxDeferMs without such a quiet moment.
+   */
+  async function whenQuiet(): Promise<void> {
     for (;;) {
       const now = clock();
-      if (now >= deadline) return;
-      if (busy()) {
-        await whenIdle(deadline - now);
-        continue;
-      }
       const quietLeft = tuning.quietMs - (now - lastArrival);
-      if (quietLeft <= 0) return;
-      await new Promise((resolve) => setTimeout(resolve, Math.min(quietLeft, deadline - now)));
+      if (!busy() && quietLeft <= 0) {
+        deferringSince = null;
+        return;
+      }
+      deferringSince ??= now;
+      const deferLeft = deferringSince + tuning.maxDeferMs - now;
+      if (deferLeft <= 0) return;
+      if (busy()) await whenIdle(deferLeft);
+      else await new Promise((resolve) => setTimeout(resolve, Math.min(quietLeft, deferLeft)));
     }
   }
 
@@ -332,7 +343,7 @@ export function createIngestQueue(deps: IngestQueueDeps, tuning: IngestTuning): 
     // runs in this thread: a chain of its queries never returns to the poll phase by
     // itself), so that deliveries waiting in sockets count as work the webhook has.
     await new Promise<void>((resolve) => setImmediate(resolve));
-    await whenQuiet(tuning.maxDeferMs);
+    await whenQuiet();
     let released = false;
     return () => {
       if (released) return;

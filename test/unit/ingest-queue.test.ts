@@ -253,7 +253,7 @@ describe("ingest queue: admission", () => {
 
 describe("ingest queue: background work yields to the webhook", () => {
   it("waits until no delivery is waiting or being stored, and runs at most backgroundSlots at once", async () => {
-    const { queue, statements } = setup({ backgroundSlots: 1, maxDeferMs: 60_000 });
+    const { queue, statements } = setup({ backgroundSlots: 1, maxDeferMs: 60_000, quietMs: 0 });
     observe(queue.submit(row("busy")));
     const turn = observe(queue.backgroundTurn());
     await settle();
@@ -269,6 +269,50 @@ describe("ingest queue: background work yields to the webhook", () => {
     await settle();
     expect(typeof second.value).toBe("function");
     second.value?.();
+  });
+
+  it("waits for quietMs without a new delivery", async () => {
+    const { queue, statements, clock } = setup({ maxDeferMs: 60_000, quietMs: 100 });
+    observe(queue.submit(row("last")));
+    await settle();
+    statements[0]!.commit();
+    const turn = observe(queue.backgroundTurn());
+    await settle();
+    expect(turn.settled).toBe(false);
+    clock.now = 100; // 100 ms after the last delivery arrived
+    await new Promise((resolve) => setTimeout(resolve, 150)); // the queue looks again after quietMs
+    expect(typeof turn.value).toBe("function");
+  });
+
+  it("stops waiting once the webhook has kept background work waiting for maxDeferMs, until the next quiet moment", async () => {
+    const { queue, statements, clock } = setup({ maxDeferMs: 50, quietMs: 10, backgroundSlots: 3 });
+    observe(queue.submit(row("busy")));
+    const turn = observe(queue.backgroundTurn());
+    await settle();
+    expect(turn.settled).toBe(false);
+    clock.now = 60; // still busy, 60 ms later
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(typeof turn.value).toBe("function");
+    // Still no quiet moment: the next turn does not wait either.
+    const next = observe(queue.backgroundTurn());
+    await settle();
+    expect(typeof next.value).toBe("function");
+
+    // A quiet moment ends the catch-up: the turn after the next delivery waits again.
+    statements[0]!.commit();
+    clock.now = 100;
+    const quiet = observe(queue.backgroundTurn());
+    await settle();
+    expect(typeof quiet.value).toBe("function");
+    for (const done of [turn, next, quiet]) done.value?.();
+    observe(queue.submit(row("again")));
+    const waits = observe(queue.backgroundTurn());
+    await settle();
+    expect(waits.settled).toBe(false);
+    statements[1]!.commit();
+    clock.now = 200;
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(typeof waits.value).toBe("function");
   });
 });
 
