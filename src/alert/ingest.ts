@@ -26,10 +26,12 @@ import { performance } from "node:perf_hooks";
  * - Ingest first. Background processing asks `backgroundTurn()` before its
  *   transaction: it waits until no delivery is waiting or being stored and
  *   none arrived for `quietMs`; once the webhook has kept background work
- *   waiting for `maxDeferMs` without a quiet moment, it stops waiting until
- *   the next quiet moment (so a burst shorter than that is acknowledged with
- *   the whole machine, and a longer storm is processed alongside, lagging it
- *   by about `maxDeferMs`). At most `backgroundSlots` run at once (the job worker keeps its
+ *   waiting for `maxDeferMs` without a quiet moment, it only lets the
+ *   deliveries already waiting go first, until the next quiet moment (so a
+ *   burst shorter than that is acknowledged with the whole machine, and a
+ *   longer storm is processed alongside, one transaction at a time between
+ *   the webhook's statements, and on the embedded database at most about
+ *   half of the time: `lagPacing`). At most `backgroundSlots` run at once (the job worker keeps its
  *   other slots for Slack work). Processing a delivery costs far more than
  *   storing it (tens of queries and milliseconds of CPU; with the embedded
  *   database, which runs in this thread and serializes every query, a
@@ -96,6 +98,12 @@ export interface IngestTuning {
   readonly maxDeferMs: number;
   /** Background transactions at once. */
   readonly backgroundSlots: number;
+  /**
+   * While processing runs alongside a storm (after maxDeferMs), a background turn waits
+   * this many times as long as the previous one took before it starts: 1 gives it at most
+   * about half of the time (the embedded database: it shares the webhook's only thread).
+   */
+  readonly lagPacing: number;
 }
 
 /** PostgreSQL: a pool of connections; embedded PGlite: one connection for everything. */
@@ -111,6 +119,7 @@ export function ingestTuning(database: "postgres" | "embedded", overrides: Parti
     quietMs: 100,
     maxDeferMs: embedded ? 10_000 : 5_000,
     backgroundSlots: embedded ? 1 : 3,
+    lagPacing: embedded ? 1 : 0,
     ...overrides,
   };
 }
@@ -199,6 +208,8 @@ export function createIngestQueue(deps: IngestQueueDeps, tuning: IngestTuning): 
   let lastArrival = Number.NEGATIVE_INFINITY;
   /** Since when background work has been kept waiting without a quiet moment (null: not waiting). */
   let deferringSince: number | null = null;
+  /** While catching up during a storm, background turns do not start before this (see lagPacing). */
+  let pacedUntil = Number.NEGATIVE_INFINITY;
   let pumpScheduled = false;
   let backgroundRunning = 0;
   const backgroundWaiters: Array<() => void> = [];
@@ -323,7 +334,15 @@ export function createIngestQueue(deps: IngestQueueDeps, tuning: IngestTuning): 
       }
       deferringSince ??= now;
       const deferLeft = deferringSince + tuning.maxDeferMs - now;
-      if (deferLeft <= 0) return;
+      if (deferLeft <= 0) {
+        // Kept waiting long enough: no more waiting for quiet, only for the deliveries
+        // already waiting (or being stored) to go first, so ingest keeps its priority at the
+        // grain of one transaction.
+        const paceLeft = pacedUntil - now;
+        if (paceLeft > 0) await new Promise((resolve) => setTimeout(resolve, paceLeft));
+        if (busy()) await whenIdle(tuning.maxWaitMs);
+        return;
+      }
       if (busy()) await whenIdle(deferLeft);
       else await new Promise((resolve) => setTimeout(resolve, Math.min(quietLeft, deferLeft)));
     }
@@ -344,10 +363,13 @@ export function createIngestQueue(deps: IngestQueueDeps, tuning: IngestTuning): 
     // itself), so that deliveries waiting in sockets count as work the webhook has.
     await new Promise<void>((resolve) => setImmediate(resolve));
     await whenQuiet();
+    const startedAt = clock();
     let released = false;
     return () => {
       if (released) return;
       released = true;
+      const now = clock();
+      pacedUntil = Math.max(pacedUntil, now + (now - startedAt) * tuning.lagPacing);
       releaseBackground();
     };
   }

@@ -284,32 +284,38 @@ describe("ingest queue: background work yields to the webhook", () => {
     expect(typeof turn.value).toBe("function");
   });
 
-  it("stops waiting once the webhook has kept background work waiting for maxDeferMs, until the next quiet moment", async () => {
-    const { queue, statements, clock } = setup({ maxDeferMs: 50, quietMs: 10, backgroundSlots: 3 });
-    observe(queue.submit(row("busy")));
+  it("after maxDeferMs of pressure without a quiet moment, waits only for the deliveries already waiting, until the next quiet moment", async () => {
+    const { queue, statements, clock } = setup({ maxDeferMs: 50, quietMs: 10 });
+    observe(queue.submit(row("a")));
     const turn = observe(queue.backgroundTurn());
     await settle();
     expect(turn.settled).toBe(false);
-    clock.now = 60; // still busy, 60 ms later
+    clock.now = 60; // 60 ms of pressure
+    observe(queue.submit(row("b")));
     await new Promise((resolve) => setTimeout(resolve, 80));
-    expect(typeof turn.value).toBe("function");
-    // Still no quiet moment: the next turn does not wait either.
-    const next = observe(queue.backgroundTurn());
-    await settle();
-    expect(typeof next.value).toBe("function");
-
-    // A quiet moment ends the catch-up: the turn after the next delivery waits again.
+    expect(turn.settled).toBe(false); // deliveries are waiting: they go first
     statements[0]!.commit();
+    await settle();
+    expect(turn.settled).toBe(false); // "b" is being stored now
+    statements[1]!.commit();
+    await settle();
+    // Nothing waits any more: it goes, although "b" arrived just now (no quiet moment needed).
+    expect(typeof turn.value).toBe("function");
+    turn.value?.();
+
+    // A quiet moment ends the catch-up: after the next delivery, a turn waits for quiet again.
     clock.now = 100;
     const quiet = observe(queue.backgroundTurn());
     await settle();
     expect(typeof quiet.value).toBe("function");
-    for (const done of [turn, next, quiet]) done.value?.();
-    observe(queue.submit(row("again")));
+    quiet.value?.();
+    observe(queue.submit(row("c")));
+    await settle();
+    statements[2]!.commit();
+    await settle();
     const waits = observe(queue.backgroundTurn());
     await settle();
     expect(waits.settled).toBe(false);
-    statements[1]!.commit();
     clock.now = 200;
     await new Promise((resolve) => setTimeout(resolve, 30));
     expect(typeof waits.value).toBe("function");
