@@ -5,6 +5,7 @@ import type { JobDefinition } from "../queue/models.ts";
 import { jobType } from "../queue/service.ts";
 import type { SlackApi, SlackMessage } from "../slack/api.ts";
 import { ensureParticipant, getIncidentByChannel, lockIncident } from "../incident/service.ts";
+import { ephemeralJob } from "../incident/lifecycle.ts";
 import { incidentRef } from "../incident/models.ts";
 import { messageRef, tsToDate, type CaptureVia, type CapturedMessageData } from "./models.ts";
 import { recordEvent } from "./service.ts";
@@ -61,7 +62,7 @@ export const CAPTURED_TEXT_MAX = 4_000;
 
 export interface CaptureDeps {
   prisma: PrismaClient;
-  slack: Pick<SlackApi, "readMessage" | "permalink" | "postEphemeral" | "openView">;
+  slack: Pick<SlackApi, "readMessage" | "permalink" | "openView">;
   /** Reacting with this emoji captures a message (config: timeline.captureEmoji). */
   captureEmoji: string;
   /** Firebreak's own pins (the incident header) and reactions are not captures. */
@@ -151,10 +152,13 @@ export function createTimelineCapture(deps: CaptureDeps) {
         context.logger.warn({ err: error, channel: payload.channelId, ts: payload.ts }, "no permalink for a captured message");
       }
       const captured = message;
-      let number: number | undefined;
       await context.complete(async (tx) => {
         const incident = await lockIncident(tx, payload.incidentId);
-        number = incident.number;
+        if (payload.via === "shortcut") {
+          // The person who used the shortcut hears back privately (a job: retried, never lost).
+          const { text } = captureConfirmation(incidentRef(incident.number), permalink);
+          await ephemeralJob.enqueue(tx, { channel: payload.channelId, user: payload.actorId, text }, { rateKey: `chat.postEphemeral:${payload.channelId}`, priority: 5, incidentId: incident.id });
+        }
         const sourceRef = messageRef(payload.channelId, payload.ts);
         const existing = await tx.timelineEvent.findUnique({ where: { incidentId_sourceRef: { incidentId: incident.id, sourceRef } } });
         const current = existing ? asData(existing.data) : undefined;
@@ -186,9 +190,6 @@ export function createTimelineCapture(deps: CaptureDeps) {
         });
         await ensureParticipant(tx, incident.id, payload.actorId);
       });
-      if (payload.via === "shortcut" && number !== undefined) {
-        await deps.slack.postEphemeral({ channel: payload.channelId, user: payload.actorId, ...captureConfirmation(incidentRef(number), permalink) });
-      }
     },
   };
 
