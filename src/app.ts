@@ -128,6 +128,7 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
         logger: logger.child({ component: "jobs" }),
         metrics,
         definitions: [...flows.jobs, ...lifecycle.jobs, ...alerts.jobs, ...postmortem.jobs, ...exporters.jobs, ...capture.jobs],
+        maintenance: [{ name: "alert deliveries older than the retention", run: () => alerts.purgeOldDeliveries(config.alertDeliveryRetentionDays) }],
       },
       options.worker,
     );

@@ -457,7 +457,20 @@ export function createAlertFlows(deps: AlertFlowDeps) {
     );
   }
 
-  return { ingest, copyOf: (key: string) => ingestQueue.copyOf(key), processDelivery, declareFromGroup, recentGroups, jobs };
+  /**
+   * Deletes processed deliveries (the raw payloads) received more than
+   * `retentionDays` ago, a bounded number at a time. Alerts, groups and the
+   * timeline keep what they said; unprocessed deliveries are never deleted.
+   */
+  async function purgeOldDeliveries(retentionDays: number, batch = 5_000): Promise<number> {
+    return deps.prisma.$executeRaw`
+      DELETE FROM alert_deliveries WHERE id IN (
+        SELECT id FROM alert_deliveries
+        WHERE processed_at IS NOT NULL AND received_at < now() - (${retentionDays}::int * interval '1 day')
+        LIMIT ${batch})`;
+  }
+
+  return { ingest, copyOf: (key: string) => ingestQueue.copyOf(key), processDelivery, declareFromGroup, recentGroups, purgeOldDeliveries, jobs };
 }
 
 export type AlertFlows = ReturnType<typeof createAlertFlows>;

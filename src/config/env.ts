@@ -53,6 +53,8 @@ export const envSchema = z.object({
   ALERTMANAGER_USERNAME: optionalString,
   ALERTMANAGER_PASSWORD: optionalString.refine((value) => value === undefined || value.length >= 12, "must be at least 12 characters"),
   ALERTMANAGER_ALLOW_INSECURE: z.enum(["true", "false"], { error: "must be true or false" }).default("false"),
+  /** Processed Alertmanager deliveries (raw payloads) are deleted after this many days. */
+  ALERT_DELIVERY_RETENTION_DAYS: z.coerce.number().int().min(1).max(3_650).default(7),
   API_TOKEN: optionalString.refine((value) => value === undefined || value.length >= 16, "must be at least 16 characters (generate one with `openssl rand -hex 32`)"),
   TIME_ZONE: z
     .string()
@@ -143,6 +145,7 @@ export interface Config {
   readonly timeZone: string;
   /** How Alertmanager authenticates; undefined = the webhook endpoint is off. */
   readonly alertmanager: { readonly kind: "bearer"; readonly token: string } | { readonly kind: "basic"; readonly username: string; readonly password: string } | { readonly kind: "insecure" } | undefined;
+  readonly alertDeliveryRetentionDays: number;
   /** Post-mortem exporters; undefined = that exporter is off. */
   readonly exporters: {
     readonly timeoutMs: number;
@@ -213,6 +216,7 @@ export function loadConfig(source: Readonly<Record<string, string | undefined>>)
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     apiToken: env.API_TOKEN,
     timeZone: env.TIME_ZONE,
+    alertDeliveryRetentionDays: env.ALERT_DELIVERY_RETENTION_DAYS,
     alertmanager: env.ALERTMANAGER_TOKEN
       ? { kind: "bearer", token: env.ALERTMANAGER_TOKEN }
       : env.ALERTMANAGER_USERNAME && env.ALERTMANAGER_PASSWORD

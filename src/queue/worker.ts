@@ -58,6 +58,11 @@ interface Deps {
   // Each definition has its own payload type; the worker only passes them through.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   definitions: ReadonlyArray<JobDefinition<any>>;
+  /**
+   * Housekeeping of other domains (e.g. old alert deliveries), run with the
+   * periodic sweep. A failing task is logged and tried again next sweep.
+   */
+  maintenance?: ReadonlyArray<{ name: string; run(): Promise<number> }>;
 }
 
 export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): JobWorker {
@@ -169,6 +174,17 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
           AND finished_at < now() - (${doneRetentionMs}::bigint * interval '1 millisecond')
         LIMIT 5000)`;
     if (purged > 0) deps.logger.debug({ jobs: purged, retentionMs: doneRetentionMs }, "old DONE jobs purged");
+  }
+
+  async function runMaintenance(): Promise<void> {
+    for (const task of deps.maintenance ?? []) {
+      try {
+        const removed = await task.run();
+        if (removed > 0) deps.logger.info({ task: task.name, removed }, "housekeeping");
+      } catch (error) {
+        deps.logger.warn({ err: error, task: task.name }, "housekeeping failed; it runs again with the next sweep");
+      }
+    }
   }
 
   function maxAttemptsOf(job: ClaimedJob): number {
@@ -295,6 +311,7 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
           lastSweep = Date.now();
           await sweepAbandoned();
           await purgeDone();
+          await runMaintenance();
         }
         const jobs = await claim(free);
         for (const job of jobs) {

@@ -649,6 +649,32 @@ describe("job queue on PostgreSQL", () => {
     expect(await jobNamed(database, "old-done-keyed-again")).toEqual([]);
     expect(outbound.hits).toEqual([]);
   });
+
+  it("runs other domains' housekeeping with the sweep; a failing task is logged and does not stop jobs", async () => {
+    let runs = 0;
+    const worker = createJobWorker(
+      {
+        prisma: database.prisma,
+        logger: logs.logger,
+        metrics: createMetrics(),
+        definitions: definitions("w1"),
+        maintenance: [
+          { name: "broken task", run: () => Promise.reject(new Error("disk on fire")) },
+          { name: "counting task", run: async () => ++runs },
+        ],
+      },
+      { pollIntervalMs: POLL_MS, sweepIntervalMs: 1 },
+    );
+    workers.push(worker);
+    worker.start();
+    await callJob.enqueue(database.prisma, { name: "despite-housekeeping" });
+    worker.wake();
+    await waitForStatus(database, ["despite-housekeeping"], "DONE");
+    await eventually(async () => runs >= 2, 5_000, "the second task ran twice");
+    expect(logs.text()).toContain('"task":"broken task"');
+    expect(logs.text()).toContain("housekeeping failed; it runs again with the next sweep");
+    expect(logs.text()).toContain('"task":"counting task","removed":1');
+  });
 });
 
 describe("job queue on the embedded database (PGlite)", () => {

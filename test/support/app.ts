@@ -2,6 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
+import type { JobWorkerOptions } from "../../src/queue/worker.ts";
 import { startFirebreak, type RunningFirebreak } from "../../src/app.ts";
 import { loadConfig } from "../../src/config/env.ts";
 import { createLogger, type Logger } from "../../src/lib/logger.ts";
@@ -33,6 +34,8 @@ export interface TestAppOptions {
   dataDir?: string;
   env?: Record<string, string>;
   logs?: LogCapture;
+  /** Job worker tuning (default: poll every 100 ms). */
+  worker?: JobWorkerOptions;
 }
 
 export interface TestApp extends RunningFirebreak {
@@ -63,7 +66,7 @@ export async function startTestApp(options: TestAppOptions): Promise<TestApp> {
     ...options.env,
   });
   const logs = options.logs ?? captureLogs();
-  const app = await startFirebreak(config, { logger: logs.logger, worker: { pollIntervalMs: 100 } });
+  const app = await startFirebreak(config, { logger: logs.logger, worker: { pollIntervalMs: 100, ...options.worker } });
   return { url: app.url, database: app.database, fileConfig: app.fileConfig, stop: () => app.stop(), dataDir, logs };
 }
 
