@@ -193,25 +193,34 @@ export function createTimelineCapture(deps: CaptureDeps) {
     },
   };
 
+  /**
+   * The incident (locked) and the entry of a captured message, for a change
+   * to it. None yet: if a capture of the message queued before this change
+   * is still retrying, wait for it (NotReadyError, no attempt used) rather
+   * than lose the order; otherwise there is nothing to change.
+   */
+  async function capturedEntry(tx: Db, payload: { incidentId: string; channelId: string; ts: string }, jobId: bigint, change: string) {
+    const incident = await lockIncident(tx, payload.incidentId);
+    const existing = await tx.timelineEvent.findUnique({
+      where: { incidentId_sourceRef: { incidentId: incident.id, sourceRef: messageRef(payload.channelId, payload.ts) } },
+    });
+    const current = existing ? asData(existing.data) : undefined;
+    if (existing && current) return { incident, existing, current };
+    const earlier = await tx.job.count({
+      where: { rateKey: rateKey(payload.channelId, payload.ts), kind: captureJob.kind, status: { in: ["PENDING", "RUNNING"] }, id: { lt: jobId } },
+    });
+    if (earlier > 0) throw new NotReadyError(`a capture of ${payload.ts} queued before this ${change} has not finished`);
+    return undefined;
+  }
+
   const releaseHandler: JobDefinition<ReleasePayload> = {
     kind: releaseJob.kind,
     payload: releaseSchema,
     async handle(payload, context) {
       await context.complete(async (tx) => {
-        const incident = await lockIncident(tx, payload.incidentId);
-        const existing = await tx.timelineEvent.findUnique({
-          where: { incidentId_sourceRef: { incidentId: incident.id, sourceRef: messageRef(payload.channelId, payload.ts) } },
-        });
-        const current = existing ? asData(existing.data) : undefined;
-        if (!existing || !current) {
-          // Nothing captured (yet). A capture of this message queued before
-          // this release is retrying: wait for it rather than lose the order.
-          const earlier = await tx.job.count({
-            where: { rateKey: rateKey(payload.channelId, payload.ts), kind: captureJob.kind, status: { in: ["PENDING", "RUNNING"] }, id: { lt: context.id } },
-          });
-          if (earlier > 0) throw new NotReadyError(`a capture of ${payload.ts} queued before this release has not finished`);
-          return;
-        }
+        const found = await capturedEntry(tx, payload, context.id, "release");
+        if (!found) return;
+        const { existing, current } = found;
         const releasedVia = RELEASED_BY[payload.reason];
         const via = releasedVia ? current.via.filter((kept) => kept !== releasedVia) : [];
         if (via.length === current.via.length && releasedVia) return; // that way of capturing never applied
@@ -231,18 +240,9 @@ export function createTimelineCapture(deps: CaptureDeps) {
     payload: reviseSchema,
     async handle(payload, context) {
       await context.complete(async (tx) => {
-        const incident = await lockIncident(tx, payload.incidentId);
-        const existing = await tx.timelineEvent.findUnique({
-          where: { incidentId_sourceRef: { incidentId: incident.id, sourceRef: messageRef(payload.channelId, payload.ts) } },
-        });
-        const current = existing ? asData(existing.data) : undefined;
-        if (!existing || !current) {
-          const earlier = await tx.job.count({
-            where: { rateKey: rateKey(payload.channelId, payload.ts), kind: captureJob.kind, status: { in: ["PENDING", "RUNNING"] }, id: { lt: context.id } },
-          });
-          if (earlier > 0) throw new NotReadyError(`a capture of ${payload.ts} queued before this edit has not finished`);
-          return; // never captured: nothing to follow
-        }
+        const found = await capturedEntry(tx, payload, context.id, "edit");
+        if (!found) return; // never captured: nothing to follow
+        const { incident, existing, current } = found;
         const after = payload.text.slice(0, CAPTURED_TEXT_MAX);
         if (current.text === after) return;
         await tx.timelineEvent.update({ where: { id: existing.id }, data: { text: after, editedAt: new Date(), data: { ...current, text: after } } });
