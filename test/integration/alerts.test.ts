@@ -15,6 +15,7 @@ import { createTestDatabase, type TestDatabase } from "../support/postgres.ts";
 import { sendBlockAction } from "../support/slack-payloads.ts";
 import { sendCommand } from "../support/slack-requests.ts";
 import { freePort } from "../support/net.ts";
+import { mrkdwnTexts } from "../support/blocks.ts";
 
 /**
  * Alertmanager -> Firebreak, through the real app: Alertmanager v4 webhook
@@ -172,16 +173,6 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /** Every mrkdwn text object's text inside some Block Kit structure. */
-function mrkdwnTexts(value: unknown, out: string[] = []): string[] {
-  if (Array.isArray(value)) {
-    for (const item of value) mrkdwnTexts(item, out);
-  } else if (isRecord(value)) {
-    if (value.type === "mrkdwn" && typeof value.text === "string") out.push(value.text);
-    for (const inner of Object.values(value)) if (inner !== null && typeof inner === "object") mrkdwnTexts(inner, out);
-  }
-  return out;
-}
-
 interface Button {
   action_id: string;
   text: string;

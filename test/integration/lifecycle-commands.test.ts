@@ -7,6 +7,7 @@ import { startFakeSlack, type FakeMessage, type FakeSlack, type FakeSlackCall } 
 import { loadManifest } from "../support/manifest.ts";
 import { removeDir, startTestApp, type TestApp, waitForIdleJobs } from "../support/app.ts";
 import { sendCommand, sendToSlackEndpoint, slashCommandBody, type SlackResponse } from "../support/slack-requests.ts";
+import { mrkdwnTexts } from "../support/blocks.ts";
 
 /**
  * Every /incident subcommand, driven through signed slash-command requests to
@@ -107,17 +108,6 @@ function ephemeralReply(response: SlackResponse): Reply {
 }
 
 /** Every mrkdwn text object's text inside some Block Kit structure. */
-function mrkdwnTexts(value: unknown, out: string[] = []): string[] {
-  if (Array.isArray(value)) {
-    for (const item of value) mrkdwnTexts(item, out);
-  } else if (value !== null && typeof value === "object") {
-    const record = value as Record<string, unknown>;
-    if (record.type === "mrkdwn" && typeof record.text === "string") out.push(record.text);
-    for (const inner of Object.values(record)) if (inner !== null && typeof inner === "object") mrkdwnTexts(inner, out);
-  }
-  return out;
-}
-
 /** What a person reads of a message: the first section's mrkdwn. */
 function sectionText(message: FakeMessage | undefined): string {
   return mrkdwnTexts(message?.blocks ?? [])[0] ?? "";

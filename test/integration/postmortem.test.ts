@@ -6,6 +6,7 @@ import { startFakeSlack, type FakeMessage, type FakeSlack } from "../fakes/slack
 import { loadManifest } from "../support/manifest.ts";
 import { removeDir, startTestApp, type TestApp, eventually, waitForIdleJobs } from "../support/app.ts";
 import { sendCommand, sendToSlackEndpoint, slashCommandBody, type SlackResponse } from "../support/slack-requests.ts";
+import { mrkdwnTexts } from "../support/blocks.ts";
 
 /**
  * The post-mortem, end to end through the real app (embedded database) and
@@ -57,17 +58,6 @@ interface Reply {
   text: string;
   /** The reply text and every mrkdwn text in its blocks. */
   all: string;
-}
-
-function mrkdwnTexts(value: unknown, out: string[] = []): string[] {
-  if (Array.isArray(value)) {
-    for (const item of value) mrkdwnTexts(item, out);
-  } else if (value !== null && typeof value === "object") {
-    const record = value as Record<string, unknown>;
-    if (record.type === "mrkdwn" && typeof record.text === "string") out.push(record.text);
-    for (const inner of Object.values(record)) if (inner !== null && typeof inner === "object") mrkdwnTexts(inner, out);
-  }
-  return out;
 }
 
 function ephemeralReply(response: SlackResponse): Reply {
