@@ -105,6 +105,7 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
     });
     const alerts = createAlertFlows({
       prisma: database.prisma,
+      sql: database.sql,
       config: fileConfig,
       flows,
       lifecycle,

@@ -47,8 +47,9 @@ const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff
 
 /**
  * The path of the first string PostgreSQL's jsonb cannot store (it refuses
- * \u0000 and unpaired surrogates), or undefined. Such a payload would make
- * its whole batch fail, so the webhook refuses it (400) before batching.
+ * \u0000 and unpaired surrogates), or undefined. The raw delivery is kept as
+ * text, but processing writes labels and annotations to jsonb columns: such a
+ * payload could never be processed, so the webhook refuses it (400) up front.
  */
 export function unstorableField(value: unknown, path: string[] = []): string | undefined {
   if (typeof value === "string") return UNSTORABLE.test(value) ? path.join(".") || "(body)" : undefined;

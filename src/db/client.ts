@@ -16,9 +16,26 @@ export type { Prisma } from "../generated/prisma/client.ts";
 /** Prisma client or the transaction client handed to `$transaction` callbacks. */
 export type Db = Omit<PrismaClient, "$connect" | "$disconnect" | "$on" | "$transaction" | "$extends">;
 
+/**
+ * One SQL statement outside Prisma, for the webhook's store (the hottest write path: Prisma's
+ * query engine costs more CPU there than the statement itself). `name` makes PostgreSQL keep
+ * the statement prepared on each connection (one name per distinct text). Values are sent as
+ * text; cast them in the statement. Runs in its own implicit transaction.
+ */
+export interface SqlStatement {
+  readonly name?: string;
+  readonly text: string;
+  readonly values: readonly (string | number | null)[];
+}
+
+export interface Sql {
+  query<Row extends Record<string, unknown>>(statement: SqlStatement): Promise<Row[]>;
+}
+
 export interface Database {
   readonly kind: "embedded" | "postgres";
   readonly prisma: PrismaClient;
+  readonly sql: Sql;
   /** Applies pending migrations from `migrationsDir`. */
   migrate(migrationsDir: string): Promise<MigrationReport>;
   /** Resolves when the database answers a trivial query within `timeoutMs`. */
@@ -95,6 +112,12 @@ async function openPostgres(url: string, poolSize: number, logger: Logger): Prom
   return {
     kind: "postgres",
     prisma,
+    sql: {
+      async query<Row extends Record<string, unknown>>(statement: SqlStatement) {
+        const result = await pool.query<Row>({ name: statement.name, text: statement.text, values: [...statement.values] });
+        return result.rows;
+      },
+    },
     async migrate(dir) {
       const migrations = await readMigrations(dir);
       return withMigrationConnection(async (connection) => applyMigrations(connection, migrations, logger));
@@ -173,6 +196,11 @@ async function openEmbedded(dataDir: string, logger: Logger): Promise<Database> 
   return {
     kind: "embedded",
     prisma,
+    sql: {
+      async query<Row extends Record<string, unknown>>(statement: SqlStatement) {
+        return (await pglite.query<Row>(statement.text, [...statement.values])).rows;
+      },
+    },
     async migrate(migrationsDir) {
       return applyMigrations(migrationConnection, await readMigrations(migrationsDir), logger);
     },

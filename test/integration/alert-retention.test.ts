@@ -25,7 +25,7 @@ afterAll(async () => {
 async function delivery(groupKey: string, ageDays: number, processed: boolean): Promise<bigint> {
   const rows = await app.database.prisma.$queryRaw<Array<{ id: bigint }>>`
     INSERT INTO alert_deliveries (group_key, received_at, payload, processed_at)
-    VALUES (${groupKey}, now() - (${ageDays}::float8 * interval '1 day'), '{}'::jsonb,
+    VALUES (${groupKey}, now() - (${ageDays}::float8 * interval '1 day'), '{}',
             ${processed ? new Date() : null}::timestamptz)
     RETURNING id`;
   return rows[0]!.id;

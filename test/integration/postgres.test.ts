@@ -83,6 +83,13 @@ describe("on PostgreSQL", () => {
     await expect(app.database.prisma.timelineEvent.delete({ where: { id: event.id } })).rejects.toThrow(/append-only/);
     expect(await app.database.prisma.timelineEvent.findUnique({ where: { id: event.id } })).not.toBeNull();
   });
+
+  it("keeps Alertmanager payloads as text compressed with lz4 (Debian's server has lz4)", async () => {
+    const rows = await app.database.prisma.$queryRaw<Array<{ type: string; compression: string }>>`
+      SELECT format_type(atttypid, atttypmod) AS type, attcompression::text AS compression
+      FROM pg_attribute WHERE attrelid = 'alert_deliveries'::regclass AND attname = 'payload'`;
+    expect(rows).toEqual([{ type: "text", compression: "l" }]);
+  });
 });
 
 
