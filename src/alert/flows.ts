@@ -12,7 +12,7 @@ import { jobType } from "../queue/service.ts";
 import type { SlackApi } from "../slack/api.ts";
 import { recordEvent } from "../timeline/service.ts";
 import { assertStorable, createIngestQueue, ingestTuning, type DeliveryRow, type IngestTuning, type StoredDelivery } from "./ingest.ts";
-import { alertmanagerWebhookSchema, endsAtOrNull, type AlertmanagerWebhook } from "./models.ts";
+import { endsAtOrNull, validateWebhook, type AlertmanagerWebhook } from "./models.ts";
 import { decideRoute, type AlertRoutingConfig, type RoutingDecision } from "./routing.ts";
 import { alertGroupsText, alertsMessage, allResolvedMessage, triageMessage, type AlertView } from "./views.ts";
 
@@ -174,7 +174,10 @@ export function createAlertFlows(deps: AlertFlowDeps) {
     const delivery = await deps.prisma.alertDelivery.findUnique({ where: { id: deliveryId } });
     if (!delivery) throw new PermanentOutboundError("job_payload_invalid", "delivery_not_found", `alert delivery ${deliveryId} does not exist`);
     if (delivery.processedAt) return;
-    const payload = alertmanagerWebhookSchema.parse(JSON.parse(delivery.payload));
+    // Validated before it was stored; a payload a later version no longer accepts cannot get better by retrying.
+    const validated = validateWebhook(JSON.parse(delivery.payload));
+    if (!validated.ok) throw new PermanentOutboundError("job_payload_invalid", "delivery_invalid", `alert delivery ${deliveryId}: ${validated.error}`);
+    const payload = validated.value;
     const states = statesOf(payload);
     if (lastStates.get(payload.groupKey) === states) {
       await deps.prisma.$transaction(async (tx) => {

@@ -16,6 +16,32 @@ export interface HttpServerDeps {
 }
 
 /**
+ * A request's logger, made only when the request logs something. Fastify makes a child logger
+ * (with the request id) for every request; with redaction configured that costs about 3 % of the
+ * webhook's CPU at full load, for requests that almost never log.
+ */
+export function lazyChildLogger(parent: FastifyBaseLogger, bindings: Record<string, unknown>): FastifyBaseLogger {
+  let child: FastifyBaseLogger | undefined;
+  const real = (): FastifyBaseLogger => (child ??= parent.child(bindings));
+  return {
+    get level() {
+      return real().level;
+    },
+    set level(level: string) {
+      real().level = level;
+    },
+    fatal: (...args: Parameters<FastifyBaseLogger["fatal"]>) => real().fatal(...args),
+    error: (...args: Parameters<FastifyBaseLogger["error"]>) => real().error(...args),
+    warn: (...args: Parameters<FastifyBaseLogger["warn"]>) => real().warn(...args),
+    info: (...args: Parameters<FastifyBaseLogger["info"]>) => real().info(...args),
+    debug: (...args: Parameters<FastifyBaseLogger["debug"]>) => real().debug(...args),
+    trace: (...args: Parameters<FastifyBaseLogger["trace"]>) => real().trace(...args),
+    silent: (...args: Parameters<FastifyBaseLogger["silent"]>) => real().silent(...args),
+    child: (more, options) => real().child(more, options),
+  };
+}
+
+/**
  * The one HTTP server: health, readiness and metrics here; transports
  * (Slack, later Alertmanager and the API) register their own routes.
  */
@@ -24,6 +50,7 @@ export function createHttpServer(deps: HttpServerDeps): HttpServer {
   const server = Fastify({
     loggerInstance,
     disableRequestLogging: true,
+    childLoggerFactory: (logger, bindings) => lazyChildLogger(logger, bindings),
     bodyLimit: BODY_LIMIT_BYTES,
     return503OnClosing: true,
     forceCloseConnections: "idle",

@@ -381,6 +381,10 @@ describe("on the embedded database, without a routing config", () => {
 
     it.each<[string, () => unknown, RegExp]>([
       ["invalid JSON", () => '{"version":"4","groupKey":', /JSON/],
+      // Prototype poisoning, spelled out or behind \u escapes, is refused by the parser.
+      ["a __proto__ key", () => JSON.stringify(good()).replace('"groupLabels":', '"__proto__":{"isAdmin":true},"groupLabels":'), /__proto__.*constructor\.prototype/],
+      ["an escaped __proto__ key", () => JSON.stringify(good()).replace('"groupLabels":', '"\\u005f_proto__":{"isAdmin":true},"groupLabels":'), /__proto__.*constructor\.prototype/],
+      ["a constructor.prototype key", () => JSON.stringify(good()).replace('"groupLabels":', '"constructor":{"prototype":{"isAdmin":true}},"groupLabels":'), /__proto__.*constructor\.prototype/],
       ["a wrong version", () => ({ ...good(), version: "3" }), /version/],
       [
         "a missing groupKey",
@@ -404,6 +408,19 @@ describe("on the embedded database, without a routing config", () => {
       expect(String(answer.body.error)).toMatch(field);
       expect(await storedCounts(h.app)).toEqual(before);
       expect(sinceMark(h.slack, mark)).toEqual([]);
+    });
+
+    it("accepts Go's \\u escapes (Alertmanager writes <, > and & so) and stores the text as sent", async () => {
+      const payload = notification([firing({ alertname: "GoEscapes", severity: "warning" }, { summary: "p99 <rising> & paging" })], { alertname: "GoEscapes" });
+      const sent = JSON.stringify(payload).replaceAll("<", "\\u003c").replaceAll(">", "\\u003e").replaceAll("&", "\\u0026");
+      expect(sent).toContain("\\u003crising\\u003e \\u0026 paging");
+      const answer = await postWebhook(h.app.url, sent);
+      expect(answer.status).toBe(200);
+      await jobsIdle(h.app);
+      const delivery = await h.app.database.prisma.alertDelivery.findFirstOrThrow({ where: { groupKey: payload.groupKey } });
+      expect(delivery.payload).toBe(sent);
+      const stored = await h.app.database.prisma.alert.findFirstOrThrow({ where: { fingerprint: payload.alerts[0]!.fingerprint } });
+      expect(stored.annotations).toMatchObject({ summary: "p99 <rising> & paging" });
     });
 
     it("answers a body over 1 MiB with 413, storing nothing", async () => {
