@@ -1,3 +1,4 @@
+import { brotliCompressSync, brotliDecompressSync, constants as zlibConstants } from "node:zlib";
 import { z } from "zod";
 import type { FileConfig } from "../config/file.ts";
 import type { Db, Prisma, PrismaClient, Sql } from "../db/client.ts";
@@ -87,23 +88,39 @@ function priorityOf(decision: RoutingDecision): number {
 
 type Transition = { fingerprint: string; kind: "firing" | "resolved" | "refiring"; name: string };
 
+/**
+ * A delivery's body as stored: brotli at quality 1, about 40 µs and 13 times smaller for a
+ * 20-alert payload (14 KiB -> 1.1 KiB). Storing, sending and logging 13 times fewer bytes is what
+ * lets the embedded database keep up with the webhook (it moves every byte through WebAssembly),
+ * and it saves PostgreSQL's own compression and the socket writes. `deliveryText` reads it back.
+ */
+export function compressBody(raw: Uint8Array): Buffer {
+  return brotliCompressSync(raw, { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 1, [zlibConstants.BROTLI_PARAM_SIZE_HINT]: raw.byteLength } });
+}
+
+/** The JSON text of a stored delivery (deliveries stored before compression have it as text). */
+export function deliveryText(delivery: { payload: string | null; payloadBrotli: Uint8Array | null }): string {
+  if (delivery.payloadBrotli) return brotliDecompressSync(delivery.payloadBrotli).toString("utf8");
+  return delivery.payload ?? "";
+}
+
 export function createAlertFlows(deps: AlertFlowDeps) {
   const now = deps.now ?? (() => new Date());
   const routing = routingConfig(deps.config);
 
   /**
-   * One statement for a whole batch: each delivery (its JSON text as received) and its
+   * One statement for a whole batch: each delivery (its body as received, compressed) and its
    * processing job. Ids are drawn from the sequence first (a materialized CTE, evaluated
    * once), so each row's id is known by its position in the batch. It bypasses Prisma (the
    * query engine cost more CPU than the statement) and is prepared once per batch size and
-   * connection; the payload goes as a text value of its own, with no escaping or re-encoding.
+   * connection; the payload goes as a binary value of its own, with no escaping or re-encoding.
    */
   async function storeDeliveries(rows: readonly DeliveryRow[]): Promise<bigint[]> {
-    const values: Array<string | number> = [];
+    const values: Array<string | number | Uint8Array> = [];
     const tuples: string[] = [];
     rows.forEach((row, index) => {
-      values.push(row.groupKey, row.priority, row.json);
-      tuples.push(`($${3 * index + 1}::text, $${3 * index + 2}::int, $${3 * index + 3}::text, ${index + 1})`);
+      values.push(row.groupKey, row.priority, row.body);
+      tuples.push(`($${3 * index + 1}::text, $${3 * index + 2}::int, $${3 * index + 3}::bytea, ${index + 1})`);
     });
     const kind = `$${values.length + 1}::text`;
     values.push(processDeliveryJob.kind);
@@ -114,7 +131,7 @@ export function createAlertFlows(deps: AlertFlowDeps) {
         SELECT nextval('alert_deliveries_id_seq') AS id, v.group_key, v.priority, v.payload, v.ord
         FROM (VALUES ${tuples.join(", ")}) AS v(group_key, priority, payload, ord)),
       deliveries AS (
-        INSERT INTO alert_deliveries (id, group_key, payload) SELECT id, group_key, payload FROM input),
+        INSERT INTO alert_deliveries (id, group_key, payload_br) SELECT id, group_key, payload FROM input),
       jobs AS (
         INSERT INTO jobs (kind, payload, priority, max_attempts)
         SELECT ${kind}, jsonb_build_object('deliveryId', id::text), priority, 20 FROM input)
@@ -131,17 +148,16 @@ export function createAlertFlows(deps: AlertFlowDeps) {
   const ingestQueue = createIngestQueue({ store: storeDeliveries, onStored: () => deps.wakeJobs() }, tuning);
 
   /**
-   * Called by the webhook with the validated payload and the JSON text it was parsed from
-   * (stored as received: the raw delivery); `key` identifies identical copies (the hash of
-   * the body). Resolves once the delivery (or the identical original it copies) is
-   * committed. Rejects with UnstorablePayloadError (bad input, before batching),
-   * IngestOverloadedError when the database cannot keep up, or the database's error when
-   * its batch failed.
+   * Called by the webhook with the validated payload and the bytes it was parsed from (stored
+   * as received: the raw delivery, compressed); `key` identifies identical copies (the hash of
+   * the body). Resolves once the delivery (or the identical original it copies) is committed.
+   * Rejects with UnstorablePayloadError (bad input, before batching), IngestOverloadedError
+   * when the database cannot keep up, or the database's error when its batch failed.
    */
-  async function ingest(payload: AlertmanagerWebhook, json: string, key?: string): Promise<StoredDelivery> {
-    assertStorable(payload, json);
+  async function ingest(payload: AlertmanagerWebhook, raw: Buffer, key?: string): Promise<StoredDelivery> {
+    assertStorable(payload, raw);
     const decision = decideRoute(routing, { ...payload.commonLabels, ...payload.groupLabels });
-    return ingestQueue.submit({ groupKey: payload.groupKey, json, priority: priorityOf(decision) }, key);
+    return ingestQueue.submit({ groupKey: payload.groupKey, body: compressBody(raw), priority: priorityOf(decision) }, key);
   }
 
   /**
@@ -175,7 +191,7 @@ export function createAlertFlows(deps: AlertFlowDeps) {
     if (!delivery) throw new PermanentOutboundError("job_payload_invalid", "delivery_not_found", `alert delivery ${deliveryId} does not exist`);
     if (delivery.processedAt) return;
     // Validated before it was stored; a payload a later version no longer accepts cannot get better by retrying.
-    const validated = validateWebhook(JSON.parse(delivery.payload));
+    const validated = validateWebhook(JSON.parse(deliveryText(delivery)));
     if (!validated.ok) throw new PermanentOutboundError("job_payload_invalid", "delivery_invalid", `alert delivery ${deliveryId}: ${validated.error}`);
     const payload = validated.value;
     const states = statesOf(payload);

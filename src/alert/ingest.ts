@@ -71,10 +71,11 @@ export class UnstorablePayloadError extends Error {
 }
 
 /**
- * Checks the payload and its JSON text before they join a batch. JSON.stringify writes
- * both kinds of unstorable characters as \u escapes, so text without "\u" needs no walk.
+ * Checks the payload and its JSON text before they join a batch. JSON can only carry either
+ * kind of unstorable character as a \u escape (a raw NUL is not valid JSON, and bytes that are
+ * not UTF-8 decode to U+FFFD), so text without "\u" needs no walk.
  */
-export function assertStorable(payload: unknown, json: string): void {
+export function assertStorable(payload: unknown, json: Buffer | string): void {
   if (!json.includes("\\u")) return;
   const field = unstorableField(payload);
   if (field !== undefined) throw new UnstorablePayloadError(field);
@@ -128,8 +129,8 @@ export function ingestTuning(database: "postgres" | "embedded", overrides: Parti
 /** One delivery as the store statement takes it. */
 export interface DeliveryRow {
   readonly groupKey: string;
-  /** The payload as JSON text (canonical: serialized from the validated payload). */
-  readonly json: string;
+  /** The body's bytes as received, compressed (see storedBody in flows.ts). */
+  readonly body: Uint8Array;
   /** Priority of its processing job. */
   readonly priority: number;
 }
@@ -165,7 +166,7 @@ export interface IngestStats {
 export interface IngestQueue {
   /**
    * Resolves once the delivery (or the original it copies) is committed. `key` identifies
-   * identical deliveries (default: the hash of `row.json`).
+   * identical deliveries (default: the hash of `row.body`).
    */
   submit(row: DeliveryRow, key?: string): Promise<StoredDelivery>;
   /** When `key` is a copy of a delivery in flight or just committed: its original's outcome. */
@@ -282,7 +283,7 @@ export function createIngestQueue(deps: IngestQueueDeps, tuning: IngestTuning): 
     return seen.promise.then((id) => ({ id, copy: true }));
   }
 
-  function submit(row: DeliveryRow, key = createHash("sha256").update(row.json).digest("base64")): Promise<StoredDelivery> {
+  function submit(row: DeliveryRow, key = createHash("sha256").update(row.body).digest("base64")): Promise<StoredDelivery> {
     const copy = copyOf(key);
     if (copy) return copy;
     const now = clock();

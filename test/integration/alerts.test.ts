@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
+import { deliveryText } from "../../src/alert/flows.ts";
 import { ingestTuning } from "../../src/alert/ingest.ts";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import type { Incident, TimelineEvent } from "../../src/generated/prisma/client.ts";
@@ -418,9 +419,20 @@ describe("on the embedded database, without a routing config", () => {
       expect(answer.status).toBe(200);
       await jobsIdle(h.app);
       const delivery = await h.app.database.prisma.alertDelivery.findFirstOrThrow({ where: { groupKey: payload.groupKey } });
-      expect(delivery.payload).toBe(sent);
+      expect(deliveryText(delivery)).toBe(sent);
       const stored = await h.app.database.prisma.alert.findFirstOrThrow({ where: { fingerprint: payload.alerts[0]!.fingerprint } });
       expect(stored.annotations).toMatchObject({ summary: "p99 <rising> & paging" });
+    });
+
+    it("still processes a delivery stored as text before bodies were compressed", async () => {
+      const payload = notification([firing({ alertname: "LegacyText", severity: "warning" })], { alertname: "LegacyText" });
+      await h.app.database.prisma.$executeRaw`
+        WITH d AS (INSERT INTO alert_deliveries (group_key, payload) VALUES (${payload.groupKey}, ${JSON.stringify(payload)}) RETURNING id)
+        INSERT INTO jobs (kind, payload, priority, max_attempts) SELECT 'alert.process_delivery', jsonb_build_object('deliveryId', id::text), 1, 20 FROM d`;
+      await eventually(async () => (await h.app.database.prisma.alertDelivery.count({ where: { groupKey: payload.groupKey, processedAt: null } })) === 0, 15_000, "legacy delivery processed");
+      const group = await groupByKey(h.app, payload.groupKey);
+      expect(group).toMatchObject({ status: "FIRING" });
+      expect(await h.app.database.prisma.alert.count({ where: { fingerprint: payload.alerts[0]!.fingerprint } })).toBe(1);
     });
 
     it("answers a body over 1 MiB with 413, storing nothing", async () => {
@@ -465,7 +477,8 @@ describe("on the embedded database, without a routing config", () => {
       expect(deliveries).toHaveLength(1);
       expect(String(deliveries[0]!.id)).toBe(answer.body.delivery);
       expect(deliveries[0]!.processedAt).toBeInstanceOf(Date);
-      expect(deliveries[0]!.payload).toBe(JSON.stringify(payload));
+      expect(deliveryText(deliveries[0]!)).toBe(JSON.stringify(payload));
+      expect(deliveries[0]!.payload).toBeNull();
 
       const group = await groupByKey(h.app, payload.groupKey);
       expect(group).toMatchObject({
