@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from "fastify";
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from "fastify";
 import type { IncomingMessage, ServerResponse } from "node:http";
 
 export type HttpServer = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger>;
@@ -49,7 +49,8 @@ export function createHttpServer(deps: HttpServerDeps): HttpServer {
   const loggerInstance: FastifyBaseLogger = deps.logger.child({ component: "http" });
   const server = Fastify({
     loggerInstance,
-    disableRequestLogging: true,
+    // No access log line per request (metrics count them); failures are logged below.
+    logController: new LogController({ disableRequestLogging: true }),
     childLoggerFactory: (logger, bindings) => lazyChildLogger(logger, bindings),
     bodyLimit: BODY_LIMIT_BYTES,
     return503OnClosing: true,

@@ -38,6 +38,9 @@ describe("request loggers", () => {
     expect(handled!.reqId).toMatch(/^req-/);
     expect(JSON.stringify(handled)).not.toContain("xoxb-123456789012-secret");
     expect(linesWith("deeper")).toEqual([expect.objectContaining({ reqId: handled!.reqId, step: "inner" })]);
+    // No access log per request: Prometheus metrics count them.
+    expect(linesWith("incoming request")).toEqual([]);
+    expect(linesWith("request completed")).toEqual([]);
   });
 
   it("log a failing request once, with its id", async () => {
