@@ -334,7 +334,8 @@ export function createAlertFlows(deps: AlertFlowDeps) {
           await postAlertsJob.enqueue(tx, { incidentId, groupId: group.id, fingerprints: firing.map((t) => t.fingerprint) }, { incidentId, priority, rateKey: `alerts:${incidentId}` });
         }
         if (resolved.length > 0) {
-          const stillFiring = await tx.alert.count({ where: { status: "FIRING", group: { incidentId } } });
+          // This group is linked to the incident by now: while it still fires, so does the incident.
+          const stillFiring = firingCount > 0 ? firingCount : await tx.alert.count({ where: { status: "FIRING", group: { incidentId } } });
           if (stillFiring === 0) {
             await incidentOpJob.enqueue(
               tx,
