@@ -90,9 +90,9 @@ type Transition = { fingerprint: string; kind: "firing" | "resolved" | "refiring
 
 /**
  * A delivery's body as stored: brotli at quality 1, about 40 µs and 13 times smaller for a
- * 20-alert payload (14 KiB -> 1.1 KiB). Storing, sending and logging 13 times fewer bytes is what
- * lets the embedded database keep up with the webhook (it moves every byte through WebAssembly),
- * and it saves PostgreSQL's own compression and the socket writes. `deliveryText` reads it back.
+ * 20-alert payload (14 KiB -> 1.1 KiB). The embedded database moves every byte through
+ * WebAssembly in the app's thread: a 14 KiB row cost it ~0.5 ms, a 1 KiB row ~0.1 ms. PostgreSQL
+ * is spared its own compression and 13 times the socket and log writes. `deliveryText` reads it back.
  */
 export function compressBody(raw: Uint8Array): Buffer {
   return brotliCompressSync(raw, { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 1, [zlibConstants.BROTLI_PARAM_SIZE_HINT]: raw.byteLength } });
