@@ -9,29 +9,17 @@
 // per process). Each call writes an alertmanager.yml with a single receiver `firebreak` (a webhook
 // to `webhookUrl`, send_resolved, no alert limit) into a fresh temporary directory, runs the
 // binary on a free 127.0.0.1 port with clustering off, and waits for GET /-/ready. `stop()` kills
-// the process (SIGTERM, SIGKILL after 3 s) and removes the directory.
+// the process (SIGTERM, SIGKILL after 3 s) and removes the directory (test/support/daemon.ts,
+// shared with test/support/prometheus.ts).
 //
 // What Alertmanager 0.25 sends: see AlertmanagerWebhookPayload below. With the default timings
 // (group_wait 100ms, group_interval 1s) a new alert's webhook arrives ~0.1-0.2 s after postAlerts;
 // a resolve (endsAt in the past) of an already notified group waits for the next group_interval.
-import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { rmSync } from "node:fs";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
+import { duration as durationOf, ensureBinary, errorMessage, httpUrl, startDaemon } from "./daemon.ts";
 
-const SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../scripts/test-alertmanager.sh");
-
-/** Tries this many ports before giving up (another process can take a port we picked in between). */
-const START_ATTEMPTS = 3;
-const READY_TIMEOUT_MS = 20_000;
-const STOP_GRACE_MS = 3_000;
 const REQUEST_TIMEOUT_MS = 10_000;
-/** Keeps at most this many characters of Alertmanager's output for logs(). */
-const MAX_LOG_CHARS = 2 * 1024 * 1024;
 
 export interface AlertmanagerOptions {
   /** Where the `firebreak` receiver posts, e.g. http://127.0.0.1:PORT/webhooks/alertmanager. */
@@ -107,93 +95,17 @@ export interface AlertmanagerWebhookPayload {
   alerts: AlertmanagerWebhookAlert[];
 }
 
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-function runEnsure(timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      "bash",
-      [SCRIPT, "ensure"],
-      { timeout: timeoutMs, killSignal: "SIGKILL", maxBuffer: 16 * 1024 * 1024, encoding: "utf8" },
-      (error, stdout, stderr) => {
-        if (error) {
-          const reason = error.killed ? `timed out after ${timeoutMs / 1000} s` : `exited with ${String(error.code ?? error.signal)}`;
-          reject(new Error(`scripts/test-alertmanager.sh ensure ${reason}\n${stderr.trim()}`));
-          return;
-        }
-        const lines = stdout.trim().split("\n");
-        const bin = (lines[lines.length - 1] ?? "").trim();
-        if (!bin.startsWith("/")) {
-          reject(new Error(`scripts/test-alertmanager.sh ensure printed no binary path (stdout: ${JSON.stringify(stdout)})`));
-          return;
-        }
-        resolve(bin);
-      },
-    );
-  });
-}
-
-let ensured: Promise<string> | undefined;
-
 /** Path of the Alertmanager binary, installing it first if needed (once per process). */
 export function ensureAlertmanager(): Promise<string> {
-  ensured ??= (async () => {
-    const started = Date.now();
-    const bin = await runEnsure(15 * 60_000);
-    const ms = Date.now() - started;
-    if (ms > 3000) console.error(`[alertmanager] installed Alertmanager in ${(ms / 1000).toFixed(1)} s`);
-    return bin;
-  })();
-  return ensured;
+  return ensureBinary("ensure", "Alertmanager");
 }
 
-/** A TCP port that was free on 127.0.0.1 a moment ago. */
-function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      if (address === null || typeof address === "string") {
-        server.close();
-        reject(new Error("could not read the port of a probe socket"));
-        return;
-      }
-      const { port } = address;
-      server.close((err) => (err ? reject(err) : resolve(port)));
-    });
-  });
-}
-
-/** A Prometheus duration ("100ms", "1s", "1h") for a whole number of milliseconds > 0. */
 function duration(name: string, ms: number): string {
-  if (!Number.isSafeInteger(ms) || ms <= 0) {
-    throw new Error(`startAlertmanager: ${name} must be a positive whole number of milliseconds, got ${ms}`);
-  }
-  const units: Array<[string, number]> = [
-    ["h", 3_600_000],
-    ["m", 60_000],
-    ["s", 1_000],
-  ];
-  for (const [unit, size] of units) {
-    if (ms % size === 0) return `${ms / size}${unit}`;
-  }
-  return `${ms}ms`;
+  return durationOf(name, ms, "startAlertmanager");
 }
 
 function buildConfig(options: AlertmanagerOptions): string {
-  let webhook: URL;
-  try {
-    webhook = new URL(options.webhookUrl);
-  } catch {
-    throw new Error(`startAlertmanager: webhookUrl is not a URL: ${JSON.stringify(options.webhookUrl)}`);
-  }
-  if (webhook.protocol !== "http:" && webhook.protocol !== "https:") {
-    throw new Error(`startAlertmanager: webhookUrl must be http(s), got ${webhook.protocol}`);
-  }
+  const webhook = httpUrl(options.webhookUrl, "webhookUrl", "startAlertmanager");
   if (options.bearerToken !== undefined && options.basicAuth !== undefined) {
     throw new Error("startAlertmanager: give bearerToken or basicAuth, not both (Alertmanager rejects that configuration)");
   }
@@ -233,161 +145,6 @@ function buildConfig(options: AlertmanagerOptions): string {
   return `# Written by test/support/alertmanager.ts for one test run.\n${stringify(config)}`;
 }
 
-/** Collects a child's output, keeping only the newest MAX_LOG_CHARS characters. */
-class LogBuffer {
-  private chunks: string[] = [];
-  private size = 0;
-
-  append(text: string): void {
-    this.chunks.push(text);
-    this.size += text.length;
-    while (this.size > MAX_LOG_CHARS && this.chunks.length > 1) {
-      this.size -= this.chunks.shift()?.length ?? 0;
-    }
-  }
-
-  text(): string {
-    return this.chunks.join("");
-  }
-
-  tail(lines: number): string {
-    return this.text().trimEnd().split("\n").slice(-lines).join("\n");
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Resolves when the child has exited (immediately if it already has). */
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once("exit", () => resolve()));
-}
-
-async function killChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const done = exited(child);
-  child.kill("SIGTERM");
-  let timer: NodeJS.Timeout | undefined;
-  const gaveUp = await Promise.race([
-    done.then(() => false),
-    new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(true), STOP_GRACE_MS);
-    }),
-  ]);
-  clearTimeout(timer);
-  if (gaveUp) {
-    child.kill("SIGKILL");
-    await done;
-  }
-}
-
-async function waitReady(url: string, child: ChildProcess, logs: LogBuffer): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  let lastProblem = "no answer yet";
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`Alertmanager exited (${String(child.exitCode ?? child.signalCode)}) before it was ready:\n${logs.tail(25)}`);
-    }
-    try {
-      const response = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1_000) });
-      await response.body?.cancel();
-      if (response.status === 200) return;
-      lastProblem = `GET /-/ready answered ${response.status}`;
-    } catch (error) {
-      lastProblem = errorMessage(error);
-    }
-    await sleep(50);
-  }
-  throw new Error(`Alertmanager was not ready after ${READY_TIMEOUT_MS / 1000} s (${lastProblem}):\n${logs.tail(25)}`);
-}
-
-async function startOnce(bin: string, config: string): Promise<RunningAlertmanager> {
-  const dir = await mkdtemp(path.join(tmpdir(), "firebreak-am-"));
-  const configPath = path.join(dir, "alertmanager.yml");
-  const storagePath = path.join(dir, "data");
-  let child: ChildProcess | undefined;
-  let onExit: (() => void) | undefined;
-  try {
-    await writeFile(configPath, config, { mode: 0o600 });
-    await mkdir(storagePath);
-    const port = await freeLoopbackPort();
-    const url = `http://127.0.0.1:${port}`;
-    const logs = new LogBuffer();
-    const spawned = spawn(
-      bin,
-      [
-        `--config.file=${configPath}`,
-        `--storage.path=${storagePath}`,
-        `--web.listen-address=127.0.0.1:${port}`,
-        `--web.external-url=${url}`,
-        "--cluster.listen-address=",
-        "--log.level=debug",
-      ],
-      { cwd: dir, stdio: ["ignore", "pipe", "pipe"] },
-    );
-    child = spawned;
-    const spawnError = new Promise<never>((_, reject) => {
-      spawned.once("error", (error) => reject(new Error(`could not run ${bin}: ${error.message}`, { cause: error })));
-    });
-    spawnError.catch(() => undefined); // observed through the race below
-    spawned.stdout?.setEncoding("utf8").on("data", (text: string) => logs.append(text));
-    spawned.stderr?.setEncoding("utf8").on("data", (text: string) => logs.append(text));
-
-    // Last resort when the process ends without stop() (e.g. a crashed test worker).
-    const exitHandler = (): void => {
-      spawned.kill("SIGKILL");
-      rmSync(dir, { recursive: true, force: true });
-    };
-    onExit = exitHandler;
-    process.once("exit", exitHandler);
-
-    await Promise.race([waitReady(url, spawned, logs), spawnError]);
-
-    let stopped: Promise<void> | undefined;
-    return {
-      url,
-      port,
-      configPath,
-      stop(): Promise<void> {
-        stopped ??= (async () => {
-          process.removeListener("exit", exitHandler);
-          try {
-            await killChild(spawned);
-          } finally {
-            await rm(dir, { recursive: true, force: true });
-          }
-        })();
-        return stopped;
-      },
-      async postAlerts(alerts: PostableAlert[]): Promise<void> {
-        let response: Response;
-        try {
-          response = await fetch(`${url}/api/v2/alerts`, {
-            method: "POST",
-            headers: { "content-type": "application/json" },
-            body: JSON.stringify(alerts),
-            signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-          });
-        } catch (error) {
-          throw new Error(`POST ${url}/api/v2/alerts failed: ${errorMessage(error)}\n${logs.tail(15)}`, { cause: error });
-        }
-        const body = await response.text();
-        if (response.status !== 200) {
-          throw new Error(`POST ${url}/api/v2/alerts answered ${response.status}: ${body.trim()}`);
-        }
-      },
-      logs: () => logs.text(),
-    };
-  } catch (error) {
-    if (onExit) process.removeListener("exit", onExit);
-    if (child) await killChild(child);
-    await rm(dir, { recursive: true, force: true });
-    throw error;
-  }
-}
-
 /**
  * Starts a throwaway Alertmanager that sends every notification to `options.webhookUrl`
  * (receiver `firebreak`, send_resolved, version "4" payloads) and resolves once it is ready.
@@ -395,16 +152,44 @@ async function startOnce(bin: string, config: string): Promise<RunningAlertmanag
 export async function startAlertmanager(options: AlertmanagerOptions): Promise<RunningAlertmanager> {
   const config = buildConfig(options); // validate before installing anything
   const bin = await ensureAlertmanager();
-  const failures: string[] = [];
-  for (let attempt = 1; attempt <= START_ATTEMPTS; attempt++) {
-    try {
-      return await startOnce(bin, config);
-    } catch (error) {
-      const message = errorMessage(error);
-      failures.push(`attempt ${attempt}: ${message}`);
-      // Only a lost race for the port is worth another try; anything else (a bad configuration) fails again.
-      if (!message.includes("address already in use")) break;
-    }
-  }
-  throw new Error(`could not start Alertmanager for the tests:\n${failures.join("\n\n")}`);
+  const server = await startDaemon({
+    name: "Alertmanager",
+    bin,
+    dirPrefix: "firebreak-am-",
+    files: { "alertmanager.yml": config },
+    dirs: ["data"],
+    args: ({ port, url, dir }) => [
+      `--config.file=${path.join(dir, "alertmanager.yml")}`,
+      `--storage.path=${path.join(dir, "data")}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      `--web.external-url=${url}`,
+      "--cluster.listen-address=",
+      "--log.level=debug",
+    ],
+  });
+  const { url, logs } = server;
+  return {
+    url,
+    port: server.port,
+    configPath: path.join(server.dir, "alertmanager.yml"),
+    stop: () => server.stop(),
+    async postAlerts(alerts: PostableAlert[]): Promise<void> {
+      let response: Response;
+      try {
+        response = await fetch(`${url}/api/v2/alerts`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(alerts),
+          signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+        });
+      } catch (error) {
+        throw new Error(`POST ${url}/api/v2/alerts failed: ${errorMessage(error)}\n${logs.tail(15)}`, { cause: error });
+      }
+      const body = await response.text();
+      if (response.status !== 200) {
+        throw new Error(`POST ${url}/api/v2/alerts answered ${response.status}: ${body.trim()}`);
+      }
+    },
+    logs: () => logs.text(),
+  };
 }
