@@ -171,7 +171,10 @@ describe("editing and hiding timeline entries", () => {
   it("the scribe hides an entry: readers no longer see it, nor does the draft; showing it again brings it back", async () => {
     await command("note Paged the wrong team by mistake", RESPONDER);
     const hiddenNote = (await eventsOf("note.added")).at(-1)!;
+    // The menu is acknowledged first and handled after: the scribe's confirmation says when it is done.
+    let ephemerals = slack.callsTo("chat.postEphemeral").length;
     await pick(SCRIBE, `hide:${hiddenNote.id}`);
+    expect(await lastEphemeralTo(SCRIBE, ephemerals)).toContain("Entry hidden from the timeline and the post-mortem");
     expect((await entry(hiddenNote.id)).hidden).toBe(true);
     expect((await eventsOf("timeline.entry_hidden")).at(-1)).toMatchObject({ actorId: SCRIBE, data: { eventId: String(hiddenNote.id), hidden: true } });
 
@@ -182,7 +185,9 @@ describe("editing and hiding timeline entries", () => {
     expect(editorView).toContain(`show:${hiddenNote.id}`);
     expect(await draftMarkdown()).not.toContain("Paged the wrong team");
 
+    ephemerals = slack.callsTo("chat.postEphemeral").length;
     await pick(SCRIBE, `show:${hiddenNote.id}`);
+    expect(await lastEphemeralTo(SCRIBE, ephemerals)).toContain("Entry shown again");
     expect((await entry(hiddenNote.id)).hidden).toBe(false);
     expect(JSON.stringify((await command("timeline", RESPONDER)).body)).toContain("Paged the wrong team");
   });
