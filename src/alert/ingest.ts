@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { performance } from "node:perf_hooks";
 
 /**
@@ -283,7 +283,7 @@ export function createIngestQueue(deps: IngestQueueDeps, tuning: IngestTuning): 
     return seen.promise.then((id) => ({ id, copy: true }));
   }
 
-  function submit(row: DeliveryRow, key = createHash("sha256").update(row.body).digest("base64")): Promise<StoredDelivery> {
+  function submit(row: DeliveryRow, key = hash("sha256", row.body, "base64")): Promise<StoredDelivery> {
     const copy = copyOf(key);
     if (copy) return copy;
     const now = clock();
