@@ -1,7 +1,7 @@
 import { hash } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Logger } from "../lib/logger.ts";
-import { isAuthorized, type WebhookAuth } from "./auth.ts";
+import { createAuthorizer, type WebhookAuth } from "./auth.ts";
 import type { AlertFlows } from "./flows.ts";
 import { IngestOverloadedError, UnstorablePayloadError } from "./ingest.ts";
 import { validateWebhook } from "./models.ts";
@@ -31,6 +31,7 @@ export interface WebhookDeps {
 
 export function registerAlertmanagerWebhook(server: FastifyInstance, deps: WebhookDeps): void {
   const maxInFlight = deps.maxInFlight ?? 256;
+  const isAuthorized = createAuthorizer(deps.auth);
   let inFlight = 0;
   // Under overload, one warning a second (with a count), not one per refused request.
   let refused = 0;
@@ -83,7 +84,7 @@ export function registerAlertmanagerWebhook(server: FastifyInstance, deps: Webho
   }
 
   async function handle(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-    if (!isAuthorized(deps.auth, request.headers.authorization)) {
+    if (!isAuthorized(request.headers.authorization)) {
       return reply
         .status(401)
         .header("www-authenticate", deps.auth.kind === "basic" ? 'Basic realm="firebreak"' : 'Bearer realm="firebreak"')

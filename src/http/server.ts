@@ -21,24 +21,61 @@ export interface HttpServerDeps {
  * webhook's CPU at full load, for requests that almost never log.
  */
 export function lazyChildLogger(parent: FastifyBaseLogger, bindings: Record<string, unknown>): FastifyBaseLogger {
-  let child: FastifyBaseLogger | undefined;
-  const real = (): FastifyBaseLogger => (child ??= parent.child(bindings));
-  return {
-    get level() {
-      return real().level;
-    },
-    set level(level: string) {
-      real().level = level;
-    },
-    fatal: (...args: Parameters<FastifyBaseLogger["fatal"]>) => real().fatal(...args),
-    error: (...args: Parameters<FastifyBaseLogger["error"]>) => real().error(...args),
-    warn: (...args: Parameters<FastifyBaseLogger["warn"]>) => real().warn(...args),
-    info: (...args: Parameters<FastifyBaseLogger["info"]>) => real().info(...args),
-    debug: (...args: Parameters<FastifyBaseLogger["debug"]>) => real().debug(...args),
-    trace: (...args: Parameters<FastifyBaseLogger["trace"]>) => real().trace(...args),
-    silent: (...args: Parameters<FastifyBaseLogger["silent"]>) => real().silent(...args),
-    child: (more, options) => real().child(more, options),
-  };
+  return new LazyChildLogger(parent, bindings);
+}
+
+/** One small object per request; its methods live on the prototype (closures per request cost more than the logger saved). */
+class LazyChildLogger implements FastifyBaseLogger {
+  #child: FastifyBaseLogger | undefined;
+
+  constructor(
+    private readonly parent: FastifyBaseLogger,
+    private readonly bindings: Record<string, unknown>,
+  ) {}
+
+  #real(): FastifyBaseLogger {
+    return (this.#child ??= this.parent.child(this.bindings));
+  }
+
+  get level(): string {
+    return this.#real().level;
+  }
+
+  set level(level: string) {
+    this.#real().level = level;
+  }
+
+  fatal(...args: Parameters<FastifyBaseLogger["fatal"]>): void {
+    this.#real().fatal(...args);
+  }
+
+  error(...args: Parameters<FastifyBaseLogger["error"]>): void {
+    this.#real().error(...args);
+  }
+
+  warn(...args: Parameters<FastifyBaseLogger["warn"]>): void {
+    this.#real().warn(...args);
+  }
+
+  info(...args: Parameters<FastifyBaseLogger["info"]>): void {
+    this.#real().info(...args);
+  }
+
+  debug(...args: Parameters<FastifyBaseLogger["debug"]>): void {
+    this.#real().debug(...args);
+  }
+
+  trace(...args: Parameters<FastifyBaseLogger["trace"]>): void {
+    this.#real().trace(...args);
+  }
+
+  silent(...args: Parameters<FastifyBaseLogger["silent"]>): void {
+    this.#real().silent(...args);
+  }
+
+  child(...args: Parameters<FastifyBaseLogger["child"]>): FastifyBaseLogger {
+    return this.#real().child(...args);
+  }
 }
 
 /**
