@@ -7,7 +7,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { inlineValues, openDatabase, type Database, type SqlStatement } from "../../src/db/client.ts";
+import { createPGliteSql, inlineValues, openDatabase, type Database, type SqlStatement } from "../../src/db/client.ts";
 import { captureLogs } from "../support/app.ts";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.ts";
 
@@ -34,10 +34,13 @@ function statementFor(text: string, bytes: Buffer): SqlStatement {
 }
 
 function check(database: () => Database) {
-  it("returns every value as sent, quotes and backslashes included", async () => {
+  it.each([
+    ["an unnamed statement", undefined],
+    ["a named statement (prepared once, then reused)", "fb_sql_port_round_trip"],
+  ])("returns every value as sent, quotes and backslashes included: %s", async (_label, name) => {
     for (const text of NASTY_TEXT) {
       for (const bytes of BYTES) {
-        const [row] = await database().sql.query<{ t: string; b: Uint8Array; i: number; n: string | null; f: number; lit: string; j: number }>(statementFor(text, bytes));
+        const [row] = await database().sql.query<{ t: string; b: Uint8Array; i: number; n: string | null; f: number; lit: string; j: number }>({ ...statementFor(text, bytes), ...(name ? { name } : {}) });
         expect(row).toBeDefined();
         expect(row?.t).toBe(text);
         expect(Buffer.from(row?.b ?? new Uint8Array()).equals(bytes)).toBe(true);
@@ -93,6 +96,45 @@ describe("Sql port on PostgreSQL (prepared statement, values as parameters)", ()
     await testDatabase?.drop();
   });
   check(() => database as Database);
+});
+
+describe("Sql port on PGlite: named statements", () => {
+  it("prepares a name once, executes it with the values written in, and refuses names that are not plain identifiers", async () => {
+    const sent: string[] = [];
+    const sql = createPGliteSql({
+      exec: async (text: string) => {
+        sent.push(text);
+        return [{ rows: [{ ok: 1 }], fields: [], affectedRows: 0 }];
+      },
+    });
+    await sql.query({ name: "fb_probe", text: "SELECT $1::text AS a", values: ["x'"] });
+    await sql.query({ name: "fb_probe", text: "SELECT $1::text AS a", values: ["y"] });
+    expect(sent).toEqual([
+      "PREPARE fb_probe AS SELECT $1::text AS a",
+      "EXECUTE fb_probe(convert_from(decode('7827', 'hex'), 'UTF8'))",
+      "EXECUTE fb_probe(convert_from(decode('79', 'hex'), 'UTF8'))",
+    ]);
+    await expect(sql.query({ name: "fb; DROP TABLE x", text: "SELECT 1", values: [] })).rejects.toThrow(/lower-case letters/);
+    expect(sent).toHaveLength(3);
+  });
+
+  it("prepares again after a PREPARE that failed", async () => {
+    let fail = true;
+    const sent: string[] = [];
+    const sql = createPGliteSql({
+      exec: async (text: string) => {
+        sent.push(text);
+        if (text.startsWith("PREPARE") && fail) {
+          fail = false;
+          throw new Error("relation does not exist");
+        }
+        return [{ rows: [], fields: [], affectedRows: 0 }];
+      },
+    });
+    await expect(sql.query({ name: "fb_retry", text: "SELECT 1", values: [] })).rejects.toThrow(/does not exist/);
+    await sql.query({ name: "fb_retry", text: "SELECT 1", values: [] });
+    expect(sent).toEqual(["PREPARE fb_retry AS SELECT 1", "PREPARE fb_retry AS SELECT 1", "EXECUTE fb_retry"]);
+  });
 });
 
 describe("inlineValues", () => {
