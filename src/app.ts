@@ -5,7 +5,7 @@ import { DEFAULT_MIGRATIONS_DIR, openDatabase, type Database } from "./db/client
 import { createMetrics } from "./http/metrics.ts";
 import { createHttpServer } from "./http/server.ts";
 import { createIncidentCommandHandler } from "./incident/command-handler.ts";
-import { createAlertFlows } from "./alert/flows.ts";
+import { bodyStorageFor, createAlertFlows } from "./alert/flows.ts";
 import { ingestTuning } from "./alert/ingest.ts";
 import { registerAlertmanagerWebhook } from "./alert/webhook.ts";
 import { registerPostmortemApi } from "./postmortem/api.ts";
@@ -114,6 +114,7 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
       logger: logger.child({ component: "alerts" }),
       wakeJobs,
       ingest: ingestTuning(database.kind),
+      bodyStorage: bodyStorageFor(database.kind),
     });
     const capture = createTimelineCapture({ prisma: database.prisma, slack, captureEmoji: fileConfig.timeline.captureEmoji, botUserId: () => identity.userId, wakeJobs });
     const timeline = createTimelineEditor({

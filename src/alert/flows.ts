@@ -58,6 +58,25 @@ export interface AlertFlowDeps {
   now?: () => Date;
   /** Group commit, copies, admission and ingest-first settings (default: PostgreSQL's). */
   ingest?: IngestTuning;
+  /** How the webhook keeps a delivery's body (default: brotli; see `bodyStorageFor`). */
+  bodyStorage?: BodyStorage;
+}
+
+/**
+ * How a delivery's body is stored. "text": the JSON text as received, in `payload` (PostgreSQL
+ * compresses it with lz4, in its own process). "brotli": the bytes as received, brotli-compressed
+ * by the webhook, in `payload_br`.
+ */
+export type BodyStorage = "text" | "brotli";
+
+/**
+ * PostgreSQL runs in a process of its own: it compresses the text (lz4, ~15 µs, on another
+ * core) while the webhook's thread, the bottleneck of a burst, saves brotli's ~50 µs per body.
+ * The embedded PGlite runs in the webhook's thread and moves every byte through WebAssembly:
+ * there a 13-times smaller body costs less than compressing it.
+ */
+export function bodyStorageFor(database: "postgres" | "embedded"): BodyStorage {
+  return database === "postgres" ? "text" : "brotli";
 }
 
 export function routingConfig(config: Pick<FileConfig, "alerts">): AlertRoutingConfig {
@@ -89,16 +108,16 @@ function priorityOf(decision: RoutingDecision): number {
 type Transition = { fingerprint: string; kind: "firing" | "resolved" | "refiring"; name: string };
 
 /**
- * A delivery's body as stored: brotli at quality 1, about 40 µs and 13 times smaller for a
- * 20-alert payload (14 KiB -> 1.1 KiB). The embedded database moves every byte through
- * WebAssembly in the app's thread: a 14 KiB row cost it ~0.5 ms, a 1 KiB row ~0.1 ms. PostgreSQL
- * is spared its own compression and 13 times the socket and log writes. `deliveryText` reads it back.
+ * A delivery's body as stored on the embedded database: brotli at quality 1, about 40 µs and
+ * 13 times smaller for a 20-alert payload (14 KiB -> 1.1 KiB). PGlite moves every byte through
+ * WebAssembly in the app's thread: a 14 KiB row cost it ~0.5 ms, a 1 KiB row ~0.1 ms.
+ * `deliveryText` reads it back.
  */
 export function compressBody(raw: Uint8Array): Buffer {
   return brotliCompressSync(raw, { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 1, [zlibConstants.BROTLI_PARAM_SIZE_HINT]: raw.byteLength } });
 }
 
-/** The JSON text of a stored delivery (deliveries stored before compression have it as text). */
+/** The JSON text of a stored delivery, whichever way it was stored (see BodyStorage). */
 export function deliveryText(delivery: { payload: string | null; payloadBrotli: Uint8Array | null }): string {
   if (delivery.payloadBrotli) return brotliDecompressSync(delivery.payloadBrotli).toString("utf8");
   return delivery.payload ?? "";
@@ -115,23 +134,27 @@ export function createAlertFlows(deps: AlertFlowDeps) {
    * query engine cost more CPU than the statement) and is prepared once per batch size and
    * connection; the payload goes as a binary value of its own, with no escaping or re-encoding.
    */
+  const bodyStorage = deps.bodyStorage ?? "brotli";
+  const bodyColumn = bodyStorage === "text" ? "payload" : "payload_br";
+  const bodyType = bodyStorage === "text" ? "text" : "bytea";
+
   async function storeDeliveries(rows: readonly DeliveryRow[]): Promise<bigint[]> {
     const values: Array<string | number | Uint8Array> = [];
     const tuples: string[] = [];
     rows.forEach((row, index) => {
       values.push(row.groupKey, row.priority, row.body);
-      tuples.push(`($${3 * index + 1}::text, $${3 * index + 2}::int, $${3 * index + 3}::bytea, ${index + 1})`);
+      tuples.push(`($${3 * index + 1}::text, $${3 * index + 2}::int, $${3 * index + 3}::${bodyType}, ${index + 1})`);
     });
     const kind = `$${values.length + 1}::text`;
     values.push(processDeliveryJob.kind);
     const stored = await deps.sql.query<{ ord: number; id: string }>({
-      name: `firebreak_store_deliveries_${rows.length}`,
+      name: `firebreak_store_deliveries_${bodyStorage}_${rows.length}`,
       text: `
       WITH input AS MATERIALIZED (
         SELECT nextval('alert_deliveries_id_seq') AS id, v.group_key, v.priority, v.payload, v.ord
         FROM (VALUES ${tuples.join(", ")}) AS v(group_key, priority, payload, ord)),
       deliveries AS (
-        INSERT INTO alert_deliveries (id, group_key, payload_br) SELECT id, group_key, payload FROM input),
+        INSERT INTO alert_deliveries (id, group_key, ${bodyColumn}) SELECT id, group_key, payload FROM input),
       jobs AS (
         INSERT INTO jobs (kind, payload, priority, max_attempts)
         SELECT ${kind}, jsonb_build_object('deliveryId', id::text), priority, 20 FROM input)
@@ -148,16 +171,17 @@ export function createAlertFlows(deps: AlertFlowDeps) {
   const ingestQueue = createIngestQueue({ store: storeDeliveries, onStored: () => deps.wakeJobs() }, tuning);
 
   /**
-   * Called by the webhook with the validated payload and the bytes it was parsed from (stored
-   * as received: the raw delivery, compressed); `key` identifies identical copies (the hash of
-   * the body). Resolves once the delivery (or the identical original it copies) is committed.
+   * Called by the webhook with the validated payload, the bytes it was parsed from, stored as
+   * received (see BodyStorage), and `text`, those bytes as the UTF-8 text that was parsed (when
+   * the caller has it); `key` identifies identical copies (the hash of the body). Resolves once the delivery (or the identical original it copies) is committed.
    * Rejects with UnstorablePayloadError (bad input, before batching), IngestOverloadedError
    * when the database cannot keep up, or the database's error when its batch failed.
    */
-  async function ingest(payload: AlertmanagerWebhook, raw: Buffer, key?: string): Promise<StoredDelivery> {
+  async function ingest(payload: AlertmanagerWebhook, raw: Buffer, key?: string, text?: string): Promise<StoredDelivery> {
     assertStorable(payload, raw);
     const decision = decideRoute(routing, { ...payload.commonLabels, ...payload.groupLabels });
-    return ingestQueue.submit({ groupKey: payload.groupKey, body: compressBody(raw), priority: priorityOf(decision) }, key);
+    const body = bodyStorage === "text" ? (text ?? raw.toString("utf8")) : compressBody(raw);
+    return ingestQueue.submit({ groupKey: payload.groupKey, body, priority: priorityOf(decision) }, key);
   }
 
   /**

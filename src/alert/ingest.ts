@@ -129,8 +129,8 @@ export function ingestTuning(database: "postgres" | "embedded", overrides: Parti
 /** One delivery as the store statement takes it. */
 export interface DeliveryRow {
   readonly groupKey: string;
-  /** The body's bytes as received, compressed (see storedBody in flows.ts). */
-  readonly body: Uint8Array;
+  /** The body as the database keeps it: the text received, or its bytes compressed (see BodyStorage in flows.ts). */
+  readonly body: string | Uint8Array;
   /** Priority of its processing job. */
   readonly priority: number;
 }

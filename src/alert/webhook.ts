@@ -113,7 +113,7 @@ export function registerAlertmanagerWebhook(server: FastifyInstance, deps: Webho
       const parsed = validateWebhook(body.value);
       if (!parsed.ok) return reply.status(400).send({ ok: false, error: `invalid Alertmanager payload: ${parsed.error}` });
       try {
-        const stored = await deps.flows.ingest(parsed.value, raw, key);
+        const stored = await deps.flows.ingest(parsed.value, raw, key, text);
         return await reply.status(200).send({ ok: true, delivery: String(stored.id), alerts: parsed.value.alerts.length, ...(stored.copy ? { copy: true } : {}) });
       } catch (error) {
         if (error instanceof UnstorablePayloadError) {

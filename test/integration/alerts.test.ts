@@ -1138,6 +1138,20 @@ describe("on PostgreSQL, concurrently", () => {
     expect(h.app.database.kind).toBe("postgres");
   });
 
+  it("keeps the body as the text received, in `payload` (PostgreSQL compresses it), and processes it", async () => {
+    const payload = notification([firing({ alertname: "TextBody", severity: "warning" }, { summary: "disk <full> & ünïcødé 🚨" })], { alertname: "TextBody" });
+    const sent = JSON.stringify(payload).replaceAll("<", "\\u003c").replaceAll(">", "\\u003e");
+    const answer = await postWebhook(h.app.url, sent);
+    expect(answer.status).toBe(200);
+    const delivery = await h.app.database.prisma.alertDelivery.findUniqueOrThrow({ where: { id: BigInt(String(answer.body.delivery)) } });
+    expect(delivery.payload).toBe(sent);
+    expect(delivery.payloadBrotli).toBeNull();
+    expect(deliveryText(delivery)).toBe(sent);
+    await deliveriesProcessed(h.app, 20_000);
+    const stored = await h.app.database.prisma.alert.findFirstOrThrow({ where: { fingerprint: payload.alerts[0]!.fingerprint } });
+    expect(stored.annotations).toMatchObject({ summary: "disk <full> & ünïcødé 🚨" });
+  });
+
   it("merges concurrent deliveries of one notification from 10 Alertmanager instances into one incident, one channel, one alerts message", async () => {
     const alert = firing({ alertname: "HaDuplicate", severity: "critical", instance: "db-1" }, { summary: "Primary database unreachable" }, rfc3339Nano(minutesAgo(2), "330171"));
     const payload = notification([alert], { alertname: "HaDuplicate" });
