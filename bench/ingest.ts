@@ -137,6 +137,14 @@ export function buildPayload(namespace: string, group: number, round: number): A
   };
 }
 
+/**
+ * JSON as Alertmanager writes it: Go's encoder escapes <, > and & (so every generator URL
+ * carries a \u0026), which decides which parsing path the webhook takes.
+ */
+export function goJson(value: unknown): string {
+  return JSON.stringify(value).replaceAll("<", "\\u003c").replaceAll(">", "\\u003e").replaceAll("&", "\\u0026");
+}
+
 /** Request i of a phase: delivery floor(i / COPIES) (each sent COPIES times in a row). */
 function requestBody(namespace: string, firstRound: number, index: number, cache: Map<string, Buffer>): Buffer {
   const delivery = Math.floor(index / COPIES);
@@ -145,7 +153,7 @@ function requestBody(namespace: string, firstRound: number, index: number, cache
   const key = `${group}:${round}`;
   let body = cache.get(key);
   if (!body) {
-    body = Buffer.from(JSON.stringify(buildPayload(namespace, group, round)));
+    body = Buffer.from(goJson(buildPayload(namespace, group, round)));
     cache.set(key, body);
   }
   return body;
@@ -905,7 +913,7 @@ function render(options: Options, reports: TargetReport[], databases: string[], 
     `- Other processes used ${quiet.busy.toFixed(0)} % of the machine just before the run${quiet.busy > QUIET_BUSY_PERCENT ? ` (**not quiet** after waiting ${quiet.waitedS.toFixed(0)} s: the numbers below are pessimistic)` : ""}.`,
   );
   lines.push(
-    `- Load: POST /webhooks/alertmanager with a bearer token, ${ALERTS_PER_DELIVERY} alerts per request (~${Math.round((reports[0]?.phases[0]?.load.bodyBytes ?? 0) / 1024)} KiB JSON), ${GROUPS} groups (${CRITICAL_GROUPS} critical: each declares an incident), every delivery sent ${COPIES} times (identical copies, as from an HA pair); deliveries of a group go in cycles of ${ALERTS_PER_DELIVERY - 1}: the k-th of a cycle reports k of its alerts resolved, and a new cycle fires them again with a later startsAt, so every delivery is a distinct payload carrying real transitions (resolves, alerts firing again) and only the HA copies are identical; load generator in a child process, keep-alive HTTP/1.1 on loopback. Warm-up: ${WARMUP_REQUESTS} requests on other groups (drained), before phase A, for every target.`,
+    `- Load: POST /webhooks/alertmanager with a bearer token, ${ALERTS_PER_DELIVERY} alerts per request (~${Math.round((reports[0]?.phases[0]?.load.bodyBytes ?? 0) / 1024)} KiB JSON, encoded as Alertmanager's Go encoder does: <, > and & as \\u escapes, so every generator URL has a \\u0026), ${GROUPS} groups (${CRITICAL_GROUPS} critical: each declares an incident), every delivery sent ${COPIES} times (identical copies, as from an HA pair); deliveries of a group go in cycles of ${ALERTS_PER_DELIVERY - 1}: the k-th of a cycle reports k of its alerts resolved, and a new cycle fires them again with a later startsAt, so every delivery is a distinct payload carrying real transitions (resolves, alerts firing again) and only the HA copies are identical; load generator in a child process, keep-alive HTTP/1.1 on loopback. Warm-up: ${WARMUP_REQUESTS} requests on other groups (drained), before phase A, for every target.`,
   );
   lines.push(`- Command: \`npx tsx bench/ingest.ts ${process.argv.slice(2).join(" ")}\``.replace(/ `$/, "`"), "");
   lines.push("| Target | Phase | Requests | 2xx | Errors | req/s | alerts/s accepted | p50 ms | p99 ms | max ms | CPU % app / load / db / other / stolen | Rows stored | Backlog at end | Drain |");

@@ -70,13 +70,32 @@ export class UnstorablePayloadError extends Error {
   }
 }
 
+const HEX4 = /^[0-9a-fA-F]{4}$/;
+
+/**
+ * Whether JSON text has a `\u` escape whose code unit passes `test`. A search for "\u" and a
+ * look at the four digits after each: Alertmanager (Go's encoder) escapes every <, > and & (most
+ * generator URLs have a \u0026), so "has an escape" alone would send nearly every real delivery
+ * down the slow paths. Errs towards yes: an escaped backslash before a "u" counts, and so does a
+ * malformed escape.
+ */
+export function hasUnicodeEscape(json: Buffer | string, test: (codeUnit: number) => boolean): boolean {
+  for (let at = json.indexOf("\\u"); at !== -1; at = json.indexOf("\\u", at + 2)) {
+    const digits = typeof json === "string" ? json.slice(at + 2, at + 6) : json.toString("latin1", at + 2, at + 6);
+    if (!HEX4.test(digits) || test(Number.parseInt(digits, 16))) return true;
+  }
+  return false;
+}
+
+const unstorableCodeUnit = (code: number): boolean => code === 0 || (code >= 0xd800 && code <= 0xdfff);
+
 /**
  * Checks the payload and its JSON text before they join a batch. JSON can only carry either
  * kind of unstorable character as a \u escape (a raw NUL is not valid JSON, and bytes that are
- * not UTF-8 decode to U+FFFD), so text without "\u" needs no walk.
+ * not UTF-8 decode to U+FFFD), so text without a \u0000 or surrogate escape needs no walk.
  */
 export function assertStorable(payload: unknown, json: Buffer | string): void {
-  if (!json.includes("\\u")) return;
+  if (!hasUnicodeEscape(json, unstorableCodeUnit)) return;
   const field = unstorableField(payload);
   if (field !== undefined) throw new UnstorablePayloadError(field);
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { assertStorable, createIngestQueue, ingestTuning, IngestOverloadedError, UnstorablePayloadError, type DeliveryRow, type IngestTuning } from "../../src/alert/ingest.ts";
+import { assertStorable, createIngestQueue, hasUnicodeEscape, ingestTuning, IngestOverloadedError, UnstorablePayloadError, type DeliveryRow, type IngestTuning } from "../../src/alert/ingest.ts";
 
 /**
  * The webhook's write path (src/alert/ingest.ts) with a scripted store: each
@@ -338,5 +338,33 @@ describe("unstorable payloads", () => {
       const value = payload(text);
       expect(() => assertStorable(value, JSON.stringify(value))).not.toThrow();
     }
+  });
+});
+
+describe("hasUnicodeEscape", () => {
+  const letter = (code: number) => code >= 0x40 && code <= 0x7f;
+  it("looks at the code unit of each escape, in text and in bytes", () => {
+    const go = String.raw`{"generatorURL":"http://prom:9090/graph?g0.expr=up\u003e0\u0026g0.tab=1"}`;
+    for (const json of [go, Buffer.from(go)]) {
+      expect(hasUnicodeEscape(json, letter)).toBe(false);
+      expect(hasUnicodeEscape(json, (code) => code === 0x26)).toBe(true);
+    }
+    expect(hasUnicodeEscape(String.raw`{"\u005f_proto__":{}}`, letter)).toBe(true);
+    expect(hasUnicodeEscape(Buffer.from(String.raw`{"c\u006Fnstructor":1}`), letter)).toBe(true);
+    expect(hasUnicodeEscape("no escapes at all", () => true)).toBe(false);
+  });
+
+  it("errs towards yes on a malformed or cut-off escape", () => {
+    expect(hasUnicodeEscape(String.raw`{"a":"\u00zz"}`, () => false)).toBe(true);
+    expect(hasUnicodeEscape(String.raw`"\u12`, () => false)).toBe(true);
+  });
+
+  it("lets Go's escapes of <, > and & through the storable check without a walk, and still catches NUL behind them", () => {
+    const value = { alerts: [{ annotations: { summary: "p99 <rising> & paging" } }] };
+    const goText = JSON.stringify(value).replaceAll("<", "\\u003c").replaceAll(">", "\\u003e").replaceAll("&", "\\u0026");
+    expect(() => assertStorable(value, Buffer.from(goText))).not.toThrow();
+    const withNul = { alerts: [{ annotations: { summary: "a\u0000b & c" } }] };
+    const nulText = JSON.stringify(withNul).replaceAll("&", "\\u0026");
+    expect(() => assertStorable(withNul, Buffer.from(nulText))).toThrow(UnstorablePayloadError);
   });
 });
