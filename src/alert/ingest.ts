@@ -70,7 +70,13 @@ export class UnstorablePayloadError extends Error {
   }
 }
 
-const HEX4 = /^[0-9a-fA-F]{4}$/;
+/** The value of an ASCII hex digit's code, or -1. */
+function hexValue(code: number | undefined): number {
+  if (code === undefined) return -1;
+  if (code >= 0x30 && code <= 0x39) return code - 0x30;
+  const lower = code | 0x20;
+  return lower >= 0x61 && lower <= 0x66 ? lower - 0x61 + 10 : -1;
+}
 
 /**
  * Whether JSON text has a `\u` escape whose code unit passes `test`. A search for "\u" and a
@@ -80,9 +86,15 @@ const HEX4 = /^[0-9a-fA-F]{4}$/;
  * malformed escape.
  */
 export function hasUnicodeEscape(json: Buffer | string, test: (codeUnit: number) => boolean): boolean {
-  for (let at = json.indexOf("\\u"); at !== -1; at = json.indexOf("\\u", at + 2)) {
-    const digits = typeof json === "string" ? json.slice(at + 2, at + 6) : json.toString("latin1", at + 2, at + 6);
-    if (!HEX4.test(digits) || test(Number.parseInt(digits, 16))) return true;
+  const at = typeof json === "string" ? (index: number) => json.charCodeAt(index) : (index: number) => json[index];
+  for (let found = json.indexOf("\\u"); found !== -1; found = json.indexOf("\\u", found + 2)) {
+    let code = 0;
+    for (let digit = 2; digit < 6; digit += 1) {
+      const value = hexValue(at(found + digit));
+      if (value < 0) return true;
+      code = code * 16 + value;
+    }
+    if (test(code)) return true;
   }
   return false;
 }
