@@ -1,7 +1,8 @@
 import { brotliCompressSync, brotliDecompressSync, constants as zlibConstants } from "node:zlib";
 import { z } from "zod";
 import type { FileConfig } from "../config/file.ts";
-import type { Db, Prisma, PrismaClient, Sql } from "../db/client.ts";
+import type { Db, PrismaClient, Sql } from "../db/client.ts";
+import { Prisma } from "../generated/prisma/client.ts";
 import type { Metrics } from "../http/metrics.ts";
 import type { AlertStatus, Severity } from "../generated/prisma/enums.ts";
 import type { IncidentFlows } from "../incident/flows.ts";
@@ -11,7 +12,7 @@ import type { Logger } from "../lib/logger.ts";
 import type { JobDefinition } from "../queue/models.ts";
 import { jobType } from "../queue/service.ts";
 import type { SlackApi } from "../slack/api.ts";
-import { recordEvent } from "../timeline/service.ts";
+import { recordEvents } from "../timeline/service.ts";
 import { assertStorable, createIngestQueue, ingestTuning, type DeliveryRow, type IngestTuning, type StoredDelivery } from "./ingest.ts";
 import { endsAtOrNull, validateWebhook, type AlertmanagerWebhook } from "./models.ts";
 import { decideRoute, type AlertRoutingConfig, type RoutingDecision } from "./routing.ts";
@@ -106,6 +107,30 @@ function priorityOf(decision: RoutingDecision): number {
 }
 
 type Transition = { fingerprint: string; kind: "firing" | "resolved" | "refiring"; name: string };
+
+/** An existing alert whose status changes with this delivery. */
+interface AlertChange {
+  id: string;
+  status: AlertStatus;
+  annotations: Record<string, string>;
+  startsAt: Date;
+  endsAt: Date | null;
+}
+
+/**
+ * Every status change of a delivery in one statement (a delivery that resolves or re-fires
+ * most of a group's alerts would otherwise cost one round trip and one pass through Prisma's
+ * query engine per alert).
+ */
+async function updateAlerts(tx: Db, changes: readonly AlertChange[], at: Date): Promise<void> {
+  const rows = changes.map((change) => Prisma.sql`(${change.id}::uuid, ${change.status}::"AlertStatus", ${JSON.stringify(change.annotations)}::jsonb, ${change.startsAt}::timestamptz, ${change.endsAt}::timestamptz)`);
+  const updated = await tx.$executeRaw`
+    UPDATE alerts AS a
+    SET status = v.status, annotations = v.annotations, starts_at = v.starts_at, ends_at = v.ends_at, last_seen_at = ${at}::timestamptz
+    FROM (VALUES ${Prisma.join(rows)}) AS v(id, status, annotations, starts_at, ends_at)
+    WHERE a.id = v.id`;
+  if (updated !== changes.length) throw new Error(`updated ${updated} of ${changes.length} alerts`);
+}
 
 /**
  * A delivery's body as stored on the embedded database: brotli at quality 1, about 40 µs and
@@ -257,6 +282,7 @@ export function createAlertFlows(deps: AlertFlowDeps) {
       const byFingerprint = new Map(existingAlerts.map((alert) => [alert.fingerprint, alert]));
       const fresh: Prisma.AlertCreateManyInput[] = [];
       const unchanged: string[] = [];
+      const changed: AlertChange[] = [];
       for (const alert of payload.alerts) {
         const status: AlertStatus = alert.status === "firing" ? "FIRING" : "RESOLVED";
         const startsAt = new Date(alert.startsAt);
@@ -285,18 +311,16 @@ export function createAlertFlows(deps: AlertFlowDeps) {
           unchanged.push(existing.id);
           continue;
         }
-        await tx.alert.update({
-          where: { id: existing.id },
-          data: {
-            status: next,
-            lastSeenAt: at,
-            annotations: alert.annotations,
-            startsAt: next === "FIRING" ? startsAt : existing.startsAt,
-            endsAt: next === "RESOLVED" ? (endsAt ?? at) : null,
-          },
+        changed.push({
+          id: existing.id,
+          status: next,
+          annotations: alert.annotations,
+          startsAt: next === "FIRING" ? startsAt : existing.startsAt,
+          endsAt: next === "RESOLVED" ? (endsAt ?? at) : null,
         });
       }
       if (fresh.length > 0) await tx.alert.createMany({ data: fresh, skipDuplicates: true });
+      if (changed.length > 0) await updateAlerts(tx, changed, at);
       if (unchanged.length > 0) await tx.alert.updateMany({ where: { id: { in: unchanged } }, data: { lastSeenAt: at } });
 
       const firingCount = await tx.alert.count({ where: { groupId: group.id, status: "FIRING" } });
@@ -344,16 +368,18 @@ export function createAlertFlows(deps: AlertFlowDeps) {
       }
 
       if (incidentId) {
-        for (const transition of transitions) {
-          await recordEvent(tx, {
-            incidentId,
+        const linked = incidentId;
+        await recordEvents(
+          tx,
+          transitions.map((transition) => ({
+            incidentId: linked,
             type: transition.kind === "resolved" ? "alert.resolved" : "alert.firing",
             source: "ALERTMANAGER",
             text: `${transition.kind === "resolved" ? "Resolved" : transition.kind === "refiring" ? "Firing again" : "Firing"}: ${transition.name}`,
             data: { fingerprint: transition.fingerprint, alertname: transition.name, groupKey: payload.groupKey },
             sourceRef: `alert:${transition.fingerprint}:${transition.kind}:${delivery.id}`,
-          });
-        }
+          })),
+        );
         if (firing.length > 0) {
           await postAlertsJob.enqueue(tx, { incidentId, groupId: group.id, fingerprints: firing.map((t) => t.fingerprint) }, { incidentId, priority, rateKey: `alerts:${incidentId}` });
         }

@@ -646,15 +646,20 @@ describe("on the embedded database, without a routing config", () => {
       await eventually(async () => alertsMessages(h.slack, incident.channelId).length > 0, 15_000, "alerts message");
       await jobsIdle(h.app);
 
-      // One of two resolves: recorded, nothing offered yet.
-      const oneResolved = resolvedAt(one, minutesAgo(2));
+      // One of two resolves (with the annotations of its resolved notification): recorded, nothing offered yet.
+      const oneResolved = { ...resolvedAt(one, minutesAgo(2)), annotations: { summary: "API latency back to normal" } };
       const partly = notification([oneResolved, two], groupLabels);
       expect((await postWebhook(h.app.url, partly)).status).toBe(200);
       await deliveriesProcessed(h.app);
       await jobsIdle(h.app);
       expect((await eventsOf(h.app, incident.id, ["alert.resolved"])).map((event) => (isRecord(event.data) ? event.data.fingerprint : undefined))).toEqual([one.fingerprint]);
       expect(allResolvedMessages(h.slack, incident.channelId)).toEqual([]);
-      expect((await groupByKey(h.app, first.groupKey)).status).toBe("FIRING");
+      const partlyGroup = await groupByKey(h.app, first.groupKey);
+      expect(partlyGroup.status).toBe("FIRING");
+      expect(partlyGroup.alerts.map((alert) => [alert.fingerprint, alert.status, alert.annotations])).toEqual([
+        [one.fingerprint, "RESOLVED", { summary: "API latency back to normal" }],
+        [two.fingerprint, "FIRING", { summary: "API latency high" }],
+      ]);
 
       // All resolved (sent twice: the re-send changes nothing).
       const all = notification([oneResolved, resolvedAt(two, minutesAgo(1))], groupLabels);
