@@ -151,7 +151,11 @@ export function ingestTuning(database: "postgres" | "embedded", overrides: Parti
     maxRemembered: 4_096,
     quietMs: 100,
     maxDeferMs: embedded ? 10_000 : 5_000,
-    backgroundSlots: embedded ? 1 : 3,
+    // Two on PostgreSQL: each processing transaction is a chain of CPU-bound steps on this
+    // thread, and a webhook request arriving while processing runs alongside a storm waits
+    // behind the steps of every chain in flight (the webhook's p99 comes from there). Two keep
+    // processing concurrent (the per-group lock matters with several Firebreak processes).
+    backgroundSlots: embedded ? 1 : 2,
     lagPacing: embedded ? 1 : 0,
     ...overrides,
   };
