@@ -152,17 +152,17 @@ export function createAlertFlows(deps: AlertFlowDeps) {
   const now = deps.now ?? (() => new Date());
   const routing = routingConfig(deps.config);
 
-  /**
-   * One statement for a whole batch: each delivery (its body as received, compressed) and its
-   * processing job. Ids are drawn from the sequence first (a materialized CTE, evaluated
-   * once), so each row's id is known by its position in the batch. It bypasses Prisma (the
-   * query engine cost more CPU than the statement) and is prepared once per batch size and
-   * connection; the payload goes as a binary value of its own, with no escaping or re-encoding.
-   */
   const bodyStorage = deps.bodyStorage ?? "brotli";
   const bodyColumn = bodyStorage === "text" ? "payload" : "payload_br";
   const bodyType = bodyStorage === "text" ? "text" : "bytea";
 
+  /**
+   * One statement for a whole batch: each delivery (its body as `bodyStorage` keeps it) and its
+   * processing job. Ids are drawn from the sequence first (a materialized CTE, evaluated
+   * once), so each row's id is known by its position in the batch. It bypasses Prisma (the
+   * query engine cost more CPU than the statement) and is prepared once per batch size and
+   * connection (see the Sql port); each body is a parameter of its own.
+   */
   async function storeDeliveries(rows: readonly DeliveryRow[]): Promise<bigint[]> {
     const values: Array<string | number | Uint8Array> = [];
     const tuples: string[] = [];
@@ -198,7 +198,8 @@ export function createAlertFlows(deps: AlertFlowDeps) {
   /**
    * Called by the webhook with the validated payload, the bytes it was parsed from, stored as
    * received (see BodyStorage), and `text`, those bytes as the UTF-8 text that was parsed (when
-   * the caller has it); `key` identifies identical copies (the hash of the body). Resolves once the delivery (or the identical original it copies) is committed.
+   * the caller has it); `key` identifies identical copies (the hash of the body). Resolves once
+   * the delivery (or the identical original it copies) is committed.
    * Rejects with UnstorablePayloadError (bad input, before batching), IngestOverloadedError
    * when the database cannot keep up, or the database's error when its batch failed.
    */

@@ -147,6 +147,11 @@ function literalOf(value: SqlStatement["values"][number], index: number): string
   return `decode('${hexOf(value)}', 'hex')`;
 }
 
+/** Statements handed to PGlite with their values written in may not use dollar quotes. */
+function refuseDollarQuotes(text: string): void {
+  if (/\$(?!\d)/.test(text)) throw new TypeError("dollar-quoted text is not supported");
+}
+
 /**
  * The statement with its values written into the text, for PGlite's simple-query protocol.
  * PGlite runs every protocol message through WebAssembly in this thread: the extended
@@ -160,7 +165,7 @@ function literalOf(value: SqlStatement["values"][number], index: number): string
  */
 export function inlineValues(statement: SqlStatement): string {
   const { text, values } = statement;
-  if (/\$(?!\d)/.test(text)) throw new TypeError("inlineValues: dollar-quoted text is not supported");
+  refuseDollarQuotes(text);
   const used = new Set<number>();
   const inlined = text.replace(/'(?:[^']|'')*'|\$(\d+)/g, (match, digits: string | undefined) => {
     if (digits === undefined) return match; // a literal of the statement itself
@@ -188,7 +193,7 @@ export function createPGliteSql(pglite: Pick<PGlite, "exec">): Sql {
     let done = prepared.get(name);
     if (!done) {
       if (!STATEMENT_NAME.test(name)) throw new TypeError(`statement name ${JSON.stringify(name)}: lower-case letters, digits and _ only`);
-      if (/\$(?!\d)/.test(text)) throw new TypeError("dollar-quoted text is not supported");
+      refuseDollarQuotes(text);
       done = pglite.exec(`PREPARE ${name} AS ${text}`).then(() => undefined);
       prepared.set(name, done);
       done.catch(() => prepared.delete(name));
