@@ -102,9 +102,9 @@ describe("Sql port on PGlite: named statements", () => {
   it("prepares a name once, executes it with the values written in, and refuses names that are not plain identifiers", async () => {
     const sent: string[] = [];
     const sql = createPGliteSql({
-      exec: async (text: string) => {
+      exec: async <Row>(text: string) => {
         sent.push(text);
-        return [{ rows: [{ ok: 1 }], fields: [], affectedRows: 0 }];
+        return [{ ok: 1 }] as Row[];
       },
     });
     await sql.query({ name: "fb_probe", text: "SELECT $1::text AS a", values: ["x'"] });
@@ -122,13 +122,13 @@ describe("Sql port on PGlite: named statements", () => {
     let fail = true;
     const sent: string[] = [];
     const sql = createPGliteSql({
-      exec: async (text: string) => {
+      exec: async <Row>(text: string): Promise<Row[]> => {
         sent.push(text);
         if (text.startsWith("PREPARE") && fail) {
           fail = false;
           throw new Error("relation does not exist");
         }
-        return [{ rows: [], fields: [], affectedRows: 0 }];
+        return [];
       },
     });
     await expect(sql.query({ name: "fb_retry", text: "SELECT 1", values: [] })).rejects.toThrow(/does not exist/);
