@@ -1033,7 +1033,8 @@ function noiseText(noise: number): string {
 
 /**
  * Measures (`measure` drains after itself, so attempts start alike) until an attempt is quiet or
- * `attempts` were made; returns the quietest, with the noise of the others in `discarded`.
+ * `attempts` were made, or one did not drain in time; returns the quietest, with the noise of
+ * the others in `discarded`.
  */
 async function quietest<T extends { noise: number; report: PhaseReport }>(attempts: number, label: string, measure: () => Promise<T>): Promise<T> {
   const results: T[] = [];
@@ -1041,6 +1042,10 @@ async function quietest<T extends { noise: number; report: PhaseReport }>(attemp
     const result = await measure();
     results.push(result);
     if (result.noise <= NOISY_OTHER_PERCENT) break;
+    if (result.report.drain && result.report.drain.seconds === null) {
+      console.error(`[bench] ${label}: attempt ${attempt} was noisy, but its backlog did not drain, so another attempt would not start alike; keeping what was measured`);
+      break;
+    }
     if (attempt < attempts) console.error(`[bench] ${label}: attempt ${attempt} was noisy (${noiseText(result.noise)}); measuring again`);
   }
   const kept = results.reduce((best, result) => (result.noise < best.noise ? result : best));

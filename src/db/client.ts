@@ -1,12 +1,13 @@
 import { mkdir, open, readFile, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { PGlite } from "@electric-sql/pglite";
+import { PrismaPGlite } from "pglite-prisma-adapter";
 import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
 import { PrismaClient } from "../generated/prisma/client.ts";
 import type { Config } from "../config/env.ts";
 import type { Logger } from "../lib/logger.ts";
 import { DatabaseUnavailableError, errorMessage } from "../lib/errors.ts";
-import { startPGliteThread, type PGliteThread } from "./pglite-thread.ts";
 import { applyMigrations, readMigrations, type MigrationConnection, type MigrationReport } from "./migrator.ts";
 
 export type { PrismaClient } from "../generated/prisma/client.ts";
@@ -185,7 +186,7 @@ const STATEMENT_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
  * values written as in `inlineValues`. Parsing and planning the store's statement is about a
  * third of its cost on PGlite; the simple protocol keeps it one call into WebAssembly.
  */
-export function createPGliteSql(pglite: Pick<PGliteThread, "exec">): Sql {
+export function createPGliteSql(pglite: Pick<PGlite, "exec">): Sql {
   /** Per name, the PREPARE (shared by concurrent first calls; forgotten if it failed). */
   const prepared = new Map<string, Promise<void>>();
   function prepare(name: string, text: string): Promise<void> {
@@ -209,7 +210,8 @@ export function createPGliteSql(pglite: Pick<PGliteThread, "exec">): Sql {
         const args = statement.values.map((value, index) => literalOf(value, index));
         text = args.length === 0 ? `EXECUTE ${statement.name}` : `EXECUTE ${statement.name}(${args.join(", ")})`;
       }
-      return pglite.exec<Row>(text);
+      const results = await pglite.exec(text);
+      return (results.at(-1)?.rows ?? []) as Row[];
     },
   };
 }
@@ -260,19 +262,19 @@ async function openEmbedded(dataDir: string, logger: Logger): Promise<Database> 
     throw new DatabaseUnavailableError(`Cannot create the data directory ${dir}: ${errorMessage(error)}. Set DATA_DIR to a writable directory.`, { cause: error });
   }
   const unlock = await lockDataDir(dir);
-  let pglite: PGliteThread;
+  let pglite: PGlite;
   try {
-    pglite = await startPGliteThread(pgDir);
+    pglite = await PGlite.create(pgDir);
   } catch (error) {
     await unlock();
     throw new DatabaseUnavailableError(`Cannot open the embedded database in ${pgDir}: ${errorMessage(error)}`, { cause: error });
   }
-  const prisma = new PrismaClient({ adapter: pglite.prismaAdapter });
+  const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
   const migrationConnection: MigrationConnection = {
     exec: async (sql) => {
       await pglite.exec(sql);
     },
-    query: <Row>(sql: string, params: readonly unknown[] = []) => pglite.query<Row>(sql, params),
+    query: async <Row>(sql: string, params: readonly unknown[] = []) => (await pglite.query<Row>(sql, [...params])).rows,
   };
   let closed = false;
   return {
@@ -284,7 +286,7 @@ async function openEmbedded(dataDir: string, logger: Logger): Promise<Database> 
     },
     async ping(timeoutMs = 1_000) {
       if (closed || pglite.closed) throw new DatabaseUnavailableError("the embedded database is closed");
-      await withTimeout(pglite.exec("SELECT 1"), timeoutMs, "the embedded database");
+      await withTimeout(pglite.query("SELECT 1"), timeoutMs, "the embedded database");
     },
     async close() {
       if (closed) return;

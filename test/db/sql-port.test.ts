@@ -102,9 +102,9 @@ describe("Sql port on PGlite: named statements", () => {
   it("prepares a name once, executes it with the values written in, and refuses names that are not plain identifiers", async () => {
     const sent: string[] = [];
     const sql = createPGliteSql({
-      exec: async <Row>(text: string) => {
+      exec: async (text: string) => {
         sent.push(text);
-        return [{ ok: 1 }] as Row[];
+        return [{ rows: [{ ok: 1 }], fields: [], affectedRows: 0 }];
       },
     });
     await sql.query({ name: "fb_probe", text: "SELECT $1::text AS a", values: ["x'"] });
@@ -122,13 +122,13 @@ describe("Sql port on PGlite: named statements", () => {
     let fail = true;
     const sent: string[] = [];
     const sql = createPGliteSql({
-      exec: async <Row>(text: string): Promise<Row[]> => {
+      exec: async (text: string) => {
         sent.push(text);
         if (text.startsWith("PREPARE") && fail) {
           fail = false;
           throw new Error("relation does not exist");
         }
-        return [];
+        return [{ rows: [], fields: [], affectedRows: 0 }];
       },
     });
     await expect(sql.query({ name: "fb_retry", text: "SELECT 1", values: [] })).rejects.toThrow(/does not exist/);
