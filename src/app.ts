@@ -49,7 +49,7 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
   const fileConfig = await loadFileConfig(config.configFile);
   const metrics = createMetrics();
 
-  const database = await openDatabase(config.database, logger.child({ component: "db" }));
+  const database = await openDatabase(config.database, logger.child({ component: "db" }), { onFileSync: () => metrics.embeddedFileSyncs.inc() });
   const cleanup: Array<() => Promise<void>> = [() => database.close()];
   const closeAll = async () => {
     for (const step of cleanup.reverse()) await step().catch((error: unknown) => logger.warn({ err: error }, "shutdown step failed"));

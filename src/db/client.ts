@@ -8,6 +8,7 @@ import { PrismaClient } from "../generated/prisma/client.ts";
 import type { Config } from "../config/env.ts";
 import type { Logger } from "../lib/logger.ts";
 import { DatabaseUnavailableError, errorMessage } from "../lib/errors.ts";
+import { durablePGliteOptions } from "./pglite-durability.ts";
 import { applyMigrations, readMigrations, type MigrationConnection, type MigrationReport } from "./migrator.ts";
 
 export type { PrismaClient } from "../generated/prisma/client.ts";
@@ -253,7 +254,7 @@ function isAlive(pid: number): boolean {
   }
 }
 
-async function openEmbedded(dataDir: string, logger: Logger): Promise<Database> {
+async function openEmbedded(dataDir: string, logger: Logger, options: OpenOptions): Promise<Database> {
   const dir = resolve(dataDir);
   const pgDir = join(dir, "pglite");
   try {
@@ -264,7 +265,7 @@ async function openEmbedded(dataDir: string, logger: Logger): Promise<Database> 
   const unlock = await lockDataDir(dir);
   let pglite: PGlite;
   try {
-    pglite = await PGlite.create(pgDir);
+    pglite = await PGlite.create(durablePGliteOptions(pgDir, options.onFileSync));
   } catch (error) {
     await unlock();
     throw new DatabaseUnavailableError(`Cannot open the embedded database in ${pgDir}: ${errorMessage(error)}`, { cause: error });
@@ -298,6 +299,11 @@ async function openEmbedded(dataDir: string, logger: Logger): Promise<Database> 
   };
 }
 
-export async function openDatabase(config: Config["database"], logger: Logger): Promise<Database> {
-  return config.kind === "postgres" ? openPostgres(config.url, config.poolSize, logger) : openEmbedded(config.dataDir, logger);
+export interface OpenOptions {
+  /** The embedded database: called after each fdatasync of one of its files (a metric). */
+  readonly onFileSync?: () => void;
+}
+
+export async function openDatabase(config: Config["database"], logger: Logger, options: OpenOptions = {}): Promise<Database> {
+  return config.kind === "postgres" ? openPostgres(config.url, config.poolSize, logger) : openEmbedded(config.dataDir, logger, options);
 }

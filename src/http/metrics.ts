@@ -7,6 +7,7 @@ export interface Metrics {
   readonly jobOutcomes: Counter<"kind" | "outcome">;
   readonly incidentsDeclared: Counter<"severity" | "source">;
   readonly slackCalls: Counter<"method" | "outcome">;
+  readonly embeddedFileSyncs: Counter;
 }
 
 /** One registry per app instance (tests run several apps in one process). */
@@ -44,6 +45,11 @@ export function createMetrics(): Metrics {
       name: "firebreak_slack_api_calls_total",
       help: "Slack Web API calls made by the job worker",
       labelNames: ["method", "outcome"],
+      registers: [registry],
+    }),
+    embeddedFileSyncs: new Counter({
+      name: "firebreak_embedded_db_fsyncs_total",
+      help: "fdatasync calls of the embedded database (one per commit, plus checkpoints)",
       registers: [registry],
     }),
   };
