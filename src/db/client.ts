@@ -1,4 +1,4 @@
-import { mkdir, open, readFile, rm } from "node:fs/promises";
+import { mkdir, open, readFile, rm, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import { PrismaPGlite } from "pglite-prisma-adapter";
@@ -8,7 +8,7 @@ import { PrismaClient } from "../generated/prisma/client.ts";
 import type { Config } from "../config/env.ts";
 import type { Logger } from "../lib/logger.ts";
 import { DatabaseUnavailableError, errorMessage } from "../lib/errors.ts";
-import { durablePGliteOptions } from "./pglite-durability.ts";
+import { durablePGliteOptions, syncTree } from "./pglite-durability.ts";
 import { applyMigrations, readMigrations, type MigrationConnection, type MigrationReport } from "./migrator.ts";
 
 export type { PrismaClient } from "../generated/prisma/client.ts";
@@ -263,10 +263,19 @@ async function openEmbedded(dataDir: string, logger: Logger, options: OpenOption
     throw new DatabaseUnavailableError(`Cannot create the data directory ${dir}: ${errorMessage(error)}. Set DATA_DIR to a writable directory.`, { cause: error });
   }
   const unlock = await lockDataDir(dir);
-  let pglite: PGlite;
+  let pglite: PGlite | undefined;
   try {
+    const fresh = !(await stat(join(pgDir, "PG_VERSION")).then(
+      () => true,
+      () => false,
+    ));
     pglite = await PGlite.create(durablePGliteOptions(pgDir, options.onFileSync));
+    if (fresh) {
+      const files = await syncTree(pgDir, options.onFileSync);
+      logger.info({ dataDir: pgDir, files }, "created the embedded database and synced its files to disk");
+    }
   } catch (error) {
+    await pglite?.close().catch(() => undefined);
     await unlock();
     throw new DatabaseUnavailableError(`Cannot open the embedded database in ${pgDir}: ${errorMessage(error)}`, { cause: error });
   }

@@ -3,7 +3,7 @@
 // crash of Firebreak but not of the machine. These tests use the real PGlite through
 // openDatabase and count the fdatasync calls the installed fsync makes.
 
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
@@ -68,5 +68,31 @@ describe("durableStartParams and installFsync", () => {
     const module = { NODEFS: { stream_ops: {} as Record<string, unknown> } };
     installFsync(module);
     expect(typeof module.NODEFS.stream_ops.fsync).toBe("function");
+  });
+});
+
+describe("a new embedded database", () => {
+  it("has every file initdb wrote synced to disk before it is used, and only when it is new", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "fb-durable-new-"));
+    try {
+      const logs = captureLogs();
+      let syncs = 0;
+      const created = await openDatabase({ kind: "embedded", dataDir: dir }, logs.logger, { onFileSync: () => (syncs += 1) });
+      await created.close();
+      const entries = await readdir(join(dir, "pglite"), { recursive: true, withFileTypes: true });
+      const files = entries.filter((entry) => entry.isFile()).length;
+      expect(files).toBeGreaterThan(100);
+      expect(syncs).toBeGreaterThan(files); // every file and directory, plus the commits
+      expect(logs.text()).toContain("synced its files to disk");
+
+      syncs = 0;
+      const reopenLogs = captureLogs();
+      const reopened = await openDatabase({ kind: "embedded", dataDir: dir }, reopenLogs.logger, { onFileSync: () => (syncs += 1) });
+      await reopened.close();
+      expect(syncs).toBeLessThan(files / 4);
+      expect(reopenLogs.text()).not.toContain("synced its files to disk");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
