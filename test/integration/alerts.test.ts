@@ -1318,7 +1318,12 @@ describe("on PostgreSQL, concurrently", () => {
 
   it("survives a storm of 30 groups: quick 2xx, 30 incidents and channels, sequential channel creation, SEV1 first", async () => {
     const CREATE_LATENCY_MS = 150;
-    h.slack.setLatency(CREATE_LATENCY_MS, "conversations.create");
+    // Creates are slow until every storm incident is queued, so that a backlog of creates is
+    // left to be ordered by severity however slowly this machine commits the incidents (on a
+    // loaded machine, 150 ms creates could otherwise all but finish before the last incident
+    // is queued, and the order check below would have nothing to look at).
+    const CREATE_LATENCY_UNTIL_QUEUED_MS = 1_500;
+    h.slack.setLatency(CREATE_LATENCY_UNTIL_QUEUED_MS, "conversations.create");
     try {
       const mark = h.slack.calls.length;
       const payloads = Array.from({ length: 30 }, (_, i) => {
@@ -1335,6 +1340,7 @@ describe("on PostgreSQL, concurrently", () => {
       const stormIncidents = () => h.app.database.prisma.incident.findMany({ where: { title: { startsWith: "Storm alert " } } });
       await eventually(async () => (await stormIncidents()).length === 30, 20_000, "30 storm incidents");
       const allQueuedAt = Date.now();
+      h.slack.setLatency(CREATE_LATENCY_MS, "conversations.create");
 
       const incidents = await eventually(
         async () => {
