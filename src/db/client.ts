@@ -8,7 +8,7 @@ import { PrismaClient } from "../generated/prisma/client.ts";
 import type { Config } from "../config/env.ts";
 import type { Logger } from "../lib/logger.ts";
 import { DatabaseUnavailableError, errorMessage } from "../lib/errors.ts";
-import { durablePGliteOptions, syncTree } from "./pglite-durability.ts";
+import { durablePGlite, flushingAdapter, syncTree, type WalFlusher } from "./pglite-durability.ts";
 import { applyMigrations, readMigrations, type MigrationConnection, type MigrationReport } from "./migrator.ts";
 
 export type { PrismaClient } from "../generated/prisma/client.ts";
@@ -187,7 +187,7 @@ const STATEMENT_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
  * values written as in `inlineValues`. Parsing and planning the store's statement is about a
  * third of its cost on PGlite; the simple protocol keeps it one call into WebAssembly.
  */
-export function createPGliteSql(pglite: Pick<PGlite, "exec">): Sql {
+export function createPGliteSql(pglite: Pick<PGlite, "exec">, wal: WalFlusher): Sql {
   /** Per name, the PREPARE (shared by concurrent first calls; forgotten if it failed). */
   const prepared = new Map<string, Promise<void>>();
   function prepare(name: string, text: string): Promise<void> {
@@ -212,6 +212,7 @@ export function createPGliteSql(pglite: Pick<PGlite, "exec">): Sql {
         text = args.length === 0 ? `EXECUTE ${statement.name}` : `EXECUTE ${statement.name}(${args.join(", ")})`;
       }
       const results = await pglite.exec(text);
+      await wal.flush(); // answered only once its commit is on disk
       return (results.at(-1)?.rows ?? []) as Row[];
     },
   };
@@ -263,13 +264,15 @@ async function openEmbedded(dataDir: string, logger: Logger, options: OpenOption
     throw new DatabaseUnavailableError(`Cannot create the data directory ${dir}: ${errorMessage(error)}. Set DATA_DIR to a writable directory.`, { cause: error });
   }
   const unlock = await lockDataDir(dir);
+  const durable = durablePGlite(pgDir, options.onFileSync);
+  const { wal } = durable;
   let pglite: PGlite | undefined;
   try {
     const fresh = !(await stat(join(pgDir, "PG_VERSION")).then(
       () => true,
       () => false,
     ));
-    pglite = await PGlite.create(durablePGliteOptions(pgDir, options.onFileSync));
+    pglite = await PGlite.create(durable.options);
     if (fresh) {
       const files = await syncTree(pgDir, options.onFileSync);
       logger.info({ dataDir: pgDir, files }, "created the embedded database and synced its files to disk");
@@ -279,18 +282,23 @@ async function openEmbedded(dataDir: string, logger: Logger, options: OpenOption
     await unlock();
     throw new DatabaseUnavailableError(`Cannot open the embedded database in ${pgDir}: ${errorMessage(error)}`, { cause: error });
   }
-  const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
+  const prisma = new PrismaClient({ adapter: flushingAdapter(new PrismaPGlite(pglite), wal) });
   const migrationConnection: MigrationConnection = {
     exec: async (sql) => {
       await pglite.exec(sql);
+      await wal.flush();
     },
-    query: async <Row>(sql: string, params: readonly unknown[] = []) => (await pglite.query<Row>(sql, [...params])).rows,
+    query: async <Row>(sql: string, params: readonly unknown[] = []) => {
+      const { rows } = await pglite.query<Row>(sql, [...params]);
+      await wal.flush();
+      return rows;
+    },
   };
   let closed = false;
   return {
     kind: "embedded",
     prisma,
-    sql: createPGliteSql(pglite),
+    sql: createPGliteSql(pglite, wal),
     async migrate(migrationsDir) {
       return applyMigrations(migrationConnection, await readMigrations(migrationsDir), logger);
     },
@@ -303,6 +311,7 @@ async function openEmbedded(dataDir: string, logger: Logger, options: OpenOption
       closed = true;
       await prisma.$disconnect().catch(() => undefined);
       await pglite.close().catch(() => undefined);
+      await wal.close().catch(() => undefined);
       await unlock();
     },
   };

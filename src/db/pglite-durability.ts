@@ -1,8 +1,9 @@
-import { fdatasyncSync } from "node:fs";
+import { closeSync, fdatasync, fdatasyncSync, openSync } from "node:fs";
 import { open, readdir } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { PGlite, type PGliteOptions } from "@electric-sql/pglite";
 import { NodeFS } from "@electric-sql/pglite/nodefs";
+import type { IsolationLevel, SqlDriverAdapter, SqlDriverAdapterFactory, SqlQuery, Transaction } from "@prisma/driver-adapter-utils";
 
 /**
  * Durable commits on the embedded database.
@@ -15,11 +16,8 @@ import { NodeFS } from "@electric-sql/pglite/nodefs";
  *
  * - PostgreSQL runs with fsync on and `wal_sync_method=fsync`, so each commit (and each
  *   checkpoint, for the data files) calls `fsync()`;
- * - NODEFS gets the missing `fsync` stream operation, which calls `fdatasync(2)` on the real
- *   file (or directory) behind the stream.
- *
- * The `fdatasync` runs in the app's thread, where PostgreSQL runs: 28 µs per call on this
- * machine's disk (strace), one per commit (once per batch for the webhook's group commit).
+ * - NODEFS gets the missing `fsync` stream operation (see createFileSyncs: WAL segments are
+ *   synced on libuv's thread pool by the flush every caller awaits, other files at once).
  */
 
 /** PGlite's own start parameters, with fsync on and the WAL flushed through `fsync()`. */
@@ -27,49 +25,166 @@ export function durableStartParams(defaults: readonly string[] = PGlite.defaultS
   return [...defaults.filter((param) => param !== "-F"), "-c", "fsync=on", "-c", "wal_sync_method=fsync"];
 }
 
+interface EmscriptenNode {
+  readonly name: string;
+}
 interface EmscriptenStream {
   readonly nfd?: unknown;
+  readonly node?: EmscriptenNode;
+}
+interface NodeFsModule {
+  readonly stream_ops: Record<string, unknown>;
+  realPath(node: EmscriptenNode): string;
+}
+
+const WAL_SEGMENT = /^[0-9A-F]{24}$/;
+/** Descriptors of WAL segments kept open for their syncs (PostgreSQL writes one at a time). */
+const MAX_SEGMENT_HANDLES = 8;
+
+/** A WAL segment file (pg_wal/000000010000000000000001), whose sync can wait for `flush()`. */
+export function isWalSegment(path: string): boolean {
+  return basename(dirname(path)) === "pg_wal" && WAL_SEGMENT.test(basename(path));
+}
+
+export interface WalFlusher {
+  /** Resolves once every commit written so far is on disk. */
+  flush(): Promise<void>;
 }
 
 /**
- * Gives NODEFS an `fsync` that reaches the disk. `onSync` runs after each one (a metric).
- * Throws when the module no longer has NODEFS where this expects it (a PGlite upgrade): the
- * embedded database then refuses to start rather than run without durable commits.
+ * The file syncs of one embedded database. PostgreSQL calls `fsync()` synchronously from
+ * WebAssembly, in the app's thread. For a data file or a directory (checkpoints, a new WAL
+ * segment: rare) the `fsync` installed here calls `fdatasync(2)` there and then. For a WAL
+ * segment (every commit) it only notes the file: `flush()` syncs the noted segments on libuv's
+ * thread pool, and every caller of a statement awaits it before answering anybody
+ * (`createPGliteSql`, `flushingAdapter`, the migrator). A flush covers every commit written
+ * before it started, whoever made it (a commit's WAL is written before its `fsync()` is
+ * called), and waits for the flushes started before it. The segments are synced through
+ * descriptors of this module's own, so PostgreSQL closing its descriptor (at a segment switch)
+ * cannot make a sync miss. `onSync` runs after each `fdatasync` (a metric). `install` throws when
+ * the module no longer has NODEFS where this expects it (a PGlite upgrade): the database then
+ * refuses to start rather than run without durable commits.
  */
-export function installFsync(module: { readonly NODEFS?: unknown }, onSync: () => void = () => undefined): void {
-  const nodefs = module.NODEFS;
-  const ops = typeof nodefs === "object" && nodefs !== null ? (nodefs as { stream_ops?: unknown }).stream_ops : undefined;
-  if (typeof ops !== "object" || ops === null) {
-    throw new Error("PGlite's NODEFS file system has no stream operations where Firebreak expects them, so commits could not be made durable");
-  }
-  (ops as { fsync?: (stream: EmscriptenStream) => number }).fsync = (stream) => {
-    // Every NODEFS stream has the real descriptor in `nfd` (directories too: PostgreSQL fsyncs
-    // pg_wal after creating a segment). An error (EIO) propagates: PostgreSQL must not go on
-    // as if the data were on disk.
-    if (typeof stream.nfd === "number") {
-      fdatasyncSync(stream.nfd);
-      onSync();
+export function createFileSyncs(onSync: () => void = () => undefined): WalFlusher & { install(module: { readonly NODEFS?: unknown }): void; close(): Promise<void> } {
+  const pending = new Set<string>();
+  const handles = new Map<string, number>();
+  /** Settles once every flush started so far has. */
+  let tail: Promise<void> = Promise.resolve();
+
+  function handleFor(path: string): number {
+    let fd = handles.get(path);
+    if (fd === undefined) {
+      fd = openSync(path, "r");
+      handles.set(path, fd);
+      for (const [oldPath, oldFd] of handles) {
+        if (handles.size <= MAX_SEGMENT_HANDLES) break;
+        handles.delete(oldPath);
+        // Closed once the flushes that may use it are done.
+        void tail.then(() => closeSync(oldFd));
+      }
     }
-    return 0;
+    return fd;
+  }
+
+  function syncSegment(path: string): Promise<void> {
+    const fd = handles.get(path);
+    if (fd === undefined) return Promise.reject(new Error(`no descriptor for ${path}`));
+    return new Promise<void>((resolve, reject) => {
+      fdatasync(fd, (error) => {
+        if (error) {
+          reject(error);
+          return;
+        }
+        onSync();
+        resolve();
+      });
+    });
+  }
+
+  return {
+    install(module) {
+      const nodefs = module.NODEFS as Partial<NodeFsModule> | undefined;
+      if (typeof nodefs !== "object" || nodefs === null || typeof nodefs.stream_ops !== "object" || typeof nodefs.realPath !== "function") {
+        throw new Error("PGlite's NODEFS file system is not what Firebreak expects (stream operations, realPath), so commits could not be made durable");
+      }
+      const fs = nodefs as NodeFsModule;
+      fs.stream_ops.fsync = (stream: EmscriptenStream): number => {
+        if (typeof stream.nfd !== "number") return 0;
+        const path = stream.node ? fs.realPath(stream.node) : undefined;
+        if (path !== undefined && isWalSegment(path)) {
+          handleFor(path);
+          pending.add(path);
+          return 0;
+        }
+        // An error (EIO) propagates: PostgreSQL must not go on as if the data were on disk.
+        fdatasyncSync(stream.nfd);
+        onSync();
+        return 0;
+      };
+    },
+    flush() {
+      const paths = [...pending];
+      pending.clear();
+      const syncing = paths.length === 0 ? Promise.resolve() : Promise.all(paths.map(syncSegment)).then(() => undefined);
+      const done = Promise.all([tail, syncing]).then(() => undefined);
+      tail = done.catch(() => undefined);
+      return done;
+    },
+    /** Closes the segments' descriptors once the flushes under way are done. */
+    async close() {
+      await tail;
+      for (const fd of handles.values()) closeSync(fd);
+      handles.clear();
+    },
   };
 }
 
-/** PGlite's Node file system, with `fsync` installed before PostgreSQL starts (initdb included). */
+/** PGlite's Node file system, with the `fsync` installed before PostgreSQL starts (initdb included). */
 class DurableNodeFS extends NodeFS {
-  readonly #onSync: () => void;
-  constructor(dataDir: string, onSync: () => void) {
+  readonly #install: (module: { readonly NODEFS?: unknown }) => void;
+  constructor(dataDir: string, install: (module: { readonly NODEFS?: unknown }) => void) {
     super(dataDir);
-    this.#onSync = onSync;
+    this.#install = install;
   }
   override async init(pg: PGlite, opts: Parameters<NodeFS["init"]>[1]): ReturnType<NodeFS["init"]> {
     const { emscriptenOpts } = await super.init(pg, opts);
-    return { emscriptenOpts: { ...emscriptenOpts, preRun: [...(emscriptenOpts.preRun ?? []), (module: { NODEFS?: unknown }) => installFsync(module, this.#onSync)] } };
+    return { emscriptenOpts: { ...emscriptenOpts, preRun: [...(emscriptenOpts.preRun ?? []), (module: { NODEFS?: unknown }) => this.#install(module)] } };
   }
 }
 
-/** Options for `PGlite.create` that make every commit durable (see above). */
-export function durablePGliteOptions(dataDir: string, onSync?: () => void): PGliteOptions {
-  return { fs: new DurableNodeFS(dataDir, onSync ?? (() => undefined)), startParams: durableStartParams() };
+/** Options for `PGlite.create`, and the flusher every caller awaits before answering. */
+export function durablePGlite(dataDir: string, onSync?: () => void): { options: PGliteOptions; wal: WalFlusher & { close(): Promise<void> } } {
+  const syncs = createFileSyncs(onSync);
+  return { options: { fs: new DurableNodeFS(dataDir, (module) => syncs.install(module)), startParams: durableStartParams() }, wal: syncs };
+}
+
+/** Prisma's driver adapter, each statement and commit followed by `wal.flush()`. */
+export function flushingAdapter(factory: SqlDriverAdapterFactory, wal: WalFlusher): SqlDriverAdapterFactory {
+  const after = async <T>(result: Promise<T>): Promise<T> => {
+    const value = await result;
+    await wal.flush();
+    return value;
+  };
+  const transaction = (tx: Transaction): Transaction => ({
+    provider: tx.provider,
+    adapterName: tx.adapterName,
+    options: tx.options,
+    queryRaw: (query: SqlQuery) => tx.queryRaw(query),
+    executeRaw: (query: SqlQuery) => tx.executeRaw(query),
+    commit: () => after(tx.commit()),
+    rollback: () => tx.rollback(),
+  });
+  const adapter = (inner: SqlDriverAdapter): SqlDriverAdapter => ({
+    provider: inner.provider,
+    adapterName: inner.adapterName,
+    queryRaw: (query: SqlQuery) => after(inner.queryRaw(query)),
+    executeRaw: (query: SqlQuery) => after(inner.executeRaw(query)),
+    executeScript: (script: string) => after(inner.executeScript(script)),
+    startTransaction: async (isolationLevel?: IsolationLevel) => transaction(await inner.startTransaction(isolationLevel)),
+    ...(inner.getConnectionInfo ? { getConnectionInfo: () => (inner.getConnectionInfo as NonNullable<SqlDriverAdapter["getConnectionInfo"]>).call(inner) } : {}),
+    dispose: () => inner.dispose(),
+  });
+  return { provider: factory.provider, adapterName: factory.adapterName, connect: async () => adapter(await factory.connect()) };
 }
 
 /**

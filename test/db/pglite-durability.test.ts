@@ -3,13 +3,13 @@
 // crash of Firebreak but not of the machine. These tests use the real PGlite through
 // openDatabase and count the fdatasync calls the installed fsync makes.
 
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, open, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase, type Database } from "../../src/db/client.ts";
-import { durableStartParams, installFsync } from "../../src/db/pglite-durability.ts";
+import { createFileSyncs, durableStartParams, isWalSegment } from "../../src/db/pglite-durability.ts";
 import { captureLogs } from "../support/app.ts";
 
 describe("durable commits on the embedded database", () => {
@@ -62,12 +62,55 @@ describe("durableStartParams and installFsync", () => {
     expect(params.join(" ")).toContain("-c wal_sync_method=fsync");
   });
 
-  it("refuses a PGlite whose file system is not where it expects it, instead of running without durable commits", () => {
-    expect(() => installFsync({})).toThrow(/could not be made durable/);
-    expect(() => installFsync({ NODEFS: {} })).toThrow(/could not be made durable/);
-    const module = { NODEFS: { stream_ops: {} as Record<string, unknown> } };
-    installFsync(module);
-    expect(typeof module.NODEFS.stream_ops.fsync).toBe("function");
+  it("tells WAL segments from other files", () => {
+    expect(isWalSegment("/data/pglite/pg_wal/000000010000000000000001")).toBe(true);
+    expect(isWalSegment("/data/pglite/pg_wal/archive_status")).toBe(false);
+    expect(isWalSegment("/data/pglite/base/5/16384")).toBe(false);
+    expect(isWalSegment("/data/pglite/pg_wal")).toBe(false);
+  });
+
+  it("refuses a PGlite whose file system is not what it expects, instead of running without durable commits", () => {
+    const syncs = createFileSyncs();
+    expect(() => syncs.install({})).toThrow(/could not be made durable/);
+    expect(() => syncs.install({ NODEFS: { stream_ops: {} } })).toThrow(/could not be made durable/);
+  });
+
+  it("defers a WAL segment's sync to flush(), syncs other files at once, and a flush waits for the one before it", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "fb-syncs-"));
+    try {
+      const walPath = join(dir, "pg_wal", "000000010000000000000001");
+      const dataPath = join(dir, "base", "16384");
+      await mkdir(dirname(walPath), { recursive: true });
+      await mkdir(dirname(dataPath), { recursive: true });
+      await writeFile(walPath, "wal");
+      await writeFile(dataPath, "data");
+      let synced = 0;
+      const syncs = createFileSyncs(() => (synced += 1));
+      const streamOps: Record<string, unknown> = {};
+      syncs.install({ NODEFS: { stream_ops: streamOps, realPath: (node: { name: string }) => node.name } });
+      const fsync = streamOps.fsync as (stream: { nfd: number; node: { name: string } }) => number;
+      const walFile = await open(walPath, "r+");
+      const dataFile = await open(dataPath, "r+");
+      try {
+        expect(fsync({ nfd: dataFile.fd, node: { name: dataPath } })).toBe(0);
+        expect(synced).toBe(1); // at once
+        expect(fsync({ nfd: walFile.fd, node: { name: walPath } })).toBe(0);
+        expect(synced).toBe(1); // noted, not synced yet
+        await walFile.close(); // PostgreSQL may close its descriptor (a segment switch) before the flush
+        const first = syncs.flush();
+        const second = syncs.flush(); // nothing new to sync, but must not resolve before the first
+        await second;
+        expect(synced).toBe(2);
+        await first;
+        await syncs.flush();
+        expect(synced).toBe(2); // nothing left
+        await syncs.close();
+      } finally {
+        await dataFile.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -98,6 +98,9 @@ describe("Sql port on PostgreSQL (prepared statement, values as parameters)", ()
   check(() => database as Database);
 });
 
+/** These tests look at the statements sent; the WAL flush is pglite-durability.test.ts's. */
+const NO_WAL = { flush: async () => undefined };
+
 describe("Sql port on PGlite: named statements", () => {
   it("prepares a name once, executes it with the values written in, and refuses names that are not plain identifiers", async () => {
     const sent: string[] = [];
@@ -106,7 +109,7 @@ describe("Sql port on PGlite: named statements", () => {
         sent.push(text);
         return [{ rows: [{ ok: 1 }], fields: [], affectedRows: 0 }];
       },
-    });
+    }, NO_WAL);
     await sql.query({ name: "fb_probe", text: "SELECT $1::text AS a", values: ["x'"] });
     await sql.query({ name: "fb_probe", text: "SELECT $1::text AS a", values: ["y"] });
     expect(sent).toEqual([
@@ -130,7 +133,7 @@ describe("Sql port on PGlite: named statements", () => {
         }
         return [{ rows: [], fields: [], affectedRows: 0 }];
       },
-    });
+    }, NO_WAL);
     await expect(sql.query({ name: "fb_retry", text: "SELECT 1", values: [] })).rejects.toThrow(/does not exist/);
     await sql.query({ name: "fb_retry", text: "SELECT 1", values: [] });
     expect(sent).toEqual(["PREPARE fb_retry AS SELECT 1", "PREPARE fb_retry AS SELECT 1", "EXECUTE fb_retry"]);
