@@ -279,6 +279,7 @@ async function openEmbedded(dataDir: string, logger: Logger, options: OpenOption
     }
   } catch (error) {
     await pglite?.close().catch(() => undefined);
+    await wal.close().catch(() => undefined);
     await unlock();
     throw new DatabaseUnavailableError(`Cannot open the embedded database in ${pgDir}: ${errorMessage(error)}`, { cause: error });
   }

@@ -71,11 +71,10 @@ export function createFileSyncs(onSync: () => void = () => undefined): WalFlushe
   /** Settles once every flush started so far has. */
   let tail: Promise<void> = Promise.resolve();
 
-  function handleFor(path: string): number {
-    let fd = handles.get(path);
-    if (fd === undefined) {
-      fd = openSync(path, "r");
-      handles.set(path, fd);
+  /** Opens a descriptor of our own for the segment, once. */
+  function keepHandle(path: string): void {
+    if (!handles.has(path)) {
+      handles.set(path, openSync(path, "r"));
       for (const [oldPath, oldFd] of handles) {
         if (handles.size <= MAX_SEGMENT_HANDLES) break;
         handles.delete(oldPath);
@@ -83,7 +82,6 @@ export function createFileSyncs(onSync: () => void = () => undefined): WalFlushe
         void tail.then(() => closeSync(oldFd));
       }
     }
-    return fd;
   }
 
   function syncSegment(path: string): Promise<void> {
@@ -112,7 +110,7 @@ export function createFileSyncs(onSync: () => void = () => undefined): WalFlushe
         if (typeof stream.nfd !== "number") return 0;
         const path = stream.node ? fs.realPath(stream.node) : undefined;
         if (path !== undefined && isWalSegment(path)) {
-          handleFor(path);
+          keepHandle(path);
           pending.add(path);
           return 0;
         }
@@ -181,7 +179,7 @@ export function flushingAdapter(factory: SqlDriverAdapterFactory, wal: WalFlushe
     executeRaw: (query: SqlQuery) => after(inner.executeRaw(query)),
     executeScript: (script: string) => after(inner.executeScript(script)),
     startTransaction: async (isolationLevel?: IsolationLevel) => transaction(await inner.startTransaction(isolationLevel)),
-    ...(inner.getConnectionInfo ? { getConnectionInfo: () => (inner.getConnectionInfo as NonNullable<SqlDriverAdapter["getConnectionInfo"]>).call(inner) } : {}),
+    ...(inner.getConnectionInfo ? { getConnectionInfo: inner.getConnectionInfo.bind(inner) } : {}),
     dispose: () => inner.dispose(),
   });
   return { provider: factory.provider, adapterName: factory.adapterName, connect: async () => adapter(await factory.connect()) };
