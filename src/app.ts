@@ -1,11 +1,14 @@
 import type { AddressInfo } from "node:net";
+import { join } from "node:path";
 import type { Config } from "./config/env.ts";
 import { loadFileConfig, type FileConfig } from "./config/file.ts";
 import { DEFAULT_MIGRATIONS_DIR, openDatabase, type Database } from "./db/client.ts";
 import { createMetrics } from "./http/metrics.ts";
 import { createHttpServer } from "./http/server.ts";
 import { createIncidentCommandHandler } from "./incident/command-handler.ts";
-import { bodyStorageFor, createAlertFlows } from "./alert/flows.ts";
+import { createAlertFlows, processDeliveryJob } from "./alert/flows.ts";
+import { bodyStorageFor, createDeliveryStore } from "./alert/service.ts";
+import { openDeliverySpool } from "./alert/spool.ts";
 import { ingestTuning } from "./alert/ingest.ts";
 import { registerAlertmanagerWebhook } from "./alert/webhook.ts";
 import { registerPostmortemApi } from "./postmortem/api.ts";
@@ -103,9 +106,29 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
       onResolved: (tx, incident, key) => postmortem.requestSummaryWithin(tx, incident, key),
       inviteForSeverity: (tx, incident) => flows.enqueueInvites(tx, incident, [...fileConfig.severities[incident.severity].notify], `severity:${incident.severity}`),
     });
+    const deliveries = createDeliveryStore({ sql: database.sql, bodyStorage: bodyStorageFor(database.kind), jobKind: processDeliveryJob.kind });
+    // The embedded database runs in this thread: the webhook appends to a spool file instead, and
+    // deliveries move into the database when it is quiet (src/alert/spool.ts). Deliveries a
+    // previous run spooled are moved before anything else.
+    const spool =
+      config.database.kind === "embedded"
+        ? await openDeliverySpool({
+            dir: join(config.database.dataDir, "alert-spool"),
+            reserveIds: deliveries.reserveIds,
+            advanceIds: deliveries.advanceIds,
+            move: deliveries.insertSpooled,
+            logger: logger.child({ component: "alert-spool" }),
+            onSync: () => metrics.spoolSyncs.inc(),
+          })
+        : undefined;
+    if (spool) {
+      cleanup.push(() => spool.close());
+      metrics.observeSpool(() => spool.pending());
+    }
     const alerts = createAlertFlows({
       prisma: database.prisma,
-      sql: database.sql,
+      deliveries,
+      spool,
       config: fileConfig,
       flows,
       lifecycle,
@@ -114,7 +137,6 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
       logger: logger.child({ component: "alerts" }),
       wakeJobs,
       ingest: ingestTuning(database.kind),
-      bodyStorage: bodyStorageFor(database.kind),
     });
     const capture = createTimelineCapture({ prisma: database.prisma, slack, captureEmoji: fileConfig.timeline.captureEmoji, botUserId: () => identity.userId, wakeJobs });
     const timeline = createTimelineEditor({

@@ -1,7 +1,7 @@
 import { brotliCompressSync, brotliDecompressSync, constants as zlibConstants } from "node:zlib";
 import { z } from "zod";
 import type { FileConfig } from "../config/file.ts";
-import type { Db, PrismaClient, Sql } from "../db/client.ts";
+import type { Db, PrismaClient } from "../db/client.ts";
 import { Prisma } from "../generated/prisma/client.ts";
 import type { Metrics } from "../http/metrics.ts";
 import type { AlertStatus, Severity } from "../generated/prisma/enums.ts";
@@ -15,6 +15,8 @@ import type { SlackApi } from "../slack/api.ts";
 import { recordEvents } from "../timeline/service.ts";
 import { assertStorable, createIngestQueue, ingestTuning, type DeliveryRow, type IngestTuning, type StoredDelivery } from "./ingest.ts";
 import { endsAtOrNull, validateWebhook, type AlertmanagerWebhook } from "./models.ts";
+import type { DeliveryStore } from "./service.ts";
+import { SpoolClosedError, type DeliverySpool } from "./spool.ts";
 import { decideRoute, type AlertRoutingConfig, type RoutingDecision } from "./routing.ts";
 import { alertGroupsText, alertsMessage, allResolvedMessage, triageMessage, type AlertView } from "./views.ts";
 
@@ -47,8 +49,13 @@ export const triageReplyJob = jobType("alert.triage_reply", replyPayload);
 
 export interface AlertFlowDeps {
   prisma: PrismaClient;
-  /** The webhook's store statement (see storeDeliveries). */
-  sql: Sql;
+  /** The webhook's store statement. */
+  deliveries: Pick<DeliveryStore, "store" | "bodyStorage">;
+  /**
+   * The embedded database's spool (spool.ts): when given, the webhook appends deliveries to it,
+   * and they move into the database when the webhook is quiet.
+   */
+  spool?: Pick<DeliverySpool, "append" | "moveBatch" | "pending">;
   config: Pick<FileConfig, "alerts" | "services">;
   flows: Pick<IncidentFlows, "declareWithin">;
   lifecycle: Pick<IncidentLifecycle, "resolve" | "reopen">;
@@ -59,26 +66,8 @@ export interface AlertFlowDeps {
   now?: () => Date;
   /** Group commit, copies, admission and ingest-first settings (default: PostgreSQL's). */
   ingest?: IngestTuning;
-  /** How the webhook keeps a delivery's body (default: brotli; see `bodyStorageFor`). */
-  bodyStorage?: BodyStorage;
 }
 
-/**
- * How a delivery's body is stored. "text": the JSON text as received, in `payload` (PostgreSQL
- * compresses it with lz4, in its own process). "brotli": the bytes as received, brotli-compressed
- * by the webhook, in `payload_br`.
- */
-export type BodyStorage = "text" | "brotli";
-
-/**
- * PostgreSQL runs in a process of its own: it compresses the text (lz4, ~15 µs, on another
- * core) while the webhook's thread, the bottleneck of a burst, saves brotli's ~50 µs per body.
- * The embedded PGlite runs in the webhook's thread and moves every byte through WebAssembly:
- * there a 13-times smaller body costs less than compressing it.
- */
-export function bodyStorageFor(database: "postgres" | "embedded"): BodyStorage {
-  return database === "postgres" ? "text" : "brotli";
-}
 
 export function routingConfig(config: Pick<FileConfig, "alerts">): AlertRoutingConfig {
   return {
@@ -142,62 +131,59 @@ export function compressBody(raw: Uint8Array): Buffer {
   return brotliCompressSync(raw, { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 1, [zlibConstants.BROTLI_PARAM_SIZE_HINT]: raw.byteLength } });
 }
 
-/** The JSON text of a stored delivery, whichever way it was stored (see BodyStorage). */
+/** The JSON text of a stored delivery, whichever way it was stored (see BodyStorage in service.ts). */
 export function deliveryText(delivery: { payload: string | null; payloadBrotli: Uint8Array | null }): string {
   if (delivery.payloadBrotli) return brotliDecompressSync(delivery.payloadBrotli).toString("utf8");
   return delivery.payload ?? "";
 }
 
+/**
+ * Spooled deliveries moved by one statement: ~150 µs each on PGlite, so a turn holds the
+ * webhook's thread for ~10 ms at most.
+ */
+const SPOOL_MOVE_BATCH = 64;
+
 export function createAlertFlows(deps: AlertFlowDeps) {
   const now = deps.now ?? (() => new Date());
   const routing = routingConfig(deps.config);
 
-  const bodyStorage = deps.bodyStorage ?? "brotli";
-  const bodyColumn = bodyStorage === "text" ? "payload" : "payload_br";
-  const bodyType = bodyStorage === "text" ? "text" : "bytea";
+  const tuning = deps.ingest ?? ingestTuning("postgres");
+  const { spool } = deps;
+  const ingestQueue = createIngestQueue({ store: spool ? (rows) => spool.append(rows) : deps.deliveries.store, onStored: () => (spool ? scheduleMove() : deps.wakeJobs()) }, tuning);
 
   /**
-   * One statement for a whole batch: each delivery (its body as `bodyStorage` keeps it) and its
-   * processing job. Ids are drawn from the sequence first (a materialized CTE, evaluated
-   * once), so each row's id is known by its position in the batch. It bypasses Prisma (the
-   * query engine cost more CPU than the statement) and is prepared once per batch size and
-   * connection (see the Sql port); each body is a parameter of its own.
+   * Moves spooled deliveries into the database (and creates their processing jobs), one batch
+   * per background turn: when the webhook is quiet, or, during a storm longer than the
+   * deferral, between its batches like processing (see ingest.ts).
    */
-  async function storeDeliveries(rows: readonly DeliveryRow[]): Promise<bigint[]> {
-    const values: Array<string | number | Uint8Array> = [];
-    const tuples: string[] = [];
-    rows.forEach((row, index) => {
-      values.push(row.groupKey, row.priority, row.body);
-      tuples.push(`($${3 * index + 1}::text, $${3 * index + 2}::int, $${3 * index + 3}::${bodyType}, ${index + 1})`);
+  let moving = false;
+  function scheduleMove(): void {
+    if (moving || !spool || spool.pending() === 0) return;
+    moving = true;
+    void moveSpooled(spool).finally(() => {
+      moving = false;
+      // Appended while the last turn was finishing.
+      if (spool.pending() > 0) scheduleMove();
     });
-    const kind = `$${values.length + 1}::text`;
-    values.push(processDeliveryJob.kind);
-    const stored = await deps.sql.query<{ ord: number; id: string }>({
-      name: `firebreak_store_deliveries_${bodyStorage}_${rows.length}`,
-      text: `
-      WITH input AS MATERIALIZED (
-        SELECT nextval('alert_deliveries_id_seq') AS id, v.group_key, v.priority, v.payload, v.ord
-        FROM (VALUES ${tuples.join(", ")}) AS v(group_key, priority, payload, ord)),
-      deliveries AS (
-        INSERT INTO alert_deliveries (id, group_key, ${bodyColumn}) SELECT id, group_key, payload FROM input),
-      jobs AS (
-        INSERT INTO jobs (kind, payload, priority, max_attempts)
-        SELECT ${kind}, jsonb_build_object('deliveryId', id::text), priority, 20 FROM input)
-      SELECT ord, id::text AS id FROM input ORDER BY ord`,
-      values,
-    });
-    const ids = new Array<bigint>(rows.length);
-    for (const row of stored) ids[Number(row.ord) - 1] = BigInt(row.id);
-    if (stored.length !== rows.length || ids.some((id) => id === undefined)) throw new Error(`stored ${stored.length} of ${rows.length} deliveries`);
-    return ids;
   }
-
-  const tuning = deps.ingest ?? ingestTuning("postgres");
-  const ingestQueue = createIngestQueue({ store: storeDeliveries, onStored: () => deps.wakeJobs() }, tuning);
+  async function moveSpooled(from: NonNullable<AlertFlowDeps["spool"]>): Promise<void> {
+    while (from.pending() > 0) {
+      const release = await ingestQueue.backgroundTurn();
+      try {
+        if ((await from.moveBatch(SPOOL_MOVE_BATCH)) > 0) deps.wakeJobs();
+      } catch (error) {
+        if (error instanceof SpoolClosedError) return;
+        deps.logger.error({ err: error, pending: from.pending() }, "could not move spooled Alertmanager deliveries into the database; trying again in a second (they stay on disk)");
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+      } finally {
+        release();
+      }
+    }
+  }
 
   /**
    * Called by the webhook with the validated payload, the bytes it was parsed from, stored as
-   * received (see BodyStorage), and `text`, those bytes as the UTF-8 text that was parsed (when
+   * received (see BodyStorage in service.ts), and `text`, those bytes as the UTF-8 text that was parsed (when
    * the caller has it); `key` identifies identical copies (the hash of the body). Resolves once
    * the delivery (or the identical original it copies) is committed.
    * Rejects with UnstorablePayloadError (bad input, before batching), IngestOverloadedError
@@ -206,7 +192,7 @@ export function createAlertFlows(deps: AlertFlowDeps) {
   async function ingest(payload: AlertmanagerWebhook, raw: Buffer, key?: string, text?: string): Promise<StoredDelivery> {
     assertStorable(payload, raw);
     const decision = decideRoute(routing, { ...payload.commonLabels, ...payload.groupLabels });
-    const body = bodyStorage === "text" ? (text ?? raw.toString("utf8")) : compressBody(raw);
+    const body = deps.deliveries.bodyStorage === "text" ? (text ?? raw.toString("utf8")) : compressBody(raw);
     return ingestQueue.submit({ groupKey: payload.groupKey, body, priority: priorityOf(decision) }, key);
   }
 

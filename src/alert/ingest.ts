@@ -164,7 +164,7 @@ export function ingestTuning(database: "postgres" | "embedded", overrides: Parti
 /** One delivery as the store statement takes it. */
 export interface DeliveryRow {
   readonly groupKey: string;
-  /** The body as the database keeps it: the text received, or its bytes compressed (see BodyStorage in flows.ts). */
+  /** The body as the database keeps it: the text received, or its bytes compressed (see BodyStorage in service.ts). */
   readonly body: string | Uint8Array;
   /** Priority of its processing job. */
   readonly priority: number;

@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
 export interface Metrics {
   readonly registry: Registry;
@@ -8,11 +8,16 @@ export interface Metrics {
   readonly incidentsDeclared: Counter<"severity" | "source">;
   readonly slackCalls: Counter<"method" | "outcome">;
   readonly embeddedFileSyncs: Counter;
+  readonly spoolSyncs: Counter;
+  readonly spoolPending: Gauge;
+  /** Where `spoolPending` reads its value when scraped. */
+  observeSpool(pending: () => number): void;
 }
 
 /** One registry per app instance (tests run several apps in one process). */
 export function createMetrics(): Metrics {
   const registry = new Registry();
+  let spoolPending: (() => number) | undefined;
   collectDefaultMetrics({ register: registry, prefix: "firebreak_" });
   return {
     registry,
@@ -52,5 +57,21 @@ export function createMetrics(): Metrics {
       help: "fdatasync calls of the embedded database (one per commit, plus checkpoints)",
       registers: [registry],
     }),
+    spoolSyncs: new Counter({
+      name: "firebreak_alert_spool_fsyncs_total",
+      help: "fdatasync calls of the Alertmanager delivery spool (embedded database: one per appended batch)",
+      registers: [registry],
+    }),
+    spoolPending: new Gauge({
+      name: "firebreak_alert_spool_pending",
+      help: "Alertmanager deliveries acknowledged and spooled, not yet moved into the embedded database",
+      registers: [registry],
+      collect() {
+        if (spoolPending) this.set(spoolPending());
+      },
+    }),
+    observeSpool(pending) {
+      spoolPending = pending;
+    },
   };
 }

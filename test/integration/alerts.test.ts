@@ -10,7 +10,7 @@ import { ingestTuning } from "../../src/alert/ingest.ts";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import type { Incident, TimelineEvent } from "../../src/generated/prisma/client.ts";
 import { startFakeSlack, type FakeMessage, type FakeSlack, type FakeSlackCall } from "../fakes/slack/index.ts";
-import { eventually, removeDir, startTestApp, type TestApp } from "../support/app.ts";
+import { eventually, removeDir, spooledDeliveries, startTestApp, type TestApp } from "../support/app.ts";
 import { loadManifest } from "../support/manifest.ts";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.ts";
 import { sendBlockAction } from "../support/slack-payloads.ts";
@@ -266,6 +266,7 @@ async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
 async function jobsIdle(app: TestApp, timeoutMs = 20_000): Promise<void> {
   await eventually(
     async () =>
+      (await spooledDeliveries(app)) === 0 &&
       (await app.database.prisma.job.count({
         where: { status: { in: ["PENDING", "RUNNING"] }, OR: [{ runAt: { lte: new Date() } }, { kind: { not: "incident.reminder" } }] },
       })) === 0,
@@ -275,13 +276,18 @@ async function jobsIdle(app: TestApp, timeoutMs = 20_000): Promise<void> {
 }
 
 async function deliveriesProcessed(app: TestApp, timeoutMs = 15_000): Promise<void> {
-  await eventually(async () => (await app.database.prisma.alertDelivery.count({ where: { processedAt: null } })) === 0, timeoutMs, "every delivery processed");
+  await eventually(
+    async () => (await spooledDeliveries(app)) === 0 && (await app.database.prisma.alertDelivery.count({ where: { processedAt: null } })) === 0,
+    timeoutMs,
+    "every delivery moved out of the spool and processed",
+  );
 }
 
 /** What the webhook may have stored: a refused request must change none of it. */
 async function storedCounts(app: TestApp) {
   const prisma = app.database.prisma;
   return {
+    spooled: await spooledDeliveries(app),
     deliveries: await prisma.alertDelivery.count(),
     groups: await prisma.alertGroup.count(),
     alerts: await prisma.alert.count(),

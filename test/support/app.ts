@@ -105,3 +105,14 @@ export async function waitForIdleJobs(app: Pick<TestApp, "database">, timeoutMs 
     "job queue idle",
   );
 }
+
+/**
+ * Alertmanager deliveries acknowledged but still in the embedded database's spool (read from
+ * the app's own /metrics, as an operator would): they are not in `alert_deliveries` yet.
+ */
+export async function spooledDeliveries(app: Pick<TestApp, "url">): Promise<number> {
+  const response = await fetch(`${app.url}/metrics`, { signal: AbortSignal.timeout(5_000) });
+  const text = await response.text();
+  const line = /^firebreak_alert_spool_pending (\d+)$/m.exec(text);
+  return line ? Number(line[1]) : 0;
+}
