@@ -13,7 +13,7 @@ import type { JobDefinition } from "../queue/models.ts";
 import { jobType } from "../queue/service.ts";
 import type { SlackApi } from "../slack/api.ts";
 import { recordEvents } from "../timeline/service.ts";
-import { assertStorable, createIngestQueue, ingestTuning, type DeliveryRow, type IngestTuning, type StoredDelivery } from "./ingest.ts";
+import { assertStorable, createIngestQueue, ingestTuning, type IngestTuning, type StoredDelivery } from "./ingest.ts";
 import { endsAtOrNull, validateWebhook, type AlertmanagerWebhook } from "./models.ts";
 import type { DeliveryStore } from "./service.ts";
 import { SpoolClosedError, type DeliverySpool } from "./spool.ts";

@@ -47,7 +47,7 @@ export interface DeliverySpoolDeps {
   readonly logger: Logger;
   /** Called after each fdatasync of a segment file or of the directory (a metric). */
   onSync?(): void;
-  now?(): Date;
+  readonly now?: () => Date;
 }
 
 export interface DeliverySpoolLimits {
