@@ -59,7 +59,7 @@ import { startFakeSlack, type FakeSlack } from "../test/fakes/slack/index.ts";
 import type { AlertmanagerWebhookAlert, AlertmanagerWebhookPayload } from "../test/support/alertmanager.ts";
 import { startFirebreak } from "../src/app.ts";
 import { loadConfig } from "../src/config/env.ts";
-import { captureLogs, startTestApp, type LogCapture, type TestApp } from "../test/support/app.ts";
+import { captureLogs, spooledDeliveries, startTestApp, type LogCapture, type TestApp } from "../test/support/app.ts";
 import { loadManifest } from "../test/support/manifest.ts";
 import { createTestDatabase, type TestDatabase } from "../test/support/postgres.ts";
 import { TEST_BOT_TOKEN, TEST_SIGNING_SECRET } from "../test/support/slack-requests.ts";
@@ -681,16 +681,24 @@ async function startCeiling(): Promise<Ceiling> {
 // Measurements against the app
 
 interface Backlog {
+  /** Not processed yet, spooled ones included. */
   unprocessed: number;
   dueJobs: number;
+  /** Stored: rows of alert_deliveries, and on the embedded database the spooled deliveries not moved there yet. */
   deliveries: number;
+}
+
+/** Rows of alert_deliveries plus the deliveries acknowledged and still in the embedded database's spool. */
+async function storedDeliveries(app: TestApp): Promise<number> {
+  return (await app.database.prisma.alertDelivery.count()) + (await spooledDeliveries(app));
 }
 
 async function backlog(app: TestApp): Promise<Backlog> {
   const prisma = app.database.prisma;
-  const unprocessed = await prisma.alertDelivery.count({ where: { processedAt: null } });
+  const spooled = await spooledDeliveries(app);
+  const unprocessed = (await prisma.alertDelivery.count({ where: { processedAt: null } })) + spooled;
   const dueJobs = await prisma.job.count({ where: { status: { in: ["PENDING", "RUNNING"] }, runAt: { lte: new Date() } } });
-  const deliveries = await prisma.alertDelivery.count();
+  const deliveries = (await prisma.alertDelivery.count()) + spooled;
   return { unprocessed, dueJobs, deliveries };
 }
 
@@ -731,8 +739,9 @@ async function waitStored(app: TestApp, timeoutS: number): Promise<void> {
   const started = performance.now();
   let previous = -1;
   while (performance.now() - started < timeoutS * 1_000) {
-    const count = await app.database.prisma.alertDelivery.count();
-    if (count === previous) return;
+    // Moved out of the spool too: the mover must not run into the next measurement.
+    const count = await storedDeliveries(app);
+    if (count === previous && (await spooledDeliveries(app)) === 0) return;
     previous = count;
     await sleep(250);
   }
@@ -785,7 +794,7 @@ async function benchApp(
     await load.run({ kind: "burst", url, token: TOKEN, namespace: "warmup", firstRound: 0, concurrency: options.concurrency, requests: WARMUP_REQUESTS, maxSeconds: 30 });
     if (options.processing) await waitDrain(app, options.drainTimeoutS);
     else await waitStored(app, options.drainTimeoutS);
-    const deliveryRows = async (): Promise<number> => (app ? app.database.prisma.alertDelivery.count() : 0);
+    const deliveryRows = async (): Promise<number> => (app ? storedDeliveries(app) : 0);
 
     const phases: PhaseReport[] = [];
     /** Rounds of payloads used so far: every attempt sends payloads of its own (new states). */
