@@ -149,7 +149,17 @@ export function createAlertFlows(deps: AlertFlowDeps) {
 
   const tuning = deps.ingest ?? ingestTuning("postgres");
   const { spool } = deps;
-  const ingestQueue = createIngestQueue({ store: spool ? (rows) => spool.append(rows) : deps.deliveries.store, onStored: () => (spool ? scheduleMove() : deps.wakeJobs()) }, tuning);
+  // With the spool, every append starts the mover (the ingest queue's onStored skips its call
+  // while processing holds every background slot: the job worker looks again by itself then,
+  // the mover would not); the jobs appear only once the deliveries have moved.
+  const store = spool
+    ? async (rows: Parameters<typeof spool.append>[0]) => {
+        const ids = await spool.append(rows);
+        scheduleMove();
+        return ids;
+      }
+    : deps.deliveries.store;
+  const ingestQueue = createIngestQueue({ store, onStored: () => (spool ? undefined : deps.wakeJobs()) }, tuning);
 
   /**
    * Moves spooled deliveries into the database (and creates their processing jobs), one batch
