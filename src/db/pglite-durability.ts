@@ -156,19 +156,34 @@ export function durablePGlite(dataDir: string, onSync?: () => void): { options: 
   return { options: { fs: new DurableNodeFS(dataDir, (module) => syncs.install(module)), startParams: durableStartParams() }, wal: syncs };
 }
 
-/** Prisma's driver adapter, each statement and commit followed by `wal.flush()`. */
+/** One turn of the event loop: I/O callbacks (HTTP requests) run before the promise settles. */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Prisma's driver adapter, each statement and commit followed by `wal.flush()`, and each
+ * statement inside a transaction by one turn of the event loop. PGlite runs a statement
+ * synchronously in this thread, and the statements of a transaction follow one another through
+ * promise callbacks, which never let the event loop poll: without the turn, an HTTP request
+ * (a webhook delivery, a Slack command) would wait for a whole processing transaction, tens of
+ * milliseconds on PGlite, rather than for one statement.
+ */
 export function flushingAdapter(factory: SqlDriverAdapterFactory, wal: WalFlusher): SqlDriverAdapterFactory {
   const after = async <T>(result: Promise<T>): Promise<T> => {
     const value = await result;
     await wal.flush();
     return value;
   };
+  const yielding = async <T>(result: Promise<T>): Promise<T> => {
+    const value = await result;
+    await nextTurn();
+    return value;
+  };
   const transaction = (tx: Transaction): Transaction => ({
     provider: tx.provider,
     adapterName: tx.adapterName,
     options: tx.options,
-    queryRaw: (query: SqlQuery) => tx.queryRaw(query),
-    executeRaw: (query: SqlQuery) => tx.executeRaw(query),
+    queryRaw: (query: SqlQuery) => yielding(tx.queryRaw(query)),
+    executeRaw: (query: SqlQuery) => yielding(tx.executeRaw(query)),
     commit: () => after(tx.commit()),
     rollback: () => tx.rollback(),
   });

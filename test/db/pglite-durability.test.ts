@@ -51,6 +51,18 @@ describe("durable commits on the embedded database", () => {
     expect(await db().sql.query({ text: "SELECT count(*)::int AS n FROM durable_probe", values: [] })).toEqual([{ n: 4 }]);
     expect(syncs - before).toBe(0);
   });
+
+  it("lets the event loop run between the statements of a transaction (PGlite runs them in this thread)", async () => {
+    const order: string[] = [];
+    await db().prisma.$transaction(async (tx) => {
+      order.push("transaction started");
+      // What an HTTP request's callback would be: it runs once the event loop gets a turn.
+      setImmediate(() => order.push("event loop"));
+      for (let statement = 0; statement < 3; statement += 1) await tx.$queryRawUnsafe("SELECT count(*) FROM durable_probe");
+      order.push("transaction's statements done");
+    });
+    expect(order).toEqual(["transaction started", "event loop", "transaction's statements done"]);
+  });
 });
 
 describe("durableStartParams and installFsync", () => {
