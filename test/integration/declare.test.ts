@@ -1,7 +1,7 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startFakeSlack, type FakeSlack } from "../fakes/slack/index.ts";
 import { loadManifest } from "../support/manifest.ts";
-import { eventually, removeDir, startTestApp, type TestApp } from "../support/app.ts";
+import { eventually, removeDir, startTestApp, waitForIdleJobs, type TestApp } from "../support/app.ts";
 import { sendCommand, sendToSlackEndpoint, slashCommandBody } from "../support/slack-requests.ts";
 
 /**
@@ -152,6 +152,12 @@ describe("/incident declare", () => {
 });
 
 describe("bad input changes nothing", () => {
+  // The incidents declared above still have set-up jobs (pins, topic) running: they would change
+  // the counts, or reach the fake Slack after its reset, while a test below watches.
+  beforeEach(async () => {
+    await waitForIdleJobs(app);
+  });
+
   async function counts() {
     return {
       incidents: await app.database.prisma.incident.count(),
