@@ -179,15 +179,18 @@ export function createAlertFlows(deps: AlertFlowDeps) {
   async function moveSpooled(from: NonNullable<AlertFlowDeps["spool"]>): Promise<void> {
     while (from.pending() > 0) {
       const release = await ingestQueue.backgroundTurn();
+      let failed = false;
       try {
         if ((await from.moveBatch(SPOOL_MOVE_BATCH)) > 0) deps.wakeJobs();
       } catch (error) {
         if (error instanceof SpoolClosedError) return;
         deps.logger.error({ err: error, pending: from.pending() }, "could not move spooled Alertmanager deliveries into the database; trying again in a second (they stay on disk)");
-        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        failed = true;
       } finally {
         release();
       }
+      // The pause after a failure does not hold the background slot (processing goes on meanwhile).
+      if (failed) await new Promise((resolve) => setTimeout(resolve, 1_000));
     }
   }
 

@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { appendFile, copyFile, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,8 +9,8 @@ import { DEFAULT_SPOOL_LIMITS, decodeRecords, encodeRecords, openDeliverySpool, 
 import { openDatabase, type Database } from "../../src/db/client.ts";
 import { startFakeSlack, type FakeSlack } from "../fakes/slack/index.ts";
 import { captureLogs, eventually, type LogCapture } from "../support/app.ts";
+import { mainEnv, startMain } from "../support/main-process.ts";
 import { freePort } from "../support/net.ts";
-import { TEST_BOT_TOKEN, TEST_SIGNING_SECRET } from "../support/slack-requests.ts";
 
 /**
  * The embedded database's delivery spool (src/alert/spool.ts) on real files and a real PGlite:
@@ -234,29 +233,8 @@ describe("the real process, killed right after acknowledging", () => {
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 
-  function start(port: number) {
-    let out = "";
-    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-      env: {
-        PATH: process.env.PATH ?? "",
-        HOME: process.env.HOME ?? "/tmp",
-        LOG_FORMAT: "json",
-        NODE_ENV: "production",
-        HOST: "127.0.0.1",
-        PORT: String(port),
-        SLACK_BOT_TOKEN: TEST_BOT_TOKEN,
-        SLACK_SIGNING_SECRET: TEST_SIGNING_SECRET,
-        SLACK_API_URL: slack.url,
-        DATA_DIR: dataDir,
-        ALERTMANAGER_TOKEN: "spool-crash-token",
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (out += chunk.toString()));
-    const exit = new Promise<void>((resolve) => child.on("exit", () => resolve()));
-    return { child, output: () => out, exit };
-  }
+  const start = (port: number) =>
+    startMain({ ...mainEnv(port, slack.url, dataDir), ALERTMANAGER_TOKEN: "spool-crash-token" });
 
   const delivery = (index: number) =>
     JSON.stringify({
@@ -307,7 +285,7 @@ describe("the real process, killed right after acknowledging", () => {
 
     const second = start(port);
     await eventually(async () => (await fetch(`${url}/healthz`)).ok, 60_000, "second process up");
-    expect(second.output()).toContain("moved the deliveries a previous run had spooled");
+    expect(second.stdout() + second.stderr()).toContain("moved the deliveries a previous run had spooled");
     second.child.kill("SIGTERM");
     await second.exit;
 

@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -7,35 +6,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startFakeSlack, type FakeSlack } from "../fakes/slack/index.ts";
 import { openDatabase } from "../../src/db/client.ts";
 import { captureLogs, eventually } from "../support/app.ts";
-import { TEST_BOT_TOKEN, TEST_SIGNING_SECRET, sendCommand } from "../support/slack-requests.ts";
+import { TEST_BOT_TOKEN, sendCommand } from "../support/slack-requests.ts";
 import { freePort } from "../support/net.ts";
+import { mainEnv, startMain } from "../support/main-process.ts";
 
 /**
  * The real entry point (src/main.ts) as a child process: what an operator
  * sees when configuration is wrong, when the database or Slack cannot be
  * reached, and what SIGTERM does.
  */
-interface Started {
-  child: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  exit: Promise<number | null>;
-}
-
-function startMain(env: Record<string, string>): Started {
-  let out = "";
-  let err = "";
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", LOG_FORMAT: "json", NODE_ENV: "production", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  child.stdout?.on("data", (chunk: Buffer) => (out += chunk.toString()));
-  child.stderr?.on("data", (chunk: Buffer) => (err += chunk.toString()));
-  const exit = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  return { child, stdout: () => out, stderr: () => err, exit };
-}
-
-
 let slack: FakeSlack;
 let dataDir: string;
 
@@ -49,16 +28,7 @@ afterAll(async () => {
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
 
-function baseEnv(port: number): Record<string, string> {
-  return {
-    HOST: "127.0.0.1",
-    PORT: String(port),
-    SLACK_BOT_TOKEN: TEST_BOT_TOKEN,
-    SLACK_SIGNING_SECRET: TEST_SIGNING_SECRET,
-    SLACK_API_URL: slack.url,
-    DATA_DIR: dataDir,
-  };
-}
+const baseEnv = (port: number): Record<string, string> => mainEnv(port, slack.url, dataDir);
 
 describe("start-up errors", () => {
   it("lists every configuration problem once, without a stack trace, and exits 78", async () => {
