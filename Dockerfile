@@ -16,8 +16,10 @@
 # test/dockerfile.test.ts checks this file's properties (no Docker engine is needed for that).
 
 # ---------------------------------------------------------------------------------------------
-# Node 22 LTS on Debian 12 (bookworm), the same Debian release as the development machines.
-FROM node:22-bookworm-slim AS base
+# Node 24 LTS on Debian 12 (bookworm): the same major as the test suite (devDependencies.node in
+# package.json; test/dockerfile.test.ts checks that they agree), and the same Debian release as
+# the development machines.
+FROM node:24-bookworm-slim AS base
 WORKDIR /app
 
 # ---------------------------------------------------------------------------------------------
@@ -26,9 +28,10 @@ FROM base AS build
 COPY package.json package-lock.json prisma.config.ts ./
 COPY prisma ./prisma
 COPY scripts/prisma-generate.mjs ./scripts/prisma-generate.mjs
-# --ignore-scripts: package.json's allowScripts denies every dependency install script (npm 11),
-# and the image's npm (10 on Node 22) does not read allowScripts; so skip them all and run the
-# project's own postinstall (offline Prisma client generation into src/generated/prisma).
+# --ignore-scripts: the build needs none of the dependency install scripts (the approved one of
+# the `node` dev dependency would fetch a second Node binary the image already has), so skip them
+# all and run the project's own postinstall (offline Prisma client generation into
+# src/generated/prisma).
 RUN npm ci --ignore-scripts --no-audit --no-fund \
  && node scripts/prisma-generate.mjs
 COPY tsconfig.json tsconfig.build.json ./

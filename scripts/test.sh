@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# The whole test suite: lint, type-check, then vitest (unit, PGlite, real
-# PostgreSQL started by test/setup/postgres.global.ts, fake Slack on loopback).
+# The whole test suite on the project's Node (24, the `node` dev dependency, first on the PATH
+# of npm scripts): lint, type-check, vitest (unit, PGlite, real PostgreSQL started by
+# test/setup/postgres.global.ts, fake Slack on loopback); then the smoke run on Node 26
+# (scripts/smoke-node26.sh). Arguments go to vitest and skip the smoke run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+echo "== node $(node --version)"
 echo "== lint"; npx eslint .
 echo "== type-check"; npx tsc -p tsconfig.json --noEmit
 echo "== tests"; npx vitest run "$@"
+if [ "$#" -eq 0 ]; then
+  echo "== smoke on node 26"; bash scripts/smoke-node26.sh
+fi

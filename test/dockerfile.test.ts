@@ -496,6 +496,7 @@ const RULES = [
   "base-image",
   "engines",
   "same-node-major",
+  "test-node-major",
   "non-root-user",
   "init",
   "healthcheck",
@@ -521,6 +522,8 @@ interface CheckInput {
   dockerignore: string;
   /** package.json's engines.node, if any. */
   enginesNode: string | undefined;
+  /** The Node version the test suite runs on (package.json devDependencies.node), if pinned. */
+  testNode: string | undefined;
   /** The port the app listens on by default. */
   appPort: number;
   /** What a path relative to the build context is, if it exists. */
@@ -564,6 +567,12 @@ function checkDockerfile(input: CheckInput): Violation[] {
     if (major % 2 !== 0 || major < 20) fail("base-image", `node ${major} is not a supported LTS line (even major >= 20): ${finalImage}`);
     if (input.enginesNode !== undefined && !majorSatisfiesRange(major, input.enginesNode)) {
       fail("engines", `node ${major} (${finalImage}) does not satisfy package.json engines.node ${JSON.stringify(input.enginesNode)}`);
+    }
+    const testMajor = input.testNode === undefined ? undefined : Number(/^\D*(\d+)/.exec(input.testNode)?.[1]);
+    if (testMajor === undefined || !Number.isInteger(testMajor)) {
+      fail("test-node-major", `package.json pins no Node for the tests (devDependencies.node is ${JSON.stringify(input.testNode)})`);
+    } else if (testMajor !== major) {
+      fail("test-node-major", `the image runs node ${major} (${finalImage}) but the tests run on node ${testMajor} (devDependencies.node ${input.testNode})`);
     }
     for (const stage of parsed.stages) {
       const other = nodeMajor(baseImage(parsed, stage));
@@ -800,7 +809,10 @@ function checkDockerfile(input: CheckInput): Violation[] {
 
 const repoDockerfile = readFileSync(path.join(ROOT, "Dockerfile"), "utf8");
 const repoDockerignore = readFileSync(path.join(ROOT, ".dockerignore"), "utf8");
-const packageJson = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { engines?: { node?: string } };
+const packageJson = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as {
+  engines?: { node?: string };
+  devDependencies?: Record<string, string>;
+};
 function repoPathKind(relative: string): PathKind {
   const stats = statSync(path.join(ROOT, relative), { throwIfNoEntry: false });
   if (!stats) return undefined;
@@ -820,6 +832,7 @@ function repoInput(overrides: Partial<CheckInput> = {}): CheckInput {
     dockerfile: repoDockerfile,
     dockerignore: repoDockerignore,
     enginesNode: packageJson.engines?.node,
+    testNode: packageJson.devDependencies?.node,
     appPort: 3000,
     pathKind: repoPathKind,
     ...overrides,
@@ -923,7 +936,8 @@ describe("the repository's Dockerfile", () => {
     expect(image).toMatch(/^node:\d+-bookworm-slim$/);
     const major = nodeMajor(image) ?? 0;
     expect(major % 2).toBe(0);
-    expect(major).toBeGreaterThanOrEqual(20);
+    expect(major).toBeGreaterThanOrEqual(24);
+    expect(String(major)).toBe(packageJson.devDependencies?.node?.split(".")[0]);
     expect(majorSatisfiesRange(major, packageJson.engines?.node ?? "*")).toBe(true);
   });
 });
@@ -965,6 +979,8 @@ describe("the checker catches bad Dockerfiles", () => {
     { rule: "base-image", what: "a tag without a major", input: () => ({ dockerfile: mutate(/FROM node:\d+-bookworm-slim/, "FROM node:lts-slim") }) },
     { rule: "base-image", what: "an unofficial image", input: () => ({ dockerfile: mutate(/FROM node:\d+-bookworm-slim/, "FROM someone/node:22") }) },
     { rule: "engines", what: "engines.node excluding the image's major", input: () => ({ enginesNode: ">=99" }) },
+    { rule: "test-node-major", what: "an image on another major than the tests", input: () => ({ testNode: "26.10.0" }) },
+    { rule: "test-node-major", what: "no Node pinned for the tests", input: () => ({ testNode: undefined }) },
     { rule: "same-node-major", what: "a build stage on another major", input: () => ({ dockerfile: mutate("FROM base AS build", "FROM node:20-bookworm-slim AS build") }) },
     { rule: "non-root-user", what: "no USER", input: () => ({ dockerfile: mutate(/^USER node\n/m, "") }) },
     { rule: "non-root-user", what: "USER root", input: () => ({ dockerfile: mutate(/^USER node$/m, "USER root") }) },
