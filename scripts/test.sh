@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite on the project's Node (24, the `node` dev dependency, first on the PATH
-# of npm scripts): lint, type-check, vitest (unit, PGlite, real PostgreSQL started by
-# test/setup/postgres.global.ts, fake Slack on loopback); then the smoke run on Node 26
-# (scripts/smoke-node26.sh). Arguments go to vitest and skip the smoke run.
+# of npm scripts): lint, type-check, vitest (unit; integration against Firebreak's own embedded
+# PostgreSQL server started by test/setup/postgres.global.ts, a real Alertmanager, fakes on
+# loopback); then the smoke run on Node 26 (scripts/smoke-node26.sh).
+# Arguments go to vitest and skip the smoke run (e.g. `npm test -- test/unit`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "== node $(node --version)"

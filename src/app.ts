@@ -1,5 +1,4 @@
 import type { AddressInfo } from "node:net";
-import { join } from "node:path";
 import type { Config } from "./config/env.ts";
 import { loadFileConfig, type FileConfig } from "./config/file.ts";
 import { DEFAULT_MIGRATIONS_DIR, openDatabase, type Database } from "./db/client.ts";
@@ -7,9 +6,7 @@ import { createMetrics } from "./http/metrics.ts";
 import { createHttpServer } from "./http/server.ts";
 import { createIncidentCommandHandler } from "./incident/command-handler.ts";
 import { createAlertFlows, processDeliveryJob } from "./alert/flows.ts";
-import { bodyStorageFor, createDeliveryStore } from "./alert/service.ts";
-import { openDeliverySpool } from "./alert/spool.ts";
-import { ingestTuning } from "./alert/ingest.ts";
+import { createDeliveryStore } from "./alert/service.ts";
 import { registerAlertmanagerWebhook } from "./alert/webhook.ts";
 import { registerPostmortemApi } from "./postmortem/api.ts";
 import { createPostmortemFlows } from "./postmortem/flows.ts";
@@ -52,7 +49,7 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
   const fileConfig = await loadFileConfig(config.configFile);
   const metrics = createMetrics();
 
-  const database = await openDatabase(config.database, logger.child({ component: "db" }), { onFileSync: () => metrics.embeddedFileSyncs.inc() });
+  const database = await openDatabase(config.database, logger.child({ component: "db" }));
   const cleanup: Array<() => Promise<void>> = [() => database.close()];
   const closeAll = async () => {
     for (const step of cleanup.reverse()) await step().catch((error: unknown) => logger.warn({ err: error }, "shutdown step failed"));
@@ -106,29 +103,10 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
       onResolved: (tx, incident, key) => postmortem.requestSummaryWithin(tx, incident, key),
       inviteForSeverity: (tx, incident) => flows.enqueueInvites(tx, incident, [...fileConfig.severities[incident.severity].notify], `severity:${incident.severity}`),
     });
-    const deliveries = createDeliveryStore({ sql: database.sql, bodyStorage: bodyStorageFor(database.kind), jobKind: processDeliveryJob.kind });
-    // The embedded database runs in this thread: the webhook appends to a spool file instead, and
-    // deliveries move into the database when it is quiet (src/alert/spool.ts). Deliveries a
-    // previous run spooled are moved before anything else.
-    const spool =
-      config.database.kind === "embedded"
-        ? await openDeliverySpool({
-            dir: join(config.database.dataDir, "alert-spool"),
-            reserveIds: deliveries.reserveIds,
-            advanceIds: deliveries.advanceIds,
-            move: deliveries.insertSpooled,
-            logger: logger.child({ component: "alert-spool" }),
-            onSync: () => metrics.spoolSyncs.inc(),
-          })
-        : undefined;
-    if (spool) {
-      cleanup.push(() => spool.close());
-      metrics.observeSpool(() => spool.pending());
-    }
+    const deliveries = createDeliveryStore({ sql: database.sql, jobKind: processDeliveryJob.kind });
     const alerts = createAlertFlows({
       prisma: database.prisma,
       deliveries,
-      spool,
       config: fileConfig,
       flows,
       lifecycle,
@@ -136,7 +114,6 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
       metrics,
       logger: logger.child({ component: "alerts" }),
       wakeJobs,
-      ingest: ingestTuning(database.kind),
     });
     const capture = createTimelineCapture({ prisma: database.prisma, slack, captureEmoji: fileConfig.timeline.captureEmoji, botUserId: () => identity.userId, wakeJobs });
     const timeline = createTimelineEditor({

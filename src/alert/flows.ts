@@ -1,4 +1,3 @@
-import { brotliCompressSync, brotliDecompressSync, constants as zlibConstants } from "node:zlib";
 import { z } from "zod";
 import type { FileConfig } from "../config/file.ts";
 import type { Db, PrismaClient } from "../db/client.ts";
@@ -16,7 +15,6 @@ import { recordEvents } from "../timeline/service.ts";
 import { assertStorable, createIngestQueue, ingestTuning, type IngestTuning, type StoredDelivery } from "./ingest.ts";
 import { endsAtOrNull, validateWebhook, type AlertmanagerWebhook } from "./models.ts";
 import type { DeliveryStore } from "./service.ts";
-import { SpoolClosedError, type DeliverySpool } from "./spool.ts";
 import { decideRoute, type AlertRoutingConfig, type RoutingDecision } from "./routing.ts";
 import { alertGroupsText, alertsMessage, allResolvedMessage, triageMessage, type AlertView } from "./views.ts";
 
@@ -50,12 +48,7 @@ export const triageReplyJob = jobType("alert.triage_reply", replyPayload);
 export interface AlertFlowDeps {
   prisma: PrismaClient;
   /** The webhook's store statement. */
-  deliveries: Pick<DeliveryStore, "store" | "bodyStorage">;
-  /**
-   * The embedded database's spool (spool.ts): when given, the webhook appends deliveries to it,
-   * and they move into the database when the webhook is quiet.
-   */
-  spool?: Pick<DeliverySpool, "append" | "moveBatch" | "pending">;
+  deliveries: Pick<DeliveryStore, "store">;
   config: Pick<FileConfig, "alerts" | "services">;
   flows: Pick<IncidentFlows, "declareWithin">;
   lifecycle: Pick<IncidentLifecycle, "resolve" | "reopen">;
@@ -121,83 +114,16 @@ async function updateAlerts(tx: Db, changes: readonly AlertChange[], at: Date): 
   if (updated !== changes.length) throw new Error(`updated ${updated} of ${changes.length} alerts`);
 }
 
-/**
- * A delivery's body as stored on the embedded database: brotli at quality 1, about 40 µs and
- * 13 times smaller for a 20-alert payload (14 KiB -> 1.1 KiB). PGlite moves every byte through
- * WebAssembly in the app's thread: a 14 KiB row cost it ~0.5 ms, a 1 KiB row ~0.1 ms.
- * `deliveryText` reads it back.
- */
-export function compressBody(raw: Uint8Array): Buffer {
-  return brotliCompressSync(raw, { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 1, [zlibConstants.BROTLI_PARAM_SIZE_HINT]: raw.byteLength } });
-}
-
-/** The JSON text of a stored delivery, whichever way it was stored (see BodyStorage in service.ts). */
-export function deliveryText(delivery: { payload: string | null; payloadBrotli: Uint8Array | null }): string {
-  if (delivery.payloadBrotli) return brotliDecompressSync(delivery.payloadBrotli).toString("utf8");
-  return delivery.payload ?? "";
-}
-
-/**
- * Spooled deliveries moved by one statement: ~150 µs each on PGlite, so a turn holds the
- * webhook's thread for ~10 ms at most.
- */
-const SPOOL_MOVE_BATCH = 64;
-
 export function createAlertFlows(deps: AlertFlowDeps) {
   const now = deps.now ?? (() => new Date());
   const routing = routingConfig(deps.config);
 
-  const tuning = deps.ingest ?? ingestTuning("postgres");
-  const { spool } = deps;
-  // With the spool, every append starts the mover (the ingest queue's onStored skips its call
-  // while processing holds every background slot: the job worker looks again by itself then,
-  // the mover would not); the jobs appear only once the deliveries have moved.
-  const store = spool
-    ? async (rows: Parameters<typeof spool.append>[0]) => {
-        const ids = await spool.append(rows);
-        scheduleMove();
-        return ids;
-      }
-    : deps.deliveries.store;
-  const ingestQueue = createIngestQueue({ store, onStored: () => (spool ? undefined : deps.wakeJobs()) }, tuning);
-
-  /**
-   * Moves spooled deliveries into the database (and creates their processing jobs), one batch
-   * per background turn: when the webhook is quiet, or, during a storm longer than the
-   * deferral, between its batches like processing (see ingest.ts).
-   */
-  let moving = false;
-  function scheduleMove(): void {
-    if (moving || !spool || spool.pending() === 0) return;
-    moving = true;
-    void moveSpooled(spool).finally(() => {
-      moving = false;
-      // Appended while the last turn was finishing.
-      if (spool.pending() > 0) scheduleMove();
-    });
-  }
-  async function moveSpooled(from: NonNullable<AlertFlowDeps["spool"]>): Promise<void> {
-    while (from.pending() > 0) {
-      const release = await ingestQueue.backgroundTurn();
-      let failed = false;
-      try {
-        if ((await from.moveBatch(SPOOL_MOVE_BATCH)) > 0) deps.wakeJobs();
-      } catch (error) {
-        if (error instanceof SpoolClosedError) return;
-        deps.logger.error({ err: error, pending: from.pending() }, "could not move spooled Alertmanager deliveries into the database; trying again in a second (they stay on disk)");
-        failed = true;
-      } finally {
-        release();
-      }
-      // The pause after a failure does not hold the background slot (processing goes on meanwhile).
-      if (failed) await new Promise((resolve) => setTimeout(resolve, 1_000));
-    }
-  }
+  const tuning = deps.ingest ?? ingestTuning();
+  const ingestQueue = createIngestQueue({ store: deps.deliveries.store, onStored: () => deps.wakeJobs() }, tuning);
 
   /**
    * Called by the webhook with the validated payload, the bytes it was parsed from, stored as
-   * received (see BodyStorage in service.ts), and `text`, those bytes as the UTF-8 text that was parsed (when
-   * the caller has it); `key` identifies identical copies (the hash of the body). Resolves once
+   * received, and `text`, those bytes as the UTF-8 text that was parsed (when the caller has it); `key` identifies identical copies (the hash of the body). Resolves once
    * the delivery (or the identical original it copies) is committed.
    * Rejects with UnstorablePayloadError (bad input, before batching), IngestOverloadedError
    * when the database cannot keep up, or the database's error when its batch failed.
@@ -205,7 +131,7 @@ export function createAlertFlows(deps: AlertFlowDeps) {
   async function ingest(payload: AlertmanagerWebhook, raw: Buffer, key?: string, text?: string): Promise<StoredDelivery> {
     assertStorable(payload, raw);
     const decision = decideRoute(routing, { ...payload.commonLabels, ...payload.groupLabels });
-    const body = deps.deliveries.bodyStorage === "text" ? (text ?? raw.toString("utf8")) : compressBody(raw);
+    const body = text ?? raw.toString("utf8");
     return ingestQueue.submit({ groupKey: payload.groupKey, body, priority: priorityOf(decision) }, key);
   }
 
@@ -240,7 +166,7 @@ export function createAlertFlows(deps: AlertFlowDeps) {
     if (!delivery) throw new PermanentOutboundError("job_payload_invalid", "delivery_not_found", `alert delivery ${deliveryId} does not exist`);
     if (delivery.processedAt) return;
     // Validated before it was stored; a payload a later version no longer accepts cannot get better by retrying.
-    const validated = validateWebhook(JSON.parse(deliveryText(delivery)));
+    const validated = validateWebhook(JSON.parse(delivery.payload));
     if (!validated.ok) throw new PermanentOutboundError("job_payload_invalid", "delivery_invalid", `alert delivery ${deliveryId}: ${validated.error}`);
     const payload = validated.value;
     const states = statesOf(payload);

@@ -30,13 +30,10 @@ import { performance } from "node:perf_hooks";
  *   deliveries already waiting go first, until the next quiet moment (so a
  *   burst shorter than that is acknowledged with the whole machine, and a
  *   longer storm is processed alongside, one transaction at a time between
- *   the webhook's statements, and on the embedded database at most about
- *   half of the time: `lagPacing`). At most `backgroundSlots` run at once (the job worker keeps its
- *   other slots for Slack work). Processing a delivery costs far more than
- *   storing it (tens of queries and milliseconds of CPU; with the embedded
- *   database, which runs in this thread and serializes every query, a
- *   processing transaction blocks the webhook for its whole length), so
- *   during a burst the webhook gets the machine and processing catches up
+ *   the webhook's statements). At most `backgroundSlots` run at once (the
+ *   job worker keeps its other slots for Slack work). Processing a delivery
+ *   costs far more than storing it (tens of queries and milliseconds of CPU
+ *   in this thread), so during a burst the webhook gets the machine and processing catches up
  *   right after (Alertmanager itself waits group_wait, 30 s by default,
  *   before a group's first notification).
  */
@@ -131,32 +128,24 @@ export interface IngestTuning {
   readonly maxDeferMs: number;
   /** Background transactions at once. */
   readonly backgroundSlots: number;
-  /**
-   * While processing runs alongside a storm (after maxDeferMs), a background turn waits
-   * this many times as long as the previous one took before it starts: 1 gives it at most
-   * about half of the time (the embedded database: it shares the webhook's only thread).
-   */
-  readonly lagPacing: number;
 }
 
-/** PostgreSQL: a pool of connections; embedded PGlite: one connection for everything. */
-export function ingestTuning(database: "postgres" | "embedded", overrides: Partial<IngestTuning> = {}): IngestTuning {
-  const embedded = database === "embedded";
+/** The defaults: PostgreSQL, with a pool of connections (embedded or external, the same server). */
+export function ingestTuning(overrides: Partial<IngestTuning> = {}): IngestTuning {
   return {
     maxBatch: 64,
-    maxFlushes: embedded ? 1 : 4,
+    maxFlushes: 4,
     maxWaitMs: 1_000,
     maxQueued: 1_024,
     copyWindowMs: 1_000,
     maxRemembered: 4_096,
     quietMs: 100,
-    maxDeferMs: embedded ? 10_000 : 5_000,
-    // Two on PostgreSQL: each processing transaction is a chain of CPU-bound steps on this
-    // thread, and a webhook request arriving while processing runs alongside a storm waits
-    // behind the steps of every chain in flight (the webhook's p99 comes from there). Two keep
-    // processing concurrent (the per-group lock matters with several Firebreak processes).
-    backgroundSlots: embedded ? 1 : 2,
-    lagPacing: embedded ? 1 : 0,
+    maxDeferMs: 5_000,
+    // Two: each processing transaction is a chain of CPU-bound steps on this thread, and a
+    // webhook request arriving while processing runs alongside a storm waits behind the steps
+    // of every chain in flight (the webhook's p99 comes from there). Two keep processing
+    // concurrent (the per-group lock matters with several Firebreak processes).
+    backgroundSlots: 2,
     ...overrides,
   };
 }
@@ -164,8 +153,8 @@ export function ingestTuning(database: "postgres" | "embedded", overrides: Parti
 /** One delivery as the store statement takes it. */
 export interface DeliveryRow {
   readonly groupKey: string;
-  /** The body as the database keeps it: the text received, or its bytes compressed (see BodyStorage in service.ts). */
-  readonly body: string | Uint8Array;
+  /** The body as received (JSON text). */
+  readonly body: string;
   /** Priority of its processing job. */
   readonly priority: number;
 }
@@ -245,8 +234,6 @@ export function createIngestQueue(deps: IngestQueueDeps, tuning: IngestTuning): 
   let lastArrival = Number.NEGATIVE_INFINITY;
   /** Since when background work has been kept waiting without a quiet moment (null: not waiting). */
   let deferringSince: number | null = null;
-  /** While catching up during a storm, background turns do not start before this (see lagPacing). */
-  let pacedUntil = Number.NEGATIVE_INFINITY;
   let pumpScheduled = false;
   let backgroundRunning = 0;
   const backgroundWaiters: Array<() => void> = [];
@@ -375,8 +362,6 @@ export function createIngestQueue(deps: IngestQueueDeps, tuning: IngestTuning): 
         // Kept waiting long enough: no more waiting for quiet, only for the deliveries
         // already waiting (or being stored) to go first, so ingest keeps its priority at the
         // grain of one transaction.
-        const paceLeft = pacedUntil - now;
-        if (paceLeft > 0) await new Promise((resolve) => setTimeout(resolve, paceLeft));
         if (busy()) await whenIdle(tuning.maxWaitMs);
         return;
       }
@@ -395,18 +380,11 @@ export function createIngestQueue(deps: IngestQueueDeps, tuning: IngestTuning): 
   async function backgroundTurn(): Promise<() => void> {
     if (backgroundRunning >= tuning.backgroundSlots) await new Promise<void>((resolve) => backgroundWaiters.push(resolve));
     else backgroundRunning += 1;
-    // Let the event loop read the requests that arrived meanwhile (the embedded database
-    // runs in this thread: a chain of its queries never returns to the poll phase by
-    // itself), so that deliveries waiting in sockets count as work the webhook has.
-    await new Promise<void>((resolve) => setImmediate(resolve));
     await whenQuiet();
-    const startedAt = clock();
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      const now = clock();
-      pacedUntil = Math.max(pacedUntil, now + (now - startedAt) * tuning.lagPacing);
       releaseBackground();
     };
   }

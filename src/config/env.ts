@@ -127,7 +127,7 @@ export interface Config {
   readonly env: Env["NODE_ENV"];
   readonly http: { readonly host: string; readonly port: number };
   readonly database:
-    | { readonly kind: "embedded"; readonly dataDir: string }
+    | { readonly kind: "embedded"; readonly dataDir: string; readonly poolSize: number }
     | { readonly kind: "postgres"; readonly url: string; readonly poolSize: number };
   readonly slack: {
     readonly botToken: string;
@@ -203,7 +203,7 @@ export function loadConfig(source: Readonly<Record<string, string | undefined>>)
     http: { host: env.HOST, port: env.PORT },
     database: env.DATABASE_URL
       ? { kind: "postgres", url: env.DATABASE_URL, poolSize: env.DATABASE_POOL_SIZE }
-      : { kind: "embedded", dataDir: env.DATA_DIR },
+      : { kind: "embedded", dataDir: env.DATA_DIR, poolSize: env.DATABASE_POOL_SIZE },
     slack: {
       botToken: env.SLACK_BOT_TOKEN,
       signingSecret: env.SLACK_SIGNING_SECRET,

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
 export interface Metrics {
   readonly registry: Registry;
@@ -7,17 +7,11 @@ export interface Metrics {
   readonly jobOutcomes: Counter<"kind" | "outcome">;
   readonly incidentsDeclared: Counter<"severity" | "source">;
   readonly slackCalls: Counter<"method" | "outcome">;
-  readonly embeddedFileSyncs: Counter;
-  readonly spoolSyncs: Counter;
-  readonly spoolPending: Gauge;
-  /** Where `spoolPending` reads its value when scraped. */
-  observeSpool(pending: () => number): void;
 }
 
 /** One registry per app instance (tests run several apps in one process). */
 export function createMetrics(): Metrics {
   const registry = new Registry();
-  let spoolPending: (() => number) | undefined;
   collectDefaultMetrics({ register: registry, prefix: "firebreak_" });
   return {
     registry,
@@ -52,26 +46,5 @@ export function createMetrics(): Metrics {
       labelNames: ["method", "outcome"],
       registers: [registry],
     }),
-    embeddedFileSyncs: new Counter({
-      name: "firebreak_embedded_db_fsyncs_total",
-      help: "fdatasync calls of the embedded database (one per commit, plus checkpoints)",
-      registers: [registry],
-    }),
-    spoolSyncs: new Counter({
-      name: "firebreak_alert_spool_fsyncs_total",
-      help: "fdatasync calls of the Alertmanager delivery spool (embedded database: one per appended batch)",
-      registers: [registry],
-    }),
-    spoolPending: new Gauge({
-      name: "firebreak_alert_spool_pending",
-      help: "Alertmanager deliveries acknowledged and spooled, not yet moved into the embedded database",
-      registers: [registry],
-      collect() {
-        if (spoolPending) this.set(spoolPending());
-      },
-    }),
-    observeSpool(pending) {
-      spoolPending = pending;
-    },
   };
 }

@@ -1,12 +1,11 @@
-// src/db/migrator.ts against an in-memory PGlite and a real PostgreSQL server:
-// Prisma-compatible bookkeeping, one transaction per migration, refusal to run
-// over an unresolved failure, folder-name order, and the advisory lock.
+// src/db/migrator.ts against the test PostgreSQL server (a fresh database per
+// test): Prisma-compatible bookkeeping, one transaction per migration, refusal
+// to run over an unresolved failure, folder-name order, and the advisory lock.
 
 import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
 import { afterAll, afterEach, describe, expect, inject, it } from "vitest";
 import { applyMigrations, readMigrations, type MigrationConnection, type MigrationFile } from "../../src/db/migrator.ts";
@@ -38,30 +37,6 @@ function stubLogger(): { calls: LogCall[]; info: (...args: unknown[]) => void; w
 
 function sha256(text: string): string {
   return createHash("sha256").update(text, "utf8").digest("hex");
-}
-
-/**
- * One in-memory PGlite for the file (booting one takes seconds); each test
- * starts from an empty public schema, which is where everything lives.
- */
-let sharedPGlite: PGlite | undefined;
-async function startPGlite(): Promise<Backend> {
-  if (sharedPGlite) {
-    await sharedPGlite.exec(`DROP SCHEMA public CASCADE; CREATE SCHEMA public;`);
-  } else {
-    sharedPGlite = new PGlite();
-    await sharedPGlite.waitReady;
-  }
-  const pglite = sharedPGlite;
-  return {
-    connection: {
-      exec: async (sql) => {
-        await pglite.exec(sql);
-      },
-      query: async <Row>(sql: string, params: readonly unknown[] = []) => (await pglite.query<Row>(sql, [...params])).rows,
-    },
-    close: async () => undefined,
-  };
 }
 
 function pgConnection(client: pg.Client): MigrationConnection {
@@ -170,23 +145,18 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await sharedPGlite?.close();
   await Promise.all(openedDatabases.map((database) => database.drop().catch(() => undefined)));
   openedDatabases = [];
 });
 
 // ---------------------------------------------------------------------------
 
-const backends: ReadonlyArray<[string, () => Promise<Backend>]> = [
-  ["in-memory PGlite", startPGlite],
-  ["PostgreSQL", startPostgres],
-];
-
-describe.each(backends)("applyMigrations on %s", (_label, start) => {
+describe("applyMigrations on PostgreSQL", () => {
   let backend: Backend | undefined;
 
+  /** A fresh database for the test, and one session on it. */
   async function open(): Promise<MigrationConnection> {
-    backend = await start();
+    backend = await startPostgres();
     return backend.connection;
   }
 

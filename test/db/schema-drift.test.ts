@@ -1,17 +1,19 @@
 // prisma/schema.prisma and prisma/migrations must agree: editing the schema
 // without adding a migration (npx tsx scripts/migrate-diff.ts --name <name>)
-// fails here. Uses Prisma's WASM schema engine with an in-memory PGlite shadow
-// database (see scripts/lib/schema-diff.ts); each diff takes ~5-10 s.
+// fails here. Uses Prisma's WASM schema engine with a throwaway shadow database
+// on the test PostgreSQL server (see scripts/lib/schema-diff.ts); each diff
+// takes a few seconds.
 
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { PGlite } from "@electric-sql/pglite";
-import { describe, expect, it } from "vitest";
+import pg from "pg";
+import { describe, expect, inject, it } from "vitest";
 
 import { diffMigrationsToSchema } from "../../scripts/lib/schema-diff.ts";
+import { createTestDatabase } from "../support/postgres.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const schemaPath = path.join(root, "prisma", "schema.prisma");
@@ -19,14 +21,31 @@ const migrationsDir = path.join(root, "prisma", "migrations");
 
 const TIMEOUT = 60_000;
 
+/** Shadow databases made by this process's diffs (scripts/lib/schema-diff.ts names them firebreak_shadow_<time>_<pid>_<random>) still on the server. */
+async function leftoverShadowDatabases(): Promise<string[]> {
+  const client = new pg.Client({ connectionString: inject("postgresUrl") });
+  client.on("error", () => undefined);
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ datname: string }>(
+      "SELECT datname FROM pg_database WHERE datname ~ $1 ORDER BY datname",
+      [`^firebreak_shadow_[0-9a-z]+_${process.pid.toString(36)}_`],
+    );
+    return rows.map((row) => row.datname);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
 describe("schema.prisma vs prisma/migrations", () => {
   it(
     "has no drift (every schema change has a migration)",
     async () => {
-      const sql = await diffMigrationsToSchema({ schemaPath, migrationsDir });
+      const sql = await diffMigrationsToSchema({ databaseUrl: inject("postgresUrl"), schemaPath, migrationsDir });
       expect(sql, "schema.prisma differs from the migrations; run: npx tsx scripts/migrate-diff.ts --name <name>").toBe(
         "",
       );
+      expect(await leftoverShadowDatabases()).toEqual([]);
     },
     TIMEOUT,
   );
@@ -42,9 +61,36 @@ describe("schema.prisma vs prisma/migrations", () => {
         const editedPath = path.join(dir, "schema.prisma");
         await writeFile(editedPath, edited, "utf8");
 
-        const sql = await diffMigrationsToSchema({ schemaPath: editedPath, migrationsDir });
+        const sql = await diffMigrationsToSchema({ databaseUrl: inject("postgresUrl"), schemaPath: editedPath, migrationsDir });
         expect(sql).not.toBe("");
         expect(sql).toMatch(/ALTER TABLE "idempotency_keys" ADD COLUMN\s+"driftProbe" TEXT/);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+    TIMEOUT,
+  );
+
+  it(
+    "names a migration that fails on the shadow database, and still drops the shadow database",
+    async () => {
+      const dir = await mkdtemp(path.join(tmpdir(), "firebreak-drift-"));
+      try {
+        await cp(migrationsDir, dir, { recursive: true });
+        await mkdir(path.join(dir, "29991231000000_broken"));
+        await writeFile(
+          path.join(dir, "29991231000000_broken", "migration.sql"),
+          `CREATE TABLE "broken_probe" ("id" INTEGER);\nINSERT INTO "no_such_table" VALUES (1);\n`,
+          "utf8",
+        );
+
+        const error = await diffMigrationsToSchema({ databaseUrl: inject("postgresUrl"), schemaPath, migrationsDir: dir }).then(
+          () => undefined,
+          (caught: unknown) => caught,
+        );
+        expect(error).toBeInstanceOf(Error);
+        expect((error as Error).message).toContain("29991231000000_broken");
+        expect(await leftoverShadowDatabases()).toEqual([]);
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
@@ -63,10 +109,14 @@ describe("migration SQL", () => {
         .sort();
       expect(names.length).toBeGreaterThan(0);
 
-      const db = new PGlite();
+      const database = await createTestDatabase(inject("postgresUrl"), { prefix: "fb_drift" });
+      const db = new pg.Client({ connectionString: database.url });
+      db.on("error", () => undefined);
       try {
+        await db.connect();
         for (const name of names) {
-          await db.exec(await readFile(path.join(migrationsDir, name, "migration.sql"), "utf8"));
+          // No parameters: one simple query, which may hold several statements.
+          await db.query(await readFile(path.join(migrationsDir, name, "migration.sql"), "utf8"));
         }
         const incident = await db.query<{ id: string }>(
           `INSERT INTO "incidents" ("id", "title", "severity", "updated_at")
@@ -84,7 +134,8 @@ describe("migration SQL", () => {
         const count = await db.query<{ n: number }>(`SELECT count(*)::int AS "n" FROM "timeline_events"`);
         expect(count.rows[0]?.n).toBe(1);
       } finally {
-        await db.close();
+        await db.end().catch(() => undefined);
+        await database.drop();
       }
     },
     TIMEOUT,

@@ -1,13 +1,10 @@
-// The narrow Sql port (src/db/client.ts) on both databases: PostgreSQL takes the values as
-// parameters of a prepared statement; the embedded PGlite gets them written into the text
-// (inlineValues) and runs one simple query. Both must return exactly what was sent, for
-// values chosen to break naive quoting.
+// The narrow Sql port (src/db/client.ts) on PostgreSQL (a fresh database on the test server):
+// the values go as parameters of a prepared statement, named or not, and must come back exactly
+// as sent, for values chosen to break naive quoting. The embedded database is the same code
+// path (a PostgreSQL server of Firebreak's own behind the same pool).
 
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { createPGliteSql, inlineValues, openDatabase, type Database, type SqlStatement } from "../../src/db/client.ts";
+import { openDatabase, type Database, type SqlStatement } from "../../src/db/client.ts";
 import { captureLogs } from "../support/app.ts";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.ts";
 
@@ -70,20 +67,6 @@ function check(database: () => Database) {
   });
 }
 
-describe("Sql port on the embedded database (values inlined, one simple query)", () => {
-  let dir = "";
-  let database: Database | undefined;
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "fb-sql-port-"));
-    database = await openDatabase({ kind: "embedded", dataDir: dir }, captureLogs().logger);
-  });
-  afterAll(async () => {
-    await database?.close();
-    await rm(dir, { recursive: true, force: true });
-  });
-  check(() => database as Database);
-});
-
 describe("Sql port on PostgreSQL (prepared statement, values as parameters)", () => {
   let testDatabase: TestDatabase | undefined;
   let database: Database | undefined;
@@ -96,65 +79,4 @@ describe("Sql port on PostgreSQL (prepared statement, values as parameters)", ()
     await testDatabase?.drop();
   });
   check(() => database as Database);
-});
-
-/** These tests look at the statements sent; the WAL flush is pglite-durability.test.ts's. */
-const NO_WAL = { flush: async () => undefined };
-
-describe("Sql port on PGlite: named statements", () => {
-  it("prepares a name once, executes it with the values written in, and refuses names that are not plain identifiers", async () => {
-    const sent: string[] = [];
-    const sql = createPGliteSql({
-      exec: async (text: string) => {
-        sent.push(text);
-        return [{ rows: [{ ok: 1 }], fields: [], affectedRows: 0 }];
-      },
-    }, NO_WAL);
-    await sql.query({ name: "fb_probe", text: "SELECT $1::text AS a", values: ["x'"] });
-    await sql.query({ name: "fb_probe", text: "SELECT $1::text AS a", values: ["y"] });
-    expect(sent).toEqual([
-      "PREPARE fb_probe AS SELECT $1::text AS a",
-      "EXECUTE fb_probe(convert_from(decode('7827', 'hex'), 'UTF8'))",
-      "EXECUTE fb_probe(convert_from(decode('79', 'hex'), 'UTF8'))",
-    ]);
-    await expect(sql.query({ name: "fb; DROP TABLE x", text: "SELECT 1", values: [] })).rejects.toThrow(/lower-case letters/);
-    expect(sent).toHaveLength(3);
-  });
-
-  it("prepares again after a PREPARE that failed", async () => {
-    let fail = true;
-    const sent: string[] = [];
-    const sql = createPGliteSql({
-      exec: async (text: string) => {
-        sent.push(text);
-        if (text.startsWith("PREPARE") && fail) {
-          fail = false;
-          throw new Error("relation does not exist");
-        }
-        return [{ rows: [], fields: [], affectedRows: 0 }];
-      },
-    }, NO_WAL);
-    await expect(sql.query({ name: "fb_retry", text: "SELECT 1", values: [] })).rejects.toThrow(/does not exist/);
-    await sql.query({ name: "fb_retry", text: "SELECT 1", values: [] });
-    expect(sent).toEqual(["PREPARE fb_retry AS SELECT 1", "PREPARE fb_retry AS SELECT 1", "EXECUTE fb_retry"]);
-  });
-});
-
-describe("inlineValues", () => {
-  it("writes each value as hex digits with the placeholder's cast kept", () => {
-    expect(inlineValues({ text: "SELECT $1::text, $2::bytea, $3::int, $4::text", values: ["a'", Buffer.from([0xff]), 3, null] })).toBe(
-      "SELECT convert_from(decode('6127', 'hex'), 'UTF8')::text, decode('ff', 'hex')::bytea, (3)::int, NULL::text",
-    );
-  });
-
-  it("leaves the statement's own literals alone", () => {
-    expect(inlineValues({ text: "SELECT '$1 ''$2''' AS x, $1::int", values: [5] })).toBe("SELECT '$1 ''$2''' AS x, (5)::int");
-  });
-
-  it("refuses a placeholder without a value, a value without a placeholder, dollar quotes and non-finite numbers", () => {
-    expect(() => inlineValues({ text: "SELECT $2::int", values: [1] })).toThrow(/\$2 has no value/);
-    expect(() => inlineValues({ text: "SELECT $1::int", values: [1, 2] })).toThrow(/2 values for 1 placeholders/);
-    expect(() => inlineValues({ text: "SELECT $$x$$", values: [] })).toThrow(/dollar-quoted/);
-    expect(() => inlineValues({ text: "SELECT $1::float8", values: [Number.NaN] })).toThrow(/not a finite number/);
-  });
 });

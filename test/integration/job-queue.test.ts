@@ -1,13 +1,9 @@
-// The durable job queue (src/queue) against real databases: PostgreSQL for the
-// full behaviour (retries, rate-limit holds, crash recovery, two workers) and
-// the embedded PGlite for the basic path. Test handlers call a tiny HTTP
-// server on 127.0.0.1 that records every call and answers as scripted.
+// The durable job queue (src/queue) against a real PostgreSQL server: retries, rate-limit
+// holds, crash recovery, two workers. Test handlers call a tiny HTTP server on 127.0.0.1 that
+// records every call and answers as scripted.
 
-import { mkdtemp } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
 import { z } from "zod";
@@ -17,7 +13,7 @@ import { FirebreakError, PermanentOutboundError, RateLimitedError, TransientOutb
 import type { JobDefinition } from "../../src/queue/models.ts";
 import { enqueueRaw, jobType } from "../../src/queue/service.ts";
 import { createJobWorker, type JobWorker, type JobWorkerOptions } from "../../src/queue/worker.ts";
-import { captureLogs, eventually, removeDir } from "../support/app.ts";
+import { captureLogs, eventually } from "../support/app.ts";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.ts";
 
 const POLL_MS = 50;
@@ -674,44 +670,5 @@ describe("job queue on PostgreSQL", () => {
     expect(logs.text()).toContain('"task":"broken task"');
     expect(logs.text()).toContain("housekeeping failed; it runs again with the next sweep");
     expect(logs.text()).toContain('"task":"counting task","removed":1');
-  });
-});
-
-describe("job queue on the embedded database (PGlite)", () => {
-  let dataDir: string;
-  let database: Database;
-
-  beforeAll(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), "firebreak-jobs-"));
-    database = await openDatabase({ kind: "embedded", dataDir }, logs.logger);
-    await database.migrate("prisma/migrations");
-  });
-
-  afterAll(async () => {
-    await stopWorkers();
-    await database?.close();
-    if (dataDir) await removeDir(dataDir);
-  });
-
-  it("runs enqueued jobs once each, honours dedupeKey and commits complete()'s follow-up", async () => {
-    const metrics = createMetrics();
-    await database.prisma.$transaction(async (tx) => {
-      await callJob.enqueue(tx, { name: "e1" });
-      await callJob.enqueue(tx, { name: "e2" }, { dedupeKey: "e2" });
-      await callJob.enqueue(tx, { name: "e2-again" }, { dedupeKey: "e2" });
-      await chainJob.enqueue(tx, { name: "e-parent", next: "e-child", failRecordOnAttempts: 0 });
-    });
-    expect(await database.prisma.job.count()).toBe(3);
-
-    startWorker(database, { metrics, concurrency: 2 });
-    await waitForStatus(database, ["e1", "e2", "e-parent", "e-child"], "DONE");
-    await sleep(POLL_MS * 6);
-
-    expect(outbound.hits.map((hit) => hit.name).sort()).toEqual(["e-child", "e-parent", "e1", "e2"]);
-    const jobs = await database.prisma.job.findMany();
-    expect(jobs).toHaveLength(4);
-    expect(jobs.every((job) => job.status === "DONE" && job.attempts === 1 && job.lockedBy === null)).toBe(true);
-    expect(await outcomes(metrics, "test.call")).toEqual({ done: 3 });
-    expect(await outcomes(metrics, "test.chain")).toEqual({ done: 1 });
   });
 });

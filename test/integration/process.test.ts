@@ -80,11 +80,16 @@ describe("running process", () => {
       expect(response.status).toBe(200);
       await new Promise((resolve) => setTimeout(resolve, 300)); // the job has claimed; its create call is in flight
       expect(slack.callsTo("conversations.create")).toEqual([]);
+      const serverPid = Number(/"pid":(\d+)[^\n]*embedded PostgreSQL server is running/.exec(first.stdout())?.[1]);
+      expect(serverPid).toBeGreaterThan(0);
       first.child.kill("SIGTERM");
       expect(await first.exit).toBe(0);
+      // SIGTERM stopped the embedded server too (a clean shutdown removes its postmaster.pid).
+      expect(() => process.kill(serverPid, 0)).toThrow();
+      expect(existsSync(join(dataDir, "postgres", "postmaster.pid"))).toBe(false);
       expect(slack.channels.byName("inc-1-drain-me")).toBeDefined();
       // The job finished and recorded its result before the database closed.
-      const database = await openDatabase({ kind: "embedded", dataDir }, captureLogs().logger);
+      const database = await openDatabase({ kind: "embedded", dataDir, poolSize: 2 }, captureLogs().logger);
       try {
         const incident = await database.prisma.incident.findFirstOrThrow({ where: { title: "Drain me" } });
         expect(incident.channelName).toBe("inc-1-drain-me");
@@ -100,6 +105,6 @@ describe("running process", () => {
       slack.setLatency(0);
       if (first.child.exitCode === null) first.child.kill("SIGKILL");
     }
-    // Two processes compile src/ through tsx and boot PGlite: ~20 s alone, more on a busy machine.
+    // Two processes compile src/ through tsx and start the embedded server: seconds alone, more on a busy machine.
   }, 120_000);
 });

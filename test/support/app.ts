@@ -29,7 +29,7 @@ export function captureLogs(level = "info"): LogCapture {
 
 export interface TestAppOptions {
   slack: FakeSlack;
-  /** PostgreSQL URL; default: the embedded database in `dataDir`. */
+  /** PostgreSQL URL; default: the embedded database (Firebreak's own server) in `dataDir`. */
   databaseUrl?: string;
   dataDir?: string;
   env?: Record<string, string>;
@@ -104,15 +104,4 @@ export async function waitForIdleJobs(app: Pick<TestApp, "database">, timeoutMs 
     timeoutMs,
     "job queue idle",
   );
-}
-
-/**
- * Alertmanager deliveries acknowledged but still in the embedded database's spool (read from
- * the app's own /metrics, as an operator would): they are not in `alert_deliveries` yet.
- */
-export async function spooledDeliveries(app: Pick<TestApp, "url">): Promise<number> {
-  const response = await fetch(`${app.url}/metrics`, { signal: AbortSignal.timeout(5_000) });
-  const text = await response.text();
-  const line = /^firebreak_alert_spool_pending (\d+)$/m.exec(text);
-  return line ? Number(line[1]) : 0;
 }

@@ -5,7 +5,12 @@
 //   afterAll(() => db.drop());
 //   ... connect with db.url ...
 import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import pg from "pg";
+import { startEmbeddedServer } from "../../src/db/embedded-server.ts";
+import { createLogger } from "../../src/lib/logger.ts";
 
 export interface TestDatabase {
   /** Connection URL of the new database (the base URL with its database name replaced). */
@@ -85,6 +90,31 @@ export async function createTestDatabase(baseUrl: string, options: CreateTestDat
         throw new Error(`createTestDatabase: could not drop database ${name} on ${describeServer(base)}: ${message}`, { cause: error });
       });
       return dropped;
+    },
+  };
+}
+
+export interface ThrowawayServer {
+  /** URL of the server's `firebreak` database. */
+  readonly url: string;
+  /** Stops the server (idempotent); `remove()` also deletes its files. */
+  stop(): Promise<void>;
+  remove(): Promise<void>;
+}
+
+/**
+ * A PostgreSQL server of its own (Firebreak's embedded server on a temporary directory), for a
+ * test that stops the database under a running app without disturbing the shared one.
+ */
+export async function startThrowawayServer(): Promise<ThrowawayServer> {
+  const dir = await mkdtemp(join(tmpdir(), "fb-pg-own-"));
+  const server = await startEmbeddedServer({ dataDir: dir, logger: createLogger({ level: "warn", format: "json" }) });
+  return {
+    url: server.url,
+    stop: () => server.stop(),
+    async remove() {
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
     },
   };
 }

@@ -18,7 +18,7 @@ describe("configuration", () => {
   it("needs only the bot token and signing secret; the rest has defaults", () => {
     const config = loadConfig(valid);
     expect(config.http.port).toBe(3000);
-    expect(config.database).toEqual({ kind: "embedded", dataDir: ".data" });
+    expect(config.database).toEqual({ kind: "embedded", dataDir: ".data", poolSize: 10 });
     expect(config.slack.apiUrl).toBe("https://slack.com/api/");
     expect(config.configFile).toBeUndefined();
   });
