@@ -35,7 +35,9 @@
  *   --alerts <n>          Alertmanager POSTs (default 2000)
  *   --alert-concurrency <n>  connections for them (default 8)
  *   --node-option <flag>  pass this flag to node for the app and the floor script (repeatable),
- *                         e.g. --node-option=--max-semi-space-size=16
+ *                         e.g. --node-option=--max-semi-space-size=16; default: package.json's
+ *                         config.nodeOptions, the flags `npm start` and the Docker image use
+ *   --no-node-options     no node flags at all
  *   --out <file>          markdown report (default bench/results/memory.md)
  *
  * Loopback only; every wait is bounded; the run is aborted after 30 minutes; the app, its
@@ -82,6 +84,7 @@ interface Options {
 
 function parseOptions(argv: readonly string[]): Options {
   const options: Options = { source: false, commands: 200, commandRate: 20, alerts: 2_000, alertConcurrency: 8, nodeOptions: [], out: path.join(ROOT, "bench/results/memory.md") };
+  let defaultFlags = true;
   const number = (name: string, value: string | undefined): number => {
     const parsed = Number(value);
     if (!Number.isFinite(parsed) || parsed <= 0) throw new Error(`${name} needs a positive number, got ${String(value)}`);
@@ -95,6 +98,9 @@ function parseOptions(argv: readonly string[]): Options {
       continue;
     }
     switch (arg) {
+      case "--no-node-options":
+        defaultFlags = false;
+        break;
       case "--node-option":
         if (!value) throw new Error("--node-option needs a flag");
         options.nodeOptions.push(value);
@@ -127,6 +133,11 @@ function parseOptions(argv: readonly string[]): Options {
       default:
         throw new Error(`unknown option ${String(arg)} (see the header of bench/memory.ts)`);
     }
+  }
+  if (defaultFlags && options.nodeOptions.length === 0) {
+    // What `npm start` and the Docker image run the app with (package.json config.nodeOptions).
+    const pkg = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { config?: { nodeOptions?: string } };
+    options.nodeOptions = (pkg.config?.nodeOptions ?? "").split(/\s+/).filter((flag) => flag !== "");
   }
   return options;
 }

@@ -525,6 +525,8 @@ interface CheckInput {
   enginesNode: string | undefined;
   /** The Node version the test suite runs on (package.json devDependencies.node), if pinned. */
   testNode: string | undefined;
+  /** The node flags `npm start` runs the app with (package.json config.nodeOptions). */
+  nodeOptions: string | undefined;
   /** The port the app listens on by default. */
   appPort: number;
   /** What a path relative to the build context is, if it exists. */
@@ -664,6 +666,9 @@ function checkDockerfile(input: CheckInput): Violation[] {
 
   // ENV NODE_ENV / DATA_DIR, VOLUME, ownership
   if (env.get("NODE_ENV") !== "production") fail("env", `NODE_ENV must be production, is ${env.get("NODE_ENV") ?? "unset"}`);
+  if (env.get("NODE_OPTIONS") !== input.nodeOptions) {
+    fail("env", `NODE_OPTIONS must be what npm start uses (package.json config.nodeOptions ${JSON.stringify(input.nodeOptions)}), is ${JSON.stringify(env.get("NODE_OPTIONS"))}`);
+  }
   const dataDir = env.get("DATA_DIR");
   if (dataDir !== "/data") {
     fail("env", `DATA_DIR must be /data, is ${dataDir ?? "unset"}`);
@@ -833,6 +838,7 @@ const repoDockerignore = readFileSync(path.join(ROOT, ".dockerignore"), "utf8");
 const packageJson = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as {
   engines?: { node?: string };
   devDependencies?: Record<string, string>;
+  config?: { nodeOptions?: string };
 };
 function repoPathKind(relative: string): PathKind {
   const stats = statSync(path.join(ROOT, relative), { throwIfNoEntry: false });
@@ -854,6 +860,7 @@ function repoInput(overrides: Partial<CheckInput> = {}): CheckInput {
     dockerignore: repoDockerignore,
     enginesNode: packageJson.engines?.node,
     testNode: packageJson.devDependencies?.node,
+    nodeOptions: packageJson.config?.nodeOptions,
     appPort: 3000,
     pathKind: repoPathKind,
     ...overrides,
@@ -1018,6 +1025,7 @@ describe("the checker catches bad Dockerfiles", () => {
     { rule: "expose", what: "ENV PORT that differs from the app default", input: () => ({ dockerfile: mutate("PORT=3000", "PORT=8080") }) },
     { rule: "env", what: "NODE_ENV=development", input: () => ({ dockerfile: mutate("NODE_ENV=production", "NODE_ENV=development") }) },
     { rule: "env", what: "another DATA_DIR", input: () => ({ dockerfile: mutate("DATA_DIR=/data", "DATA_DIR=/var/lib/firebreak") }) },
+    { rule: "env", what: "NODE_OPTIONS other than npm start's", input: () => ({ nodeOptions: "--max-old-space-size=4096" }) },
     { rule: "env", what: "no VOLUME", input: () => ({ dockerfile: mutate(/^VOLUME .*\n/m, "") }) },
     { rule: "env", what: "/data owned by root", input: () => ({ dockerfile: mutate("&& chown node:node /data", "") }) },
     { rule: "no-dev-deps", what: "npm ci without --omit=dev", input: () => ({ dockerfile: mutate(/npm ci --omit=dev --omit=optional/, "npm ci") }) },
