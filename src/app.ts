@@ -169,6 +169,9 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
 
     workerRef.current = worker;
     worker.start();
+    // Jobs committed by any process (this one's other paths, other replicas) wake the worker at
+    // once (the jobs_notify trigger); the worker's poll stays as the safety net.
+    database.listen("firebreak_jobs", () => worker.wake());
     cleanup.push(() => worker.stop(config.shutdownTimeoutMs));
     logger.info({ url }, "Firebreak is listening");
 

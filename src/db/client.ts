@@ -6,6 +6,7 @@ import type { Config } from "../config/env.ts";
 import type { Logger } from "../lib/logger.ts";
 import { DatabaseUnavailableError, errorMessage } from "../lib/errors.ts";
 import { startEmbeddedServer } from "./embedded-server.ts";
+import { listen, type Listener } from "./listener.ts";
 import { applyMigrations, readMigrations, type MigrationConnection, type MigrationReport } from "./migrator.ts";
 
 export type { PrismaClient } from "../generated/prisma/client.ts";
@@ -38,6 +39,8 @@ export interface Database {
   migrate(migrationsDir: string): Promise<MigrationReport>;
   /** Resolves when the database answers a trivial query within `timeoutMs`. */
   ping(timeoutMs?: number): Promise<void>;
+  /** LISTEN on `channel` over a connection of its own (./listener.ts); closed with the database. */
+  listen(channel: string, onNotify: () => void): Listener;
   close(): Promise<void>;
 }
 
@@ -108,6 +111,7 @@ async function openPostgres(url: string, poolSize: number, logger: Logger, name?
   });
   pool.on("error", (error) => logger.warn({ err: error }, "idle PostgreSQL connection failed"));
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  const listeners = new Set<Listener>();
 
   return {
     kind: "postgres",
@@ -125,7 +129,13 @@ async function openPostgres(url: string, poolSize: number, logger: Logger, name?
     async ping(timeoutMs = 1_000) {
       await withTimeout(pool.query("SELECT 1"), timeoutMs, target);
     },
+    listen(channel, onNotify) {
+      const listener = listen({ url, channel, onNotify, logger });
+      listeners.add(listener);
+      return listener;
+    },
     async close() {
+      await Promise.all([...listeners].map((listener) => listener.close()));
       await prisma.$disconnect().catch(() => undefined);
       await pool.end().catch(() => undefined);
     },

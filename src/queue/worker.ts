@@ -314,6 +314,7 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
           await runMaintenance();
         }
         const jobs = await claim(free);
+        if (jobs.length < free) await armNextDue();
         for (const job of jobs) {
           runningByKind.set(job.kind, (runningByKind.get(job.kind) ?? 0) + 1);
           const promise = run(job).finally(() => {
@@ -331,6 +332,24 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
       claiming = false;
       endRound();
     }
+  }
+
+  /**
+   * Nothing more is due now: wake when the next job falls due or a rate-limit hold ends (a
+   * retry's backoff, a 429's Retry-After, the pacing of channel creation, a prerequisite not
+   * ready yet), instead of waiting for the next poll.
+   */
+  let nextDue: NodeJS.Timeout | undefined;
+  async function armNextDue(): Promise<void> {
+    const [row] = await deps.prisma.$queryRaw<Array<{ ms: number | null }>>`
+      SELECT (EXTRACT(EPOCH FROM (LEAST(
+          (SELECT min(run_at) FROM jobs WHERE status = 'PENDING' AND run_at > now()),
+          (SELECT min(until) FROM rate_limit_holds WHERE until > now())) - clock_timestamp())) * 1000)::float8 AS ms`;
+    clearTimeout(nextDue);
+    nextDue = undefined;
+    const ms = row?.ms;
+    if (ms === null || ms === undefined || ms >= pollIntervalMs) return;
+    nextDue = setTimeout(wake, Math.max(0, Math.ceil(ms)));
   }
 
   function schedule(): void {
@@ -367,6 +386,7 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
     async stop(timeoutMs) {
       running = false;
       clearTimeout(timer);
+      clearTimeout(nextDue);
       let deadline: NodeJS.Timeout | undefined;
       const timedOut = new Promise<void>((resolve) => {
         deadline = setTimeout(resolve, timeoutMs);

@@ -646,6 +646,66 @@ describe("job queue on PostgreSQL", () => {
     expect(outbound.hits).toEqual([]);
   });
 
+  describe("starting jobs without waiting for a poll", () => {
+    /** A worker whose poll never comes during the test: only a wake can start its jobs. */
+    const NO_POLL_MS = 600_000;
+
+    async function listeningWorker(label: string): Promise<{ db: Database; worker: JobWorker }> {
+      const db = await openDatabase({ kind: "postgres", url: testDatabase.url, poolSize: 3 }, logs.logger);
+      extraDatabases.push(db);
+      const worker = startWorker(db, { label, pollIntervalMs: NO_POLL_MS });
+      const listener = db.listen("firebreak_jobs", () => worker.wake());
+      await eventually(async () => listener.connected, 10_000, "LISTEN session open");
+      return { db, worker };
+    }
+
+    it("a job committed by another process starts at once on a worker that only listens (LISTEN/NOTIFY on commit)", async () => {
+      await listeningWorker("listener");
+      // The first job proves the worker idle and listening; the second can only be started by
+      // the notification its commit sends (this process never calls wake(), the poll is 10 min away).
+      for (const name of ["notify-first", "notify-second"]) {
+        await database.prisma.$transaction(async (tx) => {
+          await callJob.enqueue(tx, { name });
+        });
+        await waitForStatus(database, [name], "DONE", 10_000);
+      }
+      expect(outbound.hits.map((hit) => [hit.name, hit.worker])).toEqual([
+        ["notify-first", "listener"],
+        ["notify-second", "listener"],
+      ]);
+    });
+
+    it("a job enqueued in a transaction that rolls back never runs", async () => {
+      await listeningWorker("listener");
+      const rolledBack = await database.prisma
+        .$transaction(async (tx) => {
+          await callJob.enqueue(tx, { name: "rolled-back" });
+          throw new Error("the declaring transaction failed");
+        })
+        .then(
+          () => false,
+          () => true,
+        );
+      expect(rolledBack).toBe(true);
+      // A committed job after it: once that one has run, the rolled-back one would have too.
+      await callJob.enqueue(database.prisma, { name: "after-rollback" });
+      await waitForStatus(database, ["after-rollback"], "DONE", 10_000);
+      expect(outbound.hits.map((hit) => hit.name)).toEqual(["after-rollback"]);
+      expect(await jobNamed(database, "rolled-back")).toEqual([]);
+    });
+
+    it("a job held back by a rate-limit hold starts when the hold ends, not at the next poll", async () => {
+      const { db, worker } = await listeningWorker("listener");
+      const until = new Date(Date.now() + 300);
+      await db.prisma.rateLimitHold.create({ data: { key: "held-key", until } });
+      await callJob.enqueue(database.prisma, { name: "after-hold" }, { rateKey: "held-key" });
+      worker.wake();
+      await waitForStatus(database, ["after-hold"], "DONE", 10_000);
+      const hit = outbound.hits.find((entry) => entry.name === "after-hold");
+      expect(hit?.at).toBeGreaterThanOrEqual(until.getTime());
+    });
+  });
+
   it("runs other domains' housekeeping with the sweep; a failing task is logged and does not stop jobs", async () => {
     let runs = 0;
     const worker = createJobWorker(

@@ -1,0 +1,211 @@
+/**
+ * Declare latency: from `/incident declare` reaching Firebreak to `conversations.create`
+ * reaching Slack, and to the header message posted in the new channel.
+ *
+ *   npm run bench:declare -- [--declares 15] [--runs 4] [--gap-ms 0] [--out bench/results/declare.md]
+ *
+ * Per run: the app (started through its composition root, as `npm start` does, on a fresh
+ * database) and a fake Slack that answers at once, both on loopback; `--declares` signed
+ * `/incident declare sev2 ...` commands one after the other, each sent as soon as the previous
+ * incident's header is posted (or `--gap-ms` after it). The times come from the fake Slack's
+ * record of each call's arrival. Two databases: the embedded default (the app's own server) and
+ * an external PostgreSQL through DATABASE_URL (a second embedded server started for the run, or
+ * `--postgres <url>`, on which a fresh database is created and dropped).
+ *
+ * The job worker runs with its default poll interval (500 ms), as in production: a job that waits
+ * for the poll shows up here.
+ */
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { cpus, tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { startFakeSlack, type FakeSlack } from "../test/fakes/slack/index.ts";
+import { startTestApp, type TestApp } from "../test/support/app.ts";
+import { createTestDatabase, startThrowawayServer, type ThrowawayServer } from "../test/support/postgres.ts";
+import { sendCommand } from "../test/support/slack-requests.ts";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+interface Options {
+  declares: number;
+  runs: number;
+  gapMs: number;
+  postgres: string | undefined;
+  out: string;
+}
+
+function parseOptions(argv: readonly string[]): Options {
+  const options: Options = { declares: 15, runs: 4, gapMs: 0, postgres: undefined, out: path.join(ROOT, "bench/results/declare.md") };
+  for (let index = 0; index < argv.length; index += 1) {
+    const arg = argv[index];
+    const value = argv[index + 1];
+    const positive = (): number => {
+      const parsed = Number(value);
+      if (!Number.isFinite(parsed) || parsed < 0) throw new Error(`${String(arg)} needs a number, got ${String(value)}`);
+      index += 1;
+      return parsed;
+    };
+    switch (arg) {
+      case "--declares":
+        options.declares = Math.max(1, Math.round(positive()));
+        break;
+      case "--runs":
+        options.runs = Math.max(1, Math.round(positive()));
+        break;
+      case "--gap-ms":
+        options.gapMs = positive();
+        break;
+      case "--postgres":
+        if (!value) throw new Error("--postgres needs a URL");
+        options.postgres = value;
+        index += 1;
+        break;
+      case "--out":
+        if (!value) throw new Error("--out needs a path");
+        options.out = path.resolve(value);
+        index += 1;
+        break;
+      default:
+        throw new Error(`unknown option ${String(arg)} (see the header of bench/declare.ts)`);
+    }
+  }
+  return options;
+}
+
+/** Resolves when `check` returns a value, polling the fake's records every 2 ms; bounded. */
+async function waitFor<T>(check: () => T | undefined, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
+interface Sample {
+  channelMs: number;
+  headerMs: number;
+}
+
+async function oneRun(slack: FakeSlack, app: TestApp, options: Options, runIndex: number): Promise<Sample[]> {
+  const samples: Sample[] = [];
+  for (let index = 0; index < options.declares; index += 1) {
+    const title = `Bench run ${runIndex} declare ${index}`;
+    const slug = title.toLowerCase().replaceAll(" ", "-");
+    const sentAt = Date.now();
+    const response = await sendCommand(app.url, `declare sev2 ${title}`);
+    if (response.status !== 200) throw new Error(`declare answered ${response.status}`);
+    const create = await waitFor(
+      () => slack.callsTo("conversations.create").find((call) => call.ok && String(call.args.name).endsWith(slug)),
+      30_000,
+      `conversations.create for ${title}`,
+    );
+    const channelId = (create.response.channel as { id?: string } | undefined)?.id;
+    if (!channelId) throw new Error("conversations.create answered no channel id");
+    const header = await waitFor(
+      () => slack.callsTo("chat.postMessage").find((call) => call.ok && call.args.channel === channelId),
+      30_000,
+      `the header in ${channelId}`,
+    );
+    samples.push({ channelMs: create.at - sentAt, headerMs: header.at - sentAt });
+    if (options.gapMs > 0) await new Promise((resolve) => setTimeout(resolve, options.gapMs));
+  }
+  return samples;
+}
+
+function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank] ?? Number.NaN;
+}
+
+interface TargetResult {
+  name: string;
+  runs: Array<{ channel: [number, number]; header: [number, number] }>;
+  all: Sample[];
+}
+
+async function benchTarget(name: string, options: Options, databaseUrl: () => Promise<{ url: string | undefined; drop(): Promise<void> }>): Promise<TargetResult> {
+  const result: TargetResult = { name, runs: [], all: [] };
+  for (let run = 0; run < options.runs; run += 1) {
+    const slack = await startFakeSlack();
+    const database = await databaseUrl();
+    const dataDir = await mkdtemp(path.join(tmpdir(), "fb-bench-declare-"));
+    let app: TestApp | undefined;
+    try {
+      // The production poll interval, not the tests' 100 ms.
+      app = await startTestApp({ slack, dataDir, ...(database.url ? { databaseUrl: database.url } : {}), worker: { pollIntervalMs: 500 } });
+      // One declare to warm up (JIT, prepared statements, the pool), not counted.
+      await oneRun(slack, app, { ...options, declares: 1, gapMs: 0 }, 1000 + run);
+      const samples = await oneRun(slack, app, options, run);
+      const channel = samples.map((sample) => sample.channelMs);
+      const header = samples.map((sample) => sample.headerMs);
+      result.runs.push({ channel: [percentile(channel, 50), percentile(channel, 95)], header: [percentile(header, 50), percentile(header, 95)] });
+      result.all.push(...samples);
+      console.log(`${name}, run ${run + 1}: channel p50 ${percentile(channel, 50)} / p95 ${percentile(channel, 95)} ms; header p50 ${percentile(header, 50)} / p95 ${percentile(header, 95)} ms`);
+    } finally {
+      await app?.stop();
+      await slack.close();
+      await database.drop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  }
+  return result;
+}
+
+function report(results: readonly TargetResult[], options: Options): string {
+  const lines = [
+    "# Declare latency benchmark",
+    "",
+    `- Date: ${new Date().toISOString()}`,
+    `- Machine: ${cpus().length} CPUs, ${cpus()[0]?.model ?? "unknown CPU"}; Node ${process.version}`,
+    `- Load: ${options.runs} runs per database, each on a fresh database and app, one warm-up declare, then ${options.declares} \`/incident declare sev2 ...\` one after the other, each sent ${options.gapMs > 0 ? `${options.gapMs} ms after` : "as soon as"} the previous header was posted; fake Slack on loopback answering at once; job worker with the production poll interval (500 ms).`,
+    "- Times: from sending the command to `conversations.create` reaching the fake Slack (channel), and to the header's `chat.postMessage` reaching it (header).",
+    "- Command: `npm run bench:declare`",
+    "",
+    "| Database | Run | Channel p50 / p95 (ms) | Header p50 / p95 (ms) |",
+    "| --- | ---: | ---: | ---: |",
+  ];
+  for (const result of results) {
+    result.runs.forEach((run, index) => lines.push(`| ${result.name} | ${index + 1} | ${run.channel[0]} / ${run.channel[1]} | ${run.header[0]} / ${run.header[1]} |`));
+    const channel = result.all.map((sample) => sample.channelMs);
+    const header = result.all.map((sample) => sample.headerMs);
+    lines.push(`| ${result.name} | all ${result.all.length} | **${percentile(channel, 50)} / ${percentile(channel, 95)}** | **${percentile(header, 50)} / ${percentile(header, 95)}** |`);
+  }
+  lines.push("", "Targets: channel created under 100 ms at p95, header posted under 150 ms at p95.", "");
+  for (const result of results) {
+    const channel95 = percentile(result.all.map((sample) => sample.channelMs), 95);
+    const header95 = percentile(result.all.map((sample) => sample.headerMs), 95);
+    lines.push(`- ${result.name}: channel p95 ${channel95} ms (${channel95 < 100 ? "met" : "NOT met"}), header p95 ${header95} ms (${header95 < 150 ? "met" : "NOT met"}).`);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  const deadline = setTimeout(() => {
+    console.error("bench/declare.ts: aborted after 20 minutes");
+    process.exit(2);
+  }, 20 * 60_000);
+  deadline.unref();
+  const results: TargetResult[] = [];
+  results.push(await benchTarget("embedded (default)", options, async () => ({ url: undefined, drop: async () => undefined })));
+  let own: ThrowawayServer | undefined;
+  try {
+    const base = options.postgres ?? (own = await startThrowawayServer()).url;
+    results.push(
+      await benchTarget("external PostgreSQL (DATABASE_URL)", options, async () => {
+        const database = await createTestDatabase(base, { prefix: "fb_bench_declare" });
+        return { url: database.url, drop: () => database.drop() };
+      }),
+    );
+  } finally {
+    await own?.remove();
+  }
+  const text = report(results, options);
+  await writeFile(options.out, text);
+  console.log(text);
+}
+
+await main();
