@@ -23,6 +23,7 @@ import { startFakeSlack, type FakeSlack } from "../test/fakes/slack/index.ts";
 import { startTestApp, type TestApp } from "../test/support/app.ts";
 import { createTestDatabase, startThrowawayServer, type ThrowawayServer } from "../test/support/postgres.ts";
 import { sendCommand } from "../test/support/slack-requests.ts";
+import { benchArgs } from "./lib/options.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -35,41 +36,14 @@ interface Options {
 }
 
 function parseOptions(argv: readonly string[]): Options {
-  const options: Options = { declares: 15, runs: 4, gapMs: 0, postgres: undefined, out: path.join(ROOT, "bench/results/declare.md") };
-  for (let index = 0; index < argv.length; index += 1) {
-    const arg = argv[index];
-    const value = argv[index + 1];
-    const positive = (): number => {
-      const parsed = Number(value);
-      if (!Number.isFinite(parsed) || parsed < 0) throw new Error(`${String(arg)} needs a number, got ${String(value)}`);
-      index += 1;
-      return parsed;
-    };
-    switch (arg) {
-      case "--declares":
-        options.declares = Math.max(1, Math.round(positive()));
-        break;
-      case "--runs":
-        options.runs = Math.max(1, Math.round(positive()));
-        break;
-      case "--gap-ms":
-        options.gapMs = positive();
-        break;
-      case "--postgres":
-        if (!value) throw new Error("--postgres needs a URL");
-        options.postgres = value;
-        index += 1;
-        break;
-      case "--out":
-        if (!value) throw new Error("--out needs a path");
-        options.out = path.resolve(value);
-        index += 1;
-        break;
-      default:
-        throw new Error(`unknown option ${String(arg)} (see the header of bench/declare.ts)`);
-    }
-  }
-  return options;
+  const args = benchArgs("bench/declare.ts", argv, { numbers: ["declares", "runs", "gap-ms"], strings: ["postgres", "out"] });
+  return {
+    declares: Math.round(args.number("declares", 15)),
+    runs: Math.round(args.number("runs", 4)),
+    gapMs: args.string("gap-ms") === undefined ? 0 : args.number("gap-ms", 0),
+    postgres: args.string("postgres"),
+    out: args.path("out", path.join(ROOT, "bench/results/declare.md")),
+  };
 }
 
 /** Resolves when `check` returns a value, polling the fake's records every 2 ms; bounded. */

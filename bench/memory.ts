@@ -45,6 +45,7 @@
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
+import { benchArgs } from "./lib/options.ts";
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { Agent, request as httpRequest } from "node:http";
 import { createServer, type AddressInfo } from "node:net";
@@ -83,57 +84,22 @@ interface Options {
 }
 
 function parseOptions(argv: readonly string[]): Options {
-  const options: Options = { source: false, commands: 200, commandRate: 20, alerts: 2_000, alertConcurrency: 8, nodeOptions: [], out: path.join(ROOT, "bench/results/memory.md") };
-  let defaultFlags = true;
-  const number = (name: string, value: string | undefined): number => {
-    const parsed = Number(value);
-    if (!Number.isFinite(parsed) || parsed <= 0) throw new Error(`${name} needs a positive number, got ${String(value)}`);
-    return parsed;
+  const args = benchArgs("bench/memory.ts", argv, {
+    numbers: ["commands", "command-rate", "alerts", "alert-concurrency"],
+    strings: ["out"],
+    flags: ["source", "no-node-options"],
+    lists: ["node-option"],
+  });
+  const options: Options = {
+    source: args.flag("source"),
+    commands: Math.round(args.number("commands", 200)),
+    commandRate: args.number("command-rate", 20),
+    alerts: Math.round(args.number("alerts", 2_000)),
+    alertConcurrency: Math.round(args.number("alert-concurrency", 8)),
+    nodeOptions: args.list("node-option"),
+    out: args.path("out", path.join(ROOT, "bench/results/memory.md")),
   };
-  for (let index = 0; index < argv.length; index += 1) {
-    const arg = argv[index];
-    const value = argv[index + 1];
-    if (arg?.startsWith("--node-option=")) {
-      options.nodeOptions.push(arg.slice("--node-option=".length));
-      continue;
-    }
-    switch (arg) {
-      case "--no-node-options":
-        defaultFlags = false;
-        break;
-      case "--node-option":
-        if (!value) throw new Error("--node-option needs a flag");
-        options.nodeOptions.push(value);
-        index += 1;
-        break;
-      case "--source":
-        options.source = true;
-        break;
-      case "--commands":
-        options.commands = Math.round(number(arg, value));
-        index += 1;
-        break;
-      case "--command-rate":
-        options.commandRate = number(arg, value);
-        index += 1;
-        break;
-      case "--alerts":
-        options.alerts = Math.round(number(arg, value));
-        index += 1;
-        break;
-      case "--alert-concurrency":
-        options.alertConcurrency = Math.round(number(arg, value));
-        index += 1;
-        break;
-      case "--out":
-        if (!value) throw new Error("--out needs a path");
-        options.out = path.resolve(value);
-        index += 1;
-        break;
-      default:
-        throw new Error(`unknown option ${String(arg)} (see the header of bench/memory.ts)`);
-    }
-  }
+  const defaultFlags = !args.flag("no-node-options");
   if (defaultFlags && options.nodeOptions.length === 0) {
     // What `npm start` and the Docker image run the app with (package.json config.nodeOptions).
     const pkg = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { config?: { nodeOptions?: string } };
