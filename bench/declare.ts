@@ -2,10 +2,12 @@
  * Declare latency: from `/incident declare` reaching Firebreak to `conversations.create`
  * reaching Slack, and to the header message posted in the new channel.
  *
- *   npm run bench:declare -- [--declares 15] [--runs 4] [--gap-ms 0] [--out bench/results/declare.md]
+ *   npm run bench:declare -- [--declares 15] [--runs 4] [--warmup 1] [--gap-ms 0] [--node-options "<flags>"]
+ *                            [--postgres <url>] [--out bench/results/declare.md]
  *
- * Per run: the app (started through its composition root, as `npm start` does, on a fresh
- * database) and a fake Slack that answers at once, both on loopback; `--declares` signed
+ * Per run: the app as a process of its own (src/main.ts with `npm start`'s node flags, the
+ * production poll interval, on a fresh database) and a fake Slack that answers at once, in this
+ * process, on loopback; `--declares` signed
  * `/incident declare sev2 ...` commands one after the other, each sent as soon as the previous
  * incident's header is posted (or `--gap-ms` after it). The times come from the fake Slack's
  * record of each call's arrival. Two databases: the embedded default (the app's own server) and
@@ -13,14 +15,17 @@
  * `--postgres <url>`, on which a fresh database is created and dropped).
  *
  * The job worker runs with its default poll interval (500 ms), as in production: a job that waits
- * for the poll shows up here.
+ * for the poll shows up here. Channel creation is paced at 6,000 a minute instead of the default
+ * 20 (Slack's Tier 2), which back-to-back declares would otherwise measure.
  */
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startFakeSlack, type FakeSlack } from "../test/fakes/slack/index.ts";
-import { startTestApp, type TestApp } from "../test/support/app.ts";
+import { mainEnv, startMain } from "../test/support/main-process.ts";
+import { freePort } from "../test/support/net.ts";
 import { createTestDatabase, startThrowawayServer, type ThrowawayServer } from "../test/support/postgres.ts";
 import { sendCommand } from "../test/support/slack-requests.ts";
 import { benchArgs } from "./lib/options.ts";
@@ -30,19 +35,25 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 interface Options {
   declares: number;
   runs: number;
+  /** Declares before the measured ones, not counted (JIT, prepared statements, the pool). */
+  warmup: number;
   gapMs: number;
   postgres: string | undefined;
   out: string;
+  /** NODE_OPTIONS of the app (default: package.json config.nodeOptions, as `npm start`). */
+  nodeOptions: string;
 }
 
 function parseOptions(argv: readonly string[]): Options {
-  const args = benchArgs("bench/declare.ts", argv, { numbers: ["declares", "runs", "gap-ms"], strings: ["postgres", "out"] });
+  const args = benchArgs("bench/declare.ts", argv, { numbers: ["declares", "runs", "gap-ms", "warmup"], strings: ["postgres", "out", "node-options"] });
   return {
     declares: Math.round(args.number("declares", 15)),
     runs: Math.round(args.number("runs", 4)),
+    warmup: args.string("warmup") === undefined ? 1 : Math.round(args.number("warmup", 1)),
     gapMs: args.string("gap-ms") === undefined ? 0 : args.number("gap-ms", 0),
     postgres: args.string("postgres"),
     out: args.path("out", path.join(ROOT, "bench/results/declare.md")),
+    nodeOptions: args.string("node-options") ?? productionNodeOptions(),
   };
 }
 
@@ -62,13 +73,13 @@ interface Sample {
   headerMs: number;
 }
 
-async function oneRun(slack: FakeSlack, app: TestApp, options: Options, runIndex: number): Promise<Sample[]> {
+async function oneRun(slack: FakeSlack, appUrl: string, options: Options, runIndex: number): Promise<Sample[]> {
   const samples: Sample[] = [];
   for (let index = 0; index < options.declares; index += 1) {
     const title = `Bench run ${runIndex} declare ${index}`;
     const slug = title.toLowerCase().replaceAll(" ", "-");
     const sentAt = Date.now();
-    const response = await sendCommand(app.url, `declare sev2 ${title}`);
+    const response = await sendCommand(appUrl, `declare sev2 ${title}`);
     if (response.status !== 200) throw new Error(`declare answered ${response.status}`);
     const create = await waitFor(
       () => slack.callsTo("conversations.create").find((call) => call.ok && String(call.args.name).endsWith(slug)),
@@ -100,23 +111,64 @@ interface TargetResult {
   all: Sample[];
 }
 
+/** The node flags `npm start` runs the app with (package.json config.nodeOptions). */
+function productionNodeOptions(): string {
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { config?: { nodeOptions?: string } };
+  return pkg.config?.nodeOptions ?? "";
+}
+
+/** Firebreak as its own process (src/main.ts, as `npm start` runs it, with its node flags), ready. */
+async function startApp(slack: FakeSlack, dataDir: string, databaseUrl: string | undefined, nodeOptions: string): Promise<{ url: string; stop(): Promise<void> }> {
+  const port = await freePort();
+  const main = startMain({
+    ...mainEnv(port, slack.url, dataDir),
+    NODE_OPTIONS: nodeOptions,
+    LOG_LEVEL: "warn",
+    // The default paces conversations.create to 20 a minute (Slack's Tier 2); back-to-back
+    // declares would measure that pacing, not Firebreak.
+    SLACK_CHANNELS_PER_MINUTE: "6000",
+    ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+  });
+  const url = `http://127.0.0.1:${port}`;
+  let exited = false;
+  void main.exit.then(() => (exited = true));
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (exited) throw new Error(`Firebreak exited before it was ready: ${main.stderr()}`);
+    const ready = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2_000) }).then(
+      (response) => response.status === 200,
+      () => false,
+    );
+    if (ready) break;
+    if (Date.now() > deadline) throw new Error("Firebreak was not ready within 60 s");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return {
+    url,
+    async stop() {
+      if (!exited) main.child.kill("SIGTERM");
+      await main.exit;
+    },
+  };
+}
+
 async function benchTarget(name: string, options: Options, databaseUrl: () => Promise<{ url: string | undefined; drop(): Promise<void> }>): Promise<TargetResult> {
   const result: TargetResult = { name, runs: [], all: [] };
   for (let run = 0; run < options.runs; run += 1) {
     const slack = await startFakeSlack();
     const database = await databaseUrl();
     const dataDir = await mkdtemp(path.join(tmpdir(), "fb-bench-declare-"));
-    let app: TestApp | undefined;
+    let app: { url: string; stop(): Promise<void> } | undefined;
     try {
-      // The production poll interval, not the tests' 100 ms.
-      app = await startTestApp({ slack, dataDir, ...(database.url ? { databaseUrl: database.url } : {}), worker: { pollIntervalMs: 500 } });
-      // One declare to warm up (JIT, prepared statements, the pool), not counted.
-      await oneRun(slack, app, { ...options, declares: 1, gapMs: 0 }, 1000 + run);
-      const samples = await oneRun(slack, app, options, run);
+      app = await startApp(slack, dataDir, database.url, options.nodeOptions);
+      // Warm-up declares (JIT, prepared statements, the pool), not counted.
+      await oneRun(slack, app.url, { ...options, declares: options.warmup, gapMs: 0 }, 1000 + run);
+      const samples = await oneRun(slack, app.url, options, run);
       const channel = samples.map((sample) => sample.channelMs);
       const header = samples.map((sample) => sample.headerMs);
       result.runs.push({ channel: [percentile(channel, 50), percentile(channel, 95)], header: [percentile(header, 50), percentile(header, 95)] });
       result.all.push(...samples);
+      console.log(`${name}, run ${run + 1}: channels ${channel.join(" ")}; headers ${header.join(" ")}`);
       console.log(`${name}, run ${run + 1}: channel p50 ${percentile(channel, 50)} / p95 ${percentile(channel, 95)} ms; header p50 ${percentile(header, 50)} / p95 ${percentile(header, 95)} ms`);
     } finally {
       await app?.stop();
@@ -134,7 +186,7 @@ function report(results: readonly TargetResult[], options: Options): string {
     "",
     `- Date: ${new Date().toISOString()}`,
     `- Machine: ${cpus().length} CPUs, ${cpus()[0]?.model ?? "unknown CPU"}; Node ${process.version}`,
-    `- Load: ${options.runs} runs per database, each on a fresh database and app, one warm-up declare, then ${options.declares} \`/incident declare sev2 ...\` one after the other, each sent ${options.gapMs > 0 ? `${options.gapMs} ms after` : "as soon as"} the previous header was posted; fake Slack on loopback answering at once; job worker with the production poll interval (500 ms).`,
+    `- Load: ${options.runs} runs per database, each on a fresh database and app, ${options.warmup} warm-up declare(s), then ${options.declares} \`/incident declare sev2 ...\` one after the other, each sent ${options.gapMs > 0 ? `${options.gapMs} ms after` : "as soon as"} the previous header was posted; the app a process of its own (\`src/main.ts\` with NODE_OPTIONS \`${options.nodeOptions}\`, the production poll interval of 500 ms, channel creation paced at 6,000 a minute), fake Slack answering at once in the benchmark's process, on loopback.`,
     "- Times: from sending the command to `conversations.create` reaching the fake Slack (channel), and to the header's `chat.postMessage` reaching it (header).",
     "- Command: `npm run bench:declare`",
     "",
