@@ -20,7 +20,8 @@ import { performance } from "node:perf_hooks";
  *   original fails its copies too). A later re-send is stored as usual. The
  *   memory of payloads is bounded (`maxRemembered`, oldest forgotten first).
  * - Admission. When deliveries wait longer than `maxWaitMs` for a statement,
- *   or more than `maxQueued` wait, the database cannot absorb the load: new
+ *   or more than `maxQueued` wait, or their bodies add up to more than
+ *   `maxQueuedChars`, the database cannot absorb the load: new
  *   deliveries are refused at once (`IngestOverloadedError`, answered 503 with
  *   Retry-After) instead of waiting for many seconds.
  * - Ingest first. Background processing asks `backgroundTurn()` before its
@@ -118,6 +119,12 @@ export interface IngestTuning {
   readonly maxWaitMs: number;
   /** Refuse new deliveries once this many wait for a statement. */
   readonly maxQueued: number;
+  /**
+   * Refuse new deliveries once the bodies held (waiting, or in a statement in flight) add up to
+   * this many characters: what bounds the webhook's memory when bodies are large (up to 1 MiB
+   * each), whatever their count.
+   */
+  readonly maxQueuedChars: number;
   /** An identical copy arriving this soon (ms) after the original's commit shares its row. */
   readonly copyWindowMs: number;
   /** Payload hashes remembered for copies, at most. */
@@ -137,6 +144,9 @@ export function ingestTuning(overrides: Partial<IngestTuning> = {}): IngestTunin
     maxFlushes: 4,
     maxWaitMs: 1_000,
     maxQueued: 1_024,
+    // 64 Mi characters of JSON, at most about 128 MiB of V8 strings: within the 384 MB old
+    // space `npm start` gives the app (package.json config.nodeOptions).
+    maxQueuedChars: 64 * 1024 * 1024,
     copyWindowMs: 1_000,
     maxRemembered: 4_096,
     quietMs: 100,
@@ -231,6 +241,8 @@ export function createIngestQueue(deps: IngestQueueDeps, tuning: IngestTuning): 
   const remembered = new Map<string, Remembered>();
   const idleWaiters = new Set<() => void>();
   let flushing = 0;
+  /** Characters of the bodies waiting or in a statement in flight. */
+  let heldChars = 0;
   let lastArrival = Number.NEGATIVE_INFINITY;
   /** Since when background work has been kept waiting without a quiet moment (null: not waiting). */
   let deferringSince: number | null = null;
@@ -273,6 +285,7 @@ export function createIngestQueue(deps: IngestQueueDeps, tuning: IngestTuning): 
       for (const waiting of batch) waiting.reject(error);
     } finally {
       flushing -= 1;
+      for (const waiting of batch) heldChars -= waiting.row.body.length;
       pump();
       notifyIdle();
     }
@@ -288,7 +301,10 @@ export function createIngestQueue(deps: IngestQueueDeps, tuning: IngestTuning): 
     }
   }
 
-  function overload(now: number): IngestOverloadedError | undefined {
+  function overload(now: number, row: DeliveryRow): IngestOverloadedError | undefined {
+    if (heldChars > 0 && heldChars + row.body.length > tuning.maxQueuedChars) {
+      return new IngestOverloadedError(`overloaded: ${heldChars} characters of deliveries wait to be stored`, 1);
+    }
     const oldest = queue[0];
     const waitedMs = oldest ? now - oldest.since : 0;
     if (queue.length < tuning.maxQueued && waitedMs <= tuning.maxWaitMs) return undefined;
@@ -310,9 +326,10 @@ export function createIngestQueue(deps: IngestQueueDeps, tuning: IngestTuning): 
     if (copy) return copy;
     const now = clock();
     lastArrival = now;
-    const refused = overload(now);
+    const refused = overload(now, row);
     if (refused) return Promise.reject(refused);
 
+    heldChars += row.body.length;
     const promise = new Promise<bigint>((resolve, reject) => {
       queue.push({ row, since: now, resolve, reject });
     });

@@ -251,6 +251,32 @@ describe("ingest queue: admission", () => {
   });
 });
 
+describe("ingest queue: admission by size", () => {
+  it("refuses new deliveries once the bodies held add up to maxQueuedChars, and admits again when they are stored", async () => {
+    const body = (name: string): DeliveryRow => ({ ...row(name), body: JSON.stringify({ groupKey: name, padding: "x".repeat(80) }) });
+    const size = body("a0").body.length;
+    const { queue, statements } = setup({ maxQueuedChars: size * 3 });
+    const admitted = ["a0", "a1", "a2"].map((name) => observe(queue.submit(body(name))));
+    const refused = observe(queue.submit(body("a3")));
+    await settle();
+    expect(refused.error).toBeInstanceOf(IngestOverloadedError);
+    expect((refused.error as IngestOverloadedError).retryAfterS).toBe(1);
+    expect(admitted.some((entry) => entry.settled)).toBe(false);
+
+    // A body larger than the bound alone is still admitted when nothing else is held.
+    for (const statement of statements) statement.commit();
+    await settle();
+    for (const statement of statements) statement.commit();
+    await settle();
+    expect(admitted.every((entry) => entry.value?.copy === false)).toBe(true);
+    const big = observe(queue.submit({ ...row("big"), body: JSON.stringify({ groupKey: "big", padding: "y".repeat(size * 4) }) }));
+    await settle();
+    statements.at(-1)!.commit();
+    await settle();
+    expect(big.value?.copy).toBe(false);
+  });
+});
+
 describe("ingest queue: background work yields to the webhook", () => {
   it("waits until no delivery is waiting or being stored, and runs at most backgroundSlots at once", async () => {
     const { queue, statements } = setup({ backgroundSlots: 1, maxDeferMs: 60_000, quietMs: 0 });
