@@ -20,6 +20,7 @@ import { createIncidentLifecycle } from "./incident/lifecycle.ts";
 import { FirebreakError, PermanentOutboundError, TransientOutboundError } from "./lib/errors.ts";
 import type { Logger } from "./lib/logger.ts";
 import { createJobWorker, type JobWorker, type JobWorkerOptions } from "./queue/worker.ts";
+import { expireLocksOfGoneWorkers } from "./queue/service.ts";
 import { createSlackApi } from "./slack/api.ts";
 import { createBoltApp } from "./slack/bolt.ts";
 import { SlackReceiver } from "./slack/receiver.ts";
@@ -168,6 +169,12 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
     const url = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
 
     workerRef.current = worker;
+    if (database.kind === "embedded") {
+      // This process holds the embedded server's data directory alone: a job still RUNNING was
+      // left by a previous process that died (kill -9, power loss). Take it over now.
+      const released = await expireLocksOfGoneWorkers(database.prisma);
+      if (released > 0) logger.warn({ jobs: released }, "jobs left running by a previous process are taken over");
+    }
     worker.start();
     // Jobs committed by any process (this one's other paths, other replicas) wake the worker at
     // once (the jobs_notify trigger); the worker's poll stays as the safety net.

@@ -40,3 +40,13 @@ export function backoffMs(attempt: number, random: () => number = Math.random): 
   const base = Math.min(300_000, 1_000 * 2 ** Math.max(0, attempt - 1));
   return Math.round(base * (0.75 + random() * 0.5));
 }
+
+/**
+ * Jobs left RUNNING by a process that is gone, made claimable at once (their lock expires now)
+ * instead of after their lock's full length. Only for a database no other worker can be using:
+ * the embedded server, whose data directory one Firebreak process holds at a time. The takeover
+ * is the usual one (the attempt counts; a job on its last attempt is marked dead by the sweep).
+ */
+export async function expireLocksOfGoneWorkers(db: Db): Promise<number> {
+  return db.$executeRaw`UPDATE jobs SET locked_until = now() WHERE status = 'RUNNING' AND locked_until > now()`;
+}

@@ -2,6 +2,7 @@ import { readFile, readdir, readlink, stat, writeFile } from "node:fs/promises";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startEmbeddedServer } from "../../src/db/embedded-server.ts";
 import { openDatabase } from "../../src/db/client.ts";
@@ -72,6 +73,20 @@ async function startReady(dataDir: string): Promise<Running> {
   return { main, url, serverPid: pid };
 }
 
+/** Jobs RUNNING right now, read through the embedded server's socket while Firebreak holds the directory. */
+async function runningJobs(dataDir: string): Promise<string[]> {
+  const password = (await readFile(join(dataDir, "postgres.password"), "utf8")).trim();
+  const client = new pg.Client({ host: join(dataDir, "postgres"), port: 5432, user: "firebreak", password, database: "firebreak" });
+  client.on("error", () => undefined);
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ kind: string }>("SELECT kind FROM jobs WHERE status = 'RUNNING'");
+    return rows.map((row) => row.kind);
+  } finally {
+    await client.end();
+  }
+}
+
 async function withDatabase<T>(dataDir: string, work: (db: Awaited<ReturnType<typeof openDatabase>>) => Promise<T>): Promise<T> {
   const db = await openDatabase({ kind: "embedded", dataDir, poolSize: 2 }, captureLogs().logger);
   try {
@@ -90,12 +105,16 @@ async function declare(running: Running, title: string, timeoutMs = 20_000): Pro
 }
 
 describe("crash safety", () => {
-  it("kill -9 of Firebreak leaves its server running; the next start stops that orphan and has every committed incident and job", async () => {
+  it("kill -9 of Firebreak mid-job leaves its server running; the next start stops that orphan, takes the job over at once and has every committed incident and job", async () => {
     const dataDir = await newDataDir();
     const first = await startReady(dataDir);
+    // The bookmark call hangs, so its job is RUNNING, locked for 60 s, when the process dies.
+    slack.setLatency(30_000, "bookmarks.add");
     await declare(first, "Before the crash");
+    await eventually(async () => (await runningJobs(dataDir)).length > 0, 20_000, "a job in flight");
     first.main.child.kill("SIGKILL");
     await first.main.exit;
+    slack.setLatency(0);
     // The server outlives its parent: it is an orphan on the data directory now.
     expect(isAlive(first.serverPid)).toBe(true);
 
@@ -104,9 +123,11 @@ describe("crash safety", () => {
       expect(second.serverPid).not.toBe(first.serverPid);
       expect(isAlive(first.serverPid)).toBe(false);
       expect(second.main.stdout()).toContain("left running by a previous Firebreak");
-      // A job the killed process was running stays locked until its lock expires (60 s), and
-      // jobs sharing its rate key (channel creation) wait for it: hence the longer wait.
-      await declare(second, "After the crash", 90_000);
+      // Logged as the worker starts, which can be just after /readyz first answers 200.
+      await eventually(async () => second.main.stdout().includes("jobs left running by a previous process are taken over"), 10_000, "the takeover logged");
+      // Well before the dead worker's 60 s lock would have expired.
+      await eventually(async () => slack.bookmarks.in("inc-1-before-the-crash").length > 0, 20_000, "the interrupted bookmark");
+      await declare(second, "After the crash");
       expect(slack.channels.all().filter((channel) => channel.name === "inc-1-before-the-crash")).toHaveLength(1);
     } finally {
       second.main.child.kill("SIGTERM");
