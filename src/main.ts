@@ -21,31 +21,23 @@ async function main(): Promise<void> {
   }
 
   const logger = createLogger(config.log);
-  let app: RunningFirebreak;
-  try {
-    app = await startFirebreak(config, { logger });
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`Firebreak cannot start: fix the configuration below.\n${error.problems.map((problem) => `  - ${problem}`).join("\n")}\n`);
-      logger.flush();
-      process.exit(78);
-    }
-    if (error instanceof FirebreakError) {
-      process.stderr.write(`Firebreak cannot start: ${error.message}\n`);
-      logger.flush();
-      process.exit(1);
-    }
-    logger.fatal({ err: error }, "Firebreak failed to start");
-    logger.flush();
-    process.exit(1);
-  }
 
+  // Signal handlers first: a SIGTERM that arrives while Firebreak is still starting (its
+  // /readyz can already answer while the job worker starts) waits for the start to finish,
+  // then drains like any other, instead of killing the process mid-way.
+  let app: RunningFirebreak | undefined;
+  let pending: NodeJS.Signals | undefined;
   let signals = 0;
   const shutdown = (signal: NodeJS.Signals) => {
     signals += 1;
     if (signals > 1) {
       logger.warn({ signal }, "second signal: exiting now");
       process.exit(1);
+    }
+    if (!app) {
+      pending = signal;
+      logger.info({ signal }, "signal during start-up: stopping as soon as started");
+      return;
     }
     logger.info({ signal }, "shutting down: draining requests and jobs");
     app.stop().then(
@@ -63,6 +55,28 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", shutdown);
   process.on("SIGINT", shutdown);
+
+  try {
+    app = await startFirebreak(config, { logger });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`Firebreak cannot start: fix the configuration below.\n${error.problems.map((problem) => `  - ${problem}`).join("\n")}\n`);
+      logger.flush();
+      process.exit(78);
+    }
+    if (error instanceof FirebreakError) {
+      process.stderr.write(`Firebreak cannot start: ${error.message}\n`);
+      logger.flush();
+      process.exit(1);
+    }
+    logger.fatal({ err: error }, "Firebreak failed to start");
+    logger.flush();
+    process.exit(1);
+  }
+  if (pending) {
+    signals = 0;
+    shutdown(pending);
+  }
 }
 
 await main();

@@ -60,6 +60,24 @@ describe("start-up errors", () => {
   });
 });
 
+describe("signals during start-up", () => {
+  it("a SIGTERM while Firebreak is starting waits for the start, then drains and exits 0 with the embedded server stopped", async () => {
+    const dir = join(dataDir, "sigterm-at-start");
+    const started = startMain({ ...baseEnv(await freePort()), DATA_DIR: dir });
+    try {
+      // Inside startFirebreak: migrations are done, Slack and the HTTP server are not yet.
+      await eventually(async () => started.stdout().includes('"msg":"database ready"'), 60_000, "start-up under way");
+      started.child.kill("SIGTERM");
+      expect(await started.exit).toBe(0);
+      expect(started.stdout()).toContain("signal during start-up: stopping as soon as started");
+      expect(started.stdout()).toMatch(/stopped cleanly/);
+      expect(existsSync(join(dir, "postgres", "postmaster.pid"))).toBe(false);
+    } finally {
+      if (started.child.exitCode === null) started.child.kill("SIGKILL");
+    }
+  }, 90_000);
+});
+
 describe("running process", () => {
   it("refuses a second process on the same embedded data directory, and drains on SIGTERM", async () => {
     const port = await freePort();
