@@ -72,6 +72,9 @@ describe("/incident declare", () => {
     expect(messages).toHaveLength(1);
     expect(JSON.stringify(messages[0]?.blocks)).toContain("INC-1: Checkout is failing");
 
+    // The invite job records its event after Slack answered it: wait for that commit (the
+    // header job runs alongside and may finish first).
+    await eventually(async () => (await app.database.prisma.timelineEvent.count({ where: { type: "participant.invited" } })) > 0, 5_000, "the invite recorded");
     const incident = await app.database.prisma.incident.findUniqueOrThrow({ where: { number: 1 }, include: { participants: { include: { roles: true } }, events: true } });
     expect(incident).toMatchObject({ title: "Checkout is failing", severity: "SEV3", status: "INVESTIGATING", channelId: channel?.id, channelName: "inc-1-checkout-is-failing", declaredById: "U0DECLARER", commanderId: "U0DECLARER" });
     expect(incident.headerMessageTs).toBe(messages[0]?.ts);
