@@ -9,7 +9,7 @@ import { FirebreakError, NotReadyError, PermanentOutboundError, RateLimitedError
 const NOT_READY_MAX_AGE_MS = 24 * 60 * 60_000;
 import type { Metrics } from "../http/metrics.ts";
 import type { JobContext, JobDefinition } from "./models.ts";
-import { backoffMs } from "./service.ts";
+import { backoffMs, msUntilNextDue } from "./service.ts";
 
 /** Job `j` is not held back by a 429 on its rate key, nor by another job of its key running. */
 const notBlocked = Prisma.sql`NOT EXISTS (SELECT 1 FROM rate_limit_holds h WHERE h.key = j.rate_key AND h.until > now())
@@ -314,7 +314,6 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
           await runMaintenance();
         }
         const jobs = await claim(free);
-        if (jobs.length < free) await armNextDue();
         for (const job of jobs) {
           runningByKind.set(job.kind, (runningByKind.get(job.kind) ?? 0) + 1);
           const promise = run(job).finally(() => {
@@ -325,6 +324,7 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
           inFlight.add(promise);
         }
         if (jobs.length === free) wakeRequested = true;
+        else await armNextDue(); // after the claimed jobs have started
       } while (wakeRequested && running);
     } catch (error) {
       deps.logger.warn({ err: error }, "job claim failed; retrying");
@@ -341,15 +341,9 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
    */
   let nextDue: NodeJS.Timeout | undefined;
   async function armNextDue(): Promise<void> {
-    const [row] = await deps.prisma.$queryRaw<Array<{ ms: number | null }>>`
-      SELECT (EXTRACT(EPOCH FROM (LEAST(
-          (SELECT min(run_at) FROM jobs WHERE status = 'PENDING' AND run_at > now()),
-          (SELECT min(until) FROM rate_limit_holds WHERE until > now())) - clock_timestamp())) * 1000)::float8 AS ms`;
+    const ms = await msUntilNextDue(deps.prisma);
     clearTimeout(nextDue);
-    nextDue = undefined;
-    const ms = row?.ms;
-    if (ms === null || ms === undefined || ms >= pollIntervalMs) return;
-    nextDue = setTimeout(wake, Math.max(0, Math.ceil(ms)));
+    nextDue = ms === undefined || ms >= pollIntervalMs ? undefined : setTimeout(wake, Math.max(0, Math.ceil(ms)));
   }
 
   function schedule(): void {
