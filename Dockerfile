@@ -29,6 +29,9 @@ FROM base AS build
 COPY package.json package-lock.json prisma.config.ts ./
 COPY prisma ./prisma
 COPY scripts/prisma-generate.mjs ./scripts/prisma-generate.mjs
+# package.json's overrides point @prisma/dev (the Prisma CLI's `prisma dev`, which would bring
+# PGlite) at this stub; the CLI loads it at start, so generation needs it.
+COPY scripts/stubs ./scripts/stubs
 # --ignore-scripts: the approved install script of the `node` dev dependency would fetch a second
 # Node binary the image already has, so skip them all; then run the project's own postinstall
 # (offline Prisma client generation into src/generated/prisma) and the one install script the

