@@ -8,7 +8,7 @@ import type { IncidentFlows } from "../incident/flows.ts";
 import { ALERTMANAGER, severityPriority, type IncidentLifecycle } from "../incident/lifecycle.ts";
 import { NotReadyError, PermanentOutboundError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
-import type { JobDefinition } from "../queue/models.ts";
+
 import { jobType } from "../queue/service.ts";
 import type { SlackApi } from "../slack/api.ts";
 import { recordEvents } from "../timeline/service.ts";
@@ -337,19 +337,15 @@ export function createAlertFlows(deps: AlertFlowDeps) {
   }
 
   const jobs = [
-    {
-      kind: processDeliveryJob.kind,
-      payload: deliveryPayload,
+    processDeliveryJob.handler({
       maxAttempts: 20,
       // Waiting for its turn (ingest first) must not hold every worker slot: Slack work goes on.
       maxConcurrent: tuning.backgroundSlots,
       async handle({ deliveryId }, context) {
         await processDelivery(BigInt(deliveryId), context.logger);
       },
-    } satisfies JobDefinition<z.infer<typeof deliveryPayload>>,
-    {
-      kind: postAlertsJob.kind,
-      payload: postAlertsPayload,
+    }),
+    postAlertsJob.handler({
       async handle({ incidentId, groupId, fingerprints }) {
         const incident = await loadIncidentChannel(incidentId);
         // Posted once the incident channel exists (the declare flow creates it).
@@ -359,10 +355,8 @@ export function createAlertFlows(deps: AlertFlowDeps) {
         const message = alertsMessage(alerts.map(toAlertView));
         await deps.slack.postMessage({ channel: incident.channelId, text: message.text, blocks: message.blocks });
       },
-    } satisfies JobDefinition<z.infer<typeof postAlertsPayload>>,
-    {
-      kind: postTriageJob.kind,
-      payload: groupPayload,
+    }),
+    postTriageJob.handler({
       async handle({ groupId }) {
         const channel = deps.config.alerts.triageChannel;
         if (!channel) return;
@@ -371,17 +365,13 @@ export function createAlertFlows(deps: AlertFlowDeps) {
         const message = triageMessage({ id: group.id, severity: group.severity, route: group.route }, group.alerts.map(toAlertView));
         await deps.slack.postMessage({ channel, text: message.text, blocks: message.blocks });
       },
-    } satisfies JobDefinition<z.infer<typeof groupPayload>>,
-    {
-      kind: triageReplyJob.kind,
-      payload: replyPayload,
+    }),
+    triageReplyJob.handler({
       async handle({ channel, threadTs, text }) {
         await deps.slack.postMessage({ channel, threadTs, text });
       },
-    } satisfies JobDefinition<z.infer<typeof replyPayload>>,
-    {
-      kind: incidentOpJob.kind,
-      payload: incidentOpPayload,
+    }),
+    incidentOpJob.handler({
       async handle({ incidentId, op, key }) {
         if (op === "resolve") {
           await deps.lifecycle.resolve(incidentId, ALERTMANAGER, "All alerts resolved (resolved automatically by its alert route).", key);
@@ -394,7 +384,7 @@ export function createAlertFlows(deps: AlertFlowDeps) {
           await deps.slack.postMessage({ channel: incident.channelId, text: message.text, blocks: message.blocks });
         }
       },
-    } satisfies JobDefinition<z.infer<typeof incidentOpPayload>>,
+    }),
   ];
 
   /** The triage channel's "Declare incident" button; the answer goes in a thread under the triage message. */

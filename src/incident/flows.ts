@@ -4,7 +4,7 @@ import type { Db, PrismaClient } from "../db/client.ts";
 import type { Metrics } from "../http/metrics.ts";
 import type { IncidentSource, Severity } from "../generated/prisma/enums.ts";
 import { NotReadyError, PermanentOutboundError } from "../lib/errors.ts";
-import type { JobDefinition } from "../queue/models.ts";
+
 import { jobType } from "../queue/service.ts";
 import type { SlackApi } from "../slack/api.ts";
 import { recordEvent } from "../timeline/service.ts";
@@ -184,9 +184,7 @@ export function createIncidentFlows(deps: IncidentFlowDeps) {
    * a channel this bot created for this incident (a previous attempt that
    * crashed before recording it) is adopted rather than duplicated.
    */
-  const createChannel: JobDefinition<z.infer<typeof incidentPayload>> = {
-    kind: createChannelJob.kind,
-    payload: incidentPayload,
+  const createChannel = createChannelJob.handler({
     async handle({ incidentId }, context) {
       const incident = await requireIncident(incidentId);
       if (incident.channelId) return;
@@ -237,12 +235,10 @@ export function createIncidentFlows(deps: IncidentFlowDeps) {
       });
       deps.wakeJobs();
     },
-  };
+  });
 
   /** Invites users (user group ids are expanded to their members). */
-  const invite: JobDefinition<z.infer<typeof invitePayload>> = {
-    kind: inviteJob.kind,
-    payload: invitePayload,
+  const invite = inviteJob.handler({
     async handle({ incidentId, users, actorId }, context) {
       const incident = await requireIncident(incidentId);
       if (!incident.channelId) throw new NotReadyError(`incident ${incidentId} has no channel yet`);
@@ -278,11 +274,9 @@ export function createIncidentFlows(deps: IncidentFlowDeps) {
         }
       });
     },
-  };
+  });
 
-  const postHeader: JobDefinition<z.infer<typeof incidentPayload>> = {
-    kind: postHeaderJob.kind,
-    payload: incidentPayload,
+  const postHeader = postHeaderJob.handler({
     async handle({ incidentId }, context) {
       const incident = await getIncidentDetail(deps.prisma, incidentId);
       if (!incident) throw new PermanentOutboundError("incident_not_found", "incident_not_found", `incident ${incidentId} does not exist`);
@@ -300,17 +294,15 @@ export function createIncidentFlows(deps: IncidentFlowDeps) {
       });
       deps.wakeJobs();
     },
-  };
+  });
 
-  const pinHeader: JobDefinition<z.infer<typeof incidentPayload>> = {
-    kind: pinHeaderJob.kind,
-    payload: incidentPayload,
+  const pinHeader = pinHeaderJob.handler({
     async handle({ incidentId }) {
       const incident = await getIncidentDetail(deps.prisma, incidentId);
       if (!incident?.channelId || !incident.headerMessageTs) throw new NotReadyError(`incident ${incidentId} has no header yet`);
       await deps.slack.pinMessage({ channel: incident.channelId, ts: incident.headerMessageTs });
     },
-  };
+  });
 
   return {
     declare,

@@ -3,7 +3,7 @@ import type { Db, PrismaClient } from "../db/client.ts";
 import type { FileConfig } from "../config/file.ts";
 import type { IncidentStatus, Severity } from "../generated/prisma/enums.ts";
 import { NotReadyError, PermanentOutboundError } from "../lib/errors.ts";
-import type { JobDefinition } from "../queue/models.ts";
+
 import { jobType } from "../queue/service.ts";
 import type { SlackApi } from "../slack/api.ts";
 import type { TimelineEventData, TimelineEventType } from "../timeline/models.ts";
@@ -383,9 +383,7 @@ function createLifecycleJobs(deps: LifecycleDeps, now: () => Date) {
     return { type: event.type, actorId: event.actorId, data: event.data, occurredAt: event.occurredAt };
   }
 
-  const syncStatus: JobDefinition<z.infer<typeof syncPayload>> = {
-    kind: syncStatusJob.kind,
-    payload: syncPayload,
+  const syncStatus = syncStatusJob.handler({
     async handle({ incidentId, header }, context) {
       const incident = await requireDetail(incidentId);
       const channel = incident.channelId;
@@ -406,22 +404,18 @@ function createLifecycleJobs(deps: LifecycleDeps, now: () => Date) {
         }
       }
     },
-  };
+  });
 
-  const postEvent: JobDefinition<z.infer<typeof eventPayload>> = {
-    kind: postEventJob.kind,
-    payload: eventPayload,
+  const postEvent = postEventJob.handler({
     async handle({ incidentId, eventId }) {
       const incident = await requireDetail(incidentId);
       if (!incident.channelId) throw new NotReadyError(`incident ${incidentId} has no channel yet`);
       const message = eventNotice(await loadEvent(incidentId, eventId), incident, "channel");
       await deps.slack.postMessage({ channel: incident.channelId, text: message.text, blocks: message.blocks });
     },
-  };
+  });
 
-  const threadUpdate: JobDefinition<z.infer<typeof eventPayload>> = {
-    kind: threadUpdateJob.kind,
-    payload: eventPayload,
+  const threadUpdate = threadUpdateJob.handler({
     async handle({ incidentId, eventId }) {
       const incident = await requireDetail(incidentId);
       if (incident.private) return;
@@ -432,11 +426,9 @@ function createLifecycleJobs(deps: LifecycleDeps, now: () => Date) {
       const message = eventNotice(await loadEvent(incidentId, eventId), incident, "announcement");
       await deps.slack.postMessage({ channel: incident.announcementChannelId, threadTs: incident.announcementTs, text: message.text, blocks: message.blocks });
     },
-  };
+  });
 
-  const announce: JobDefinition<z.infer<typeof incidentPayload>> = {
-    kind: announceJob.kind,
-    payload: incidentPayload,
+  const announce = announceJob.handler({
     async handle({ incidentId }, context) {
       const incident = await requireDetail(incidentId);
       if (incident.announcementTs) return;
@@ -456,20 +448,16 @@ function createLifecycleJobs(deps: LifecycleDeps, now: () => Date) {
         });
       });
     },
-  };
+  });
 
-  const ephemeral: JobDefinition<z.infer<typeof ephemeralPayload>> = {
-    kind: ephemeralJob.kind,
-    payload: ephemeralPayload,
+  const ephemeral = ephemeralJob.handler({
     maxAttempts: 3,
     async handle({ channel, user, text }) {
       await deps.slack.postEphemeral({ channel, user, text });
     },
-  };
+  });
 
-  const reminder: JobDefinition<z.infer<typeof reminderPayload>> = {
-    kind: reminderJob.kind,
-    payload: reminderPayload,
+  const reminder = reminderJob.handler({
     async handle({ incidentId, basis, intervalMinutes, misses }, context) {
       const incident = await requireDetail(incidentId);
       if (incident.status === "RESOLVED" || !incident.channelId) return;
@@ -499,7 +487,7 @@ function createLifecycleJobs(deps: LifecycleDeps, now: () => Date) {
       context.logger.info({ incidentId, missed, at: now().toISOString() }, "status update reminder sent");
       deps.wakeJobs();
     },
-  };
+  });
 
   return [syncStatus, postEvent, threadUpdate, announce, ephemeral, reminder] as const;
 }

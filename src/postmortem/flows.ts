@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { Db, PrismaClient } from "../db/client.ts";
 import { NotReadyError, PermanentOutboundError } from "../lib/errors.ts";
-import type { JobDefinition } from "../queue/models.ts";
+
 import { jobType } from "../queue/service.ts";
 import type { SlackApi } from "../slack/api.ts";
 import { recordEvent } from "../timeline/service.ts";
@@ -78,9 +78,7 @@ export function createPostmortemFlows(deps: PostmortemFlowDeps) {
     return { created };
   }
 
-  const postSummary: JobDefinition<z.infer<typeof summaryPayload>> = {
-    kind: postSummaryJob.kind,
-    payload: summaryPayload,
+  const postSummary = postSummaryJob.handler({
     async handle({ incidentId }, context) {
       const incident = await deps.prisma.incident.findUnique({ where: { id: incidentId }, select: { number: true, channelId: true } });
       if (!incident) throw new PermanentOutboundError("incident_not_found", "incident_not_found", `incident ${incidentId} does not exist`);
@@ -96,11 +94,9 @@ export function createPostmortemFlows(deps: PostmortemFlowDeps) {
       });
       deps.wakeJobs();
     },
-  };
+  });
 
-  const uploadDraft: JobDefinition<z.infer<typeof summaryPayload>> = {
-    kind: uploadDraftJob.kind,
-    payload: summaryPayload,
+  const uploadDraft = uploadDraftJob.handler({
     async handle({ incidentId }) {
       const incident = await deps.prisma.incident.findUnique({ where: { id: incidentId }, select: { number: true, channelId: true } });
       if (!incident?.channelId) throw new PermanentOutboundError("incident_not_found", "incident_not_found", `incident ${incidentId} has no channel`);
@@ -114,7 +110,7 @@ export function createPostmortemFlows(deps: PostmortemFlowDeps) {
         content: renderMarkdown(doc),
       });
     },
-  };
+  });
 
   return {
     requestSummary: async (incidentId: string, key: string) => {

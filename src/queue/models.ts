@@ -25,17 +25,29 @@ export interface JobContext {
   complete(record: (tx: Db) => Promise<void>): Promise<void>;
 }
 
-export interface JobDefinition<Payload> {
-  readonly kind: string;
-  readonly payload: z.ZodType<Payload>;
+/** How a job kind runs: written once per kind, next to the code that enqueues it (see `JobType.handler`). */
+export interface JobHandler<Payload> {
   readonly maxAttempts?: number;
   /** At most this many jobs of this kind run at once in one worker (default: no limit of its own). */
   readonly maxConcurrent?: number;
   handle(payload: Payload, context: JobContext): Promise<void>;
 }
 
-/** A job kind, typed by its payload; `enqueue` validates before writing. */
+/**
+ * What the worker runs: a kind and its handler, the payload type erased (`run`
+ * validates the stored payload with the kind's schema before handing it on).
+ */
+export interface JobDefinition {
+  readonly kind: string;
+  readonly maxAttempts?: number;
+  readonly maxConcurrent?: number;
+  run(payload: unknown, context: JobContext): Promise<void>;
+}
+
+/** A job kind, typed by its payload, declared once: `enqueue` validates before writing, `handler` attaches how it runs. */
 export interface JobType<Payload> {
   readonly kind: string;
+  readonly payload: z.ZodType<Payload>;
   enqueue(tx: Db, payload: Payload, options?: EnqueueOptions): Promise<void>;
+  handler(spec: JobHandler<Payload>): JobDefinition;
 }

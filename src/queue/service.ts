@@ -3,10 +3,17 @@ import type { Db, Prisma } from "../db/client.ts";
 import { FirebreakError } from "../lib/errors.ts";
 import type { EnqueueOptions, JobType } from "./models.ts";
 
-/** Declares a job kind; handlers are attached separately (see worker.ts). */
+/** Declares a job kind: its name and payload schema, once; `handler` attaches how it runs (see worker.ts). */
 export function jobType<Payload>(kind: string, schema: z.ZodType<Payload>): JobType<Payload> {
   return {
     kind,
+    payload: schema,
+    handler: (spec) => ({
+      kind,
+      ...(spec.maxAttempts === undefined ? {} : { maxAttempts: spec.maxAttempts }),
+      ...(spec.maxConcurrent === undefined ? {} : { maxConcurrent: spec.maxConcurrent }),
+      run: async (payload, context) => spec.handle(schema.parse(payload), context),
+    }),
     async enqueue(tx, payload, options = {}) {
       const parsed = schema.safeParse(payload);
       if (!parsed.success) {

@@ -55,9 +55,7 @@ interface Deps {
   prisma: PrismaClient;
   logger: Logger;
   metrics: Pick<Metrics, "jobOutcomes">;
-  // Each definition has its own payload type; the worker only passes them through.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  definitions: ReadonlyArray<JobDefinition<any>>;
+  definitions: ReadonlyArray<JobDefinition>;
   /**
    * Housekeeping of other domains (e.g. old alert deliveries), run with the
    * periodic sweep. A failing task is logged and tried again next sweep.
@@ -272,8 +270,7 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
         .catch((error: unknown) => deps.logger.warn({ err: error, jobId: String(job.id) }, "could not extend a job lock"));
     }, Math.max(1_000, Math.floor(lockMs / 3)));
     try {
-      const payload: unknown = definition.payload.parse(job.payload);
-      await definition.handle(payload, context);
+      await definition.run(job.payload, context);
       if (!completed) await deps.prisma.$transaction(async (tx) => markDone(tx, job));
       deps.metrics.jobOutcomes.inc({ kind: job.kind, outcome: "done" });
     } catch (error) {

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { Db, Prisma, PrismaClient } from "../db/client.ts";
 import { NotReadyError, PermanentOutboundError } from "../lib/errors.ts";
-import type { JobDefinition } from "../queue/models.ts";
+
 import { jobType } from "../queue/service.ts";
 import type { SlackApi, SlackMessage } from "../slack/api.ts";
 import { ensureParticipant, getIncidentByChannel, lockIncident } from "../incident/service.ts";
@@ -49,7 +49,6 @@ const reviseSchema = z.object({
   editorId: z.string().nullable(),
 });
 type CapturePayload = z.infer<typeof captureSchema>;
-type RevisePayload = z.infer<typeof reviseSchema>;
 type ReleasePayload = z.infer<typeof releaseSchema>;
 
 export const captureJob = jobType("timeline.capture", captureSchema);
@@ -131,9 +130,7 @@ export function createTimelineCapture(deps: CaptureDeps) {
     return reaction.split("::")[0] === deps.captureEmoji;
   }
 
-  const captureHandler: JobDefinition<CapturePayload> = {
-    kind: captureJob.kind,
-    payload: captureSchema,
+  const captureHandler = captureJob.handler({
     async handle(payload, context) {
       let message: Pick<SlackMessage, "userId" | "text" | "threadTs"> | undefined = payload.message
         ? { userId: payload.message.userId ?? undefined, text: payload.message.text, threadTs: payload.message.threadTs ?? undefined }
@@ -191,7 +188,7 @@ export function createTimelineCapture(deps: CaptureDeps) {
         await ensureParticipant(tx, incident.id, payload.actorId);
       });
     },
-  };
+  });
 
   /**
    * The incident (locked) and the entry of a captured message, for a change
@@ -213,9 +210,7 @@ export function createTimelineCapture(deps: CaptureDeps) {
     return undefined;
   }
 
-  const releaseHandler: JobDefinition<ReleasePayload> = {
-    kind: releaseJob.kind,
-    payload: releaseSchema,
+  const releaseHandler = releaseJob.handler({
     async handle(payload, context) {
       await context.complete(async (tx) => {
         const found = await capturedEntry(tx, payload, context.id, "release");
@@ -232,12 +227,10 @@ export function createTimelineCapture(deps: CaptureDeps) {
         });
       });
     },
-  };
+  });
 
   /** The author edited a captured message in Slack: the entry follows, and the edit is recorded with before and after. */
-  const reviseHandler: JobDefinition<RevisePayload> = {
-    kind: reviseJob.kind,
-    payload: reviseSchema,
+  const reviseHandler = reviseJob.handler({
     async handle(payload, context) {
       await context.complete(async (tx) => {
         const found = await capturedEntry(tx, payload, context.id, "edit");
@@ -257,7 +250,7 @@ export function createTimelineCapture(deps: CaptureDeps) {
         });
       });
     },
-  };
+  });
 
   return {
     jobs: [captureHandler, releaseHandler, reviseHandler] as const,

@@ -107,12 +107,10 @@ type CallPayload = z.infer<typeof callPayload>;
 const callJob = jobType("test.call", callPayload);
 
 const chainPayload = z.object({ name: z.string(), next: z.string(), failRecordOnAttempts: z.number().int() });
-type ChainPayload = z.infer<typeof chainPayload>;
 /** Calls out, then enqueues `next` in the transaction that marks it done. */
 const chainJob = jobType("test.chain", chainPayload);
 
 const slowPayload = z.object({ name: z.string() });
-type SlowPayload = z.infer<typeof slowPayload>;
 /** Calls out, then waits for the test to open the gate. */
 const slowJob = jobType("test.slow", slowPayload);
 
@@ -134,19 +132,13 @@ let slowGate = deferred();
 /** Attempts whose complete() record function ran (and then threw or not). */
 let recordAttempts: Array<{ name: string; attempt: number }> = [];
 
-type TestDefinition = JobDefinition<CallPayload> | JobDefinition<ChainPayload> | JobDefinition<SlowPayload>;
-
-function definitions(worker: string): TestDefinition[] {
-  const call: JobDefinition<CallPayload> = {
-    kind: callJob.kind,
-    payload: callPayload,
+function definitions(worker: string): JobDefinition[] {
+  const call = callJob.handler({
     async handle(payload, context) {
       await callOutbound(payload.name, context.attempt, worker);
     },
-  };
-  const chain: JobDefinition<ChainPayload> = {
-    kind: chainJob.kind,
-    payload: chainPayload,
+  });
+  const chain = chainJob.handler({
     async handle(payload, context) {
       await callOutbound(payload.name, context.attempt, worker);
       await context.complete(async (tx) => {
@@ -155,16 +147,14 @@ function definitions(worker: string): TestDefinition[] {
         if (context.attempt <= payload.failRecordOnAttempts) throw new Error(`recording ${payload.name} failed`);
       });
     },
-  };
-  const slow: JobDefinition<SlowPayload> = {
-    kind: slowJob.kind,
-    payload: slowPayload,
+  });
+  const slow = slowJob.handler({
     async handle(payload, context) {
       await callOutbound(payload.name, context.attempt, worker);
       slowStarted.resolve();
       await slowGate.promise;
     },
-  };
+  });
   return [call, chain, slow];
 }
 
@@ -581,9 +571,7 @@ describe("job queue on PostgreSQL", () => {
     const gate = deferred();
     let running = 0;
     let mostAtOnce = 0;
-    const single: JobDefinition<SlowPayload> = {
-      kind: "test.single",
-      payload: slowPayload,
+    const single = jobType("test.single", slowPayload).handler({
       maxConcurrent: 1,
       async handle(payload, context) {
         running += 1;
@@ -595,7 +583,7 @@ describe("job queue on PostgreSQL", () => {
           running -= 1;
         }
       },
-    };
+    });
     // The single-lane jobs are the most urgent and many: they must not take every slot.
     for (let i = 0; i < 6; i += 1) await enqueueRaw(database.prisma, "test.single", { name: `single-${i}` }, { priority: 1 });
     for (const name of ["other-1", "other-2", "other-3"]) await callJob.enqueue(database.prisma, { name }, { priority: 50 });

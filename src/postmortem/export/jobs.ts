@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { Db, PrismaClient } from "../../db/client.ts";
 import { PermanentOutboundError } from "../../lib/errors.ts";
-import type { JobContext, JobDefinition } from "../../queue/models.ts";
+import type { JobContext } from "../../queue/models.ts";
 import { jobType } from "../../queue/service.ts";
 import { generatePostmortem } from "../generate.ts";
 import type { Audience } from "../models.ts";
@@ -157,24 +157,20 @@ export function createPostmortemExporters(deps: PostmortemExportDeps) {
     context.logger.info({ incident: item.incident.number, repository: api.repository, issue: issue.number, adopted: found !== undefined }, "follow-up exported as a GitHub issue");
   }
 
-  const confluenceDefinition: JobDefinition<z.infer<typeof confluencePayload>> = {
-    kind: confluenceExportJob.kind,
-    payload: confluencePayload,
+  const confluenceDefinition = confluenceExportJob.handler({
     async handle({ incidentId }, context) {
       // Jobs enqueued before the exporter was turned off end quietly.
       if (!deps.confluence) return context.logger.info("the Confluence exporter is off; export skipped");
       await exportToConfluence(deps.confluence, incidentId, context);
     },
-  };
+  });
 
-  const githubDefinition: JobDefinition<z.infer<typeof githubPayload>> = {
-    kind: githubIssueJob.kind,
-    payload: githubPayload,
+  const githubDefinition = githubIssueJob.handler({
     async handle({ actionItemId }, context) {
       if (!deps.github) return context.logger.info("the GitHub exporter is off; issue not opened");
       await exportToGitHub(deps.github, actionItemId, context);
     },
-  };
+  });
 
   return {
     /** Call in the transaction that requests the draft (resolve, `/incident postmortem`); `key` makes a retried request a no-op. */
