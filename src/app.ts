@@ -4,29 +4,21 @@ import { loadFileConfig, type FileConfig } from "./config/file.ts";
 import { DEFAULT_MIGRATIONS_DIR, openDatabase, type Database } from "./db/client.ts";
 import { createMetrics } from "./http/metrics.ts";
 import { createHttpServer } from "./http/server.ts";
-import { createIncidentCommandHandler } from "./incident/command-handler.ts";
-import { createAlertFlows, processDeliveryJob } from "./alert/flows.ts";
-import { createDeliveryStore } from "./alert/service.ts";
-import { registerAlertmanagerWebhook } from "./alert/webhook.ts";
-import { registerPostmortemApi } from "./postmortem/api.ts";
-import { createPostmortemFlows } from "./postmortem/flows.ts";
-import { createConfluenceApi } from "./postmortem/export/confluence.ts";
-import { createGitHubApi } from "./postmortem/export/github.ts";
-import { createPostmortemExporters } from "./postmortem/export/jobs.ts";
-import { createAuthorizer } from "./incident/authz.ts";
-import { createIncidentFlows } from "./incident/flows.ts";
-import { createIncidentInteractions } from "./incident/interactions.ts";
-import { createIncidentLifecycle } from "./incident/lifecycle.ts";
+import { createAlertModule } from "./alert/module.ts";
+import { systemClock, type Clock } from "./core/clock.ts";
+import { gather, type Core, type FirebreakModule } from "./core/module.ts";
+import { createLifecycleBus } from "./events/lifecycle.ts";
+import { createIncidentModule } from "./incident/module.ts";
+import { createPostmortemModule } from "./postmortem/module.ts";
+import { createTimelineModule } from "./timeline/module.ts";
 import { FirebreakError, PermanentOutboundError, TransientOutboundError } from "./lib/errors.ts";
 import type { Logger } from "./lib/logger.ts";
 import { createJobWorker, type JobWorker, type JobWorkerOptions } from "./queue/worker.ts";
 import { expireLocksOfGoneWorkers } from "./queue/service.ts";
 import { createSlackApi } from "./slack/api.ts";
 import { createBoltApp } from "./slack/bolt.ts";
+import { createCommandRouter } from "./slack/commands.ts";
 import { SlackReceiver } from "./slack/receiver.ts";
-import { createTimelineCapture } from "./timeline/capture.ts";
-import { createTimelineEditor } from "./timeline/editing.ts";
-import { createPostmortemInteractions } from "./postmortem/interactions.ts";
 
 /**
  * The composition root: the only place that knows every concrete piece.
@@ -36,6 +28,8 @@ export interface FirebreakOptions {
   logger: Logger;
   migrationsDir?: string;
   worker?: JobWorkerOptions;
+  /** The time every module reads (default: the system clock). */
+  clock?: Clock;
 }
 
 export interface RunningFirebreak {
@@ -74,64 +68,35 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
 
     // Flows wake the worker, and the worker runs the flows' jobs.
     const workerRef: { current?: JobWorker } = {};
-    const wakeJobs = () => workerRef.current?.wake();
-    const authorizer = createAuthorizer({ admins: fileConfig.incidents.admins, slack, logger: logger.child({ component: "authz" }) });
-    const flows = createIncidentFlows({
+    const bus = createLifecycleBus();
+    const core: Core = {
+      config,
+      fileConfig,
       prisma: database.prisma,
+      sql: database.sql,
       slack,
+      logger,
       metrics,
-      config: fileConfig,
-      wakeJobs,
+      clock: options.clock ?? systemClock,
+      bus,
+      wakeJobs: () => workerRef.current?.wake(),
       botUserId: () => identity.userId,
-      channelPrefix: fileConfig.incidents.channelPrefix,
-      channelsPerMinute: config.slack.channelsPerMinute,
-    });
-    const { confluence: confluenceExport, github: githubExport, timeoutMs: exportTimeoutMs } = config.exporters;
-    const exporters = createPostmortemExporters({
-      prisma: database.prisma,
-      timeZone: config.timeZone,
-      confluence: confluenceExport ? { api: createConfluenceApi({ ...confluenceExport, timeoutMs: exportTimeoutMs }), spaceId: confluenceExport.spaceId } : undefined,
-      github: githubExport ? { api: createGitHubApi({ ...githubExport, timeoutMs: exportTimeoutMs }), labels: githubExport.labels } : undefined,
-    });
-    logger.info({ confluence: confluenceExport !== undefined, github: githubExport !== undefined }, "post-mortem exporters");
-    const postmortem = createPostmortemFlows({ prisma: database.prisma, slack, timeZone: config.timeZone, wakeJobs, exporters });
-    const lifecycle = createIncidentLifecycle({
-      prisma: database.prisma,
-      slack,
-      authorizer,
-      config: fileConfig,
-      wakeJobs,
-      onResolved: (tx, incident, key) => postmortem.requestSummaryWithin(tx, incident, key),
-      inviteForSeverity: (tx, incident) => flows.enqueueInvites(tx, incident, [...fileConfig.severities[incident.severity].notify], `severity:${incident.severity}`),
-    });
-    const deliveries = createDeliveryStore({ sql: database.sql, jobKind: processDeliveryJob.kind });
-    const alerts = createAlertFlows({
-      prisma: database.prisma,
-      deliveries,
-      config: fileConfig,
-      flows,
-      lifecycle,
-      slack,
-      metrics,
-      logger: logger.child({ component: "alerts" }),
-      wakeJobs,
-    });
-    const capture = createTimelineCapture({ prisma: database.prisma, slack, captureEmoji: fileConfig.timeline.captureEmoji, botUserId: () => identity.userId, wakeJobs });
-    const timeline = createTimelineEditor({
-      prisma: database.prisma,
-      authorizer,
-      slack,
-      tell: (channelId, userId, text) => lifecycle.tellUser(undefined, channelId, userId, text),
-    });
-    const postmortemInteractions = createPostmortemInteractions({ prisma: database.prisma, slack, flows: postmortem, wakeJobs });
+    };
+
+    // The capabilities. A new one is its own folder plus one line here.
+    const incident = createIncidentModule(core);
+    const alert = createAlertModule(core, incident);
+    const modules: FirebreakModule[] = [
+      incident.module,
+      alert.module,
+      createTimelineModule(core, incident),
+      createPostmortemModule(core),
+    ];
+    const contributions = gather(modules);
+    bus.subscribe(...contributions.subscribers);
+
     const worker = createJobWorker(
-      {
-        prisma: database.prisma,
-        logger: logger.child({ component: "jobs" }),
-        metrics,
-        definitions: [...flows.jobs, ...lifecycle.jobs, ...alerts.jobs, ...postmortem.jobs, ...exporters.jobs, ...capture.jobs],
-        maintenance: [{ name: "alert deliveries older than the retention", run: () => alerts.purgeOldDeliveries(config.alertDeliveryRetentionDays) }],
-      },
+      { prisma: database.prisma, logger: logger.child({ component: "jobs" }), metrics, definitions: contributions.jobs, maintenance: contributions.maintenance },
       options.worker,
     );
 
@@ -145,24 +110,14 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
       apiUrl: config.slack.apiUrl,
       timeoutMs: config.slack.timeoutMs,
       commandName: fileConfig.incidents.slashCommand,
-      handleIncidentCommand: createIncidentCommandHandler({ prisma: database.prisma, flows, lifecycle, slack, authorizer, config: fileConfig, alerts, postmortem, timeline }),
-      interactions: createIncidentInteractions({ prisma: database.prisma, flows, lifecycle, slack, authorizer, config: fileConfig }),
-      alerts,
-      capture,
-      timeline,
-      postmortem: postmortemInteractions,
+      commands: createCommandRouter(contributions.subcommands),
+      listeners: contributions.slack,
     });
     await bolt.init();
 
     const server = createHttpServer({ logger, metrics, checkReady: () => database.ping(1_000) });
     receiver.register(server);
-    if (config.apiToken) registerPostmortemApi(server, { prisma: database.prisma, apiToken: config.apiToken, timeZone: config.timeZone });
-    if (config.alertmanager) {
-      registerAlertmanagerWebhook(server, { auth: config.alertmanager, flows: alerts, logger: logger.child({ component: "alertmanager-webhook" }) });
-      if (config.alertmanager.kind === "insecure") logger.warn("the Alertmanager webhook accepts unauthenticated requests (ALERTMANAGER_ALLOW_INSECURE=true)");
-    } else {
-      logger.warn("the Alertmanager webhook is off: set ALERTMANAGER_TOKEN (or ALERTMANAGER_USERNAME and ALERTMANAGER_PASSWORD) to receive alerts");
-    }
+    for (const register of contributions.routes) register(server);
     await server.listen({ host: config.http.host, port: config.http.port });
     cleanup.push(() => server.close());
     const address = server.server.address() as AddressInfo;

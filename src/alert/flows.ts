@@ -5,13 +5,16 @@ import { Prisma } from "../generated/prisma/client.ts";
 import type { Metrics } from "../http/metrics.ts";
 import type { AlertStatus, Severity } from "../generated/prisma/enums.ts";
 import type { IncidentFlows } from "../incident/flows.ts";
-import { ALERTMANAGER, severityPriority, type IncidentLifecycle } from "../incident/lifecycle.ts";
+import { systemActor } from "../events/lifecycle.ts";
+import { severityPriority, type IncidentLifecycle } from "../incident/lifecycle.ts";
+
+const ALERTMANAGER = systemActor("ALERTMANAGER");
 import { NotReadyError, PermanentOutboundError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
 
 import { jobType } from "../queue/service.ts";
 import type { SlackApi } from "../slack/api.ts";
-import { recordEvents } from "../timeline/service.ts";
+import { recordEvents } from "../events/store.ts";
 import { assertStorable, createIngestQueue, ingestTuning, type IngestTuning, type StoredDelivery } from "./ingest.ts";
 import { endsAtOrNull, validateWebhook, type AlertmanagerWebhook } from "./models.ts";
 import type { DeliveryStore } from "./service.ts";

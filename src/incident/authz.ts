@@ -1,17 +1,75 @@
+import type { PrismaClient } from "../db/client.ts";
+import { recordEvent } from "../events/store.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { SlackApi } from "../slack/api.ts";
+import { incidentRef } from "./models.ts";
 
 /**
- * Who may change severity, resolve, reopen and assign roles: the incident's
- * commander, or an incident admin from the config (user ids, or user group
- * ids whose members are looked up in Slack and cached for a minute). When the
- * lookup fails, membership is denied (fail closed) and the failure logged.
+ * Authorization as policy: a rule names who may do an action on an incident
+ * (actor x action x incident). Principals are the incident's roles, the
+ * incident admins from the config, named users and user groups (members are
+ * looked up in Slack and cached for a minute; when a lookup fails,
+ * membership is denied, fail closed, and the failure logged). One place
+ * (`createAccessGuard`) builds the refusal and records `action.denied`.
  */
+export type Principal = "commander" | "scribe" | "comms" | "admins" | { user: string } | { group: string };
+
+/** The incident's own actions: the commander or an incident admin. */
+export const MANAGE: readonly Principal[] = ["commander", "admins"];
+/** Correcting the timeline: also the scribe. */
+export const EDIT_TIMELINE: readonly Principal[] = ["commander", "scribe", "admins"];
+
 export type ManageAction = "change severity" | "resolve" | "reopen" | "assign the commander" | "assign roles";
 
+/** The incident's role holders, as the rules see them. */
+export interface IncidentRoles {
+  commanderId: string | null;
+  scribeId?: string | null;
+  commsId?: string | null;
+}
+
 export interface Authorizer {
-  canManage(userId: string, incident: { commanderId: string | null }): Promise<boolean>;
+  /** Whether `userId` is one of `allowed` on this incident. */
+  allows(userId: string, allowed: readonly Principal[], incident: IncidentRoles): Promise<boolean>;
+  canManage(userId: string, incident: IncidentRoles): Promise<boolean>;
   isAdmin(userId: string): Promise<boolean>;
+}
+
+/** A principal as people read it in a refusal ("the commander (@alice)", "members of @sre"). */
+function describePrincipal(principal: Principal, incident: IncidentRoles): string {
+  if (principal === "commander") return `the commander${incident.commanderId ? ` (<@${incident.commanderId}>)` : ""}`;
+  if (principal === "scribe") return "the scribe";
+  if (principal === "comms") return "the comms lead";
+  if (principal === "admins") return "an incident admin";
+  return "user" in principal ? `<@${principal.user}>` : `members of <!subteam^${principal.group}>`;
+}
+
+/** "Only the commander (<@U1>), the scribe or an incident admin can resolve on INC-7." */
+export function refusalReason(allowed: readonly Principal[], incident: IncidentRoles & { number: number }, action: string): string {
+  const names = allowed.map((principal) => describePrincipal(principal, incident));
+  const who = names.length <= 1 ? (names[0] ?? "nobody") : `${names.slice(0, -1).join(", ")} or ${names.at(-1) ?? ""}`;
+  return `Only ${who} can ${action} on ${incidentRef(incident.number)}.`;
+}
+
+export interface AccessGuard {
+  /**
+   * Undefined when `userId` may do `action`; otherwise the refusal to show them,
+   * after recording `action.denied` on the incident's timeline.
+   */
+  check(userId: string, action: string, allowed: readonly Principal[], incident: IncidentRoles & { id: string; number: number }): Promise<string | undefined>;
+}
+
+export function createAccessGuard(deps: { prisma: PrismaClient; authorizer: Pick<Authorizer, "allows"> }): AccessGuard {
+  return {
+    async check(userId, action, allowed, incident) {
+      if (await deps.authorizer.allows(userId, allowed, incident)) return undefined;
+      const reason = refusalReason(allowed, incident, action);
+      await deps.prisma.$transaction(async (tx) => {
+        await recordEvent(tx, { incidentId: incident.id, type: "action.denied", source: "SLACK", actorId: userId, text: `<@${userId}> was not allowed to ${action}`, data: { action, reason } });
+      });
+      return `:no_entry: ${reason} Nothing was changed.`;
+    },
+  };
 }
 
 export interface AuthorizerDeps {
@@ -48,10 +106,23 @@ export function createAuthorizer(deps: AuthorizerDeps): Authorizer {
     return false;
   }
 
+  async function allows(userId: string, allowed: readonly Principal[], incident: IncidentRoles): Promise<boolean> {
+    for (const principal of allowed) {
+      if (principal === "commander" && incident.commanderId === userId) return true;
+      if (principal === "scribe" && incident.scribeId === userId) return true;
+      if (principal === "comms" && incident.commsId === userId) return true;
+      if (typeof principal === "object" && "user" in principal && principal.user === userId) return true;
+    }
+    for (const principal of allowed) {
+      if (principal === "admins" && (await isAdmin(userId))) return true;
+      if (typeof principal === "object" && "group" in principal && (await members(principal.group)).has(userId)) return true;
+    }
+    return false;
+  }
+
   return {
     isAdmin,
-    async canManage(userId, incident) {
-      return incident.commanderId === userId || isAdmin(userId);
-    },
+    allows,
+    canManage: (userId, incident) => allows(userId, MANAGE, incident),
   };
 }

@@ -1,61 +1,67 @@
 import type { FileConfig } from "../config/file.ts";
+import type { Clock } from "../core/clock.ts";
+import { userActor } from "../events/lifecycle.ts";
 import type { PrismaClient } from "../db/client.ts";
 import type { SlackApi } from "../slack/api.ts";
+import type { CommandContext, CommandReply, RegisteredSubcommand } from "../slack/commands.ts";
 import { ephemeral, type EphemeralResponse } from "../slack/views.ts";
-import type { TimelineEditor } from "../timeline/editing.ts";
 import type { Authorizer } from "./authz.ts";
-import { parseIncidentCommand, type IncidentCommand } from "./commands.ts";
+import {
+  commanderCommand,
+  declareCommand,
+  inviteCommand,
+  listCommand,
+  noteCommand,
+  reopenCommand,
+  resolveCommand,
+  roleCommand,
+  severityCommand,
+  showCommand,
+  statusCommand,
+  updateCommand,
+} from "./commands.ts";
 import type { IncidentFlows } from "./flows.ts";
 import type { IncidentLifecycle, Outcome } from "./lifecycle.ts";
 import { incidentRef, type IncidentDetail } from "./models.ts";
 import { countIncidents, getIncidentByChannel, getIncidentByNumber, isParticipant, listIncidents } from "./service.ts";
-import { declareModal, declaredReply, helpReply, incidentListReply, incidentShowReply } from "./views.ts";
+import { declareModal, declaredReply, incidentListReply, incidentShowReply } from "./views.ts";
 
-/** Who typed the command and where; taken from the verified Slack payload. */
-export interface CommandContext {
-  userId: string;
-  channelId: string;
-  /** Unique per invocation: a repeated delivery of the same command is recognised by it. */
-  triggerId: string;
+export type { CommandContext, CommandReply } from "../slack/commands.ts";
+
+function reply(outcome: Outcome): EphemeralResponse {
+  return ephemeral(outcome.message);
 }
 
-/** `undefined` acknowledges without a message (e.g. a modal was opened instead). */
-export type CommandReply = EphemeralResponse | undefined;
+/** The idempotency key of one `/incident` invocation (Slack retries carry the same trigger id). */
+export const commandKey = (context: CommandContext) => `command:${context.triggerId}`;
 
-type Handlers = {
-  [K in IncidentCommand["kind"]]: (command: Extract<IncidentCommand, { kind: K }>, context: CommandContext) => Promise<CommandReply>;
-};
+/**
+ * Runs `run` with the incident whose channel the command was typed in, or
+ * tells the person to use an incident channel. Other capabilities' subcommands
+ * that act on "this incident" use it too.
+ */
+export function inIncidentChannel(prisma: PrismaClient) {
+  return async (context: CommandContext, run: (incident: IncidentDetail) => Promise<CommandReply>): Promise<CommandReply> => {
+    const incident = await getIncidentByChannel(prisma, context.channelId);
+    if (!incident) return ephemeral(":information_source: Run this inside an incident channel (the one Firebreak created for the incident). `/incident list` shows them.");
+    return run(incident);
+  };
+}
 
 export interface CommandHandlerDeps {
   prisma: PrismaClient;
   flows: Pick<IncidentFlows, "declare" | "enqueueInvites">;
   lifecycle: IncidentLifecycle;
   slack: Pick<SlackApi, "openView">;
-  authorizer: Authorizer;
+  authorizer: Pick<Authorizer, "isAdmin">;
   config: Pick<FileConfig, "services">;
-  alerts: { recentGroups(limit: number): Promise<string> };
-  timeline: Pick<TimelineEditor, "page">;
-  postmortem: { requestSummary(incidentId: string, key: string): Promise<void>; addFollowUp(incidentId: string, userId: string, title: string, key: string): Promise<{ created: boolean }> };
-  now?: () => Date;
+  clock: Clock;
 }
 
-function reply(outcome: Outcome): EphemeralResponse {
-  return ephemeral(outcome.message);
-}
-
-/**
- * `/incident <text>` -> the reply Slack shows the user. One small handler per
- * subcommand; the Slack listener only parses the payload and acks the reply.
- */
-export function createIncidentCommandHandler(deps: CommandHandlerDeps) {
-  const now = deps.now ?? (() => new Date());
-
-  /** Commands that act on "this incident" need to run in its channel. */
-  async function inIncidentChannel(context: CommandContext, run: (incident: IncidentDetail) => Promise<CommandReply>): Promise<CommandReply> {
-    const incident = await getIncidentByChannel(deps.prisma, context.channelId);
-    if (!incident) return ephemeral(":information_source: Run this inside an incident channel (the one Firebreak created for the incident). `/incident list` shows them.");
-    return run(incident);
-  }
+/** The incident's subcommands with their handlers: each one small, the Slack listener only acks the reply. */
+export function createIncidentCommands(deps: CommandHandlerDeps): RegisteredSubcommand[] {
+  const inChannel = inIncidentChannel(deps.prisma);
+  const user = (context: CommandContext) => userActor(context.userId);
 
   async function refuseInsideIncident(context: CommandContext): Promise<EphemeralResponse | undefined> {
     const incident = await getIncidentByChannel(deps.prisma, context.channelId);
@@ -68,96 +74,71 @@ export function createIncidentCommandHandler(deps: CommandHandlerDeps) {
     return !incident.private || (await isParticipant(deps.prisma, incident.id, userId)) || (await deps.authorizer.isAdmin(userId));
   }
 
-  const key = (context: CommandContext) => `command:${context.triggerId}`;
-
-  const handlers: Handlers = {
-    help: async (command) => helpReply(command.problem),
-    declare: async (command, context) => {
+  return [
+    declareCommand.handler(async (command, context) => {
       const refused = await refuseInsideIncident(context);
       if (refused) return refused;
+      if (command.kind === "declare_modal") {
+        await deps.slack.openView({ triggerId: context.triggerId, view: declareModal(deps.config.services, { channelId: context.channelId }) });
+        return undefined;
+      }
       const { incident, plannedChannel, created } = await deps.flows.declare({
         title: command.title,
         severity: command.severity,
         private: false,
         source: "SLACK",
         declaredById: context.userId,
-        idempotencyKey: key(context),
+        idempotencyKey: commandKey(context),
       });
       return declaredReply(incident, plannedChannel, created);
-    },
-    declare_modal: async (_command, context) => {
-      const refused = await refuseInsideIncident(context);
-      if (refused) return refused;
-      await deps.slack.openView({ triggerId: context.triggerId, view: declareModal(deps.config.services, { channelId: context.channelId }) });
-      return undefined;
-    },
-    status: async (command, context) =>
-      inIncidentChannel(context, async (incident) =>
-        reply(await deps.lifecycle.setStatus(incident.id, { userId: context.userId }, command.status, command.message, key(context))),
-      ),
-    update: async (command, context) =>
-      inIncidentChannel(context, async (incident) => reply(await deps.lifecycle.postUpdate(incident.id, { userId: context.userId }, command.message, key(context)))),
-    severity: async (command, context) =>
-      inIncidentChannel(context, async (incident) => reply(await deps.lifecycle.setSeverity(incident.id, { userId: context.userId }, command.severity))),
-    commander: async (command, context) =>
-      inIncidentChannel(context, async (incident) =>
-        reply(
-          command.user.me
-            ? await deps.lifecycle.takeCommand(incident.id, { userId: context.userId })
-            : await deps.lifecycle.assignCommander(incident.id, { userId: context.userId }, command.user.id),
-        ),
-      ),
-    role: async (command, context) =>
-      inIncidentChannel(context, async (incident) => reply(await deps.lifecycle.assignRole(incident.id, { userId: context.userId }, command.role, command.userId))),
-    invite: async (command, context) =>
-      inIncidentChannel(context, async (incident) =>
-        reply(
-          await deps.lifecycle.invite(
-            incident.id,
-            { userId: context.userId },
-            command.userIds,
-            (tx, target, users) => deps.flows.enqueueInvites(tx, target, users, key(context), context.userId),
-            key(context),
-          ),
-        ),
-      ),
-    note: async (command, context) =>
-      inIncidentChannel(context, async (incident) => reply(await deps.lifecycle.addNote(incident.id, { userId: context.userId }, command.text, key(context)))),
-    resolve: async (command, context) =>
-      inIncidentChannel(context, async (incident) => reply(await deps.lifecycle.resolve(incident.id, { userId: context.userId }, command.summary, key(context)))),
-    reopen: async (_command, context) => inIncidentChannel(context, async (incident) => reply(await deps.lifecycle.reopen(incident.id, { userId: context.userId }))),
-    timeline: async (command, context) => inIncidentChannel(context, async (incident) => deps.timeline.page(incident, context.userId, command.page)),
-    list: async (command, context) => {
+    }),
+    listCommand.handler(async (command, context) => {
       const [rows, total] = await Promise.all([
         listIncidents(deps.prisma, { includeResolved: command.all, limit: 20 }),
         countIncidents(deps.prisma, { includeResolved: command.all }),
       ]);
       const listed = await Promise.all(rows.map(async (row) => ({ ...row, visible: await canSee(row, context.userId) })));
-      return incidentListReply(listed, { all: command.all, total, now: now() });
-    },
-    alerts: async () => ephemeral(await deps.alerts.recentGroups(20)),
-    postmortem: async (_command, context) =>
-      inIncidentChannel(context, async (incident) => {
-        await deps.postmortem.requestSummary(incident.id, key(context));
-        return ephemeral(`:memo: Generating the post-mortem draft of ${incidentRef(incident.number)}; its summary will be posted here.`);
-      }),
-    followup: async (command, context) =>
-      inIncidentChannel(context, async (incident) => {
-        const { created } = await deps.postmortem.addFollowUp(incident.id, context.userId, command.title, key(context));
-        return ephemeral(created ? ":white_check_mark: Follow-up recorded for the post-mortem." : "That follow-up was already recorded.");
-      }),
-    show: async (command, context) => {
+      return incidentListReply(listed, { all: command.all, total, now: deps.clock.now() });
+    }),
+    showCommand.handler(async (command, context) => {
       const incident = await getIncidentByNumber(deps.prisma, command.number);
       if (!incident || !(await canSee(incident, context.userId))) return ephemeral(`:mag: There is no ${incidentRef(command.number)} that you can see.`);
-      return incidentShowReply(incident, now(), deps.config.services);
-    },
-  };
-
-  return async function handle(text: string, context: CommandContext): Promise<CommandReply> {
-    const command = parseIncidentCommand(text);
-    const handler = handlers[command.kind] as (command: IncidentCommand, context: CommandContext) => Promise<CommandReply>;
-    return handler(command, context);
-  };
+      return incidentShowReply(incident, deps.clock.now(), deps.config.services);
+    }),
+    statusCommand.handler(async (command, context) =>
+      inChannel(context, async (incident) => reply(await deps.lifecycle.setStatus(incident.id, user(context), command.status, command.message, commandKey(context)))),
+    ),
+    updateCommand.handler(async (command, context) =>
+      inChannel(context, async (incident) => reply(await deps.lifecycle.postUpdate(incident.id, user(context), command.message, commandKey(context)))),
+    ),
+    severityCommand.handler(async (command, context) => inChannel(context, async (incident) => reply(await deps.lifecycle.setSeverity(incident.id, user(context), command.severity)))),
+    commanderCommand.handler(async (command, context) =>
+      inChannel(context, async (incident) =>
+        reply(
+          command.user.me
+            ? await deps.lifecycle.takeCommand(incident.id, context.userId)
+            : await deps.lifecycle.assignCommander(incident.id, user(context), command.user.id),
+        ),
+      ),
+    ),
+    roleCommand.handler(async (command, context) => inChannel(context, async (incident) => reply(await deps.lifecycle.assignRole(incident.id, user(context), command.role, command.userId)))),
+    inviteCommand.handler(async (command, context) =>
+      inChannel(context, async (incident) =>
+        reply(
+          await deps.lifecycle.invite(
+            incident.id,
+            user(context),
+            command.userIds,
+            (tx, target, users) => deps.flows.enqueueInvites(tx, target, users, commandKey(context), context.userId),
+            commandKey(context),
+          ),
+        ),
+      ),
+    ),
+    noteCommand.handler(async (command, context) => inChannel(context, async (incident) => reply(await deps.lifecycle.addNote(incident.id, user(context), command.text, commandKey(context))))),
+    resolveCommand.handler(async (command, context) =>
+      inChannel(context, async (incident) => reply(await deps.lifecycle.resolve(incident.id, user(context), command.summary, commandKey(context)))),
+    ),
+    reopenCommand.handler(async (_command, context) => inChannel(context, async (incident) => reply(await deps.lifecycle.reopen(incident.id, user(context))))),
+  ];
 }
-
-export type IncidentCommandHandler = ReturnType<typeof createIncidentCommandHandler>;

@@ -1,43 +1,16 @@
+import { MAX_TEXT_LENGTH, freeText, ok, problem, subcommand, usageOf, type Parsed } from "../slack/commands.ts";
 import type { IncidentStatus, Severity } from "./models.ts";
 import { DEFAULT_SEVERITY, parseSeverity } from "./models.ts";
 
 /**
- * `/incident` text -> a typed command. Pure: no Slack, no database. Anything
- * it cannot understand becomes `help` with a structured problem, so the user
- * gets an explanation and nothing is recorded.
+ * The incident's `/incident` subcommands: name, help and a pure parser each.
+ * Their handlers are attached in command-handler.ts; parsing needs no Slack
+ * and no database, and anything it cannot understand becomes a named problem.
  */
 export type AssignableRole = "SCRIBE" | "COMMS";
 
-export type IncidentCommand =
-  | { kind: "help"; problem?: CommandProblem }
-  | { kind: "declare"; title: string; severity: Severity }
-  | { kind: "declare_modal" }
-  | { kind: "status"; status: IncidentStatus; message: string | undefined }
-  | { kind: "update"; message: string }
-  | { kind: "severity"; severity: Severity }
-  | { kind: "commander"; user: { me: true } | { me: false; id: string } }
-  | { kind: "role"; role: AssignableRole; userId: string }
-  | { kind: "invite"; userIds: string[] }
-  | { kind: "note"; text: string }
-  | { kind: "resolve"; summary: string | undefined }
-  | { kind: "reopen" }
-  | { kind: "timeline"; page: number }
-  | { kind: "list"; all: boolean }
-  | { kind: "alerts" }
-  | { kind: "postmortem" }
-  | { kind: "followup"; title: string }
-  | { kind: "show"; number: number };
-
-export type CommandProblem =
-  | { type: "unknown_command"; subcommand: string }
-  | { type: "missing_title" }
-  | { type: "title_too_long"; length: number; max: number }
-  | { type: "text_too_long"; length: number; max: number }
-  | { type: "usage"; usage: string };
-
 export const MAX_TITLE_LENGTH = 200;
-/** Updates, notes and summaries: one Slack section's worth. */
-export const MAX_TEXT_LENGTH = 2_900;
+export { MAX_TEXT_LENGTH };
 
 export const USAGE = {
   declare: "/incident declare [sev1-sev4] <title>",
@@ -50,11 +23,7 @@ export const USAGE = {
   note: "/incident note <text>",
   resolve: "/incident resolve [summary]",
   reopen: "/incident reopen",
-  timeline: "/incident timeline [page]",
   list: "/incident list [all]",
-  alerts: "/incident alerts",
-  postmortem: "/incident postmortem",
-  followup: "/incident followup <text>",
   show: "/incident show <number>",
 } as const;
 
@@ -72,101 +41,161 @@ export function parseMention(token: string): string | undefined {
   return MENTION.exec(token)?.[1];
 }
 
-function usage(key: keyof typeof USAGE): IncidentCommand {
-  return { kind: "help", problem: { type: "usage", usage: USAGE[key] } };
+function maxText<Args>(text: string, build: () => Args): Parsed<Args> {
+  return text.length > MAX_TEXT_LENGTH ? problem({ type: "text_too_long", length: text.length, max: MAX_TEXT_LENGTH }) : ok(build());
 }
 
-function text(value: string, key: keyof typeof USAGE, build: (value: string) => IncidentCommand): IncidentCommand {
-  if (value === "") return usage(key);
-  if (value.length > MAX_TEXT_LENGTH) return { kind: "help", problem: { type: "text_too_long", length: value.length, max: MAX_TEXT_LENGTH } };
-  return build(value);
-}
+export const declareCommand = subcommand<{ kind: "declare"; title: string; severity: Severity } | { kind: "declare_modal" }>({
+  name: "declare",
+  aliases: ["new", "open"],
+  usage: USAGE.declare,
+  description: "Declare an incident; without a title, opens a form. e.g. `/incident declare sev2 Checkout is failing`",
+  where: "anywhere",
+  parse({ rest, words }) {
+    if (rest === "") return ok({ kind: "declare_modal" });
+    const first = words[0];
+    const parsed = first === undefined ? undefined : parseSeverity(first);
+    const severity = parsed ?? DEFAULT_SEVERITY;
+    const title = parsed && first !== undefined ? rest.slice(first.length).trim() : rest;
+    if (title === "") return problem({ type: "missing_title" });
+    if (title.length > MAX_TITLE_LENGTH) return problem({ type: "title_too_long", length: title.length, max: MAX_TITLE_LENGTH });
+    return ok({ kind: "declare", title, severity });
+  },
+});
 
-export function parseIncidentCommand(input: string): IncidentCommand {
-  const trimmed = input.trim();
-  if (trimmed === "") return { kind: "help" };
-  const [rawSubcommand = "", ...words] = trimmed.split(/\s+/);
-  const subcommand = rawSubcommand.toLowerCase();
-  const rest = trimmed.slice(rawSubcommand.length).trim();
-  const first = words[0];
+export const listCommand = subcommand<{ kind: "list"; all: boolean }>({
+  name: "list",
+  usage: USAGE.list,
+  description: "Open incidents, newest first (`all` includes resolved ones)",
+  where: "anywhere",
+  parse: ({ words }) => {
+    if (words.length === 0) return ok({ kind: "list", all: false });
+    return words.length === 1 && words[0]?.toLowerCase() === "all" ? ok({ kind: "list", all: true }) : usageOf(USAGE.list);
+  },
+});
 
-  switch (subcommand) {
-    case "help":
-      return { kind: "help" };
-    case "declare":
-    case "new":
-    case "open": {
-      if (rest === "") return { kind: "declare_modal" };
-      let severity = DEFAULT_SEVERITY;
-      let title = rest;
-      const parsed = first === undefined ? undefined : parseSeverity(first);
-      if (first !== undefined && parsed) {
-        severity = parsed;
-        title = rest.slice(first.length).trim();
-      }
-      if (title === "") return { kind: "help", problem: { type: "missing_title" } };
-      if (title.length > MAX_TITLE_LENGTH) return { kind: "help", problem: { type: "title_too_long", length: title.length, max: MAX_TITLE_LENGTH } };
-      return { kind: "declare", title, severity };
-    }
-    case "status": {
-      const status = first === undefined ? undefined : STATUSES[first.toLowerCase()];
-      if (!status) return usage("status");
-      const message = rest.slice(first!.length).trim();
-      if (message.length > MAX_TEXT_LENGTH) return { kind: "help", problem: { type: "text_too_long", length: message.length, max: MAX_TEXT_LENGTH } };
-      return { kind: "status", status, message: message === "" ? undefined : message };
-    }
-    case "update":
-      return text(rest, "update", (message) => ({ kind: "update", message }));
-    case "note":
-      return text(rest, "note", (value) => ({ kind: "note", text: value }));
-    case "sev":
-    case "severity": {
-      const severity = words.length === 1 && first ? parseSeverity(first) : undefined;
-      return severity ? { kind: "severity", severity } : usage("sev");
-    }
-    case "commander":
-    case "lead": {
-      if (words.length !== 1 || !first) return usage("commander");
-      if (first.toLowerCase() === "me") return { kind: "commander", user: { me: true } };
-      const id = parseMention(first);
-      return id ? { kind: "commander", user: { me: false, id } } : usage("commander");
-    }
-    case "role": {
-      const role = first?.toLowerCase();
-      const userId = words.length === 2 && words[1] ? parseMention(words[1]) : undefined;
-      if ((role !== "scribe" && role !== "comms") || !userId) return usage("role");
-      return { kind: "role", role: role === "scribe" ? "SCRIBE" : "COMMS", userId };
-    }
-    case "invite": {
-      const ids = words.map(parseMention);
-      if (ids.length === 0 || ids.some((id) => id === undefined)) return usage("invite");
-      return { kind: "invite", userIds: [...new Set(ids as string[])] };
-    }
-    case "resolve": {
-      if (rest.length > MAX_TEXT_LENGTH) return { kind: "help", problem: { type: "text_too_long", length: rest.length, max: MAX_TEXT_LENGTH } };
-      return { kind: "resolve", summary: rest === "" ? undefined : rest };
-    }
-    case "reopen":
-      return words.length === 0 ? { kind: "reopen" } : usage("reopen");
-    case "timeline":
-      if (words.length === 0) return { kind: "timeline", page: 1 };
-      if (words.length === 1 && /^[1-9][0-9]{0,4}$/.test(words[0] ?? "")) return { kind: "timeline", page: Number(words[0]) };
-      return usage("timeline");
-    case "list":
-      if (words.length === 0) return { kind: "list", all: false };
-      return words.length === 1 && first?.toLowerCase() === "all" ? { kind: "list", all: true } : usage("list");
-    case "postmortem":
-      return words.length === 0 ? { kind: "postmortem" } : usage("postmortem");
-    case "followup":
-    case "follow-up":
-      return text(rest, "followup", (title) => ({ kind: "followup", title }));
-    case "alerts":
-      return words.length === 0 ? { kind: "alerts" } : usage("alerts");
-    case "show": {
-      const match = words.length === 1 && first ? /^(?:inc-)?(\d{1,9})$/i.exec(first) : null;
-      return match?.[1] ? { kind: "show", number: Number(match[1]) } : usage("show");
-    }
-    default:
-      return { kind: "help", problem: { type: "unknown_command", subcommand } };
-  }
-}
+export const showCommand = subcommand<{ kind: "show"; number: number }>({
+  name: "show",
+  usage: USAGE.show,
+  description: "One incident's summary, e.g. `/incident show 42`",
+  where: "anywhere",
+  parse: ({ words }) => {
+    const match = words.length === 1 && words[0] ? /^(?:inc-)?(\d{1,9})$/i.exec(words[0]) : null;
+    return match?.[1] ? ok({ kind: "show", number: Number(match[1]) }) : usageOf(USAGE.show);
+  },
+});
+
+export const statusCommand = subcommand<{ kind: "status"; status: IncidentStatus; message: string | undefined }>({
+  name: "status",
+  usage: USAGE.status,
+  description: "Change the status, with an optional update, e.g. `/incident status identified Bad deploy of cart`",
+  where: "incident channel",
+  parse: ({ rest, words }) => {
+    const first = words[0];
+    const status = first === undefined ? undefined : STATUSES[first.toLowerCase()];
+    if (!status || first === undefined) return usageOf(USAGE.status);
+    const message = rest.slice(first.length).trim();
+    return maxText(message, () => ({ kind: "status" as const, status, message: message === "" ? undefined : message }));
+  },
+});
+
+export const updateCommand = subcommand<{ kind: "update"; message: string }>({
+  name: "update",
+  usage: USAGE.update,
+  description: "Post a status update here and under the announcement",
+  where: "incident channel",
+  parse: (input) => freeText(input, USAGE.update, (message) => ({ kind: "update", message })),
+});
+
+export const severityCommand = subcommand<{ kind: "severity"; severity: Severity }>({
+  name: "sev",
+  aliases: ["severity"],
+  usage: USAGE.sev,
+  description: "Change the severity (commander or admin)",
+  where: "incident channel",
+  parse: ({ words }) => {
+    const severity = words.length === 1 && words[0] ? parseSeverity(words[0]) : undefined;
+    return severity ? ok({ kind: "severity", severity }) : usageOf(USAGE.sev);
+  },
+});
+
+export const commanderCommand = subcommand<{ kind: "commander"; user: { me: true } | { me: false; id: string } }>({
+  name: "commander",
+  aliases: ["lead"],
+  usage: USAGE.commander,
+  description: "Hand over command (commander or admin); `me` to take it",
+  where: "incident channel",
+  parse: ({ words }) => {
+    const first = words[0];
+    if (words.length !== 1 || !first) return usageOf(USAGE.commander);
+    if (first.toLowerCase() === "me") return ok({ kind: "commander", user: { me: true } });
+    const id = parseMention(first);
+    return id ? ok({ kind: "commander", user: { me: false, id } }) : usageOf(USAGE.commander);
+  },
+});
+
+export const roleCommand = subcommand<{ kind: "role"; role: AssignableRole; userId: string }>({
+  name: "role",
+  usage: USAGE.role,
+  description: "Assign the scribe or comms lead (commander or admin)",
+  where: "incident channel",
+  parse: ({ words }) => {
+    const role = words[0]?.toLowerCase();
+    const userId = words.length === 2 && words[1] ? parseMention(words[1]) : undefined;
+    if ((role !== "scribe" && role !== "comms") || !userId) return usageOf(USAGE.role);
+    return ok({ kind: "role", role: role === "scribe" ? "SCRIBE" : "COMMS", userId });
+  },
+});
+
+export const inviteCommand = subcommand<{ kind: "invite"; userIds: string[] }>({
+  name: "invite",
+  usage: USAGE.invite,
+  description: "Invite people to the incident channel",
+  where: "incident channel",
+  parse: ({ words }) => {
+    const ids = words.map(parseMention);
+    const valid = ids.filter((id): id is string => id !== undefined);
+    if (ids.length === 0 || valid.length !== ids.length) return usageOf(USAGE.invite);
+    return ok({ kind: "invite", userIds: [...new Set(valid)] });
+  },
+});
+
+export const noteCommand = subcommand<{ kind: "note"; text: string }>({
+  name: "note",
+  usage: USAGE.note,
+  description: "Add a note to the timeline",
+  where: "incident channel",
+  parse: (input) => freeText(input, USAGE.note, (text) => ({ kind: "note", text })),
+});
+
+export const resolveCommand = subcommand<{ kind: "resolve"; summary: string | undefined }>({
+  name: "resolve",
+  usage: USAGE.resolve,
+  description: "Resolve, with an optional summary (commander or admin)",
+  where: "incident channel",
+  parse: ({ rest }) => maxText(rest, () => ({ kind: "resolve" as const, summary: rest === "" ? undefined : rest })),
+});
+
+export const reopenCommand = subcommand<{ kind: "reopen" }>({
+  name: "reopen",
+  usage: USAGE.reopen,
+  description: "Reopen a resolved incident (commander or admin)",
+  where: "incident channel",
+  parse: ({ words }) => (words.length === 0 ? ok({ kind: "reopen" }) : usageOf(USAGE.reopen)),
+});
+
+/** The incident's subcommands, in help order. */
+export const INCIDENT_COMMANDS = [
+  declareCommand,
+  listCommand,
+  showCommand,
+  statusCommand,
+  updateCommand,
+  severityCommand,
+  commanderCommand,
+  roleCommand,
+  inviteCommand,
+  noteCommand,
+  resolveCommand,
+  reopenCommand,
+] as const;

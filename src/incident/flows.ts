@@ -7,7 +7,9 @@ import { NotReadyError, PermanentOutboundError } from "../lib/errors.ts";
 
 import { jobType } from "../queue/service.ts";
 import type { SlackApi } from "../slack/api.ts";
-import { recordEvent } from "../timeline/service.ts";
+import { recordEvent } from "../events/store.ts";
+import { snapshot, systemActor, userActor, type LifecycleBus } from "../events/lifecycle.ts";
+import type { Clock } from "../core/clock.ts";
 import { incidentChannelName } from "./channel-name.ts";
 import { announceJob, enqueueSync, scheduleReminder, severityPriority } from "./lifecycle.ts";
 import { incidentRef, type IncidentSummary } from "./models.ts";
@@ -71,6 +73,9 @@ export interface IncidentFlowDeps {
   config: Pick<FileConfig, "severities" | "services">;
   /** Wakes the job worker after a commit that enqueued jobs. */
   wakeJobs(): void;
+  /** Subscribers hear of the declaration inside its transaction. */
+  bus: Pick<LifecycleBus, "publish">;
+  clock: Clock;
   /** The bot's own Slack user id (from auth.test). */
   botUserId(): string | undefined;
   channelPrefix: string;
@@ -125,7 +130,7 @@ export function createIncidentFlows(deps: IncidentFlowDeps) {
           if (existing) return { incident: existing, created: false };
         }
       }
-      const declaredAt = new Date();
+      const declaredAt = deps.clock.now();
       const created = await createIncident(tx, {
         title: input.title,
         severity: input.severity,
@@ -142,7 +147,7 @@ export function createIncidentFlows(deps: IncidentFlowDeps) {
       await recordEvent(tx, {
         incidentId: created.id,
         type: "incident.declared",
-        source: input.source === "ALERT" ? "ALERTMANAGER" : "SLACK",
+        source: input.source === "ALERT" ? "ALERTMANAGER" : input.source,
         actorId: input.declaredById,
         text: `${incidentRef(created.number)} declared as ${created.severity}: ${created.title}`,
         data: { title: created.title, severity: created.severity, private: created.private },
@@ -155,6 +160,8 @@ export function createIncidentFlows(deps: IncidentFlowDeps) {
         incidentId: created.id,
       });
       await scheduleReminder(tx, deps.config, created, created.declaredAt);
+      const actor = input.declaredById ? userActor(input.declaredById) : systemActor(input.source === "ALERT" ? "ALERTMANAGER" : input.source === "API" ? "API" : "SYSTEM");
+      await deps.bus.publish(tx, { type: "incident.declared", incident: snapshot(created), actor, alertDeclared: input.source === "ALERT" });
       if (input.idempotencyKey) await recordIdempotentResult(tx, input.idempotencyKey, { incidentNumber: created.number });
       if (input.startedAt) await tx.incident.update({ where: { id: created.id }, data: { startedAt: input.startedAt } });
       return { incident: created, created: true };

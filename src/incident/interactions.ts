@@ -3,6 +3,8 @@ import type { PrismaClient } from "../db/client.ts";
 import type { IncidentStatus, Severity } from "../generated/prisma/enums.ts";
 import type { SlackApi } from "../slack/api.ts";
 import { parsePrivateMetadata as metadata } from "../slack/blocks.ts";
+import type { Clicker, ViewAnswer } from "../slack/listeners.ts";
+import { userActor } from "../events/lifecycle.ts";
 import type { Authorizer } from "./authz.ts";
 import { MAX_TITLE_LENGTH } from "./commands.ts";
 import type { IncidentFlows } from "./flows.ts";
@@ -16,17 +18,11 @@ import { FIELDS, resolveModal, updateModal } from "./views.ts";
  * extract plain values from the payloads and call these; answers for the
  * clicker go out as ephemeral messages through the job queue.
  */
-export interface Clicker {
-  userId: string;
-  channelId: string | undefined;
-  triggerId: string;
-}
 
 /** A view submission's state, as Slack sends it: values[blockId][actionId]. */
 export type ViewValues = Record<string, Record<string, { value?: string | null; selected_option?: { value: string } | null; selected_options?: Array<{ value: string }> }>>;
 
 /** What a view submission answers: close the modal, or show errors by block id. */
-export type ViewAnswer = { close: true } | { errors: Record<string, string> };
 
 export interface InteractionDeps {
   prisma: PrismaClient;
@@ -58,12 +54,12 @@ export function createIncidentInteractions(deps: InteractionDeps) {
     },
 
     async takeCommand(incidentId: string, clicker: Clicker): Promise<void> {
-      await tell(clicker, await deps.lifecycle.takeCommand(incidentId, { userId: clicker.userId }));
+      await tell(clicker, await deps.lifecycle.takeCommand(incidentId, clicker.userId));
     },
 
     async setSeverity(incidentId: string, value: string, clicker: Clicker): Promise<void> {
       if (!SEVERITIES.includes(value as Severity)) return;
-      await tell(clicker, await deps.lifecycle.setSeverity(incidentId, { userId: clicker.userId }, value as Severity));
+      await tell(clicker, await deps.lifecycle.setSeverity(incidentId, userActor(clicker.userId), value as Severity));
     },
 
     async openUpdate(incidentId: string, clicker: Clicker): Promise<void> {
@@ -83,7 +79,7 @@ export function createIncidentInteractions(deps: InteractionDeps) {
       }
       if (!(await deps.authorizer.canManage(clicker.userId, incident))) {
         // The lifecycle records the denial and explains it.
-        await tell(clicker, await deps.lifecycle.resolve(incidentId, { userId: clicker.userId }, undefined));
+        await tell(clicker, await deps.lifecycle.resolve(incidentId, userActor(clicker.userId), undefined));
         return;
       }
       await deps.slack.openView({ triggerId: clicker.triggerId, view: resolveModal(incident) });
@@ -124,7 +120,7 @@ export function createIncidentInteractions(deps: InteractionDeps) {
       const status = (selected(values, FIELDS.status) ?? "INVESTIGATING") as IncidentStatus;
       const incident = await getIncidentDetail(deps.prisma, incidentId);
       if (!incident) return { errors: { [FIELDS.message.block]: "That incident no longer exists." } };
-      const actor = { userId };
+      const actor = userActor(userId);
       const outcome =
         incident.status === status
           ? await deps.lifecycle.postUpdate(incidentId, actor, message, `view:${viewId}`)
@@ -137,7 +133,7 @@ export function createIncidentInteractions(deps: InteractionDeps) {
       if (typeof incidentId !== "string") return { errors: { [FIELDS.summary.block]: "This form is out of date; open it again from the incident header." } };
       const summary = text(values, FIELDS.summary);
       if (summary === "") return { errors: { [FIELDS.summary.block]: "Summarise the resolution for the post-mortem." } };
-      const outcome = await deps.lifecycle.resolve(incidentId, { userId }, summary, `view:${viewId}`);
+      const outcome = await deps.lifecycle.resolve(incidentId, userActor(userId), summary, `view:${viewId}`);
       return outcome.ok ? { close: true } : { errors: { [FIELDS.summary.block]: outcome.message.slice(0, 150) } };
     },
   };

@@ -1,14 +1,16 @@
 import { z } from "zod";
 import type { Db, PrismaClient } from "../db/client.ts";
 import type { FileConfig } from "../config/file.ts";
+import type { Clock } from "../core/clock.ts";
+import { snapshot, sourceOf, userActor, type Actor, type LifecycleBus, type LifecycleEvent } from "../events/lifecycle.ts";
 import type { IncidentStatus, Severity } from "../generated/prisma/enums.ts";
 import { NotReadyError, PermanentOutboundError } from "../lib/errors.ts";
 
 import { jobType } from "../queue/service.ts";
 import type { SlackApi } from "../slack/api.ts";
-import type { TimelineEventData, TimelineEventType } from "../timeline/models.ts";
-import { recordEvent } from "../timeline/service.ts";
-import type { Authorizer, ManageAction } from "./authz.ts";
+import type { TimelineEventData, TimelineEventType } from "../events/models.ts";
+import { recordEvent } from "../events/store.ts";
+import { MANAGE, type AccessGuard, type ManageAction } from "./authz.ts";
 import { STATUS_LABEL, incidentRef, type IncidentDetail } from "./models.ts";
 import {
   assignRole,
@@ -33,15 +35,11 @@ import { announcementMessage, bookmarkTitle, channelTopic, eventNotice, incident
  * idempotency key.
  */
 
-export interface Actor {
-  userId: string;
-}
+export type { Actor } from "../events/lifecycle.ts";
 
-/** Alertmanager acting on an incident (auto-resolve, re-fire): no person, no authorization check. */
-export const ALERTMANAGER: Actor & { system: true } = { userId: "alertmanager", system: true };
-
-function isSystem(actor: Actor): actor is Actor & { system: true } {
-  return (actor as { system?: boolean }).system === true;
+/** The person behind an actor; null for a system (Alertmanager, PagerDuty, a remediation), which no authorization check applies to. */
+function personOf(actor: Actor): string | null {
+  return actor.kind === "user" ? actor.userId : null;
 }
 
 export type Outcome = { ok: true; message: string } | { ok: false; message: string };
@@ -68,15 +66,15 @@ export const reminderJob = jobType("incident.reminder", reminderPayload);
 export interface LifecycleDeps {
   prisma: PrismaClient;
   slack: Pick<SlackApi, "postMessage" | "postEphemeral" | "updateMessage" | "setTopic" | "permalink" | "addBookmark" | "editBookmark">;
-  authorizer: Authorizer;
+  guard: AccessGuard;
   config: Pick<FileConfig, "severities">;
   wakeJobs(): void;
-  /** Invites the notify list of a (new) severity to the incident channel. */
-  inviteForSeverity(tx: Db, incident: { id: string; severity: Severity; channelId: string | null }): Promise<void>;
-  /** Called in the resolving transaction (the post-mortem draft is requested there). */
-  onResolved(tx: Db, incident: { id: string }, key: string): Promise<void>;
-  now?: () => Date;
+  /** Subscribers hear of every change inside its transaction. */
+  bus: Pick<LifecycleBus, "publish">;
+  clock: Clock;
 }
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 type EventSpec = { [K in TimelineEventType]: { type: K; text: string; data: TimelineEventData[K]; post?: boolean; thread?: boolean } }[TimelineEventType];
 
@@ -89,6 +87,8 @@ interface ChangePlan {
   restartReminders?: boolean;
   /** The severity changed: announce if the new one has an announcement channel, invite its notify list. */
   severityChanged?: boolean;
+  /** What subscribers hear (the incident after the change is added). */
+  publish?: DistributiveOmit<LifecycleEvent, "incident" | "actor">;
   message: string;
 }
 
@@ -117,23 +117,7 @@ export async function enqueueSync(tx: Db, incident: { id: string; severity: Seve
 }
 
 export function createIncidentLifecycle(deps: LifecycleDeps) {
-  const now = deps.now ?? (() => new Date());
-
-  async function deny(incident: IncidentDetail, actor: Actor, action: ManageAction): Promise<Outcome> {
-    const who = incident.commanderId ? `the commander (<@${incident.commanderId}>)` : "the commander";
-    const reason = `Only ${who} or an incident admin can ${action} on ${incidentRef(incident.number)}.`;
-    await deps.prisma.$transaction(async (tx) => {
-      await recordEvent(tx, {
-        incidentId: incident.id,
-        type: "action.denied",
-        source: "SLACK",
-        actorId: actor.userId,
-        text: `<@${actor.userId}> was not allowed to ${action}`,
-        data: { action, reason },
-      });
-    });
-    return { ok: false, message: `:no_entry: ${reason} Nothing was changed.` };
-  }
+  const now = () => deps.clock.now();
 
   /**
    * The shape of every operation: authorise, then lock + plan + apply in one
@@ -145,10 +129,12 @@ export function createIncidentLifecycle(deps: LifecycleDeps) {
     options: { action?: ManageAction; idempotencyKey?: string; unchanged: string },
     plan: (incident: IncidentDetail, tx: Db) => Promise<ChangePlan | undefined> | ChangePlan | undefined,
   ): Promise<Outcome> {
-    if (options.action && !isSystem(actor)) {
+    const person = personOf(actor);
+    if (options.action && person !== null) {
       const current = await getIncidentDetail(deps.prisma, incidentId);
       if (!current) return { ok: false, message: "That incident no longer exists." };
-      if (!(await deps.authorizer.canManage(actor.userId, current))) return deny(current, actor, options.action);
+      const refusal = await deps.guard.check(person, options.action, MANAGE, current);
+      if (refusal) return { ok: false, message: refusal };
     }
     const outcome = await deps.prisma.$transaction(async (tx): Promise<Outcome> => {
       if (options.idempotencyKey) {
@@ -163,13 +149,13 @@ export function createIncidentLifecycle(deps: LifecycleDeps) {
       const eventId = await recordEvent(tx, {
         incidentId: incident.id,
         type: steps.event.type,
-        source: isSystem(actor) ? "ALERTMANAGER" : "SLACK",
-        actorId: isSystem(actor) ? null : actor.userId,
+        source: sourceOf(actor),
+        actorId: person,
         text: steps.event.text,
         data: steps.event.data,
         private: incident.private,
       });
-      if (!isSystem(actor)) await ensureParticipant(tx, incident.id, actor.userId);
+      if (person !== null) await ensureParticipant(tx, incident.id, person);
       if (steps.sync) await enqueueSync(tx, after);
       if (steps.event.post !== false && incident.channelId) {
         await postEventJob.enqueue(tx, { incidentId: incident.id, eventId: String(eventId) }, jobOptions(incident, `chat.postMessage:${incident.channelId}`));
@@ -180,9 +166,9 @@ export function createIncidentLifecycle(deps: LifecycleDeps) {
       if (steps.restartReminders && after.status !== "RESOLVED") {
         await scheduleReminder(tx, deps.config, after, after.lastStatusUpdateAt ?? after.declaredAt);
       }
-      if (steps.changes?.status === "RESOLVED") await deps.onResolved(tx, incident, String(eventId));
+      if (steps.publish) await deps.bus.publish(tx, { ...steps.publish, incident: snapshot(after), actor });
+      if (steps.changes?.status === "RESOLVED") await deps.bus.publish(tx, { type: "incident.resolved", incident: snapshot(after), actor, eventId: String(eventId) });
       if (steps.severityChanged) {
-        await deps.inviteForSeverity(tx, after);
         if (!incident.announcementTs && incident.channelId) {
           await announceJob.enqueue(tx, { incidentId: incident.id }, jobOptions(after, "announcement", `announce:${incident.id}:${after.severity}`));
         }
@@ -222,6 +208,7 @@ export function createIncidentLifecycle(deps: LifecycleDeps) {
       } as EventSpec,
       sync: true,
       restartReminders: true,
+      publish: { type: "incident.status_changed", from: incident.status, to: status },
       message: `${incidentRef(incident.number)} is now *${label}*.`,
     };
   }
@@ -261,6 +248,7 @@ export function createIncidentLifecycle(deps: LifecycleDeps) {
           // The reminder interval depends on the severity.
           restartReminders: incident.status !== "RESOLVED",
           severityChanged: true,
+          publish: { type: "incident.severity_changed", from: incident.severity, to: severity },
           message: `${incidentRef(incident.number)} is now *${severity}*.`,
         };
       });
@@ -269,30 +257,33 @@ export function createIncidentLifecycle(deps: LifecycleDeps) {
     async assignCommander(incidentId: string, actor: Actor, userId: string): Promise<Outcome> {
       return change(incidentId, actor, { action: "assign the commander", unchanged: `<@${userId}> is already the commander.` }, async (incident, tx) => {
         if (incident.commanderId === userId) return undefined;
-        await assignRole(tx, incident.id, "COMMANDER", userId, actor.userId);
+        await assignRole(tx, incident.id, "COMMANDER", userId, personOf(actor));
         return {
           changes: { commanderId: userId, ...(incident.acknowledgedAt ? {} : { acknowledgedAt: now() }) },
           event: { type: "commander.assigned", text: `<@${userId}> is now the commander`, data: { from: incident.commanderId, to: userId } },
           sync: true,
+          publish: { type: "incident.role_changed", role: "COMMANDER", from: incident.commanderId, to: userId },
           message: `<@${userId}> is now the commander of ${incidentRef(incident.number)}.`,
         };
       });
     },
 
     /** The header's "Acknowledge / take command" button: anyone may take an unowned incident. */
-    async takeCommand(incidentId: string, actor: Actor): Promise<Outcome> {
+    async takeCommand(incidentId: string, userId: string): Promise<Outcome> {
+      const actor = userActor(userId);
       const current = await getIncidentDetail(deps.prisma, incidentId);
       if (!current) return { ok: false, message: "That incident no longer exists." };
-      if (current.commanderId === actor.userId && current.acknowledgedAt) return { ok: true, message: "You are already the commander." };
-      if (current.commanderId && current.commanderId !== actor.userId) return this.assignCommander(incidentId, actor, actor.userId);
+      if (current.commanderId === userId && current.acknowledgedAt) return { ok: true, message: "You are already the commander." };
+      if (current.commanderId && current.commanderId !== userId) return this.assignCommander(incidentId, actor, userId);
       return change(incidentId, actor, { unchanged: "You are already the commander." }, async (incident, tx) => {
-        if (incident.commanderId && incident.commanderId !== actor.userId) return undefined;
-        await assignRole(tx, incident.id, "COMMANDER", actor.userId, actor.userId);
+        if (incident.commanderId && incident.commanderId !== userId) return undefined;
+        await assignRole(tx, incident.id, "COMMANDER", userId, userId);
         const at = now();
         return {
-          changes: { commanderId: actor.userId, ...(incident.acknowledgedAt ? {} : { acknowledgedAt: at }) },
-          event: { type: "incident.acknowledged", text: `<@${actor.userId}> acknowledged and took command`, data: { by: actor.userId } },
+          changes: { commanderId: userId, ...(incident.acknowledgedAt ? {} : { acknowledgedAt: at }) },
+          event: { type: "incident.acknowledged", text: `<@${userId}> acknowledged and took command`, data: { by: userId } },
           sync: true,
+          ...(incident.commanderId === userId ? {} : { publish: { type: "incident.role_changed", role: "COMMANDER", from: incident.commanderId, to: userId } as const }),
           message: `You are now the commander of ${incidentRef(incident.number)}.`,
         };
       });
@@ -303,10 +294,11 @@ export function createIncidentLifecycle(deps: LifecycleDeps) {
       return change(incidentId, actor, { action: "assign roles", unchanged: `<@${userId}> is already the ${label}.` }, async (incident, tx) => {
         const previous = role === "SCRIBE" ? incident.scribeId : incident.commsId;
         if (previous === userId) return undefined;
-        await assignRole(tx, incident.id, role, userId, actor.userId);
+        await assignRole(tx, incident.id, role, userId, personOf(actor));
         return {
           event: { type: "role.assigned", text: `<@${userId}> is now the ${label}`, data: { role, from: previous, to: userId } },
           sync: true,
+          publish: { type: "incident.role_changed", role, from: previous, to: userId },
           message: `<@${userId}> is now the ${label} of ${incidentRef(incident.number)}.`,
         };
       });
@@ -336,6 +328,7 @@ export function createIncidentLifecycle(deps: LifecycleDeps) {
           event: { type: "incident.reopened", text: "Reopened", data: { previousResolvedAt: incident.resolvedAt?.toISOString() ?? null }, thread: true },
           sync: true,
           restartReminders: true,
+          publish: { type: "incident.reopened" },
           message: `${incidentRef(incident.number)} is open again (Investigating).`,
         };
       });
@@ -347,7 +340,8 @@ export function createIncidentLifecycle(deps: LifecycleDeps) {
       if (!incident?.channelId) return { ok: false, message: "The incident channel is not ready yet; try again in a moment." };
       const repeated = await deps.prisma.$transaction(async (tx) => {
         if (idempotencyKey && !(await claimIdempotencyKey(tx, idempotencyKey)).fresh) return true;
-        await ensureParticipant(tx, incident.id, actor.userId);
+        const person = personOf(actor);
+        if (person !== null) await ensureParticipant(tx, incident.id, person);
         await enqueueInvite(tx, incident, userIds);
         return false;
       });

@@ -2,9 +2,7 @@ import { formatDistanceStrict } from "date-fns";
 import type { FileConfig } from "../config/file.ts";
 import { ephemeral, type EphemeralResponse } from "../slack/views.ts";
 import { chunk, context, modal, option, section, slackDate } from "../slack/blocks.ts";
-import { SLACK_LIMITS, escapeMrkdwn, plain, safeText, truncate } from "../slack/text.ts";
-import { COMMAND_HELP_ENTRIES } from "./help.ts";
-import type { CommandProblem } from "./commands.ts";
+import { SLACK_LIMITS, plain, safeText, truncate } from "../slack/text.ts";
 import { SEVERITIES, SEVERITY_INFO, STATUS_LABEL, incidentRef, type IncidentDetail, type IncidentSummary, type Severity } from "./models.ts";
 
 /**
@@ -52,9 +50,6 @@ export function person(userId: string | null | undefined): string {
 
 
 /** Usage strings contain <placeholders> that Slack would read as links: show them as text. */
-function usage(text: string): string {
-  return escapeMrkdwn(text);
-}
 
 
 
@@ -252,30 +247,6 @@ export function declaredReply(incident: IncidentSummary, plannedChannel: string,
     : `${severity.emoji} *${ref}* was already declared for this request: ${safeText(incident.title, 500)} (#${plannedChannel}).`;
   return ephemeral(text, [section(text)]);
 }
-
-export function describeProblem(problem: CommandProblem): string {
-  switch (problem.type) {
-    case "unknown_command":
-      return `:thinking_face: I don't know the command \`${safeText(problem.subcommand, 40)}\`.`;
-    case "missing_title":
-      return ":memo: `declare` needs a title, e.g. `/incident declare Checkout is failing`.";
-    case "title_too_long":
-      return `:scissors: That title is ${problem.length} characters long; keep it to ${problem.max} or fewer.`;
-    case "text_too_long":
-      return `:scissors: That text is ${problem.length} characters long; keep it to ${problem.max} or fewer.`;
-    case "usage":
-      return `:information_source: Usage: \`${usage(problem.usage)}\``;
-  }
-}
-
-export function helpReply(problem?: CommandProblem): EphemeralResponse {
-  const lines = COMMAND_HELP_ENTRIES.map((entry) => `• \`${usage(entry.usage)}\`: ${entry.description}`).join("\n");
-  const intro = problem ? `${describeProblem(problem)}\n\n` : "";
-  const text = `${intro}*Firebreak commands*\n${lines}`;
-  const blocks = [...(problem ? [section(describeProblem(problem))] : []), ...chunk(COMMAND_HELP_ENTRIES.map((entry) => `• \`${usage(entry.usage)}\`: ${entry.description}`), 6).map((group, index) => section(`${index === 0 ? "*Firebreak commands*\n" : ""}${group.join("\n")}`))];
-  return ephemeral(text.slice(0, 3_000), blocks);
-}
-
 
 export function declareModal(services: FileConfig["services"], origin: { channelId: string }): unknown {
   const blocks: unknown[] = [

@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from "node:crypto";
+import type { Clock } from "../core/clock.ts";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import type { PrismaClient } from "../db/client.ts";
 import { generatePostmortem, renderHtml, renderMarkdown, toJson } from "./generate.ts";
@@ -15,6 +16,7 @@ export interface PostmortemApiDeps {
   prisma: PrismaClient;
   apiToken: string;
   timeZone: string;
+  clock: Clock;
 }
 
 const FORMATS = { md: "text/markdown; charset=utf-8", html: "text/html; charset=utf-8", json: "application/json; charset=utf-8" } as const;
@@ -66,7 +68,7 @@ export function registerPostmortemApi(server: FastifyInstance, deps: PostmortemA
     if (extension === undefined) void reply.header("vary", "Accept");
     const audience: Audience | undefined = audienceParam === undefined || audienceParam === "internal" ? "internal" : audienceParam === "public" ? "public" : undefined;
     if (!audience) return reply.status(400).send({ ok: false, error: "audience must be internal or public" });
-    const input = await loadPostmortemInput(deps.prisma, Number(numberParam), { audience, timeZone: deps.timeZone, now: new Date() });
+    const input = await loadPostmortemInput(deps.prisma, Number(numberParam), { audience, timeZone: deps.timeZone, now: deps.clock.now() });
     if (!input) return reply.status(404).send({ ok: false, error: `there is no INC-${numberParam}` });
     const document = generatePostmortem(input);
     const body = format === "md" ? renderMarkdown(document) : format === "html" ? renderHtml(document) : toJson(document);

@@ -1,10 +1,11 @@
 import { z } from "zod";
+import type { Clock } from "../core/clock.ts";
 import type { Db, PrismaClient } from "../db/client.ts";
 import { NotReadyError, PermanentOutboundError } from "../lib/errors.ts";
 
 import { jobType } from "../queue/service.ts";
 import type { SlackApi } from "../slack/api.ts";
-import { recordEvent } from "../timeline/service.ts";
+import { recordEvent } from "../events/store.ts";
 import { generatePostmortem } from "./generate.ts";
 import { loadPostmortemInput } from "./service.ts";
 import type { ActionItemPriority } from "../generated/prisma/enums.ts";
@@ -34,6 +35,7 @@ export interface PostmortemFlowDeps {
   slack: Pick<SlackApi, "postMessage" | "uploadFile">;
   timeZone: string;
   wakeJobs(): void;
+  clock: Clock;
   /** The post-mortem exporters (Confluence, GitHub; src/postmortem/export/), enqueued in the same transactions. */
   exporters?: Pick<PostmortemExporters, "draftGenerated" | "followUpAdded">;
 }
@@ -83,7 +85,7 @@ export function createPostmortemFlows(deps: PostmortemFlowDeps) {
       const incident = await deps.prisma.incident.findUnique({ where: { id: incidentId }, select: { number: true, channelId: true } });
       if (!incident) throw new PermanentOutboundError("incident_not_found", "incident_not_found", `incident ${incidentId} does not exist`);
       if (!incident.channelId) throw new NotReadyError(`incident ${incidentId} has no channel yet`);
-      const input = await loadPostmortemInput(deps.prisma, incident.number, { audience: "internal", timeZone: deps.timeZone, now: new Date() });
+      const input = await loadPostmortemInput(deps.prisma, incident.number, { audience: "internal", timeZone: deps.timeZone, now: deps.clock.now() });
       if (!input) return;
       const doc = generatePostmortem(input);
       const message = postmortemSummaryMessage(doc, incidentId);
@@ -100,7 +102,7 @@ export function createPostmortemFlows(deps: PostmortemFlowDeps) {
     async handle({ incidentId }) {
       const incident = await deps.prisma.incident.findUnique({ where: { id: incidentId }, select: { number: true, channelId: true } });
       if (!incident?.channelId) throw new PermanentOutboundError("incident_not_found", "incident_not_found", `incident ${incidentId} has no channel`);
-      const input = await loadPostmortemInput(deps.prisma, incident.number, { audience: "internal", timeZone: deps.timeZone, now: new Date() });
+      const input = await loadPostmortemInput(deps.prisma, incident.number, { audience: "internal", timeZone: deps.timeZone, now: deps.clock.now() });
       if (!input) return;
       const doc = generatePostmortem(input);
       await deps.slack.uploadFile({

@@ -1,10 +1,11 @@
 import type { PrismaClient } from "../db/client.ts";
+import type { ViewAnswer } from "../slack/listeners.ts";
 import type { ActionItemPriority } from "../generated/prisma/enums.ts";
 import { incidentRef } from "../incident/models.ts";
 import { claimIdempotencyKey, getIncidentByChannel, getIncidentDetail, lockIncident } from "../incident/service.ts";
 import type { SlackApi } from "../slack/api.ts";
 import { parsePrivateMetadata as metadata } from "../slack/blocks.ts";
-import { recordEvent } from "../timeline/service.ts";
+import { recordEvent } from "../events/store.ts";
 import { notAnIncidentChannelModal } from "../timeline/views.ts";
 import type { PostmortemFlows } from "./flows.ts";
 import { PROMPTS } from "./generate.ts";
@@ -34,7 +35,6 @@ export interface PostmortemInteractionDeps {
 }
 
 type Values = Record<string, Record<string, { value?: string | null; selected_option?: { value: string } | null; selected_user?: string | null; selected_date?: string | null }>>;
-export type PostmortemViewAnswer = { close: true } | { errors: Record<string, string> };
 
 const EDITABLE = PROMPTS.filter((prompt): prompt is (typeof PROMPTS)[number] & { id: EditablePrompt } => (EDITABLE_PROMPTS as readonly string[]).includes(prompt.id));
 const PRIORITIES = new Set<ActionItemPriority>(["HIGH", "MEDIUM", "LOW"]);
@@ -59,7 +59,7 @@ export function createPostmortemInteractions(deps: PostmortemInteractionDeps) {
       await deps.slack.openView({ triggerId, view: postmortemEditModal(incidentRef(incident.number), incident.id, EDITABLE, answersFrom(events)) });
     },
 
-    async submitEditor(values: Values, privateMetadata: string, userId: string, viewId: string): Promise<PostmortemViewAnswer> {
+    async submitEditor(values: Values, privateMetadata: string, userId: string, viewId: string): Promise<ViewAnswer> {
       const incidentId = metadata(privateMetadata).incidentId;
       const first = answerBlockId(EDITABLE_PROMPTS[0]);
       if (typeof incidentId !== "string") return { errors: { [first]: "This form is out of date; open it again from the post-mortem summary." } };
@@ -110,7 +110,7 @@ export function createPostmortemInteractions(deps: PostmortemInteractionDeps) {
       });
     },
 
-    async submitFollowUp(values: Values, privateMetadata: string, userId: string, viewId: string): Promise<PostmortemViewAnswer> {
+    async submitFollowUp(values: Values, privateMetadata: string, userId: string, viewId: string): Promise<ViewAnswer> {
       const origin = metadata(privateMetadata);
       const titleBlock = FOLLOWUP_FIELDS.title.block;
       if (typeof origin.incidentId !== "string") return { errors: { [titleBlock]: "This form is out of date; use the shortcut again." } };

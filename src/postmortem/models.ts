@@ -71,7 +71,7 @@ export interface PostmortemEvent {
   actorId: string | null;
   /** Slack-formatted one-liner; may contain `<@U…>` mentions and `<url|label>` links. */
   text: string;
-  /** The typed payload (see src/timeline/models.ts); read defensively. */
+  /** The typed payload (see src/events/models.ts); read defensively. */
   data: unknown;
   occurredAt: Date;
   private: boolean;

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { Clock } from "../core/clock.ts";
 import type { Db, Prisma, PrismaClient } from "../db/client.ts";
 import { NotReadyError, PermanentOutboundError } from "../lib/errors.ts";
 
@@ -7,8 +8,8 @@ import type { SlackApi, SlackMessage } from "../slack/api.ts";
 import { ensureParticipant, getIncidentByChannel, lockIncident } from "../incident/service.ts";
 import { ephemeralJob } from "../incident/lifecycle.ts";
 import { incidentRef } from "../incident/models.ts";
-import { messageRef, tsToDate, type CaptureVia, type CapturedMessageData } from "./models.ts";
-import { recordEvent } from "./service.ts";
+import { messageRef, tsToDate, type CaptureVia, type CapturedMessageData } from "../events/models.ts";
+import { recordEvent } from "../events/store.ts";
 import { captureConfirmation, notAnIncidentChannelModal } from "./views.ts";
 
 /**
@@ -67,6 +68,7 @@ export interface CaptureDeps {
   /** Firebreak's own pins (the incident header) and reactions are not captures. */
   botUserId(): string;
   wakeJobs(): void;
+  clock: Clock;
 }
 
 export interface MessageRefInput {
@@ -223,7 +225,7 @@ export function createTimelineCapture(deps: CaptureDeps) {
         const data: CapturedMessageData = { ...current, via, ...(removed ? { removedReason: payload.reason, removedById: payload.actorId } : {}) };
         await tx.timelineEvent.update({
           where: { id: existing.id },
-          data: { data: { ...data }, ...(removed && !existing.removedAt ? { removedAt: new Date() } : {}) },
+          data: { data: { ...data }, ...(removed && !existing.removedAt ? { removedAt: deps.clock.now() } : {}) },
         });
       });
     },
@@ -238,7 +240,7 @@ export function createTimelineCapture(deps: CaptureDeps) {
         const { incident, existing, current } = found;
         const after = payload.text.slice(0, CAPTURED_TEXT_MAX);
         if (current.text === after) return;
-        await tx.timelineEvent.update({ where: { id: existing.id }, data: { text: after, editedAt: new Date(), data: { ...current, text: after } } });
+        await tx.timelineEvent.update({ where: { id: existing.id }, data: { text: after, editedAt: deps.clock.now(), data: { ...current, text: after } } });
         await recordEvent(tx, {
           incidentId: incident.id,
           type: "timeline.entry_edited",

@@ -1,12 +1,13 @@
 import type { Prisma, PrismaClient } from "../db/client.ts";
-import type { Authorizer } from "../incident/authz.ts";
+import type { Clock } from "../core/clock.ts";
+import { EDIT_TIMELINE, type AccessGuard, type Authorizer, type IncidentRoles } from "../incident/authz.ts";
 import { incidentRef } from "../incident/models.ts";
 import { getIncidentDetail, lockIncident } from "../incident/service.ts";
 import type { SlackApi } from "../slack/api.ts";
 import { parsePrivateMetadata } from "../slack/blocks.ts";
 import type { EphemeralResponse } from "../slack/views.ts";
-import type { CapturedMessageData } from "./models.ts";
-import { pageOfEvents, recordEvent } from "./service.ts";
+import type { CapturedMessageData } from "../events/models.ts";
+import { pageOfEvents, recordEvent } from "../events/store.ts";
 import {
   ENTRY_TEXT_MAX,
   TIMELINE_FIELDS,
@@ -26,7 +27,9 @@ import {
  */
 export interface TimelineEditorDeps {
   prisma: PrismaClient;
-  authorizer: Pick<Authorizer, "canManage">;
+  authorizer: Pick<Authorizer, "allows">;
+  guard: AccessGuard;
+  clock: Clock;
   slack: Pick<SlackApi, "openView">;
   /** Tells the person who clicked (an ephemeral message through the job queue). */
   tell(channelId: string, userId: string, text: string): Promise<void>;
@@ -70,20 +73,7 @@ function parseEventId(raw: unknown): bigint | undefined {
 
 export function createTimelineEditor(deps: TimelineEditorDeps) {
   /** Commander, scribe or incident admin. */
-  async function isEditor(incident: { id: string; commanderId: string | null }, userId: string): Promise<boolean> {
-    const scribe = await deps.prisma.participantRoleAssignment.count({
-      where: { role: "SCRIBE", endedAt: null, participant: { incidentId: incident.id, slackUserId: userId } },
-    });
-    return scribe > 0 || deps.authorizer.canManage(userId, incident);
-  }
-
-  async function deny(incident: { id: string; number: number; commanderId: string | null }, userId: string, action: string): Promise<string> {
-    const reason = `Only the commander${incident.commanderId ? ` (<@${incident.commanderId}>)` : ""}, the scribe or an incident admin can ${action} on ${incidentRef(incident.number)}.`;
-    await deps.prisma.$transaction(async (tx) => {
-      await recordEvent(tx, { incidentId: incident.id, type: "action.denied", source: "SLACK", actorId: userId, text: `<@${userId}> was not allowed to ${action}`, data: { action, reason } });
-    });
-    return `:no_entry: ${reason} Nothing was changed.`;
-  }
+  const isEditor = (incident: IncidentRoles, userId: string) => deps.authorizer.allows(userId, EDIT_TIMELINE, incident);
 
   async function setHidden(incidentId: string, eventId: bigint, userId: string, hidden: boolean): Promise<string> {
     return deps.prisma.$transaction(async (tx) => {
@@ -107,7 +97,7 @@ export function createTimelineEditor(deps: TimelineEditorDeps) {
   }
 
   return {
-    async page(incident: { id: string; number: number; commanderId: string | null }, userId: string, page: number): Promise<EphemeralResponse> {
+    async page(incident: IncidentRoles & { id: string; number: number }, userId: string, page: number): Promise<EphemeralResponse> {
       const editor = await isEditor(incident, userId);
       const { rows, total, pages } = await pageOfEvents(deps.prisma, incident.id, { page, pageSize: TIMELINE_PAGE_SIZE, includeHidden: editor });
       return timelinePageReply(incidentRef(incident.number), { entries: rows.map(toEntry), page, pages, total }, editor);
@@ -123,7 +113,8 @@ export function createTimelineEditor(deps: TimelineEditorDeps) {
       if (!row || !incident) return deps.tell(clicker.channelId, clicker.userId, "That timeline entry does not exist.");
       if (incident.channelId !== clicker.channelId) return deps.tell(clicker.channelId, clicker.userId, "That entry belongs to another incident.");
       const action = verb === "edit" ? "edit the timeline" : "hide timeline entries";
-      if (!(await isEditor(incident, clicker.userId))) return deps.tell(clicker.channelId, clicker.userId, await deny(incident, clicker.userId, action));
+      const refusal = await deps.guard.check(clicker.userId, action, EDIT_TIMELINE, incident);
+      if (refusal) return deps.tell(clicker.channelId, clicker.userId, refusal);
       if (verb === "edit") {
         if (!canEditText(row)) return deps.tell(clicker.channelId, clicker.userId, "Only what people wrote (notes, updates, captured messages, follow-ups) can be edited; hide other entries instead.");
         return deps.slack.openView({ triggerId: clicker.triggerId, view: editEntryModal(incidentRef(incident.number), { id: String(row.id), text: writtenText(row) }) });
@@ -141,7 +132,8 @@ export function createTimelineEditor(deps: TimelineEditorDeps) {
       const row = await deps.prisma.timelineEvent.findUnique({ where: { id: eventId } });
       const incident = row ? await getIncidentDetail(deps.prisma, row.incidentId) : null;
       if (!row || !incident) return { errors: { [field]: "That timeline entry no longer exists." } };
-      if (!(await isEditor(incident, userId))) return { errors: { [field]: (await deny(incident, userId, "edit the timeline")).slice(0, 150) } };
+      const refusal = await deps.guard.check(userId, "edit the timeline", EDIT_TIMELINE, incident);
+      if (refusal) return { errors: { [field]: refusal.slice(0, 150) } };
       if (!canEditText(row)) return { errors: { [field]: "This kind of entry cannot be edited." } };
       await deps.prisma.$transaction(async (tx) => {
         await lockIncident(tx, incident.id);
@@ -152,7 +144,7 @@ export function createTimelineEditor(deps: TimelineEditorDeps) {
         const data = current.data && typeof current.data === "object" && !Array.isArray(current.data) ? (current.data) : {};
         await tx.timelineEvent.update({
           where: { id: current.id },
-          data: { text: field ? field.line(after) : after, editedAt: new Date(), ...(field ? { data: { ...data, [field.key]: after } } : {}) },
+          data: { text: field ? field.line(after) : after, editedAt: deps.clock.now(), ...(field ? { data: { ...data, [field.key]: after } } : {}) },
         });
         await recordEvent(tx, {
           incidentId: incident.id,

@@ -1,7 +1,7 @@
 import { context, modal, section, slackDate } from "../slack/blocks.ts";
 import { SLACK_LIMITS, safeText, truncate } from "../slack/text.ts";
 import { ephemeral, type EphemeralResponse } from "../slack/views.ts";
-import type { CapturedMessageData } from "./models.ts";
+import type { CapturedMessageData } from "../events/models.ts";
 
 /**
  * Block Kit for the timeline, as pure functions: the paged `/incident

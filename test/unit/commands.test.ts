@@ -1,5 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { MAX_TEXT_LENGTH, MAX_TITLE_LENGTH, USAGE, parseIncidentCommand, parseMention, type IncidentCommand } from "../../src/incident/commands.ts";
+import { MAX_TEXT_LENGTH, MAX_TITLE_LENGTH, parseMention } from "../../src/incident/commands.ts";
+import { USAGE, parseIncidentCommand } from "../support/commands.ts";
+
+type IncidentCommand = ReturnType<typeof parseIncidentCommand>;
 
 const usage = (key: keyof typeof USAGE): IncidentCommand => ({ kind: "help", problem: { type: "usage", usage: USAGE[key] } });
 const tooLong = (length: number): IncidentCommand => ({ kind: "help", problem: { type: "text_too_long", length, max: MAX_TEXT_LENGTH } });
@@ -251,7 +254,7 @@ describe("/incident parsing", () => {
       followup: "followup add a canary stage",
     };
     for (const [key, input] of Object.entries(examples)) {
-      expect(parseIncidentCommand(input).kind, key).not.toBe("help");
+      expect((parseIncidentCommand(input) as { kind: string }).kind, key).not.toBe("help");
     }
     expect(Object.keys(examples).sort()).toEqual(Object.keys(USAGE).sort());
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { CapturedMessageData } from "../../src/timeline/models.ts";
+import type { CapturedMessageData } from "../../src/events/models.ts";
 import {
   TIMELINE_ACTIONS,
   TIMELINE_PAGE_SIZE,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { MAX_TEXT_LENGTH } from "../../src/incident/commands.ts";
 import { eventNotice, type NoticeEvent } from "../../src/incident/views.ts";
-import type { TimelineEventData, TimelineEventType } from "../../src/timeline/models.ts";
+import type { TimelineEventData, TimelineEventType } from "../../src/events/models.ts";
 import { expectNoForeignMarkup, expectWithinSlackLimits, markupProblems, sectionTexts, slackLimitViolations } from "./block-kit.ts";
 import { HOSTILE, HOSTILE_ESCAPED, HOSTILE_FRAGMENTS, incident } from "./incident-fixtures.ts";
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { MAX_TEXT_LENGTH, MAX_TITLE_LENGTH, USAGE, type CommandProblem } from "../../src/incident/commands.ts";
-import { COMMAND_HELP_ENTRIES } from "../../src/incident/help.ts";
-import { describeProblem, helpReply, incidentListReply, incidentShowReply, type ListedIncident } from "../../src/incident/views.ts";
+import { MAX_TEXT_LENGTH, MAX_TITLE_LENGTH } from "../../src/incident/commands.ts";
+import { incidentListReply, incidentShowReply, type ListedIncident } from "../../src/incident/views.ts";
+import { describeProblem, type CommandProblem } from "../../src/slack/commands.ts";
+import { COMMAND_HELP_ENTRIES, USAGE, helpReply } from "../support/commands.ts";
 import { escapeMrkdwn } from "../../src/slack/text.ts";
 import { expectNoForeignMarkup, expectWithinSlackLimits, markupProblems, mrkdwnStrings, sectionTexts } from "./block-kit.ts";
 import { HOSTILE, HOSTILE_ESCAPED, HOSTILE_FRAGMENTS, incident } from "./incident-fixtures.ts";

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { SEVERITIES, STATUS_LABEL, type IncidentStatus } from "../../src/incident/models.ts";
-import { ACTIONS, announcementMessage, bookmarkTitle, channelTopic, declaredReply, helpReply, incidentHeader, type SlackMessage } from "../../src/incident/views.ts";
+import { ACTIONS, announcementMessage, bookmarkTitle, channelTopic, declaredReply, incidentHeader, type SlackMessage } from "../../src/incident/views.ts";
 import { SLACK_LIMITS } from "../../src/slack/text.ts";
+import { helpReply } from "../support/commands.ts";
 import { apologyFor } from "../../src/slack/views.ts";
 import { expectNoForeignMarkup, expectWithinSlackLimits, mrkdwnStrings, plainStrings, sectionTexts } from "./block-kit.ts";
 import { HOSTILE, HOSTILE_ESCAPED, HOSTILE_FRAGMENTS, incident } from "./incident-fixtures.ts";

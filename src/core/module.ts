@@ -1,0 +1,67 @@
+import type { Config } from "../config/env.ts";
+import type { FileConfig } from "../config/file.ts";
+import type { Database, PrismaClient } from "../db/client.ts";
+import type { LifecycleBus, LifecycleSubscriber } from "../events/lifecycle.ts";
+import type { Metrics } from "../http/metrics.ts";
+import type { Logger } from "../lib/logger.ts";
+import type { SlackApi } from "../slack/api.ts";
+import type { Clock } from "./clock.ts";
+import type { HttpServer } from "../http/server.ts";
+import type { JobDefinition } from "../queue/models.ts";
+import type { RegisteredSubcommand } from "../slack/commands.ts";
+import type { SlackListeners } from "../slack/listeners.ts";
+
+/**
+ * What a capability contributes to Firebreak. Each capability folder exposes
+ * one factory returning a module; the composition root (src/app.ts) lists
+ * the modules and wires what they declare: nothing else names a capability.
+ */
+export interface FirebreakModule {
+  /** Names the module in logs and start-up errors. */
+  readonly name: string;
+  /** Its job kinds, each declared once (`jobType(kind, schema).handler(...)`). */
+  readonly jobs?: readonly JobDefinition[];
+  /** Its `/incident` subcommands; `/incident help` lists them. */
+  readonly subcommands?: readonly RegisteredSubcommand[];
+  /** Registers its Slack listeners (actions, views, shortcuts, events). */
+  readonly slack?: (app: SlackListeners) => void;
+  /** Registers its HTTP routes. */
+  readonly routes?: (server: HttpServer) => void;
+  /** Reacts to lifecycle changes inside their transaction. */
+  readonly subscribers?: readonly LifecycleSubscriber[];
+  /** Housekeeping run with the job worker's periodic sweep; returns how many rows it removed. */
+  readonly maintenance?: ReadonlyArray<{ name: string; run(): Promise<number> }>;
+}
+
+/** Everything the modules declare, gathered for the composition root. */
+export function gather(modules: readonly FirebreakModule[]) {
+  return {
+    jobs: modules.flatMap((module) => module.jobs ?? []),
+    subcommands: modules.flatMap((module) => module.subcommands ?? []),
+    slack: modules.flatMap((module) => (module.slack ? [module.slack] : [])),
+    routes: modules.flatMap((module) => (module.routes ? [module.routes] : [])),
+    subscribers: modules.flatMap((module) => module.subscribers ?? []),
+    maintenance: modules.flatMap((module) => module.maintenance ?? []),
+  };
+}
+
+/**
+ * The shared infrastructure every module factory may draw on (each takes a
+ * `Pick` of what it uses). Capabilities' own services are passed explicitly,
+ * e.g. the incident module's lifecycle to the alert module.
+ */
+export interface Core {
+  readonly config: Config;
+  readonly fileConfig: FileConfig;
+  readonly prisma: PrismaClient;
+  readonly sql: Database["sql"];
+  readonly slack: SlackApi;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly clock: Clock;
+  readonly bus: LifecycleBus;
+  /** Wakes the job worker after a commit that enqueued jobs. */
+  readonly wakeJobs: () => void;
+  /** The bot's own Slack user id (from auth.test). */
+  readonly botUserId: () => string;
+}
