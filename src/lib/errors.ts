@@ -13,10 +13,18 @@ export type ErrorCode =
   | "not_in_incident_channel"
   | "slack_api_error"
   | "slack_rate_limited"
+  | "rate_limited"
   | "outbound_timeout"
   | "outbound_unavailable"
   | "job_payload_invalid"
   | "not_ready";
+
+/**
+ * The outside systems Firebreak calls, with the names its messages use. The
+ * errors of a call to one of them name it (`vendor`); a new vendor is one line here.
+ */
+export const VENDORS = { slack: "Slack", github: "GitHub", confluence: "Confluence" } as const;
+export type Vendor = keyof typeof VENDORS;
 
 export class FirebreakError extends Error {
   readonly code: ErrorCode;
@@ -61,26 +69,38 @@ export class PermanentOutboundError extends FirebreakError {
   readonly remoteCode: string;
   /** The outside system's response body, when it says more (e.g. per-user invite errors). */
   readonly details: unknown;
-  constructor(code: ErrorCode, remoteCode: string, message: string, options?: { cause?: unknown; details?: unknown }) {
+  /** Which outside system, when the caller said. */
+  readonly vendor: Vendor | undefined;
+  constructor(code: ErrorCode, remoteCode: string, message: string, options?: { cause?: unknown; details?: unknown; vendor?: Vendor }) {
     super(code, message, options);
     this.remoteCode = remoteCode;
     this.details = options?.details;
+    this.vendor = options?.vendor;
   }
 }
 
-/** An outside system asked us to slow down; retry after `retryAfterMs`. */
+/**
+ * An outside system asked us to slow down; retry after `retryAfterMs` (the job
+ * queue postpones the job without using an attempt). Code `slack_rate_limited`
+ * for Slack, `rate_limited` for any other vendor (or none named).
+ */
 export class RateLimitedError extends FirebreakError {
   readonly retryAfterMs: number;
-  constructor(message: string, retryAfterMs: number) {
-    super("slack_rate_limited", message);
+  readonly vendor: Vendor | undefined;
+  constructor(message: string, retryAfterMs: number, vendor?: Vendor) {
+    super(vendor === "slack" ? "slack_rate_limited" : "rate_limited", message);
     this.retryAfterMs = retryAfterMs;
+    this.vendor = vendor;
   }
 }
 
 /** A failure that may pass: network error, timeout, 5xx. */
 export class TransientOutboundError extends FirebreakError {
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  /** Which outside system, when the caller said. */
+  readonly vendor: Vendor | undefined;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; vendor?: Vendor }) {
     super(code, message, options);
+    this.vendor = options?.vendor;
   }
 }
 

@@ -213,7 +213,7 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
         });
       });
       deps.metrics.jobOutcomes.inc({ kind: job.kind, outcome: "rate_limited" });
-      log.warn({ retryAfterMs: error.retryAfterMs, rateKey: job.rateKey }, "rate limited; job postponed");
+      log.warn({ retryAfterMs: error.retryAfterMs, vendor: error.vendor, rateKey: job.rateKey }, "rate limited; job postponed");
       return;
     }
     if (error instanceof NotReadyError && Date.now() - new Date(job.createdAt).getTime() < NOT_READY_MAX_AGE_MS) {

@@ -68,11 +68,11 @@ export interface SlackApiOptions {
 export function toOutboundError(method: string, error: unknown): Error {
   const coded = error as { code?: string; retryAfter?: number; data?: { error?: string }; statusCode?: number };
   if (coded.code === ErrorCode.RateLimitedError) {
-    return new RateLimitedError(`Slack rate-limited ${method}`, Math.max(1, coded.retryAfter ?? 1) * 1_000);
+    return new RateLimitedError(`Slack rate-limited ${method}`, Math.max(1, coded.retryAfter ?? 1) * 1_000, "slack");
   }
   if (coded.code === ErrorCode.PlatformError) {
     const slackError = coded.data?.error ?? "unknown_error";
-    if (slackError === "ratelimited") return new RateLimitedError(`Slack rate-limited ${method}`, 1_000);
+    if (slackError === "ratelimited") return new RateLimitedError(`Slack rate-limited ${method}`, 1_000, "slack");
     if (TRANSIENT_SLACK_ERRORS.has(slackError)) return new TransientOutboundError("outbound_unavailable", `Slack ${method} failed: ${slackError}`);
     return new PermanentOutboundError("slack_api_error", slackError, `Slack ${method} failed: ${slackError}`, { details: coded.data });
   }

@@ -4,15 +4,16 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { PermanentOutboundError, RateLimitedError, TransientOutboundError } from "../../src/lib/errors.ts";
 import { PageTitleTakenError, PageVersionConflictError, createConfluenceApi } from "../../src/postmortem/export/confluence.ts";
 import { createGitHubApi, githubError } from "../../src/postmortem/export/github.ts";
-import type { OutboundResponse } from "../../src/postmortem/export/http.ts";
+import type { OutboundResponse } from "../../src/lib/outbound.ts";
 import { followUpIssue, followUpMarker } from "../../src/postmortem/export/issue.ts";
 import { startFakeConfluence, type FakeConfluence } from "../fakes/confluence/index.ts";
+import { startFake, type Answer, type RunningFake } from "../fakes/http-kit.ts";
 import { startFakeGitHub, type FakeGitHub } from "../fakes/github/index.ts";
 
 /**
  * The exporters' pieces on their own: the GitHub issue's content (what a
  * private incident lets out), GitHub's error rules, and both clients against
- * the fakes (shapes, error mapping, timeouts).
+ * the fakes (shapes, error mapping, timeouts, what is retried inside a call).
  */
 
 const ITEM = "3f1f6b1e-7a55-4d0b-9d0a-2b7f4c1d9e01";
@@ -206,5 +207,36 @@ describe("timeouts", () => {
       expect((error as TransientOutboundError).code).toBe("outbound_timeout");
     }
     expect(Date.now() - started).toBeLessThan(5_000);
+  });
+});
+
+describe("transient failures inside one call", () => {
+  let fake: RunningFake;
+  let answers: Answer[];
+  beforeAll(async () => {
+    fake = await startFake(() => answers.shift() ?? { status: 500, body: { message: "script ran out" } });
+  });
+  afterAll(async () => fake?.close());
+  beforeEach(() => {
+    fake.requests.length = 0;
+  });
+  const unavailable: Answer = { status: 503, body: { message: "try later" } };
+  const confluence = () => createConfluenceApi({ baseUrl: fake.url, email: "a@b.c", apiToken: "t", spaceId: "1", parentPageId: undefined, timeoutMs: 2_000, backoffMs: 10 });
+  const github = () => createGitHubApi({ apiUrl: fake.url, token: "t", owner: "o", repo: "r", labels: [], timeoutMs: 2_000, backoffMs: 10 });
+
+  it("reads are retried: a 503 then the answer", async () => {
+    answers = [unavailable, { status: 200, body: { id: "1", title: "T", spaceId: "1", version: { number: 3 } } }];
+    expect(await confluence().getPage("1")).toMatchObject({ id: "1", version: 3 });
+    answers = [unavailable, { status: 200, body: [] }];
+    expect(await github().findIssueByMarker("m", new Date())).toBeUndefined();
+    expect(fake.requests.map((request) => `${request.method} ${request.status}`)).toEqual(["GET 503", "GET 200", "GET 503", "GET 200"]);
+  });
+
+  it("creates are sent once: a 503 is the job's to retry", async () => {
+    answers = [unavailable, { status: 200, body: { id: "1", title: "T", spaceId: "1", version: { number: 1 } } }];
+    await expect(confluence().createPage({ title: "T", body: "" })).rejects.toMatchObject({ code: "outbound_unavailable", vendor: "confluence" });
+    answers = [unavailable, { status: 201, body: { number: 1, html_url: "https://github.example/o/r/issues/1" } }];
+    await expect(github().createIssue({ title: "t", body: "", labels: [] })).rejects.toMatchObject({ code: "outbound_unavailable", vendor: "github" });
+    expect(fake.requests.map((request) => `${request.method} ${request.status}`)).toEqual(["POST 503", "POST 503"]);
   });
 });
