@@ -15,6 +15,7 @@
  * Two warm-up runs are discarded. Reports median, p95 and max over --runs
  * runs, for both audiences (internal and public), and writes a Markdown report.
  */
+import { EVENT_CATALOGUE } from "../src/catalogue.ts";
 import { mkdir, writeFile } from "node:fs/promises";
 import { cpus, loadavg } from "node:os";
 import path from "node:path";
@@ -66,7 +67,7 @@ function measure(audience: Audience): Result {
   let sizes: Result["sizes"] = { markdown: 0, html: 0, json: 0, entries: 0, findings: 0 };
   for (let run = 0; run < WARMUP + RUNS; run++) {
     const t0 = performance.now();
-    const doc = generatePostmortem(input);
+    const doc = generatePostmortem(input, EVENT_CATALOGUE);
     const t1 = performance.now();
     const markdown = renderMarkdown(doc);
     const t2 = performance.now();

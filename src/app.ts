@@ -5,6 +5,7 @@ import { DEFAULT_MIGRATIONS_DIR, openDatabase, type Database } from "./db/client
 import { createMetrics } from "./http/metrics.ts";
 import { createHttpServer } from "./http/server.ts";
 import { createAlertModule } from "./alert/module.ts";
+import { EVENT_CATALOGUE } from "./catalogue.ts";
 import { systemClock, type Clock } from "./core/clock.ts";
 import { gather, type Core, type FirebreakModule } from "./core/module.ts";
 import { createLifecycleBus } from "./events/lifecycle.ts";
@@ -79,6 +80,7 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
       metrics,
       clock: options.clock ?? systemClock,
       bus,
+      events: EVENT_CATALOGUE,
       wakeJobs: () => workerRef.current?.wake(),
       botUserId: () => identity.userId,
     };

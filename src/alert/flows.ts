@@ -6,6 +6,7 @@ import type { Metrics } from "../http/metrics.ts";
 import type { AlertStatus, Severity } from "../generated/prisma/enums.ts";
 import type { IncidentFlows } from "../incident/flows.ts";
 import { systemActor } from "../events/lifecycle.ts";
+import { ALERT_EVENTS } from "./events.ts";
 import { severityPriority, type IncidentLifecycle } from "../incident/lifecycle.ts";
 
 const ALERTMANAGER = systemActor("ALERTMANAGER");
@@ -300,14 +301,13 @@ export function createAlertFlows(deps: AlertFlowDeps) {
         const linked = incidentId;
         await recordEvents(
           tx,
-          transitions.map((transition) => ({
-            incidentId: linked,
-            type: transition.kind === "resolved" ? "alert.resolved" : "alert.firing",
-            source: "ALERTMANAGER",
-            text: `${transition.kind === "resolved" ? "Resolved" : transition.kind === "refiring" ? "Firing again" : "Firing"}: ${transition.name}`,
-            data: { fingerprint: transition.fingerprint, alertname: transition.name, groupKey: payload.groupKey },
-            sourceRef: `alert:${transition.fingerprint}:${transition.kind}:${delivery.id}`,
-          })),
+          transitions.map((transition) => {
+            const data = { fingerprint: transition.fingerprint, alertname: transition.name, groupKey: payload.groupKey };
+            const row = { incidentId: linked, source: "ALERTMANAGER" as const, sourceRef: `alert:${transition.fingerprint}:${transition.kind}:${delivery.id}` };
+            return transition.kind === "resolved"
+              ? ALERT_EVENTS["alert.resolved"].row({ ...row, data })
+              : ALERT_EVENTS["alert.firing"].row({ ...row, data: { ...data, again: transition.kind === "refiring" } });
+          }),
         );
         if (firing.length > 0) {
           await postAlertsJob.enqueue(tx, { incidentId, groupId: group.id, fingerprints: firing.map((t) => t.fingerprint) }, { incidentId, priority, rateKey: `alerts:${incidentId}` });

@@ -1,6 +1,7 @@
 import type { Config } from "../config/env.ts";
 import type { FileConfig } from "../config/file.ts";
 import type { Database, PrismaClient } from "../db/client.ts";
+import type { EventCatalogue } from "../events/catalogue.ts";
 import type { LifecycleBus, LifecycleSubscriber } from "../events/lifecycle.ts";
 import type { Metrics } from "../http/metrics.ts";
 import type { Logger } from "../lib/logger.ts";
@@ -60,6 +61,8 @@ export interface Core {
   readonly metrics: Metrics;
   readonly clock: Clock;
   readonly bus: LifecycleBus;
+  /** Every timeline event type's kind (src/catalogue.ts). */
+  readonly events: EventCatalogue;
   /** Wakes the job worker after a commit that enqueued jobs. */
   readonly wakeJobs: () => void;
   /** The bot's own Slack user id (from auth.test). */

@@ -1,5 +1,5 @@
 import type { PrismaClient } from "../db/client.ts";
-import { recordEvent } from "../events/store.ts";
+import { INCIDENT_EVENTS } from "./events.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { SlackApi } from "../slack/api.ts";
 import { incidentRef } from "./models.ts";
@@ -65,7 +65,7 @@ export function createAccessGuard(deps: { prisma: PrismaClient; authorizer: Pick
       if (await deps.authorizer.allows(userId, allowed, incident)) return undefined;
       const reason = refusalReason(allowed, incident, action);
       await deps.prisma.$transaction(async (tx) => {
-        await recordEvent(tx, { incidentId: incident.id, type: "action.denied", source: "SLACK", actorId: userId, text: `<@${userId}> was not allowed to ${action}`, data: { action, reason } });
+        await INCIDENT_EVENTS["action.denied"].record(tx, { incidentId: incident.id, source: "SLACK", actorId: userId, data: { action, reason } });
       });
       return `:no_entry: ${reason} Nothing was changed.`;
     },

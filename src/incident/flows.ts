@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { INCIDENT_EVENTS } from "./events.ts";
 import type { FileConfig } from "../config/file.ts";
 import type { Db, PrismaClient } from "../db/client.ts";
 import type { Metrics } from "../http/metrics.ts";
@@ -7,12 +8,11 @@ import { NotReadyError, PermanentOutboundError } from "../lib/errors.ts";
 
 import { jobType } from "../queue/service.ts";
 import type { SlackApi } from "../slack/api.ts";
-import { recordEvent } from "../events/store.ts";
 import { snapshot, systemActor, userActor, type LifecycleBus } from "../events/lifecycle.ts";
 import type { Clock } from "../core/clock.ts";
 import { incidentChannelName } from "./channel-name.ts";
 import { announceJob, enqueueSync, scheduleReminder, severityPriority } from "./lifecycle.ts";
-import { incidentRef, type IncidentSummary } from "./models.ts";
+import { type IncidentSummary } from "./models.ts";
 import {
   claimIdempotencyKey,
   createIncident,
@@ -144,13 +144,11 @@ export function createIncidentFlows(deps: IncidentFlowDeps) {
         description: input.description ?? null,
         services: input.services ?? [],
       });
-      await recordEvent(tx, {
+      await INCIDENT_EVENTS["incident.declared"].record(tx, {
         incidentId: created.id,
-        type: "incident.declared",
         source: input.source === "ALERT" ? "ALERTMANAGER" : input.source,
         actorId: input.declaredById,
-        text: `${incidentRef(created.number)} declared as ${created.severity}: ${created.title}`,
-        data: { title: created.title, severity: created.severity, private: created.private },
+        data: { title: created.title, severity: created.severity, private: created.private, number: created.number },
         private: created.private,
       });
       await createChannelJob.enqueue(tx, { incidentId: created.id }, {
@@ -221,11 +219,9 @@ export function createIncidentFlows(deps: IncidentFlowDeps) {
         const until = new Date(Date.now() + Math.ceil(60_000 / deps.channelsPerMinute));
         await tx.rateLimitHold.upsert({ where: { key: CREATE_CHANNEL_RATE_KEY }, create: { key: CREATE_CHANNEL_RATE_KEY, until }, update: { until } });
         await setIncidentChannel(tx, incident.id, created);
-        await recordEvent(tx, {
+        await INCIDENT_EVENTS["channel.created"].record(tx, {
           incidentId: incident.id,
-          type: "channel.created",
           source: "SYSTEM",
-          text: `Channel #${created.name} created`,
           data: { channelId: created.id, channelName: created.name },
           private: incident.private,
         });
@@ -269,12 +265,10 @@ export function createIncidentFlows(deps: IncidentFlowDeps) {
       await context.complete(async (tx) => {
         for (const user of [...invited, ...present]) await ensureParticipant(tx, incidentId, user);
         if (invited.length > 0) {
-          await recordEvent(tx, {
+          await INCIDENT_EVENTS["participant.invited"].record(tx, {
             incidentId,
-            type: "participant.invited",
             source: actorId ? "SLACK" : "SYSTEM",
             actorId: actorId ?? null,
-            text: `Invited ${invited.map((user) => `<@${user}>`).join(", ")}`,
             data: { users: invited },
             private: incident.private,
           });

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { INCIDENT_EVENTS, type IncidentEventType } from "./events.ts";
 import type { Db, PrismaClient } from "../db/client.ts";
 import type { FileConfig } from "../config/file.ts";
 import type { Clock } from "../core/clock.ts";
@@ -8,7 +9,8 @@ import { NotReadyError, PermanentOutboundError } from "../lib/errors.ts";
 
 import { jobType } from "../queue/service.ts";
 import type { SlackApi } from "../slack/api.ts";
-import type { TimelineEventData, TimelineEventType } from "../events/models.ts";
+import { textOf, type EventCatalogue } from "../events/catalogue.ts";
+import type { TimelineEventData } from "../events/models.ts";
 import { recordEvent } from "../events/store.ts";
 import { MANAGE, type AccessGuard, type ManageAction } from "./authz.ts";
 import { STATUS_LABEL, incidentRef, type IncidentDetail } from "./models.ts";
@@ -23,7 +25,7 @@ import {
   updateIncident,
   type IncidentChanges,
 } from "./service.ts";
-import { announcementMessage, bookmarkTitle, channelTopic, eventNotice, incidentHeader, type NoticeEvent } from "./views.ts";
+import { announcementMessage, bookmarkTitle, channelTopic, incidentHeader, noticeRenderer, type NoticeEvent } from "./views.ts";
 
 /**
  * Everything that changes a running incident. Each operation: check who may
@@ -72,11 +74,13 @@ export interface LifecycleDeps {
   /** Subscribers hear of every change inside its transaction. */
   bus: Pick<LifecycleBus, "publish">;
   clock: Clock;
+  /** How each event type reads in a notice. */
+  events: EventCatalogue;
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
-type EventSpec = { [K in TimelineEventType]: { type: K; text: string; data: TimelineEventData[K]; post?: boolean; thread?: boolean } }[TimelineEventType];
+type EventSpec = { [K in IncidentEventType]: { type: K; data: TimelineEventData[K]; post?: boolean; thread?: boolean } }[IncidentEventType];
 
 interface ChangePlan {
   changes?: IncidentChanges;
@@ -151,7 +155,7 @@ export function createIncidentLifecycle(deps: LifecycleDeps) {
         type: steps.event.type,
         source: sourceOf(actor),
         actorId: person,
-        text: steps.event.text,
+        text: textOf(INCIDENT_EVENTS, steps.event.type, steps.event.data as never),
         data: steps.event.data,
         private: incident.private,
       });
@@ -193,7 +197,7 @@ export function createIncidentLifecycle(deps: LifecycleDeps) {
     if (incident.status === status) {
       return {
         changes: { lastStatusUpdateAt: at },
-        event: { type: "update.posted", text: `Update: ${message}`, data: { message: message ?? "", status }, thread: true },
+        event: { type: "update.posted", data: { message: message ?? "", status }, thread: true },
         restartReminders: true,
         message: "Update posted.",
       };
@@ -202,7 +206,6 @@ export function createIncidentLifecycle(deps: LifecycleDeps) {
       changes,
       event: {
         type: status === "RESOLVED" ? "incident.resolved" : "status.changed",
-        text: status === "RESOLVED" ? `Resolved${message ? `: ${message}` : ""}` : `Status ${STATUS_LABEL[incident.status]} → ${label}${message ? `: ${message}` : ""}`,
         data: status === "RESOLVED" ? { summary: message ?? null } : { from: incident.status, to: status, message: message ?? null },
         thread: true,
       } as EventSpec,
@@ -231,7 +234,7 @@ export function createIncidentLifecycle(deps: LifecycleDeps) {
         const at = now();
         return {
           changes: { lastStatusUpdateAt: at, ...(incident.acknowledgedAt ? {} : { acknowledgedAt: at }) },
-          event: { type: "update.posted", text: `Update: ${message}`, data: { message, status: incident.status }, thread: true },
+          event: { type: "update.posted", data: { message, status: incident.status }, thread: true },
           restartReminders: true,
           message: "Update posted.",
         };
@@ -243,7 +246,7 @@ export function createIncidentLifecycle(deps: LifecycleDeps) {
         if (incident.severity === severity) return undefined;
         return {
           changes: { severity },
-          event: { type: "severity.changed", text: `Severity ${incident.severity} → ${severity}`, data: { from: incident.severity, to: severity }, thread: true },
+          event: { type: "severity.changed", data: { from: incident.severity, to: severity }, thread: true },
           sync: true,
           // The reminder interval depends on the severity.
           restartReminders: incident.status !== "RESOLVED",
@@ -260,7 +263,7 @@ export function createIncidentLifecycle(deps: LifecycleDeps) {
         await assignRole(tx, incident.id, "COMMANDER", userId, personOf(actor));
         return {
           changes: { commanderId: userId, ...(incident.acknowledgedAt ? {} : { acknowledgedAt: now() }) },
-          event: { type: "commander.assigned", text: `<@${userId}> is now the commander`, data: { from: incident.commanderId, to: userId } },
+          event: { type: "commander.assigned", data: { from: incident.commanderId, to: userId } },
           sync: true,
           publish: { type: "incident.role_changed", role: "COMMANDER", from: incident.commanderId, to: userId },
           message: `<@${userId}> is now the commander of ${incidentRef(incident.number)}.`,
@@ -281,7 +284,7 @@ export function createIncidentLifecycle(deps: LifecycleDeps) {
         const at = now();
         return {
           changes: { commanderId: userId, ...(incident.acknowledgedAt ? {} : { acknowledgedAt: at }) },
-          event: { type: "incident.acknowledged", text: `<@${userId}> acknowledged and took command`, data: { by: userId } },
+          event: { type: "incident.acknowledged", data: { by: userId } },
           sync: true,
           ...(incident.commanderId === userId ? {} : { publish: { type: "incident.role_changed", role: "COMMANDER", from: incident.commanderId, to: userId } as const }),
           message: `You are now the commander of ${incidentRef(incident.number)}.`,
@@ -296,7 +299,7 @@ export function createIncidentLifecycle(deps: LifecycleDeps) {
         if (previous === userId) return undefined;
         await assignRole(tx, incident.id, role, userId, personOf(actor));
         return {
-          event: { type: "role.assigned", text: `<@${userId}> is now the ${label}`, data: { role, from: previous, to: userId } },
+          event: { type: "role.assigned", data: { role, from: previous, to: userId } },
           sync: true,
           publish: { type: "incident.role_changed", role, from: previous, to: userId },
           message: `<@${userId}> is now the ${label} of ${incidentRef(incident.number)}.`,
@@ -306,7 +309,7 @@ export function createIncidentLifecycle(deps: LifecycleDeps) {
 
     async addNote(incidentId: string, actor: Actor, text: string, idempotencyKey?: string): Promise<Outcome> {
       return change(incidentId, actor, { unchanged: "Noted already.", ...(idempotencyKey ? { idempotencyKey } : {}) }, () => ({
-        event: { type: "note.added", text: `Note: ${text}`, data: { text }, post: false },
+        event: { type: "note.added", data: { text }, post: false },
         message: ":memo: Added to the timeline.",
       }));
     },
@@ -325,7 +328,7 @@ export function createIncidentLifecycle(deps: LifecycleDeps) {
           // resolvedAt is cleared so the incident counts as open; the
           // resolution stays on the timeline, and the next resolve sets it again.
           changes: { status: "INVESTIGATING", resolvedAt: null, lastStatusUpdateAt: now() },
-          event: { type: "incident.reopened", text: "Reopened", data: { previousResolvedAt: incident.resolvedAt?.toISOString() ?? null }, thread: true },
+          event: { type: "incident.reopened", data: { previousResolvedAt: incident.resolvedAt?.toISOString() ?? null }, thread: true },
           sync: true,
           restartReminders: true,
           publish: { type: "incident.reopened" },
@@ -365,6 +368,7 @@ export function createIncidentLifecycle(deps: LifecycleDeps) {
 export type IncidentLifecycle = ReturnType<typeof createIncidentLifecycle>;
 
 function createLifecycleJobs(deps: LifecycleDeps, now: () => Date) {
+  const eventNotice = noticeRenderer(deps.events);
   async function requireDetail(id: string): Promise<IncidentDetail> {
     const incident = await getIncidentDetail(deps.prisma, id);
     if (!incident) throw new PermanentOutboundError("incident_not_found", "incident_not_found", `incident ${id} does not exist`);
@@ -433,11 +437,9 @@ function createLifecycleJobs(deps: LifecycleDeps, now: () => Date) {
       const posted = await deps.slack.postMessage({ channel, text: message.text, blocks: message.blocks });
       await context.complete(async (tx) => {
         await setAnnouncement(tx, incidentId, posted.channel, posted.ts);
-        await recordEvent(tx, {
+        await INCIDENT_EVENTS["announcement.posted"].record(tx, {
           incidentId,
-          type: "announcement.posted",
           source: "SYSTEM",
-          text: `Announced in <#${posted.channel}>`,
           data: { channelId: posted.channel, ts: posted.ts },
         });
       });
@@ -463,11 +465,9 @@ function createLifecycleJobs(deps: LifecycleDeps, now: () => Date) {
       const escalate = missed >= 2;
       const channelId = incident.channelId;
       await context.complete(async (tx) => {
-        const eventId = await recordEvent(tx, {
+        const eventId = await INCIDENT_EVENTS["reminder.sent"].record(tx, {
           incidentId,
-          type: "reminder.sent",
           source: "SYSTEM",
-          text: `Reminder: no status update for ${intervalMinutes * missed} minutes${escalate ? " (escalated)" : ""}`,
           data: { misses: missed, escalated: escalate },
           private: incident.private,
         });

@@ -26,7 +26,7 @@ export function createIncidentModule(core: Core) {
     channelPrefix: fileConfig.incidents.channelPrefix,
     channelsPerMinute: core.config.slack.channelsPerMinute,
   });
-  const lifecycle = createIncidentLifecycle({ prisma, slack, guard, config: fileConfig, wakeJobs, bus, clock });
+  const lifecycle = createIncidentLifecycle({ prisma, slack, guard, config: fileConfig, wakeJobs, bus, clock, events: core.events });
   const interactions = createIncidentInteractions({ prisma, flows, lifecycle, slack, authorizer, config: fileConfig });
 
   const module: FirebreakModule = {

@@ -1,5 +1,6 @@
 import { formatDistanceStrict } from "date-fns";
 import type { FileConfig } from "../config/file.ts";
+import { kindOf, type EventCatalogue } from "../events/catalogue.ts";
 import { ephemeral, type EphemeralResponse } from "../slack/views.ts";
 import { chunk, context, modal, option, section, slackDate } from "../slack/blocks.ts";
 import { SLACK_LIMITS, plain, safeText, truncate } from "../slack/text.ts";
@@ -137,66 +138,28 @@ export interface NoticeEvent {
   occurredAt: Date;
 }
 
-function field(data: unknown, key: string): string | null {
-  if (data && typeof data === "object" && key in data) {
-    const value = (data as Record<string, unknown>)[key];
-    return typeof value === "string" ? value : typeof value === "number" ? String(value) : null;
-  }
-  return null;
-}
-
 /**
  * What a timeline event says in the incident channel ("channel") or under the
- * announcement ("announcement", for stakeholders).
+ * announcement ("announcement", for stakeholders): each kind's own notice
+ * from the catalogue; a type this version does not know shows its name.
  */
-export function eventNotice(event: NoticeEvent, incident: IncidentSummary, where: "channel" | "announcement"): SlackMessage {
-  const by = event.actorId ? ` by ${person(event.actorId)}` : "";
-  const ref = incidentRef(incident.number);
-  const prefix = where === "announcement" ? `*${ref}* · ` : "";
-  const message = field(event.data, "message") ?? field(event.data, "summary");
-  // Leave room for the ">" added to each line, so the section limit never cuts the quote.
-  const lines = message ? safeText(message, 2_700).split("\n") : [];
-  const quoted = lines.length > 0 ? `\n>${lines.join("\n>")}` : "";
-  let text: string;
-  switch (event.type) {
-    case "status.changed":
-      text = `${prefix}:arrows_counterclockwise: Status is now *${STATUS_LABEL[(field(event.data, "to") ?? "INVESTIGATING") as keyof typeof STATUS_LABEL] ?? "?"}*${by}${quoted}`;
-      break;
-    case "update.posted":
-      text = `${prefix}:loudspeaker: *Update* (${STATUS_LABEL[(field(event.data, "status") ?? incident.status) as keyof typeof STATUS_LABEL] ?? STATUS_LABEL[incident.status]})${by}${quoted}`;
-      break;
-    case "severity.changed":
-      text = `${prefix}${SEVERITY_INFO[incident.severity].emoji} Severity changed from ${field(event.data, "from") ?? "?"} to *${field(event.data, "to") ?? "?"}*${by}`;
-      break;
-    case "commander.assigned":
-      text = `${prefix}:firefighter: ${person(field(event.data, "to"))} is now the commander${by}`;
-      break;
-    case "incident.acknowledged":
-      text = `${prefix}:raised_hand: ${person(field(event.data, "by"))} acknowledged and took command`;
-      break;
-    case "role.assigned":
-      text = `${prefix}:busts_in_silhouette: ${person(field(event.data, "to"))} is now the ${field(event.data, "role") === "SCRIBE" ? "scribe" : "comms lead"}${by}`;
-      break;
-    case "incident.resolved":
-      text = `${prefix}:white_check_mark: *Resolved*${by}${quoted}`;
-      break;
-    case "incident.reopened":
-      text = `${prefix}:leftwards_arrow_with_hook: *Reopened*${by}; status is Investigating`;
-      break;
-    case "reminder.sent": {
-      const misses = Number(field(event.data, "misses") ?? "1");
-      text =
-        where === "announcement"
-          ? `${prefix}:warning: No status update from ${person(incident.commanderId)} for a while (${misses} reminders).`
-          : `:alarm_clock: ${person(incident.commanderId)}, it's time for a status update on ${ref}${misses > 1 ? ` (reminder ${misses}; escalated to the announcement channel)` : ""}. Use \`/incident update &lt;message&gt;\` or the *Post update* button.`;
-      break;
-    }
-    default:
-      text = `${prefix}${safeText(event.type, 100)}${by}`;
-  }
-  // `text` is mrkdwn built from escaped parts already: shorten, don't escape again.
-  return { text: truncate(text.replace(/\*/g, ""), 300), blocks: [section(text)] };
+export function noticeRenderer(catalogue: EventCatalogue) {
+  return function eventNotice(event: NoticeEvent, incident: IncidentSummary, where: "channel" | "announcement"): SlackMessage {
+    const by = event.actorId ? ` by ${person(event.actorId)}` : "";
+    const prefix = where === "announcement" ? `*${incidentRef(incident.number)}* · ` : "";
+    const quote = (message: string | null | undefined) => {
+      // Leave room for the ">" added to each line, so the section limit never cuts the quote.
+      const lines = message ? safeText(message, 2_700).split("\n") : [];
+      return lines.length > 0 ? `\n>${lines.join("\n>")}` : "";
+    };
+    const kind = kindOf(catalogue, event.type);
+    const text = kind?.notice?.(event.data as never, { incident, where, by, prefix, quote }) ?? `${prefix}${safeText(event.type, 100)}${by}`;
+    // `text` is mrkdwn built from escaped parts already: shorten, don't escape again.
+    return { text: truncate(text.replace(/\*/g, ""), 300), blocks: [section(text)] };
+  };
 }
+
+export type EventNotice = ReturnType<typeof noticeRenderer>;
 
 export interface ListedIncident extends IncidentSummary {
   /** Whether the viewer may see the title of a private incident. */

@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from "node:crypto";
+import type { EventCatalogue } from "../events/catalogue.ts";
 import type { Clock } from "../core/clock.ts";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import type { PrismaClient } from "../db/client.ts";
@@ -17,6 +18,7 @@ export interface PostmortemApiDeps {
   apiToken: string;
   timeZone: string;
   clock: Clock;
+  events: EventCatalogue;
 }
 
 const FORMATS = { md: "text/markdown; charset=utf-8", html: "text/html; charset=utf-8", json: "application/json; charset=utf-8" } as const;
@@ -70,7 +72,7 @@ export function registerPostmortemApi(server: FastifyInstance, deps: PostmortemA
     if (!audience) return reply.status(400).send({ ok: false, error: "audience must be internal or public" });
     const input = await loadPostmortemInput(deps.prisma, Number(numberParam), { audience, timeZone: deps.timeZone, now: deps.clock.now() });
     if (!input) return reply.status(404).send({ ok: false, error: `there is no INC-${numberParam}` });
-    const document = generatePostmortem(input);
+    const document = generatePostmortem(input, deps.events);
     const body = format === "md" ? renderMarkdown(document) : format === "html" ? renderHtml(document) : toJson(document);
     return reply.status(200).type(FORMATS[format]).header("cache-control", "no-store").send(body);
   }

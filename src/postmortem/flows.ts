@@ -1,11 +1,12 @@
 import { z } from "zod";
+import type { EventCatalogue } from "../events/catalogue.ts";
 import type { Clock } from "../core/clock.ts";
+import { POSTMORTEM_EVENTS } from "./events.ts";
 import type { Db, PrismaClient } from "../db/client.ts";
 import { NotReadyError, PermanentOutboundError } from "../lib/errors.ts";
 
 import { jobType } from "../queue/service.ts";
 import type { SlackApi } from "../slack/api.ts";
-import { recordEvent } from "../events/store.ts";
 import { generatePostmortem } from "./generate.ts";
 import { loadPostmortemInput } from "./service.ts";
 import type { ActionItemPriority } from "../generated/prisma/enums.ts";
@@ -36,6 +37,7 @@ export interface PostmortemFlowDeps {
   timeZone: string;
   wakeJobs(): void;
   clock: Clock;
+  events: EventCatalogue;
   /** The post-mortem exporters (Confluence, GitHub; src/postmortem/export/), enqueued in the same transactions. */
   exporters?: Pick<PostmortemExporters, "draftGenerated" | "followUpAdded">;
 }
@@ -64,14 +66,11 @@ export function createPostmortemFlows(deps: PostmortemFlowDeps) {
         },
       });
       await deps.exporters?.followUpAdded(tx, incidentId, actionItem.id);
-      const extras = [details.ownerId ? `owner <@${details.ownerId}>` : "", details.dueDate ? `due ${details.dueDate.toISOString().slice(0, 10)}` : "", details.priority ? `${details.priority.toLowerCase()} priority` : ""].filter(Boolean);
-      await recordEvent(tx, {
+      await POSTMORTEM_EVENTS["followup.added"].record(tx, {
         incidentId,
-        type: "followup.added",
         source: "SLACK",
         actorId: userId,
-        text: `Follow-up: ${details.title}${extras.length > 0 ? ` (${extras.join(", ")})` : ""}`,
-        data: { title: details.title },
+        data: { title: details.title, ownerId: details.ownerId ?? null, dueDate: details.dueDate?.toISOString().slice(0, 10) ?? null, priority: details.priority ?? null },
         private: incident.private,
       });
       return true;
@@ -87,7 +86,7 @@ export function createPostmortemFlows(deps: PostmortemFlowDeps) {
       if (!incident.channelId) throw new NotReadyError(`incident ${incidentId} has no channel yet`);
       const input = await loadPostmortemInput(deps.prisma, incident.number, { audience: "internal", timeZone: deps.timeZone, now: deps.clock.now() });
       if (!input) return;
-      const doc = generatePostmortem(input);
+      const doc = generatePostmortem(input, deps.events);
       const message = postmortemSummaryMessage(doc, incidentId);
       await deps.slack.postMessage({ channel: incident.channelId, text: message.text, blocks: message.blocks });
       // The file is its own job: a failed upload is retried without posting the summary twice.
@@ -104,7 +103,7 @@ export function createPostmortemFlows(deps: PostmortemFlowDeps) {
       if (!incident?.channelId) throw new PermanentOutboundError("incident_not_found", "incident_not_found", `incident ${incidentId} has no channel`);
       const input = await loadPostmortemInput(deps.prisma, incident.number, { audience: "internal", timeZone: deps.timeZone, now: deps.clock.now() });
       if (!input) return;
-      const doc = generatePostmortem(input);
+      const doc = generatePostmortem(input, deps.events);
       await deps.slack.uploadFile({
         channel: incident.channelId,
         filename: `${doc.header.ref.toLowerCase()}-postmortem-draft.md`,

@@ -1,3 +1,4 @@
+import { kindOf, type EventCatalogue, type PostmortemLine } from "../events/catalogue.ts";
 import type { ParticipantRole } from "../generated/prisma/enums.ts";
 import { STATUS_LABEL, incidentRef } from "../incident/models.ts";
 import { reviewBlameless, type ReviewText } from "./blameless.ts";
@@ -132,27 +133,12 @@ function str(data: unknown, key: string): string | null {
   return typeof value === "string" ? value : null;
 }
 
-function strings(data: unknown, key: string): string[] {
-  const value = field(data, key);
-  return Array.isArray(value) ? value.filter((item): item is string => typeof item === "string") : [];
-}
-
-function statusLabel(status: string | null): string {
-  return status !== null && status in STATUS_LABEL ? STATUS_LABEL[status as keyof typeof STATUS_LABEL] : (status ?? "?");
-}
-
 function humanizeType(type: string): string {
   const words = type.replace(/[._]+/g, " ").trim();
   return words === "" ? "Event" : words.charAt(0).toUpperCase() + words.slice(1);
 }
 
-interface Described {
-  label: string;
-  /** Free text (raw, Slack-formatted), withheld when redacted. */
-  detail: string | null;
-  /** Shown in the diagram with this priority (0 first), or not at all. */
-  diagram?: { priority: number; label: string };
-}
+type Described = PostmortemLine;
 
 interface DiagramCandidate {
   at: Date;
@@ -167,7 +153,7 @@ interface DiagramCandidate {
  * options (time zone, audience, "now"). No I/O, no clock, no randomness: the
  * same input gives the same document, byte for byte once rendered.
  */
-export function generatePostmortem(input: PostmortemInput): PostmortemDocument {
+export function generatePostmortem(input: PostmortemInput, catalogue: EventCatalogue): PostmortemDocument {
   const { incident, options } = input;
   const clock = createClock(options.timeZone);
   const isPublic = options.audience === "public";
@@ -317,79 +303,11 @@ export function generatePostmortem(input: PostmortemInput): PostmortemDocument {
   const metrics: DocumentMetric[] = metricRows.map((metric) => ({ ...metric, human: humanDuration(metric.ms) }));
 
   // --- timeline --------------------------------------------------------------------
-  const describe = (event: PostmortemEvent): Described => {
-    const data = event.data;
-    switch (event.type) {
-      case "incident.declared": {
-        const severity = str(data, "severity") ?? incident.severity;
-        return { label: `Incident declared as ${severity}`, detail: str(data, "title"), diagram: { priority: 0, label: `Declared ${severity}` } };
-      }
-      case "channel.created": {
-        const name = str(data, "channelName");
-        return { label: "Incident channel created", detail: name ? `#${name}` : null };
-      }
-      case "participant.invited": {
-        const users = strings(data, "users");
-        if (isPublic) return { label: users.length === 1 ? "1 person invited" : `${users.length} people invited`, detail: null };
-        return { label: users.length > 0 ? `Invited ${users.map((u) => nameOf(u)).join(", ")}` : "People invited", detail: null };
-      }
-      case "incident.acknowledged": {
-        const by = str(data, "by") ?? event.actorId;
-        return { label: by && !isPublic ? `Acknowledged by ${nameOf(by)}` : "Acknowledged", detail: null, diagram: { priority: 0, label: "Acknowledged" } };
-      }
-      case "status.changed": {
-        const to = statusLabel(str(data, "to"));
-        return { label: `Status ${statusLabel(str(data, "from"))} → ${to}`, detail: str(data, "message"), diagram: { priority: 0, label: to } };
-      }
-      case "update.posted":
-        return { label: `Status update (${statusLabel(str(data, "status"))})`, detail: str(data, "message") };
-      case "severity.changed": {
-        const text = `Severity ${str(data, "from") ?? "?"} → ${str(data, "to") ?? "?"}`;
-        return { label: text, detail: null, diagram: { priority: 1, label: text } };
-      }
-      case "commander.assigned": {
-        const to = str(data, "to");
-        return { label: to && !isPublic ? `${nameOf(to)} is now the commander` : "Commander assigned", detail: null };
-      }
-      case "role.assigned": {
-        const role = str(data, "role");
-        const roleLabel = role === "COMMS" ? "comms lead" : role === "SCRIBE" ? "scribe" : (role ?? "role").toLowerCase();
-        const to = str(data, "to");
-        return { label: to && !isPublic ? `${nameOf(to)} is now the ${roleLabel}` : `${roleLabel.charAt(0).toUpperCase()}${roleLabel.slice(1)} assigned`, detail: null };
-      }
-      case "note.added":
-        return { label: "Note", detail: str(data, "text") ?? event.text.replace(/^Note:\s*/, "") };
-      case "message.captured": {
-        // A Slack message pinned, reacted to or added with the shortcut.
-        const author = str(data, "authorId");
-        return { label: author && !isPublic ? `Message from ${nameOf(author)}` : "Message from the incident channel", detail: str(data, "text") ?? event.text };
-      }
-      case "followup.added":
-        // Same text as the action item, so the blameless review reads it once.
-        return { label: "Follow-up recorded", detail: str(data, "title") ?? event.text.replace(/^Follow-up:\s*/, "") };
-      case "incident.resolved":
-        return { label: "Resolved", detail: str(data, "summary"), diagram: { priority: 0, label: "Resolved" } };
-      case "incident.reopened":
-        return { label: "Reopened", detail: null, diagram: { priority: 0, label: "Reopened" } };
-      case "action.denied":
-        return { label: `Action refused: ${str(data, "action") ?? "?"}`, detail: str(data, "reason") };
-      case "reminder.sent": {
-        const misses = field(data, "misses");
-        const escalated = field(data, "escalated") === true;
-        const count = typeof misses === "number" ? `, ${misses} missed` : "";
-        return { label: `Status update reminder${count}${escalated ? ", escalated" : ""}`, detail: null };
-      }
-      case "announcement.posted":
-        return { label: "Announced in the announcement channel", detail: null };
-      case "alert.firing": {
-        const name = str(data, "alertname") ?? "alert";
-        return { label: `${event.text.startsWith("Firing again") ? "Alert firing again" : "Alert firing"}: ${name}`, detail: null };
-      }
-      case "alert.resolved":
-        return { label: `Alert resolved: ${str(data, "alertname") ?? "alert"}`, detail: null };
-      default:
-        return { label: humanizeType(event.type), detail: event.text };
-    }
+  /** Each event's line, from its kind in the catalogue; a type this version does not know shows its name and text. */
+  const describe = (event: PostmortemEvent): Described | undefined => {
+    const kind = kindOf(catalogue, event.type);
+    if (!kind) return { label: humanizeType(event.type), detail: event.text };
+    return kind.postmortem?.(event.data as never, { isPublic, nameOf: (userId) => nameOf(userId), actorId: event.actorId, severity: incident.severity });
   };
 
   const phases: Record<Phase, TimelineEntry[]> = { detect: [], respond: [], mitigate: [], resolve: [] };
@@ -444,6 +362,9 @@ export function generatePostmortem(input: PostmortemInput): PostmortemDocument {
       continue;
     }
     const event = item.e;
+    const described = describe(event);
+    // Events about the record itself (corrections, draft edits) are not part of the incident's story.
+    if (!described) continue;
     if (event.hidden) {
       hiddenCount += 1;
       continue;
@@ -453,7 +374,6 @@ export function generatePostmortem(input: PostmortemInput): PostmortemDocument {
       continue;
     }
     if (isPublic && event.private) continue;
-    const described = describe(event);
     const stamp = clock.stamp(event.occurredAt);
     const phase = phaseOf(event.occurredAt, event.type);
     const label = plain(described.label);

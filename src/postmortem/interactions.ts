@@ -1,11 +1,11 @@
 import type { PrismaClient } from "../db/client.ts";
 import type { ViewAnswer } from "../slack/listeners.ts";
+import { POSTMORTEM_EVENTS } from "./events.ts";
 import type { ActionItemPriority } from "../generated/prisma/enums.ts";
 import { incidentRef } from "../incident/models.ts";
 import { claimIdempotencyKey, getIncidentByChannel, getIncidentDetail, lockIncident } from "../incident/service.ts";
 import type { SlackApi } from "../slack/api.ts";
 import { parsePrivateMetadata as metadata } from "../slack/blocks.ts";
-import { recordEvent } from "../events/store.ts";
 import { notAnIncidentChannelModal } from "../timeline/views.ts";
 import type { PostmortemFlows } from "./flows.ts";
 import { PROMPTS } from "./generate.ts";
@@ -79,12 +79,10 @@ export function createPostmortemInteractions(deps: PostmortemInteractionDeps) {
         for (const [section, text] of given) {
           if ((current[section] ?? "") === text) continue;
           count += 1;
-          await recordEvent(tx, {
+          await POSTMORTEM_EVENTS["postmortem.section_edited"].record(tx, {
             incidentId,
-            type: "postmortem.section_edited",
             source: "SLACK",
             actorId: userId,
-            text: `<@${userId}> edited the post-mortem section "${EDITABLE.find((prompt) => prompt.id === section)?.title ?? section}"`,
             data: { section, text },
             private: incident.private,
           });

@@ -15,11 +15,12 @@ export function createPostmortemModule(core: Core): FirebreakModule {
   const exporters = createPostmortemExporters({
     prisma,
     timeZone: config.timeZone,
+    events: core.events,
     confluence: confluence ? { api: createConfluenceApi({ ...confluence, timeoutMs }), spaceId: confluence.spaceId } : undefined,
     github: github ? { api: createGitHubApi({ ...github, timeoutMs }), labels: github.labels } : undefined,
   });
   core.logger.info({ confluence: confluence !== undefined, github: github !== undefined }, "post-mortem exporters");
-  const flows = createPostmortemFlows({ prisma, slack, timeZone: config.timeZone, wakeJobs, exporters, clock });
+  const flows = createPostmortemFlows({ prisma, slack, timeZone: config.timeZone, wakeJobs, exporters, clock, events: core.events });
   const interactions = createPostmortemInteractions({ prisma, slack, flows, wakeJobs });
   const apiToken = config.apiToken;
   return {
@@ -27,7 +28,7 @@ export function createPostmortemModule(core: Core): FirebreakModule {
     jobs: [...flows.jobs, ...exporters.jobs],
     subcommands: createPostmortemCommands({ prisma, flows }),
     slack: (app) => registerPostmortemListeners(app, interactions),
-    ...(apiToken ? { routes: (server) => registerPostmortemApi(server, { prisma, apiToken, timeZone: config.timeZone, clock }) } : {}),
+    ...(apiToken ? { routes: (server) => registerPostmortemApi(server, { prisma, apiToken, timeZone: config.timeZone, clock, events: core.events }) } : {}),
     subscribers: [
       {
         name: "postmortem: draft on resolve",

@@ -1,8 +1,6 @@
 import type { Db } from "../db/client.ts";
 import { PROMPT_IDS, type Audience, type PostmortemInput, type PromptId } from "./models.ts";
 
-/** Events about the record itself (edits of entries and of the draft), not about the incident. */
-const DOCUMENT_EVENTS = new Set(["postmortem.section_edited", "timeline.entry_edited", "timeline.entry_hidden"]);
 
 /** The latest hand-written answer to each prompt (events oldest first, so later ones win). */
 export function answersFrom(events: ReadonlyArray<{ type: string; data: unknown }>): Partial<Record<PromptId, string>> {
@@ -65,7 +63,7 @@ export async function loadPostmortemInput(
       channelName: incident.channelName,
     },
     participants: incident.participants.map((participant) => ({ userId: participant.slackUserId, roles: participant.roles.map((role) => role.role) })),
-    events: incident.events.filter((event) => !DOCUMENT_EVENTS.has(event.type)).map((event) => ({
+    events: incident.events.map((event) => ({
       id: String(event.id),
       type: event.type,
       source: event.source,

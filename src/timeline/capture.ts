@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { TIMELINE_EVENTS } from "./events.ts";
 import type { Clock } from "../core/clock.ts";
 import type { Db, Prisma, PrismaClient } from "../db/client.ts";
 import { NotReadyError, PermanentOutboundError } from "../lib/errors.ts";
@@ -8,8 +9,7 @@ import type { SlackApi, SlackMessage } from "../slack/api.ts";
 import { ensureParticipant, getIncidentByChannel, lockIncident } from "../incident/service.ts";
 import { ephemeralJob } from "../incident/lifecycle.ts";
 import { incidentRef } from "../incident/models.ts";
-import { messageRef, tsToDate, type CaptureVia, type CapturedMessageData } from "../events/models.ts";
-import { recordEvent } from "../events/store.ts";
+import { messageRef, tsToDate, type CaptureVia, type CapturedMessageData } from "./events.ts";
 import { captureConfirmation, notAnIncidentChannelModal } from "./views.ts";
 
 /**
@@ -176,12 +176,10 @@ export function createTimelineCapture(deps: CaptureDeps) {
           permalink,
           via: [payload.via],
         };
-        await recordEvent(tx, {
+        await TIMELINE_EVENTS["message.captured"].record(tx, {
           incidentId: incident.id,
-          type: "message.captured",
           source: "SLACK",
           actorId: payload.actorId,
-          text: data.text,
           data,
           occurredAt: tsToDate(payload.ts),
           private: incident.private,
@@ -241,12 +239,10 @@ export function createTimelineCapture(deps: CaptureDeps) {
         const after = payload.text.slice(0, CAPTURED_TEXT_MAX);
         if (current.text === after) return;
         await tx.timelineEvent.update({ where: { id: existing.id }, data: { text: after, editedAt: deps.clock.now(), data: { ...current, text: after } } });
-        await recordEvent(tx, {
+        await TIMELINE_EVENTS["timeline.entry_edited"].record(tx, {
           incidentId: incident.id,
-          type: "timeline.entry_edited",
           source: "SLACK",
           actorId: payload.editorId,
-          text: `Captured message #${existing.id} was edited in Slack`,
           data: { eventId: String(existing.id), before: current.text, after },
           private: true,
         });

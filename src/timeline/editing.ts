@@ -1,4 +1,6 @@
 import type { Prisma, PrismaClient } from "../db/client.ts";
+import { TIMELINE_EVENTS } from "./events.ts";
+import { editableField, isHideable, kindOf, type EventCatalogue } from "../events/catalogue.ts";
 import type { Clock } from "../core/clock.ts";
 import { EDIT_TIMELINE, type AccessGuard, type Authorizer, type IncidentRoles } from "../incident/authz.ts";
 import { incidentRef } from "../incident/models.ts";
@@ -6,14 +8,12 @@ import { getIncidentDetail, lockIncident } from "../incident/service.ts";
 import type { SlackApi } from "../slack/api.ts";
 import { parsePrivateMetadata } from "../slack/blocks.ts";
 import type { EphemeralResponse } from "../slack/views.ts";
-import type { CapturedMessageData } from "../events/models.ts";
-import { pageOfEvents, recordEvent } from "../events/store.ts";
+import type { CapturedMessageData } from "./events.ts";
+import { pageOfEvents } from "../events/store.ts";
 import {
   ENTRY_TEXT_MAX,
   TIMELINE_FIELDS,
   TIMELINE_PAGE_SIZE,
-  canEditText,
-  canHide,
   editEntryModal,
   timelinePageReply,
   type TimelineEntry,
@@ -30,6 +30,7 @@ export interface TimelineEditorDeps {
   authorizer: Pick<Authorizer, "allows">;
   guard: AccessGuard;
   clock: Clock;
+  events: EventCatalogue;
   slack: Pick<SlackApi, "openView">;
   /** Tells the person who clicked (an ephemeral message through the job queue). */
   tell(channelId: string, userId: string, text: string): Promise<void>;
@@ -37,33 +38,16 @@ export interface TimelineEditorDeps {
 
 export type EditAnswer = { close: true } | { errors: Record<string, string> };
 
-function toEntry(row: { id: bigint; type: string; occurredAt: Date; text: string; actorId: string | null; hidden: boolean; editedAt: Date | null; removedAt: Date | null; data: Prisma.JsonValue }): TimelineEntry {
-  return {
-    id: String(row.id),
-    type: row.type,
-    occurredAt: row.occurredAt,
-    text: row.text,
-    actorId: row.actorId,
-    hidden: row.hidden,
-    editedAt: row.editedAt,
-    removedAt: row.removedAt,
-    captured: row.type === "message.captured" ? (row.data as CapturedMessageData) : undefined,
-  };
+type EventRow = { id: bigint; type: string; occurredAt: Date; text: string; actorId: string | null; hidden: boolean; editedAt: Date | null; removedAt: Date | null; data: Prisma.JsonValue };
+
+function payload(data: Prisma.JsonValue): Record<string, unknown> {
+  return data && typeof data === "object" && !Array.isArray(data) ? data : {};
 }
 
-/** Where each editable type keeps what the person wrote, and how its one-line text is built from it. */
-const EDITABLE_FIELDS: Record<string, { key: string; line: (text: string) => string }> = {
-  "note.added": { key: "text", line: (text) => `Note: ${text}` },
-  "update.posted": { key: "message", line: (text) => `Update: ${text}` },
-  "followup.added": { key: "title", line: (text) => `Follow-up: ${text}` },
-  "message.captured": { key: "text", line: (text) => text },
-};
-
-/** The words a person wrote in an entry (what the edit modal shows and changes). */
-export function writtenText(row: { type: string; text: string; data: Prisma.JsonValue }): string {
-  const field = EDITABLE_FIELDS[row.type];
-  const data = row.data && typeof row.data === "object" && !Array.isArray(row.data) ? (row.data as Record<string, unknown>) : {};
-  const value = field ? data[field.key] : undefined;
+/** The words a person wrote in an entry (what the edit modal shows and changes): its kind's editable field. */
+export function writtenText(catalogue: EventCatalogue, row: { type: string; text: string; data: Prisma.JsonValue }): string {
+  const field = editableField(catalogue, row.type);
+  const value = field ? payload(row.data)[field] : undefined;
   return typeof value === "string" ? value : row.text;
 }
 
@@ -72,6 +56,22 @@ function parseEventId(raw: unknown): bigint | undefined {
 }
 
 export function createTimelineEditor(deps: TimelineEditorDeps) {
+  function toEntry(row: EventRow): TimelineEntry {
+    return {
+      id: String(row.id),
+      type: row.type,
+      occurredAt: row.occurredAt,
+      text: row.text,
+      actorId: row.actorId,
+      hidden: row.hidden,
+      editedAt: row.editedAt,
+      removedAt: row.removedAt,
+      captured: row.type === "message.captured" ? (row.data as CapturedMessageData) : undefined,
+      editable: editableField(deps.events, row.type) !== undefined,
+      hideable: isHideable(deps.events, row.type),
+    };
+  }
+
   /** Commander, scribe or incident admin. */
   const isEditor = (incident: IncidentRoles, userId: string) => deps.authorizer.allows(userId, EDIT_TIMELINE, incident);
 
@@ -80,15 +80,13 @@ export function createTimelineEditor(deps: TimelineEditorDeps) {
       const incident = await lockIncident(tx, incidentId);
       const row = await tx.timelineEvent.findFirst({ where: { id: eventId, incidentId } });
       if (!row) return "That timeline entry does not exist.";
-      if (!canHide(row)) return "That entry records a correction; it stays visible.";
+      if (!isHideable(deps.events, row.type)) return "That entry records a correction; it stays visible.";
       if (row.hidden === hidden) return hidden ? "That entry is already hidden." : "That entry is already visible.";
       await tx.timelineEvent.update({ where: { id: row.id }, data: { hidden } });
-      await recordEvent(tx, {
+      await TIMELINE_EVENTS["timeline.entry_hidden"].record(tx, {
         incidentId,
-        type: "timeline.entry_hidden",
         source: "SLACK",
         actorId: userId,
-        text: `<@${userId}> ${hidden ? "hid" : "showed again"} timeline entry #${row.id}`,
         data: { eventId: String(row.id), hidden },
         private: incident.private,
       });
@@ -116,8 +114,8 @@ export function createTimelineEditor(deps: TimelineEditorDeps) {
       const refusal = await deps.guard.check(clicker.userId, action, EDIT_TIMELINE, incident);
       if (refusal) return deps.tell(clicker.channelId, clicker.userId, refusal);
       if (verb === "edit") {
-        if (!canEditText(row)) return deps.tell(clicker.channelId, clicker.userId, "Only what people wrote (notes, updates, captured messages, follow-ups) can be edited; hide other entries instead.");
-        return deps.slack.openView({ triggerId: clicker.triggerId, view: editEntryModal(incidentRef(incident.number), { id: String(row.id), text: writtenText(row) }) });
+        if (!editableField(deps.events, row.type)) return deps.tell(clicker.channelId, clicker.userId, "Only what people wrote (notes, updates, captured messages, follow-ups) can be edited; hide other entries instead.");
+        return deps.slack.openView({ triggerId: clicker.triggerId, view: editEntryModal(incidentRef(incident.number), { id: String(row.id), text: writtenText(deps.events, row) }) });
       }
       if (verb === "hide" || verb === "show") return deps.tell(clicker.channelId, clicker.userId, await setHidden(incident.id, row.id, clicker.userId, verb === "hide"));
     },
@@ -134,24 +132,21 @@ export function createTimelineEditor(deps: TimelineEditorDeps) {
       if (!row || !incident) return { errors: { [field]: "That timeline entry no longer exists." } };
       const refusal = await deps.guard.check(userId, "edit the timeline", EDIT_TIMELINE, incident);
       if (refusal) return { errors: { [field]: refusal.slice(0, 150) } };
-      if (!canEditText(row)) return { errors: { [field]: "This kind of entry cannot be edited." } };
+      const kind = kindOf(deps.events, row.type);
+      const key = kind?.editable;
+      if (!kind || !key) return { errors: { [field]: "This kind of entry cannot be edited." } };
       await deps.prisma.$transaction(async (tx) => {
         await lockIncident(tx, incident.id);
         const current = await tx.timelineEvent.findUniqueOrThrow({ where: { id: row.id } });
-        const before = writtenText(current);
+        const before = writtenText(deps.events, current);
         if (before === after) return;
-        const field = EDITABLE_FIELDS[current.type];
-        const data = current.data && typeof current.data === "object" && !Array.isArray(current.data) ? (current.data) : {};
-        await tx.timelineEvent.update({
-          where: { id: current.id },
-          data: { text: field ? field.line(after) : after, editedAt: deps.clock.now(), ...(field ? { data: { ...data, [field.key]: after } } : {}) },
-        });
-        await recordEvent(tx, {
+        // The payload keeps what the person wrote; the stored text is rebuilt from it by the event's kind.
+        const data = { ...payload(current.data), [key]: after };
+        await tx.timelineEvent.update({ where: { id: current.id }, data: { text: kind.text(data as never), editedAt: deps.clock.now(), data } });
+        await TIMELINE_EVENTS["timeline.entry_edited"].record(tx, {
           incidentId: incident.id,
-          type: "timeline.entry_edited",
           source: "SLACK",
           actorId: userId,
-          text: `<@${userId}> edited timeline entry #${current.id}`,
           data: { eventId: String(current.id), before, after },
           // The old text may be what someone wanted gone: keep it out of public exports.
           private: true,

@@ -15,6 +15,7 @@ export function createTimelineModule(core: Core, incident: Pick<IncidentServices
     guard: incident.guard,
     slack,
     clock: core.clock,
+    events: core.events,
     tell: (channelId, userId, text) => incident.lifecycle.tellUser(undefined, channelId, userId, text),
   });
   return {

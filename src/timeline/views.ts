@@ -1,7 +1,7 @@
 import { context, modal, section, slackDate } from "../slack/blocks.ts";
 import { SLACK_LIMITS, safeText, truncate } from "../slack/text.ts";
 import { ephemeral, type EphemeralResponse } from "../slack/views.ts";
-import type { CapturedMessageData } from "../events/models.ts";
+import type { CapturedMessageData } from "./events.ts";
 
 /**
  * Block Kit for the timeline, as pure functions: the paged `/incident
@@ -49,6 +49,10 @@ export interface TimelineEntry {
   editedAt: Date | null;
   removedAt: Date | null;
   captured: CapturedMessageData | undefined;
+  /** From the event's kind: people may correct its text. */
+  editable: boolean;
+  /** From the event's kind: people may hide it. */
+  hideable: boolean;
 }
 
 export interface TimelinePage {
@@ -58,17 +62,14 @@ export interface TimelinePage {
   total: number;
 }
 
-/** Entry types whose text a commander or scribe may correct: what people wrote, not what the system recorded. */
-const EDITABLE = new Set(["note.added", "message.captured", "update.posted", "followup.added"]);
-/** The audit trail of edits is itself never hidden. */
-const UNHIDEABLE = new Set(["timeline.entry_edited", "timeline.entry_hidden"]);
-
-export function canEditText(entry: Pick<TimelineEntry, "type">): boolean {
-  return EDITABLE.has(entry.type);
+/** Whether people may correct the entry's text (what people wrote, not what the system recorded); from the event catalogue. */
+export function canEditText(entry: Pick<TimelineEntry, "editable">): boolean {
+  return entry.editable;
 }
 
-export function canHide(entry: Pick<TimelineEntry, "type">): boolean {
-  return !UNHIDEABLE.has(entry.type);
+/** The audit trail of corrections is never hidden; from the event catalogue. */
+export function canHide(entry: Pick<TimelineEntry, "hideable">): boolean {
+  return entry.hideable;
 }
 
 function mention(userId: string | null | undefined): string {

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Incident, TimelineEvent } from "../../src/generated/prisma/client.ts";
-import type { CapturedMessageData } from "../../src/events/models.ts";
+import type { CapturedMessageData } from "../../src/timeline/events.ts";
 import { ADD_TO_TIMELINE_SHORTCUT } from "../../src/timeline/views.ts";
 import { startFakeSlack, type FakeSlack } from "../fakes/slack/index.ts";
 import { loadManifest } from "../support/manifest.ts";

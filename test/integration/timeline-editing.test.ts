@@ -240,7 +240,7 @@ describe("the Create follow-up message shortcut", () => {
     expect(items).toHaveLength(1);
     expect(items[0]).toMatchObject({ title: "Add a canary stage for payment deploys", ownerId: RESPONDER, priority: "HIGH", createdById: SCRIBE });
     expect(items[0]!.dueDate?.toISOString().slice(0, 10)).toBe("2026-12-15");
-    expect((await eventsOf("followup.added")).at(-1)).toMatchObject({ actorId: SCRIBE, text: `Follow-up: Add a canary stage for payment deploys (owner <@${RESPONDER}>, due 2026-12-15, high priority)` });
+    expect((await eventsOf("followup.added")).at(-1)).toMatchObject({ actorId: SCRIBE, text: `Follow-up: Add a canary stage for payment deploys (owner @${RESPONDER}, due 2026-12-15, high priority)` });
     const draft = await draftMarkdown();
     expect(draft).toContain("Add a canary stage for payment deploys");
     expect(draft).toContain("2026-12-15");

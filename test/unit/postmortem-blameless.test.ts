@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { blamelessRules, reviewBlameless, type BlamelessRuleId } from "../../src/postmortem/blameless.ts";
-import { generatePostmortem, renderMarkdown } from "../../src/postmortem/generate.ts";
+import { EVENT_CATALOGUE } from "../../src/catalogue.ts";
+import { generatePostmortem as generate, renderMarkdown } from "../../src/postmortem/generate.ts";
+
+const generatePostmortem = (input: Parameters<typeof generate>[0]) => generate(input, EVENT_CATALOGUE);
 import { quietSev4 } from "../golden/postmortem/fixtures.ts";
 
 const NAMES = ["Alice Martin", "Bob Nguyen", "Zoë Ångström"];

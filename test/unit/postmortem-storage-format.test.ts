@@ -2,7 +2,10 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { renderStorageFormat, storageTitle, TITLE_MAX } from "../../src/postmortem/export/storage-format.ts";
-import { generatePostmortem } from "../../src/postmortem/generate.ts";
+import { EVENT_CATALOGUE } from "../../src/catalogue.ts";
+import { generatePostmortem as generate } from "../../src/postmortem/generate.ts";
+
+const generatePostmortem = (input: Parameters<typeof generate>[0]) => generate(input, EVENT_CATALOGUE);
 import type { PostmortemInput } from "../../src/postmortem/models.ts";
 import { elements, parseXml, storageFormatProblems, textOf, type XmlElement } from "../fakes/confluence/index.ts";
 import { PRIVATE_STRINGS, privateIncident, quietSev4, sev1 } from "../golden/postmortem/fixtures.ts";

@@ -2,7 +2,10 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { DIAGRAM_LIMIT, generatePostmortem, renderHtml, renderMarkdown, toJson } from "../../src/postmortem/generate.ts";
+import { EVENT_CATALOGUE } from "../../src/catalogue.ts";
+import { DIAGRAM_LIMIT, generatePostmortem as generate, renderHtml, renderMarkdown, toJson } from "../../src/postmortem/generate.ts";
+
+const generatePostmortem = (input: Parameters<typeof generate>[0]) => generate(input, EVENT_CATALOGUE);
 import type { PostmortemDocument, PostmortemEvent, PostmortemInput } from "../../src/postmortem/models.ts";
 import { mdBlock, mdInline, mermaidLabel, slackToPlain } from "../../src/postmortem/text.ts";
 import { createClock } from "../../src/postmortem/time.ts";

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import type { CapturedMessageData } from "../../src/events/models.ts";
+import { EVENT_CATALOGUE } from "../../src/catalogue.ts";
+import { editableField, isHideable } from "../../src/events/catalogue.ts";
+import type { CapturedMessageData } from "../../src/timeline/events.ts";
 import {
   TIMELINE_ACTIONS,
   TIMELINE_PAGE_SIZE,
@@ -16,8 +18,11 @@ import { HOSTILE, HOSTILE_FRAGMENTS } from "./incident-fixtures.ts";
 const at = (minute: number) => new Date(Date.UTC(2026, 10, 22, 10, minute));
 const unix = (date: Date) => Math.floor(date.getTime() / 1_000);
 
+/** An entry as the editor builds it: may it be edited or hidden comes from its type's kind in the catalogue. */
 function entry(overrides: Partial<TimelineEntry> = {}): TimelineEntry {
-  return { id: "1", type: "note.added", occurredAt: at(0), text: "Note", actorId: "U0ACTOR", hidden: false, editedAt: null, removedAt: null, captured: undefined, ...overrides };
+  const type = overrides.type ?? "note.added";
+  const flags = { editable: editableField(EVENT_CATALOGUE, type) !== undefined, hideable: isHideable(EVENT_CATALOGUE, type) };
+  return { id: "1", type, occurredAt: at(0), text: "Note", actorId: "U0ACTOR", hidden: false, editedAt: null, removedAt: null, captured: undefined, ...flags, ...overrides };
 }
 
 function captured(overrides: Partial<CapturedMessageData> = {}): CapturedMessageData {

@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { MAX_TEXT_LENGTH } from "../../src/incident/commands.ts";
-import { eventNotice, type NoticeEvent } from "../../src/incident/views.ts";
+import { EVENT_CATALOGUE } from "../../src/catalogue.ts";
+import { noticeRenderer, type NoticeEvent } from "../../src/incident/views.ts";
+
+const eventNotice = noticeRenderer(EVENT_CATALOGUE);
 import type { TimelineEventData, TimelineEventType } from "../../src/events/models.ts";
 import { expectNoForeignMarkup, expectWithinSlackLimits, markupProblems, sectionTexts, slackLimitViolations } from "./block-kit.ts";
 import { HOSTILE, HOSTILE_ESCAPED, HOSTILE_FRAGMENTS, incident } from "./incident-fixtures.ts";

@@ -117,7 +117,7 @@ export function sev1(eventCount = 500, options: Partial<PostmortemOptions> = {},
   const t = clockAt("2026-11-22T10:00:00Z");
   const log = new EventLog();
   const alert = (at: Date, name: string, fingerprint: string, again = false) =>
-    log.add(at, "alert.firing", `${again ? "Firing again" : "Firing"}: ${name}`, { fingerprint, alertname: name, groupKey: "{}:{service=\"checkout\"}" }, { source: "ALERTMANAGER" });
+    log.add(at, "alert.firing", `${again ? "Firing again" : "Firing"}: ${name}`, { fingerprint, alertname: name, groupKey: "{}:{service=\"checkout\"}", again }, { source: "ALERTMANAGER" });
   const resolvedAlert = (at: Date, name: string, fingerprint: string) =>
     log.add(at, "alert.resolved", `Resolved: ${name}`, { fingerprint, alertname: name, groupKey: "{}:{service=\"checkout\"}" }, { source: "ALERTMANAGER" });
 
