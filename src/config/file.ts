@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { parse } from "yaml";
 import { z } from "zod";
 import { ConfigError, errorMessage } from "../lib/errors.ts";
-import { isValidChannelName } from "../incident/channel-name.ts";
+import { isValidChannelName } from "../slack/channel-name.ts";
 
 /**
  * The YAML file named by FIREBREAK_CONFIG: incidents, severities, services.

@@ -10,7 +10,7 @@ import { jobType } from "../queue/service.ts";
 import type { SlackApi } from "../slack/api.ts";
 import { snapshot, systemActor, userActor, type LifecycleBus } from "../events/lifecycle.ts";
 import type { Clock } from "../core/clock.ts";
-import { incidentChannelName } from "./channel-name.ts";
+import { incidentChannelName } from "../slack/channel-name.ts";
 import { announceJob, enqueueSync, scheduleReminder, severityPriority } from "./lifecycle.ts";
 import { type IncidentSummary } from "./models.ts";
 import {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { incidentChannelName, isValidChannelName, slugify } from "../../src/incident/channel-name.ts";
+import { incidentChannelName, isValidChannelName, slugify } from "../../src/slack/channel-name.ts";
 
 describe("incident channel names", () => {
   it("follows inc-<number>-<slug>", () => {
