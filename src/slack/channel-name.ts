@@ -1,4 +1,4 @@
-import { SLACK_LIMITS } from "../slack/text.ts";
+import { SLACK_LIMITS } from "./text.ts";
 
 /**
  * Incident channel names: `inc-<number>-<slug>`, lowercase, only a-z, 0-9 and
