@@ -1,26 +1,25 @@
-import { z } from "zod";
 import type { FileConfig } from "../config/file.ts";
 import type { Db, PrismaClient } from "../db/client.ts";
 import { Prisma } from "../generated/prisma/client.ts";
 import type { Metrics } from "../http/metrics.ts";
 import type { AlertStatus, Severity } from "../generated/prisma/enums.ts";
 import type { IncidentFlows } from "../incident/flows.ts";
-import { systemActor } from "../events/lifecycle.ts";
 import { ALERT_EVENTS } from "./events.ts";
-import { severityPriority, type IncidentLifecycle } from "../incident/lifecycle.ts";
-
-const ALERTMANAGER = systemActor("ALERTMANAGER");
-import { NotReadyError, PermanentOutboundError } from "../lib/errors.ts";
+import type { IncidentLifecycle } from "../incident/lifecycle.ts";
+import { severityPriority } from "../incident/lifecycle-jobs.ts";
+import { PermanentOutboundError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
-
-import { jobType } from "../queue/service.ts";
 import type { SlackApi } from "../slack/api.ts";
 import { recordEvents } from "../events/store.ts";
-import { assertStorable, createIngestQueue, ingestTuning, type IngestTuning, type StoredDelivery } from "./ingest.ts";
+import { createIngestQueue, type StoredDelivery } from "./ingest.ts";
+import { assertStorable } from "./ingest-storable.ts";
+import { ingestTuning, type IngestTuning } from "./ingest-tuning.ts";
+import { createAlertJobs, incidentOpJob, postAlertsJob, postTriageJob } from "./jobs.ts";
 import { endsAtOrNull, validateWebhook, type AlertmanagerWebhook } from "./models.ts";
+import { purgeOldDeliveries, recentGroups } from "./queries.ts";
 import type { DeliveryStore } from "./service.ts";
 import { decideRoute, type AlertRoutingConfig, type RoutingDecision } from "./routing.ts";
-import { alertGroupsText, alertsMessage, allResolvedMessage, triageMessage, type AlertView } from "./views.ts";
+import { declareFromGroup } from "./triage.ts";
 
 /**
  * Alertmanager deliveries -> alert groups -> incidents.
@@ -35,19 +34,6 @@ import { alertGroupsText, alertsMessage, allResolvedMessage, triageMessage, type
  * again) produce timeline events and Slack messages, and a group is linked to
  * at most one open incident.
  */
-
-const deliveryPayload = z.object({ deliveryId: z.string().regex(/^\d+$/) });
-const postAlertsPayload = z.object({ incidentId: z.uuid(), groupId: z.uuid(), fingerprints: z.array(z.string()).min(1) });
-const groupPayload = z.object({ groupId: z.uuid() });
-const replyPayload = z.object({ channel: z.string().min(1), threadTs: z.string().min(1), text: z.string().min(1).max(3_000) });
-const incidentOpPayload = z.object({ incidentId: z.uuid(), op: z.enum(["resolve", "reopen", "offer_resolve"]), key: z.string() });
-
-export const processDeliveryJob = jobType("alert.process_delivery", deliveryPayload);
-export const postAlertsJob = jobType("alert.post_alerts", postAlertsPayload);
-export const postTriageJob = jobType("alert.post_triage", groupPayload);
-export const incidentOpJob = jobType("alert.incident_op", incidentOpPayload);
-/** A reply under the triage message (the bot posts there with chat:write.public; ephemerals need membership). */
-export const triageReplyJob = jobType("alert.triage_reply", replyPayload);
 
 export interface AlertFlowDeps {
   prisma: PrismaClient;
@@ -74,17 +60,6 @@ export function routingConfig(config: Pick<FileConfig, "alerts">): AlertRoutingC
     configured: config.alerts.configured,
     defaultAction: config.alerts.defaultAction,
   };
-}
-
-function labelsOf(value: Prisma.JsonValue): Record<string, string> {
-  if (!value || typeof value !== "object" || Array.isArray(value)) return {};
-  const out: Record<string, string> = {};
-  for (const [key, inner] of Object.entries(value)) if (typeof inner === "string") out[key] = inner;
-  return out;
-}
-
-export function toAlertView(alert: { fingerprint: string; status: AlertStatus; labels: Prisma.JsonValue; annotations: Prisma.JsonValue; startsAt: Date; generatorUrl: string | null }): AlertView {
-  return { fingerprint: alert.fingerprint, status: alert.status, labels: labelsOf(alert.labels), annotations: labelsOf(alert.annotations), startsAt: alert.startsAt, generatorUrl: alert.generatorUrl };
 }
 
 /** Priority of an alert job: the most severe first during storms. */
@@ -333,147 +308,20 @@ export function createAlertFlows(deps: AlertFlowDeps) {
     deps.wakeJobs();
   }
 
-  async function loadIncidentChannel(incidentId: string) {
-    const incident = await deps.prisma.incident.findUnique({ where: { id: incidentId } });
-    if (!incident) throw new PermanentOutboundError("incident_not_found", "incident_not_found", `incident ${incidentId} does not exist`);
-    return incident;
-  }
+  const jobs = createAlertJobs(deps, { processDelivery, backgroundSlots: tuning.backgroundSlots });
 
-  const jobs = [
-    processDeliveryJob.handler({
-      maxAttempts: 20,
-      // Waiting for its turn (ingest first) must not hold every worker slot: Slack work goes on.
-      maxConcurrent: tuning.backgroundSlots,
-      async handle({ deliveryId }, context) {
-        await processDelivery(BigInt(deliveryId), context.logger);
-      },
-    }),
-    postAlertsJob.handler({
-      async handle({ incidentId, groupId, fingerprints }) {
-        const incident = await loadIncidentChannel(incidentId);
-        // Posted once the incident channel exists (the declare flow creates it).
-        if (!incident.channelId) throw new NotReadyError(`incident ${incidentId} has no channel yet`);
-        const alerts = await deps.prisma.alert.findMany({ where: { groupId, fingerprint: { in: fingerprints } }, orderBy: { startsAt: "asc" } });
-        if (alerts.length === 0) return;
-        const message = alertsMessage(alerts.map(toAlertView));
-        await deps.slack.postMessage({ channel: incident.channelId, text: message.text, blocks: message.blocks });
-      },
-    }),
-    postTriageJob.handler({
-      async handle({ groupId }) {
-        const channel = deps.config.alerts.triageChannel;
-        if (!channel) return;
-        const group = await deps.prisma.alertGroup.findUnique({ where: { id: groupId }, include: { alerts: { where: { status: "FIRING" }, orderBy: { startsAt: "asc" } } } });
-        if (!group || group.incidentId || group.alerts.length === 0) return;
-        const message = triageMessage({ id: group.id, severity: group.severity, route: group.route }, group.alerts.map(toAlertView));
-        await deps.slack.postMessage({ channel, text: message.text, blocks: message.blocks });
-      },
-    }),
-    triageReplyJob.handler({
-      async handle({ channel, threadTs, text }) {
-        await deps.slack.postMessage({ channel, threadTs, text });
-      },
-    }),
-    incidentOpJob.handler({
-      async handle({ incidentId, op, key }) {
-        if (op === "resolve") {
-          await deps.lifecycle.resolve(incidentId, ALERTMANAGER, "All alerts resolved (resolved automatically by its alert route).", key);
-        } else if (op === "reopen") {
-          await deps.lifecycle.reopen(incidentId, ALERTMANAGER);
-        } else {
-          const incident = await loadIncidentChannel(incidentId);
-          if (!incident.channelId || incident.status === "RESOLVED") return;
-          const message = allResolvedMessage({ id: incident.id, number: incident.number });
-          await deps.slack.postMessage({ channel: incident.channelId, text: message.text, blocks: message.blocks });
-        }
-      },
-    }),
-  ];
-
-  /** The triage channel's "Declare incident" button; the answer goes in a thread under the triage message. */
-  async function declareFromGroup(groupId: string, userId: string, origin?: { channelId: string; messageTs: string }): Promise<{ ok: boolean; message: string }> {
-    let number: number | undefined;
-    let createdSeverity: Severity | undefined;
-    await deps.prisma.$transaction(async (tx: Db) => {
-      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`alertgroup-id:${groupId}`}))`;
-      const group = await tx.alertGroup.findUnique({ where: { id: groupId }, include: { alerts: { orderBy: { startsAt: "asc" } } } });
-      if (!group) return;
-      if (group.incidentId) {
-        number = (await tx.incident.findUnique({ where: { id: group.incidentId }, select: { number: true } }))?.number;
-        return;
-      }
-      const labels = labelsOf(group.commonLabels);
-      const firing = group.alerts.filter((alert) => alert.status === "FIRING");
-      const first = firing[0] ?? group.alerts[0];
-      const annotations = first ? labelsOf(first.annotations) : {};
-      const result = await deps.flows.declareWithin(tx, {
-        title: (annotations.summary ?? labels.alertname ?? "Alert").slice(0, 200),
-        severity: group.severity ?? "SEV3",
-        private: false,
-        source: "ALERT",
-        declaredById: userId,
-        description: annotations.description ?? null,
-        services: group.serviceKey && deps.config.services.some((service) => service.key === group.serviceKey) ? [group.serviceKey] : [],
-        idempotencyKey: `triage-declare:${group.id}`,
-        startedAt: first?.startsAt ?? null,
-      });
-      await tx.alertGroup.update({ where: { id: group.id }, data: { incidentId: result.incident.id } });
-      if (firing.length > 0) {
-        await postAlertsJob.enqueue(tx, { incidentId: result.incident.id, groupId: group.id, fingerprints: firing.map((alert) => alert.fingerprint) }, { incidentId: result.incident.id, rateKey: `alerts:${result.incident.id}` });
-      }
-      number = result.incident.number;
-      if (result.created) {
-        createdSeverity = result.incident.severity;
-        if (origin) {
-          await triageReplyJob.enqueue(
-            tx,
-            { channel: origin.channelId, threadTs: origin.messageTs, text: `:rotating_light: <@${userId}> declared *INC-${result.incident.number}* for these alerts; its channel is on the way.` },
-            { rateKey: `chat.postMessage:${origin.channelId}`, dedupeKey: `triage-reply:${group.id}` },
-          );
-        }
-      }
-    });
-    if (createdSeverity) deps.metrics.incidentsDeclared.inc({ severity: createdSeverity, source: "ALERT" });
-    deps.wakeJobs();
-    return number === undefined ? { ok: false, message: "That alert group no longer exists." } : { ok: true, message: `INC-${number} is declared for these alerts.` };
-  }
-
-  /** `/incident alerts`: the most recently seen alert groups. */
-  async function recentGroups(limit: number): Promise<string> {
-    const groups = await deps.prisma.alertGroup.findMany({
-      orderBy: { lastSeenAt: "desc" },
-      take: limit,
-      include: { incident: { select: { number: true } }, alerts: { select: { status: true } } },
-    });
-    return alertGroupsText(
-      groups.map((group) => ({
-        status: group.status,
-        route: group.route,
-        disposition: group.disposition,
-        severity: group.severity,
-        alertname: labelsOf(group.groupLabels).alertname ?? labelsOf(group.commonLabels).alertname ?? group.groupKey,
-        firing: group.alerts.filter((alert) => alert.status === "FIRING").length,
-        total: group.alerts.length,
-        incidentNumber: group.incident?.number ?? null,
-        lastSeenAt: group.lastSeenAt,
-      })),
-    );
-  }
-
-  /**
-   * Deletes processed deliveries (the raw payloads) received more than
-   * `retentionDays` ago, a bounded number at a time. Alerts, groups and the
-   * timeline keep what they said; unprocessed deliveries are never deleted.
-   */
-  async function purgeOldDeliveries(retentionDays: number, batch = 5_000): Promise<number> {
-    return deps.prisma.$executeRaw`
-      DELETE FROM alert_deliveries WHERE id IN (
-        SELECT id FROM alert_deliveries
-        WHERE processed_at IS NOT NULL AND received_at < now() - (${retentionDays}::int * interval '1 day')
-        LIMIT ${batch})`;
-  }
-
-  return { ingest, copyOf: (key: string) => ingestQueue.copyOf(key), processDelivery, declareFromGroup, recentGroups, purgeOldDeliveries, jobs };
+  return {
+    ingest,
+    copyOf: (key: string) => ingestQueue.copyOf(key),
+    processDelivery,
+    /** The triage channel's "Declare incident" button (triage.ts). */
+    declareFromGroup: (groupId: string, userId: string, origin?: { channelId: string; messageTs: string }) => declareFromGroup(deps, groupId, userId, origin),
+    /** `/incident alerts` (queries.ts). */
+    recentGroups: (limit: number) => recentGroups(deps.prisma, limit),
+    /** Housekeeping: processed deliveries older than `retentionDays` (queries.ts). */
+    purgeOldDeliveries: (retentionDays: number, batch?: number) => purgeOldDeliveries(deps.prisma, retentionDays, batch),
+    jobs,
+  };
 }
 
 export type AlertFlows = ReturnType<typeof createAlertFlows>;

@@ -1,7 +1,8 @@
 import type { Core, FirebreakModule } from "../core/module.ts";
 import type { IncidentServices } from "../incident/module.ts";
 import { createAlertCommands } from "./commands.ts";
-import { createAlertFlows, processDeliveryJob } from "./flows.ts";
+import { createAlertFlows } from "./flows.ts";
+import { processDeliveryJob } from "./jobs.ts";
 import { createDeliveryStore } from "./service.ts";
 import { registerAlertListeners } from "./slack.ts";
 import { registerAlertmanagerWebhook } from "./webhook.ts";

@@ -3,7 +3,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Logger } from "../lib/logger.ts";
 import { createAuthorizer, type WebhookAuth } from "./auth.ts";
 import type { AlertFlows } from "./flows.ts";
-import { hasUnicodeEscape, IngestOverloadedError, UnstorablePayloadError } from "./ingest.ts";
+import { IngestOverloadedError } from "./ingest.ts";
+import { hasUnicodeEscape, UnstorablePayloadError } from "./ingest-storable.ts";
 import { validateWebhook } from "./models.ts";
 
 /**

@@ -11,7 +11,7 @@ import type { SlackApi } from "../slack/api.ts";
 import { snapshot, systemActor, userActor, type LifecycleBus } from "../events/lifecycle.ts";
 import type { Clock } from "../core/clock.ts";
 import { incidentChannelName } from "../slack/channel-name.ts";
-import { announceJob, enqueueSync, scheduleReminder, severityPriority } from "./lifecycle.ts";
+import { announceJob, enqueueSync, scheduleReminder, severityPriority } from "./lifecycle-jobs.ts";
 import { type IncidentSummary } from "./models.ts";
 import {
   claimIdempotencyKey,

@@ -1,5 +1,5 @@
 import { eventKind, type EventKinds } from "../events/catalogue.ts";
-import { PROMPTS } from "./generate.ts";
+import { PROMPTS } from "./prompts.ts";
 
 /** The post-mortem capability's event types and their payloads. */
 declare module "../events/models.ts" {

@@ -1,95 +1,25 @@
-import { kindOf, type EventCatalogue, type PostmortemLine } from "../events/catalogue.ts";
+import type { EventCatalogue } from "../events/catalogue.ts";
 import type { ParticipantRole } from "../generated/prisma/enums.ts";
 import { STATUS_LABEL, incidentRef } from "../incident/models.ts";
 import { reviewBlameless, type ReviewText } from "./blameless.ts";
 import { humanDuration, incidentMetrics } from "./metrics.ts";
 import {
-  PHASES,
   type DocumentActionItem,
   type DocumentAlert,
   type DocumentHeader,
   type DocumentMetric,
-  type DocumentPhase,
   type DocumentPrompt,
   type DocumentRemediation,
-  type Phase,
   type PostmortemDocument,
-  type PostmortemEvent,
   type PostmortemInput,
-  type PromptId,
   type Stamp,
-  type TimelineEntry,
 } from "./models.ts";
-import { BARE_USER_ID, mermaidLabel, slackToPlain, type MentionRenderer } from "./text.ts";
-import { createClock, type Clock } from "./time.ts";
+import { PROMPTS } from "./prompts.ts";
+import { BARE_USER_ID, slackToPlain, type MentionRenderer } from "./text.ts";
+import { createClock } from "./time.ts";
+import { REMEDIATION_LABEL, buildTimelineSection } from "./timeline-section.ts";
 
 export { renderHtml, renderMarkdown, toJson } from "./render.ts";
-
-/** At most this many moments in the Mermaid diagram; the full timeline is listed below it. */
-export const DIAGRAM_LIMIT = 40;
-const DIAGRAM_LABEL_MAX = 60;
-
-export const PHASE_INFO: Readonly<Record<Phase, { label: string; description: string }>> = {
-  detect: { label: "Detect", description: "From the first signal to the declaration." },
-  respond: { label: "Respond", description: "From the declaration to the first mitigation." },
-  mitigate: { label: "Mitigate", description: "From the first mitigation to the resolution." },
-  resolve: { label: "Resolve", description: "The resolution, and any reopening after it." },
-};
-
-/** The blameless prompts, in order, with their guiding questions. */
-export const PROMPTS: ReadonlyArray<{ id: PromptId; title: string; questions: readonly string[] }> = [
-  {
-    id: "what-happened",
-    title: "What happened",
-    questions: [
-      "What did customers and internal users experience, and for how long?",
-      "What did responders see at each step, and what did they know at the time?",
-      "Which decisions were made, and what made them look right at that moment?",
-    ],
-  },
-  {
-    id: "contributing-factors",
-    title: "Contributing factors",
-    questions: [
-      "Which systems, changes and conditions combined to cause the failure? (Systems and conditions, not people.)",
-      "What made the problem possible, and what made it hard to detect or diagnose?",
-      "Which safeguards (tests, reviews, alerts, limits) were missing, bypassed or did not work?",
-    ],
-  },
-  {
-    id: "went-well",
-    title: "What went well",
-    questions: [
-      "What helped us detect, understand or mitigate the problem quickly?",
-      "Which tools, runbooks or practices worked as intended?",
-    ],
-  },
-  {
-    id: "went-poorly",
-    title: "What went poorly",
-    questions: [
-      "Where did the response slow down (access, tooling, communication, hand-offs)?",
-      "What information was missing, late or misleading?",
-    ],
-  },
-  {
-    id: "got-lucky",
-    title: "Where we got lucky",
-    questions: [
-      "What could have made this much worse, and why did it not happen this time?",
-      "Which safeguards did we rely on by chance rather than by design?",
-    ],
-  },
-  {
-    id: "action-items",
-    title: "Follow-up action items",
-    questions: [
-      "What will prevent this class of failure, or detect it sooner?",
-      "What would make the response faster or easier next time?",
-      "Does each item have an owner, a due date and a priority?",
-    ],
-  },
-];
 
 const ROLE_LABEL: Readonly<Record<ParticipantRole, string>> = {
   COMMANDER: "Commander",
@@ -106,46 +36,11 @@ const ROLE_PUBLIC: Readonly<Record<ParticipantRole, string>> = {
   RESPONDER: "a responder",
 };
 
-const REMEDIATION_LABEL: Readonly<Record<string, string>> = {
-  REQUESTED: "requested, not run",
-  DENIED: "denied",
-  CANCELLED: "cancelled",
-  RUNNING: "still running",
-  SUCCEEDED: "succeeded",
-  FAILED: "failed",
-};
-
 const PRIORITY_ORDER = { HIGH: 0, MEDIUM: 1, LOW: 2 } as const;
 
 /** Locale-independent ordering, so the output does not depend on the machine's locale. */
 function byCodePoint(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-// --- reading the event payloads (JSON from the database) defensively ---------
-
-function field(data: unknown, key: string): unknown {
-  return typeof data === "object" && data !== null && !Array.isArray(data) ? (data as Record<string, unknown>)[key] : undefined;
-}
-
-function str(data: unknown, key: string): string | null {
-  const value = field(data, key);
-  return typeof value === "string" ? value : null;
-}
-
-function humanizeType(type: string): string {
-  const words = type.replace(/[._]+/g, " ").trim();
-  return words === "" ? "Event" : words.charAt(0).toUpperCase() + words.slice(1);
-}
-
-type Described = PostmortemLine;
-
-interface DiagramCandidate {
-  at: Date;
-  phase: Phase;
-  priority: number;
-  label: string;
-  order: number;
 }
 
 /**
@@ -209,21 +104,6 @@ export function generatePostmortem(input: PostmortemInput, catalogue: EventCatal
     },
     options.now,
   );
-
-  const sortedEvents = [...input.events].sort((a, b) => a.occurredAt.getTime() - b.occurredAt.getTime());
-  const firstOf = (predicate: (event: PostmortemEvent) => boolean): Date | null => sortedEvents.find(predicate)?.occurredAt ?? null;
-  const mitigationAt =
-    incident.mitigatedAt ?? firstOf((e) => !e.hidden && e.type === "status.changed" && str(e.data, "to") === "MONITORING");
-  const firstResolvedAt = firstOf((e) => !e.hidden && e.type === "incident.resolved") ?? incident.resolvedAt;
-
-  const phaseOf = (at: Date, type: string): Phase => {
-    const t = at.getTime();
-    if (type === "incident.declared") return "detect";
-    if (firstResolvedAt && t >= firstResolvedAt.getTime()) return "resolve";
-    if (t < incident.declaredAt.getTime()) return "detect";
-    if (mitigationAt && t >= mitigationAt.getTime()) return "mitigate";
-    return "respond";
-  };
 
   // --- header ----------------------------------------------------------------
   const ref = incidentRef(incident.number);
@@ -302,112 +182,22 @@ export function generatePostmortem(input: PostmortemInput, catalogue: EventCatal
   ];
   const metrics: DocumentMetric[] = metricRows.map((metric) => ({ ...metric, human: humanDuration(metric.ms) }));
 
-  // --- timeline --------------------------------------------------------------------
-  /** Each event's line, from its kind in the catalogue; a type this version does not know shows its name and text. */
-  const describe = (event: PostmortemEvent): Described | undefined => {
-    const kind = kindOf(catalogue, event.type);
-    if (!kind) return { label: humanizeType(event.type), detail: event.text };
-    return kind.postmortem?.(event.data as never, { isPublic, nameOf: (userId) => nameOf(userId), actorId: event.actorId, severity: incident.severity });
-  };
-
-  const phases: Record<Phase, TimelineEntry[]> = { detect: [], respond: [], mitigate: [], resolve: [] };
-  const diagram: DiagramCandidate[] = [];
-  let removedCount = 0;
-  let hiddenCount = 0;
-  let order = 0;
-
-  // Derived entries: when each alert name first started firing, and a recorded impact start.
-  const derived: Array<{ at: Date; entry: Omit<TimelineEntry, "at">; priority: number; diagramLabel: string }> = [];
-  const firstByName = new Map<string, { startsAt: Date }>();
-  for (const alert of alertsByStart) {
-    if (!firstByName.has(alert.alertname)) firstByName.set(alert.alertname, { startsAt: alert.startsAt });
-  }
-  const recordedStart = incident.startedAt;
-  if (recordedStart && !alertsByStart.some((a) => a.startsAt.getTime() <= recordedStart.getTime())) {
-    derived.push({
-      at: recordedStart,
-      entry: { id: "impact", type: "impact.started", label: "Impact began", detail: null, actor: null, private: false, edited: false, derived: true },
-      priority: 0,
-      diagramLabel: "Impact began",
-    });
-  }
-  for (const [alertname, first] of firstByName) {
-    derived.push({
-      at: first.startsAt,
-      entry: {
-        id: `alert:${alertname}`,
-        type: "alert.started",
-        label: `Alert ${alertname} started firing`,
-        detail: null,
-        actor: null,
-        private: false,
-        edited: false,
-        derived: true,
-      },
-      priority: 2,
-      diagramLabel: `Alert ${alertname}`,
-    });
-  }
-
-  type Item = { at: Date; kind: "derived"; d: (typeof derived)[number] } | { at: Date; kind: "event"; e: PostmortemEvent };
-  const items: Item[] = [...derived.map((d): Item => ({ at: d.at, kind: "derived", d })), ...sortedEvents.map((e): Item => ({ at: e.occurredAt, kind: "event", e }))];
-  // Stable: derived entries first at equal times (an alert starts before it is reported).
-  items.sort((a, b) => a.at.getTime() - b.at.getTime());
-
-  for (const item of items) {
-    if (item.kind === "derived") {
-      const phase = phaseOf(item.at, item.d.entry.type);
-      phases[phase].push({ ...item.d.entry, at: clock.stamp(item.at) });
-      diagram.push({ at: item.at, phase, priority: item.d.priority, label: item.d.diagramLabel, order: order++ });
-      continue;
-    }
-    const event = item.e;
-    const described = describe(event);
-    // Events about the record itself (corrections, draft edits) are not part of the incident's story.
-    if (!described) continue;
-    if (event.hidden) {
-      hiddenCount += 1;
-      continue;
-    }
-    if (event.removedAt) {
-      removedCount += 1;
-      continue;
-    }
-    if (isPublic && event.private) continue;
-    const stamp = clock.stamp(event.occurredAt);
-    const phase = phaseOf(event.occurredAt, event.type);
-    const label = plain(described.label);
-    const detail = free(described.detail);
-    const actor = person(event.actorId);
-    if (detail !== null) reviewTexts.push({ where: `Timeline ${stamp.utc}, ${label}`, text: detail });
-    phases[phase].push({
-      id: event.id,
-      at: stamp,
-      type: event.type,
-      label,
-      detail,
-      // "Acknowledged by Alice" needs no "· Alice" after it.
-      actor: actor !== null && label.includes(actor) ? null : actor,
-      private: event.private,
-      edited: !isPublic && Boolean(event.editedAt),
-      derived: false,
-    });
-    if (described.diagram) diagram.push({ at: event.occurredAt, phase, priority: described.diagram.priority, label: described.diagram.label, order: order++ });
-  }
-  for (const remediation of input.remediations) {
-    const when = remediation.finishedAt ?? remediation.requestedAt;
-    diagram.push({
-      at: when,
-      phase: phaseOf(when, "remediation"),
-      priority: 1,
-      label: `${remediation.actionKey} ${REMEDIATION_LABEL[remediation.status] ?? remediation.status.toLowerCase()}`,
-      order: order++,
-    });
-  }
-
-  const documentPhases: DocumentPhase[] = PHASES.map((phase) => ({ phase, ...PHASE_INFO[phase], entries: phases[phase] }));
-  const entryCount = documentPhases.reduce((sum, p) => sum + p.entries.length, 0);
-  const mermaid = buildMermaid(diagram, clock, `${ref} ${title}`);
+  // --- timeline (timeline-section.ts) ---------------------------------------------
+  const { phases: documentPhases, entryCount, removedCount, hiddenCount, mermaid } = buildTimelineSection({
+    incident,
+    events: input.events,
+    alertsByStart,
+    remediations: input.remediations,
+    catalogue,
+    clock,
+    isPublic,
+    title: `${ref} ${title}`,
+    nameOf: (userId) => nameOf(userId),
+    plain,
+    free,
+    person,
+    reviewTexts,
+  });
 
   // --- remediations, alerts, action items -------------------------------------------
   const remediations: DocumentRemediation[] = [...input.remediations]
@@ -520,46 +310,4 @@ export function generatePostmortem(input: PostmortemInput, catalogue: EventCatal
     review: { checked: reviewTexts.length, findings },
     notes,
   };
-}
-
-/**
- * A Mermaid `timeline` of the key moments, one section per phase. At most
- * DIAGRAM_LIMIT moments, the most important first (lifecycle changes, then
- * severity changes and remediations, then alerts); a last line says how many
- * were left out. Labels are reduced to characters Mermaid reads literally.
- */
-function buildMermaid(candidates: readonly DiagramCandidate[], clock: Clock, title: string): { text: string; shown: number; omitted: number } {
-  const chosen =
-    candidates.length <= DIAGRAM_LIMIT
-      ? [...candidates]
-      : [...candidates].sort((a, b) => a.priority - b.priority || a.at.getTime() - b.at.getTime() || a.order - b.order).slice(0, DIAGRAM_LIMIT);
-  chosen.sort((a, b) => a.at.getTime() - b.at.getTime() || a.order - b.order);
-  const omitted = candidates.length - chosen.length;
-  const first = chosen[0];
-  const last = chosen[chosen.length - 1];
-  const withDay = first !== undefined && last !== undefined && clock.day(first.at) !== clock.day(last.at);
-
-  const lines = ["timeline", `    title ${mermaidLabel(`${title} (times in UTC)`, DIAGRAM_LABEL_MAX + 20)}`];
-  for (const phase of PHASES) {
-    const inPhase = chosen.filter((c) => c.phase === phase);
-    if (inPhase.length === 0) continue;
-    lines.push(`    section ${PHASE_INFO[phase].label}`);
-    let period: string | null = null;
-    let line = "";
-    for (const candidate of inPhase) {
-      const next = clock.period(candidate.at, withDay);
-      const label = mermaidLabel(candidate.label, DIAGRAM_LABEL_MAX);
-      if (next === period) {
-        line += ` : ${label}`;
-        continue;
-      }
-      if (period !== null) lines.push(line);
-      period = next;
-      line = `        ${next} : ${label}`;
-    }
-    if (period !== null) lines.push(line);
-  }
-  if (omitted > 0) lines.push(`        … : ${omitted} more key ${omitted === 1 ? "moment" : "moments"} in the full timeline`);
-  if (chosen.length === 0) lines.push(`    section ${PHASE_INFO.detect.label}`, "        - : No key moments recorded");
-  return { text: lines.join("\n"), shown: chosen.length, omitted };
 }

@@ -8,7 +8,7 @@ import type { SlackApi } from "../slack/api.ts";
 import { parsePrivateMetadata as metadata } from "../slack/blocks.ts";
 import { notAnIncidentChannelModal } from "../timeline/views.ts";
 import type { PostmortemFlows } from "./flows.ts";
-import { PROMPTS } from "./generate.ts";
+import { PROMPTS } from "./prompts.ts";
 import { answersFrom } from "./service.ts";
 import {
   ANSWER_MAX,

@@ -7,7 +7,7 @@ import { NotReadyError, PermanentOutboundError } from "../lib/errors.ts";
 import { jobType } from "../queue/service.ts";
 import type { SlackApi, SlackMessage } from "../slack/api.ts";
 import { ensureParticipant, getIncidentByChannel, lockIncident } from "../incident/service.ts";
-import { ephemeralJob } from "../incident/lifecycle.ts";
+import { ephemeralJob } from "../incident/lifecycle-jobs.ts";
 import { incidentRef } from "../incident/models.ts";
 import { messageRef, tsToDate, type CaptureVia, type CapturedMessageData } from "./events.ts";
 import { captureConfirmation, notAnIncidentChannelModal } from "./views.ts";

@@ -3,7 +3,7 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
-import { ingestTuning } from "../../src/alert/ingest.ts";
+import { ingestTuning } from "../../src/alert/ingest-tuning.ts";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import type { Incident, TimelineEvent } from "../../src/generated/prisma/client.ts";
 import { startFakeSlack, type FakeMessage, type FakeSlack, type FakeSlackCall } from "../fakes/slack/index.ts";

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { assertStorable, createIngestQueue, hasUnicodeEscape, ingestTuning, IngestOverloadedError, UnstorablePayloadError, type DeliveryRow, type IngestTuning } from "../../src/alert/ingest.ts";
+import { createIngestQueue, IngestOverloadedError, type DeliveryRow } from "../../src/alert/ingest.ts";
+import { assertStorable, hasUnicodeEscape, UnstorablePayloadError } from "../../src/alert/ingest-storable.ts";
+import { ingestTuning, type IngestTuning } from "../../src/alert/ingest-tuning.ts";
 
 /**
  * The webhook's write path (src/alert/ingest.ts) with a scripted store: each

@@ -3,7 +3,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { EVENT_CATALOGUE } from "../../src/catalogue.ts";
-import { DIAGRAM_LIMIT, generatePostmortem as generate, renderHtml, renderMarkdown, toJson } from "../../src/postmortem/generate.ts";
+import { generatePostmortem as generate, renderHtml, renderMarkdown, toJson } from "../../src/postmortem/generate.ts";
+import { DIAGRAM_LIMIT } from "../../src/postmortem/timeline-section.ts";
 
 const generatePostmortem = (input: Parameters<typeof generate>[0]) => generate(input, EVENT_CATALOGUE);
 import type { PostmortemDocument, PostmortemEvent, PostmortemInput } from "../../src/postmortem/models.ts";

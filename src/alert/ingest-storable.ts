@@ -1,0 +1,75 @@
+/**
+ * What the webhook refuses before a delivery joins a batch: payloads
+ * PostgreSQL's jsonb could not store (see ingest.ts for the write path).
+ */
+
+/** A NUL character, or half of a UTF-16 surrogate pair on its own. */
+// eslint-disable-next-line no-control-regex -- NUL is exactly what this looks for
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * The path of the first string PostgreSQL's jsonb cannot store (it refuses
+ * \u0000 and unpaired surrogates), or undefined. The raw delivery is kept as
+ * text, but processing writes labels and annotations to jsonb columns: such a
+ * payload could never be processed, so the webhook refuses it (400) up front.
+ */
+export function unstorableField(value: unknown, path: string[] = []): string | undefined {
+  if (typeof value === "string") return UNSTORABLE.test(value) ? path.join(".") || "(body)" : undefined;
+  if (value === null || typeof value !== "object") return undefined;
+  for (const [key, inner] of Object.entries(value)) {
+    if (UNSTORABLE.test(key)) return [...path, key].join(".");
+    const found = unstorableField(inner, [...path, key]);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+/** A payload PostgreSQL would refuse: refused up front (400), never batched. */
+export class UnstorablePayloadError extends Error {
+  constructor(readonly field: string) {
+    super(`${field}: contains a NUL character or an unpaired surrogate, which cannot be stored`);
+    this.name = "UnstorablePayloadError";
+  }
+}
+
+/** The value of an ASCII hex digit's code, or -1. */
+function hexValue(code: number | undefined): number {
+  if (code === undefined) return -1;
+  if (code >= 0x30 && code <= 0x39) return code - 0x30;
+  const lower = code | 0x20;
+  return lower >= 0x61 && lower <= 0x66 ? lower - 0x61 + 10 : -1;
+}
+
+/**
+ * Whether JSON text has a `\u` escape whose code unit passes `test`. A search for "\u" and a
+ * look at the four digits after each: Alertmanager (Go's encoder) escapes every <, > and & (most
+ * generator URLs have a \u0026), so "has an escape" alone would send nearly every real delivery
+ * down the slow paths. Errs towards yes: an escaped backslash before a "u" counts, and so does a
+ * malformed escape.
+ */
+export function hasUnicodeEscape(json: Buffer | string, test: (codeUnit: number) => boolean): boolean {
+  const at = typeof json === "string" ? (index: number) => json.charCodeAt(index) : (index: number) => json[index];
+  for (let found = json.indexOf("\\u"); found !== -1; found = json.indexOf("\\u", found + 2)) {
+    let code = 0;
+    for (let digit = 2; digit < 6; digit += 1) {
+      const value = hexValue(at(found + digit));
+      if (value < 0) return true;
+      code = code * 16 + value;
+    }
+    if (test(code)) return true;
+  }
+  return false;
+}
+
+const unstorableCodeUnit = (code: number): boolean => code === 0 || (code >= 0xd800 && code <= 0xdfff);
+
+/**
+ * Checks the payload and its JSON text before they join a batch. JSON can only carry either
+ * kind of unstorable character as a \u escape (a raw NUL is not valid JSON, and bytes that are
+ * not UTF-8 decode to U+FFFD), so text without a \u0000 or surrogate escape needs no walk.
+ */
+export function assertStorable(payload: unknown, json: Buffer | string): void {
+  if (!hasUnicodeEscape(json, unstorableCodeUnit)) return;
+  const field = unstorableField(payload);
+  if (field !== undefined) throw new UnstorablePayloadError(field);
+}
