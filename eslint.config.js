@@ -3,7 +3,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", "dist/", "src/generated/", "coverage/", ".data/", "**/*.mjs", ".tmp/", "test/tmp/"] },
+  { ignores: ["node_modules/", "dist/", "src/generated/", "coverage/", ".data/", "docs/examples/", "**/*.mjs", ".tmp/", "test/tmp/"] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

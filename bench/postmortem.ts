@@ -15,7 +15,7 @@
  * Two warm-up runs are discarded. Reports median, p95 and max over --runs
  * runs, for both audiences (internal and public), and writes a Markdown report.
  */
-import { EVENT_CATALOGUE } from "../src/catalogue.ts";
+import { EVENT_CATALOGUE } from "../test/support/catalogue.ts";
 import { mkdir, writeFile } from "node:fs/promises";
 import { cpus, loadavg } from "node:os";
 import path from "node:path";

@@ -5,9 +5,9 @@ import { DEFAULT_MIGRATIONS_DIR, openDatabase, type Database } from "./db/client
 import { createMetrics } from "./http/metrics.ts";
 import { createHttpServer } from "./http/server.ts";
 import { createAlertModule } from "./alert/module.ts";
-import { EVENT_CATALOGUE } from "./catalogue.ts";
 import { systemClock, type Clock } from "./core/clock.ts";
-import { gather, type Core, type FirebreakModule } from "./core/module.ts";
+import { catalogueOf, gather, type Core } from "./core/module.ts";
+import type { EventCatalogue } from "./events/catalogue.ts";
 import { createLifecycleBus } from "./events/lifecycle.ts";
 import { createIncidentModule } from "./incident/module.ts";
 import { createPostmortemModule } from "./postmortem/module.ts";
@@ -70,6 +70,7 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
     // Flows wake the worker, and the worker runs the flows' jobs.
     const workerRef: { current?: JobWorker } = {};
     const bus = createLifecycleBus();
+    const catalogueRef: { current?: EventCatalogue } = {};
     const core: Core = {
       config,
       fileConfig,
@@ -80,7 +81,10 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
       metrics,
       clock: options.clock ?? systemClock,
       bus,
-      events: EVENT_CATALOGUE,
+      events: () => {
+        if (!catalogueRef.current) throw new FirebreakError("config_invalid", "the event catalogue is read before every module is built");
+        return catalogueRef.current;
+      },
       wakeJobs: () => workerRef.current?.wake(),
       botUserId: () => identity.userId,
     };
@@ -88,12 +92,14 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
     // The capabilities. A new one is its own folder plus one line here.
     const incident = createIncidentModule(core);
     const alert = createAlertModule(core, incident);
-    const modules: FirebreakModule[] = [
+    const modules = [
       incident.module,
       alert.module,
       createTimelineModule(core, incident),
       createPostmortemModule(core),
-    ];
+    ] as const;
+    // Does not compile while an event type lacks its kind in these modules.
+    catalogueRef.current = catalogueOf(modules);
     const contributions = gather(modules);
     bus.subscribe(...contributions.subscribers);
 

@@ -1,6 +1,7 @@
 import type { Core, FirebreakModule } from "../core/module.ts";
 import type { IncidentServices } from "../incident/module.ts";
 import { createAlertCommands } from "./commands.ts";
+import { ALERT_EVENTS } from "./events.ts";
 import { createAlertFlows } from "./flows.ts";
 import { processDeliveryJob } from "./jobs.ts";
 import { createDeliveryStore } from "./service.ts";
@@ -23,8 +24,9 @@ export function createAlertModule(core: Core, incident: Pick<IncidentServices, "
     wakeJobs: core.wakeJobs,
     now: () => core.clock.now(),
   });
-  const module: FirebreakModule = {
+  const module: FirebreakModule<keyof typeof ALERT_EVENTS> = {
     name: "alert",
+    events: ALERT_EVENTS,
     jobs: alerts.jobs,
     subcommands: createAlertCommands(alerts),
     slack: (app) => registerAlertListeners(app, alerts),

@@ -1,7 +1,8 @@
 import type { Config } from "../config/env.ts";
 import type { FileConfig } from "../config/file.ts";
 import type { Database, PrismaClient } from "../db/client.ts";
-import type { EventCatalogue } from "../events/catalogue.ts";
+import type { EventCatalogue, EventKinds } from "../events/catalogue.ts";
+import type { TimelineEventType } from "../events/models.ts";
 import type { LifecycleBus, LifecycleSubscriber } from "../events/lifecycle.ts";
 import type { Metrics } from "../http/metrics.ts";
 import type { Logger } from "../lib/logger.ts";
@@ -17,7 +18,14 @@ import type { SlackListeners } from "../slack/listeners.ts";
  * one factory returning a module; the composition root (src/app.ts) lists
  * the modules and wires what they declare: nothing else names a capability.
  */
-export interface FirebreakModule {
+export type FirebreakModule<E extends TimelineEventType = never> = ModuleContributions &
+  // A module that declares event types must bring their kinds (its share of the event catalogue).
+  ([E] extends [never] ? { readonly events?: undefined } : { readonly events: EventKinds<E> });
+
+/** Any module, whatever event types it brings. */
+export type AnyModule = ModuleContributions & { readonly events?: object };
+
+export interface ModuleContributions {
   /** Names the module in logs and start-up errors. */
   readonly name: string;
   /** Its job kinds, each declared once (`jobType(kind, schema).handler(...)`). */
@@ -34,8 +42,24 @@ export interface FirebreakModule {
   readonly maintenance?: ReadonlyArray<{ name: string; run(): Promise<number> }>;
 }
 
+type EventsOf<M> = M extends { readonly events?: infer K } ? keyof K & TimelineEventType : never;
+/** The event types no module defines. */
+export type MissingEventKinds<M extends readonly AnyModule[]> = Exclude<TimelineEventType, EventsOf<M[number]>>;
+
+/**
+ * The event catalogue, from the modules' kinds. Checked by the compiler: when
+ * a type declared in TimelineEventData has no kind in any listed module, this
+ * call asks for a second argument naming the missing types, and does not compile.
+ */
+export function catalogueOf<const M extends readonly AnyModule[]>(
+  modules: M,
+  ..._complete: [MissingEventKinds<M>] extends [never] ? [] : [missingEventKinds: MissingEventKinds<M>]
+): EventCatalogue {
+  return Object.freeze(Object.assign({}, ...modules.map((module) => module.events ?? {})) as EventCatalogue);
+}
+
 /** Everything the modules declare, gathered for the composition root. */
-export function gather(modules: readonly FirebreakModule[]) {
+export function gather(modules: readonly AnyModule[]) {
   return {
     jobs: modules.flatMap((module) => module.jobs ?? []),
     subcommands: modules.flatMap((module) => module.subcommands ?? []),
@@ -61,8 +85,8 @@ export interface Core {
   readonly metrics: Metrics;
   readonly clock: Clock;
   readonly bus: LifecycleBus;
-  /** Every timeline event type's kind (src/catalogue.ts). */
-  readonly events: EventCatalogue;
+  /** Every timeline event type's kind, assembled from the modules once they are all built (read it when handling, not while constructing). */
+  readonly events: () => EventCatalogue;
   /** Wakes the job worker after a commit that enqueued jobs. */
   readonly wakeJobs: () => void;
   /** The bot's own Slack user id (from auth.test). */

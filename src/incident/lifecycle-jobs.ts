@@ -46,7 +46,8 @@ export interface LifecycleJobDeps {
   config: Pick<FileConfig, "severities">;
   wakeJobs(): void;
   /** How each event type reads in a notice. */
-  events: EventCatalogue;
+  /** Every event type's kind (read when handling). */
+  events: () => EventCatalogue;
 }
 
 export function severityPriority(severity: Severity): number {
@@ -74,7 +75,7 @@ export async function enqueueSync(tx: Db, incident: { id: string; severity: Seve
 }
 
 export function createLifecycleJobs(deps: LifecycleJobDeps, now: () => Date) {
-  const eventNotice = noticeRenderer(deps.events);
+  const eventNotice = (...args: Parameters<ReturnType<typeof noticeRenderer>>) => noticeRenderer(deps.events())(...args);
   async function requireDetail(id: string): Promise<IncidentDetail> {
     const incident = await getIncidentDetail(deps.prisma, id);
     if (!incident) throw new PermanentOutboundError("incident_not_found", "incident_not_found", `incident ${id} does not exist`);

@@ -1,6 +1,7 @@
 import type { Core, FirebreakModule } from "../core/module.ts";
 import { createAccessGuard, createAuthorizer } from "./authz.ts";
 import { createIncidentCommands } from "./command-handler.ts";
+import { INCIDENT_EVENTS, type IncidentEventType } from "./events.ts";
 import { createIncidentFlows } from "./flows.ts";
 import { createIncidentInteractions } from "./interactions.ts";
 import { createIncidentLifecycle } from "./lifecycle.ts";
@@ -29,8 +30,9 @@ export function createIncidentModule(core: Core) {
   const lifecycle = createIncidentLifecycle({ prisma, slack, guard, config: fileConfig, wakeJobs, bus, clock, events: core.events });
   const interactions = createIncidentInteractions({ prisma, flows, lifecycle, slack, authorizer, config: fileConfig });
 
-  const module: FirebreakModule = {
+  const module: FirebreakModule<IncidentEventType> = {
     name: "incident",
+    events: INCIDENT_EVENTS,
     jobs: [...flows.jobs, ...lifecycle.jobs],
     subcommands: createIncidentCommands({ prisma, flows, lifecycle, slack, authorizer, config: fileConfig, clock }),
     slack: (app) => registerIncidentListeners(app, interactions),

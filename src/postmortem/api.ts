@@ -18,7 +18,8 @@ export interface PostmortemApiDeps {
   apiToken: string;
   timeZone: string;
   clock: Clock;
-  events: EventCatalogue;
+  /** Every event type's kind (read when handling). */
+  events: () => EventCatalogue;
 }
 
 const FORMATS = { md: "text/markdown; charset=utf-8", html: "text/html; charset=utf-8", json: "application/json; charset=utf-8" } as const;
@@ -72,7 +73,7 @@ export function registerPostmortemApi(server: FastifyInstance, deps: PostmortemA
     if (!audience) return reply.status(400).send({ ok: false, error: "audience must be internal or public" });
     const input = await loadPostmortemInput(deps.prisma, Number(numberParam), { audience, timeZone: deps.timeZone, now: deps.clock.now() });
     if (!input) return reply.status(404).send({ ok: false, error: `there is no INC-${numberParam}` });
-    const document = generatePostmortem(input, deps.events);
+    const document = generatePostmortem(input, deps.events());
     const body = format === "md" ? renderMarkdown(document) : format === "html" ? renderHtml(document) : toJson(document);
     return reply.status(200).type(FORMATS[format]).header("cache-control", "no-store").send(body);
   }

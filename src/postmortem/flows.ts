@@ -37,7 +37,8 @@ export interface PostmortemFlowDeps {
   timeZone: string;
   wakeJobs(): void;
   clock: Clock;
-  events: EventCatalogue;
+  /** Every event type's kind (read when handling). */
+  events: () => EventCatalogue;
   /** The post-mortem exporters (Confluence, GitHub; src/postmortem/export/), enqueued in the same transactions. */
   exporters?: Pick<PostmortemExporters, "draftGenerated" | "followUpAdded">;
 }
@@ -86,7 +87,7 @@ export function createPostmortemFlows(deps: PostmortemFlowDeps) {
       if (!incident.channelId) throw new NotReadyError(`incident ${incidentId} has no channel yet`);
       const input = await loadPostmortemInput(deps.prisma, incident.number, { audience: "internal", timeZone: deps.timeZone, now: deps.clock.now() });
       if (!input) return;
-      const doc = generatePostmortem(input, deps.events);
+      const doc = generatePostmortem(input, deps.events());
       const message = postmortemSummaryMessage(doc, incidentId);
       await deps.slack.postMessage({ channel: incident.channelId, text: message.text, blocks: message.blocks });
       // The file is its own job: a failed upload is retried without posting the summary twice.
@@ -103,7 +104,7 @@ export function createPostmortemFlows(deps: PostmortemFlowDeps) {
       if (!incident?.channelId) throw new PermanentOutboundError("incident_not_found", "incident_not_found", `incident ${incidentId} has no channel`);
       const input = await loadPostmortemInput(deps.prisma, incident.number, { audience: "internal", timeZone: deps.timeZone, now: deps.clock.now() });
       if (!input) return;
-      const doc = generatePostmortem(input, deps.events);
+      const doc = generatePostmortem(input, deps.events());
       await deps.slack.uploadFile({
         channel: incident.channelId,
         filename: `${doc.header.ref.toLowerCase()}-postmortem-draft.md`,

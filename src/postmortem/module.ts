@@ -4,12 +4,13 @@ import { createPostmortemCommands } from "./commands.ts";
 import { createConfluenceApi } from "./export/confluence.ts";
 import { createGitHubApi } from "./export/github.ts";
 import { createPostmortemExporters } from "./export/jobs.ts";
+import { POSTMORTEM_EVENTS } from "./events.ts";
 import { createPostmortemFlows } from "./flows.ts";
 import { createPostmortemInteractions } from "./interactions.ts";
 import { registerPostmortemListeners } from "./slack.ts";
 
 /** The blameless post-mortem draft: posted on resolve, edited in Slack, exported (Confluence, GitHub, the HTTP API). */
-export function createPostmortemModule(core: Core): FirebreakModule {
+export function createPostmortemModule(core: Core): FirebreakModule<keyof typeof POSTMORTEM_EVENTS> {
   const { prisma, slack, config, clock, wakeJobs } = core;
   const { confluence, github, timeoutMs } = config.exporters;
   const exporters = createPostmortemExporters({
@@ -25,6 +26,7 @@ export function createPostmortemModule(core: Core): FirebreakModule {
   const apiToken = config.apiToken;
   return {
     name: "postmortem",
+    events: POSTMORTEM_EVENTS,
     jobs: [...flows.jobs, ...exporters.jobs],
     subcommands: createPostmortemCommands({ prisma, flows }),
     slack: (app) => registerPostmortemListeners(app, interactions),

@@ -30,7 +30,8 @@ export interface TimelineEditorDeps {
   authorizer: Pick<Authorizer, "allows">;
   guard: AccessGuard;
   clock: Clock;
-  events: EventCatalogue;
+  /** Every event type's kind (read when handling). */
+  events: () => EventCatalogue;
   slack: Pick<SlackApi, "openView">;
   /** Tells the person who clicked (an ephemeral message through the job queue). */
   tell(channelId: string, userId: string, text: string): Promise<void>;
@@ -67,8 +68,8 @@ export function createTimelineEditor(deps: TimelineEditorDeps) {
       editedAt: row.editedAt,
       removedAt: row.removedAt,
       captured: row.type === "message.captured" ? (row.data as CapturedMessageData) : undefined,
-      editable: editableField(deps.events, row.type) !== undefined,
-      hideable: isHideable(deps.events, row.type),
+      editable: editableField(deps.events(), row.type) !== undefined,
+      hideable: isHideable(deps.events(), row.type),
     };
   }
 
@@ -80,7 +81,7 @@ export function createTimelineEditor(deps: TimelineEditorDeps) {
       const incident = await lockIncident(tx, incidentId);
       const row = await tx.timelineEvent.findFirst({ where: { id: eventId, incidentId } });
       if (!row) return "That timeline entry does not exist.";
-      if (!isHideable(deps.events, row.type)) return "That entry records a correction; it stays visible.";
+      if (!isHideable(deps.events(), row.type)) return "That entry records a correction; it stays visible.";
       if (row.hidden === hidden) return hidden ? "That entry is already hidden." : "That entry is already visible.";
       await tx.timelineEvent.update({ where: { id: row.id }, data: { hidden } });
       await TIMELINE_EVENTS["timeline.entry_hidden"].record(tx, {
@@ -114,8 +115,8 @@ export function createTimelineEditor(deps: TimelineEditorDeps) {
       const refusal = await deps.guard.check(clicker.userId, action, EDIT_TIMELINE, incident);
       if (refusal) return deps.tell(clicker.channelId, clicker.userId, refusal);
       if (verb === "edit") {
-        if (!editableField(deps.events, row.type)) return deps.tell(clicker.channelId, clicker.userId, "Only what people wrote (notes, updates, captured messages, follow-ups) can be edited; hide other entries instead.");
-        return deps.slack.openView({ triggerId: clicker.triggerId, view: editEntryModal(incidentRef(incident.number), { id: String(row.id), text: writtenText(deps.events, row) }) });
+        if (!editableField(deps.events(), row.type)) return deps.tell(clicker.channelId, clicker.userId, "Only what people wrote (notes, updates, captured messages, follow-ups) can be edited; hide other entries instead.");
+        return deps.slack.openView({ triggerId: clicker.triggerId, view: editEntryModal(incidentRef(incident.number), { id: String(row.id), text: writtenText(deps.events(), row) }) });
       }
       if (verb === "hide" || verb === "show") return deps.tell(clicker.channelId, clicker.userId, await setHidden(incident.id, row.id, clicker.userId, verb === "hide"));
     },
@@ -132,13 +133,13 @@ export function createTimelineEditor(deps: TimelineEditorDeps) {
       if (!row || !incident) return { errors: { [field]: "That timeline entry no longer exists." } };
       const refusal = await deps.guard.check(userId, "edit the timeline", EDIT_TIMELINE, incident);
       if (refusal) return { errors: { [field]: refusal.slice(0, 150) } };
-      const kind = kindOf(deps.events, row.type);
+      const kind = kindOf(deps.events(), row.type);
       const key = kind?.editable;
       if (!kind || !key) return { errors: { [field]: "This kind of entry cannot be edited." } };
       await deps.prisma.$transaction(async (tx) => {
         await lockIncident(tx, incident.id);
         const current = await tx.timelineEvent.findUniqueOrThrow({ where: { id: row.id } });
-        const before = writtenText(deps.events, current);
+        const before = writtenText(deps.events(), current);
         if (before === after) return;
         // The payload keeps what the person wrote; the stored text is rebuilt from it by the event's kind.
         const data = { ...payload(current.data), [key]: after };

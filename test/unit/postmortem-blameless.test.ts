@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { blamelessRules, reviewBlameless, type BlamelessRuleId } from "../../src/postmortem/blameless.ts";
-import { EVENT_CATALOGUE } from "../../src/catalogue.ts";
+import { EVENT_CATALOGUE } from "../support/catalogue.ts";
 import { generatePostmortem as generate, renderMarkdown } from "../../src/postmortem/generate.ts";
 
 const generatePostmortem = (input: Parameters<typeof generate>[0]) => generate(input, EVENT_CATALOGUE);

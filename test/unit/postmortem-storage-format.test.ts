@@ -2,7 +2,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { renderStorageFormat, storageTitle, TITLE_MAX } from "../../src/postmortem/export/storage-format.ts";
-import { EVENT_CATALOGUE } from "../../src/catalogue.ts";
+import { EVENT_CATALOGUE } from "../support/catalogue.ts";
 import { generatePostmortem as generate } from "../../src/postmortem/generate.ts";
 
 const generatePostmortem = (input: Parameters<typeof generate>[0]) => generate(input, EVENT_CATALOGUE);

@@ -2,7 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { EVENT_CATALOGUE } from "../../src/catalogue.ts";
+import { EVENT_CATALOGUE } from "../support/catalogue.ts";
 import { generatePostmortem as generate, renderHtml, renderMarkdown, toJson } from "../../src/postmortem/generate.ts";
 import { DIAGRAM_LIMIT } from "../../src/postmortem/timeline-section.ts";
 

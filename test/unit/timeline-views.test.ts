@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { EVENT_CATALOGUE } from "../../src/catalogue.ts";
+import { EVENT_CATALOGUE } from "../support/catalogue.ts";
 import { editableField, isHideable } from "../../src/events/catalogue.ts";
 import type { CapturedMessageData } from "../../src/timeline/events.ts";
 import {

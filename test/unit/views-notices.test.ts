@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { MAX_TEXT_LENGTH } from "../../src/incident/commands.ts";
-import { EVENT_CATALOGUE } from "../../src/catalogue.ts";
+import { EVENT_CATALOGUE } from "../support/catalogue.ts";
 import { noticeRenderer, type NoticeEvent } from "../../src/incident/views.ts";
 
 const eventNotice = noticeRenderer(EVENT_CATALOGUE);

@@ -54,7 +54,8 @@ export function pageAnchor(incidentId: string): string {
 export interface PostmortemExportDeps {
   prisma: PrismaClient;
   timeZone: string;
-  events: EventCatalogue;
+  /** Every event type's kind (read when handling). */
+  events: () => EventCatalogue;
   /** Undefined = the exporter is off. */
   confluence: { api: ConfluenceApi; spaceId: string } | undefined;
   github: { api: GitHubApi; labels: readonly string[] } | undefined;
@@ -84,7 +85,7 @@ export function createPostmortemExporters(deps: PostmortemExportDeps) {
     const audience: Audience = incident.private ? "public" : "internal";
     const input = await loadPostmortemInput(deps.prisma, incident.number, { audience, timeZone: deps.timeZone, now: new Date() });
     if (!input) throw new PermanentOutboundError("incident_not_found", "incident_not_found", `incident ${incidentId} does not exist`);
-    const doc = generatePostmortem(input, deps.events);
+    const doc = generatePostmortem(input, deps.events());
     const title = storageTitle(doc);
     const anchor = pageAnchor(incidentId);
     const body = renderStorageFormat(doc, { anchor });
