@@ -77,6 +77,12 @@ export interface OutboundClientOptions {
 /** What a vendor's client takes besides its own configuration: everything but the vendor and the headers. */
 export type VendorClientOptions = Omit<OutboundClientOptions, "vendor" | "headers">;
 
+/** A vendor's client from its settings (which may carry more, e.g. credentials, that stay out of the client). */
+export function createVendorClient(vendor: Vendor, options: VendorClientOptions, headers: Readonly<Record<string, string>>): OutboundClient {
+  const { timeoutMs, attemptTimeoutMs, retries, backoffMs, now, random, sleep } = options;
+  return createOutboundClient({ vendor, timeoutMs, attemptTimeoutMs, retries, backoffMs, now, random, sleep, headers });
+}
+
 export interface OutboundClient {
   readonly vendor: Vendor;
   send(request: OutboundRequest): Promise<OutboundResponse>;

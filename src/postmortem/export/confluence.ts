@@ -1,7 +1,7 @@
 import type { ConfluenceExportConfig } from "../../config/env.ts";
 import { PermanentOutboundError, RateLimitedError, TransientOutboundError } from "../../lib/errors.ts";
 import type { ConfluenceApi, ConfluencePage } from "./ports.ts";
-import { clampDelay, createOutboundClient, excerpt, record, retryAfterMs, type OutboundResponse, type VendorClientOptions } from "../../lib/outbound.ts";
+import { clampDelay, createVendorClient, excerpt, record, retryAfterMs, type OutboundResponse, type VendorClientOptions } from "../../lib/outbound.ts";
 
 /**
  * Confluence Cloud REST API v2 (https://<site>/wiki/api/v2), basic auth with
@@ -52,17 +52,9 @@ export function createConfluenceApi(options: ConfluenceApiOptions): ConfluenceAp
   const api = `${options.baseUrl}/wiki/api/v2`;
   const now = options.now ?? Date.now;
   const vendor = "confluence";
-  const { timeoutMs, attemptTimeoutMs, retries, backoffMs, random, sleep } = options;
-  const client = createOutboundClient({
-    vendor,
-    timeoutMs,
-    attemptTimeoutMs,
-    retries,
-    backoffMs,
-    now,
-    random,
-    sleep,
-    headers: { authorization: `Basic ${Buffer.from(`${options.email}:${options.apiToken}`).toString("base64")}`, accept: "application/json" },
+  const client = createVendorClient(vendor, { ...options, now }, {
+    authorization: `Basic ${Buffer.from(`${options.email}:${options.apiToken}`).toString("base64")}`,
+    accept: "application/json",
   });
 
   function fail(operation: string, response: OutboundResponse): Error {

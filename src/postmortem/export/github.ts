@@ -1,7 +1,7 @@
 import type { GitHubExportConfig } from "../../config/env.ts";
 import { PermanentOutboundError, RateLimitedError, TransientOutboundError } from "../../lib/errors.ts";
 import type { GitHubApi, GitHubIssue } from "./ports.ts";
-import { clampDelay, createOutboundClient, excerpt, record, retryAfterMs, type OutboundResponse, type VendorClientOptions } from "../../lib/outbound.ts";
+import { clampDelay, createVendorClient, excerpt, record, retryAfterMs, type OutboundResponse, type VendorClientOptions } from "../../lib/outbound.ts";
 
 /**
  * GitHub REST API: POST /repos/{owner}/{repo}/issues {title, body, labels?},
@@ -83,17 +83,11 @@ export function createGitHubApi(options: GitHubApiOptions): GitHubApi {
   const repository = `${options.owner}/${options.repo}`;
   const base = `${options.apiUrl}/repos/${encodeURIComponent(options.owner)}/${encodeURIComponent(options.repo)}`;
   const now = options.now ?? Date.now;
-  const { timeoutMs, attemptTimeoutMs, retries, backoffMs, random, sleep } = options;
-  const client = createOutboundClient({
-    vendor,
-    timeoutMs,
-    attemptTimeoutMs,
-    retries,
-    backoffMs,
-    now,
-    random,
-    sleep,
-    headers: { authorization: `Bearer ${options.token}`, accept: "application/vnd.github+json", "x-github-api-version": GITHUB_API_VERSION, "user-agent": USER_AGENT },
+  const client = createVendorClient(vendor, { ...options, now }, {
+    authorization: `Bearer ${options.token}`,
+    accept: "application/vnd.github+json",
+    "x-github-api-version": GITHUB_API_VERSION,
+    "user-agent": USER_AGENT,
   });
   return {
     repository,
