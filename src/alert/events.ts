@@ -1,3 +1,4 @@
+import { z } from "zod";
 import { eventKind, type EventKinds } from "../events/catalogue.ts";
 
 /** The alert capability's event types and their payloads. */
@@ -11,11 +12,13 @@ declare module "../events/models.ts" {
 
 export const ALERT_EVENTS: EventKinds<"alert.firing" | "alert.resolved"> = {
   "alert.firing": eventKind("alert.firing", {
+    schema: z.object({ fingerprint: z.string(), alertname: z.string(), groupKey: z.string(), again: z.boolean().optional() }),
     text: (data) => `${data.again ? "Firing again" : "Firing"}: ${data.alertname}`,
     postmortem: (data) => ({ label: `${data.again ? "Alert firing again" : "Alert firing"}: ${data.alertname || "alert"}`, detail: null }),
     hideable: true,
   }),
   "alert.resolved": eventKind("alert.resolved", {
+    schema: z.object({ fingerprint: z.string(), alertname: z.string(), groupKey: z.string() }),
     text: (data) => `Resolved: ${data.alertname}`,
     postmortem: (data) => ({ label: `Alert resolved: ${data.alertname || "alert"}`, detail: null }),
     hideable: true,

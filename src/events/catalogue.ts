@@ -1,3 +1,4 @@
+import type { z } from "zod";
 import type { Db } from "../db/client.ts";
 import type { EventSource, NewTimelineEvent, TimelineEventData, TimelineEventType } from "./models.ts";
 import { recordEvent } from "./store.ts";
@@ -46,6 +47,8 @@ export interface PostmortemLine {
 
 export interface EventKind<K extends TimelineEventType> {
   readonly type: K;
+  /** The payload's schema: checked when recorded, and when read back (a row that does not match is shown by its text). */
+  readonly schema: z.ZodType<TimelineEventData[K]>;
   /** The one-line text stored with the event: plain, no Slack markup (a user is `@U…`). */
   text(data: TimelineEventData[K]): string;
   /** The message posted for it in the incident channel or the announcement thread (mrkdwn); undefined: none. */
@@ -65,7 +68,10 @@ export interface EventKind<K extends TimelineEventType> {
 export type EventKindSpec<K extends TimelineEventType> = Omit<EventKind<K>, "type" | "record" | "row">;
 
 export function eventKind<K extends TimelineEventType>(type: K, spec: EventKindSpec<K>): EventKind<K> {
-  const row = (event: Omit<NewTimelineEvent<K>, "type" | "text">): NewTimelineEvent<K> => ({ ...event, type, text: spec.text(event.data) });
+  const row = (event: Omit<NewTimelineEvent<K>, "type" | "text">): NewTimelineEvent<K> => {
+    const data = spec.schema.parse(event.data);
+    return { ...event, data, type, text: spec.text(data) };
+  };
   return { ...spec, type, row, record: (tx, event) => recordEvent(tx, row(event)) };
 }
 
@@ -91,6 +97,16 @@ export interface StoredEvent {
  */
 export function kindOf(catalogue: EventCatalogue, type: string): EventKind<TimelineEventType> | undefined {
   return Object.hasOwn(catalogue, type) ? (catalogue[type as TimelineEventType] as unknown as EventKind<TimelineEventType>) : undefined;
+}
+
+/**
+ * A stored event's kind with its payload checked against the kind's schema;
+ * undefined for a type this version does not know, or a payload that does not match.
+ */
+export function readEvent(catalogue: EventCatalogue, type: string, data: unknown): { kind: EventKind<TimelineEventType>; data: never } | undefined {
+  const kind = kindOf(catalogue, type);
+  const parsed = kind?.schema.safeParse(data);
+  return kind && parsed?.success ? { kind, data: parsed.data as never } : undefined;
 }
 
 /** Whether people may correct the entry's text, and which payload field holds it. */

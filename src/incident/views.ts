@@ -1,6 +1,6 @@
 import { formatDistanceStrict } from "date-fns";
 import type { FileConfig } from "../config/file.ts";
-import { kindOf, type EventCatalogue } from "../events/catalogue.ts";
+import { readEvent, type EventCatalogue } from "../events/catalogue.ts";
 import { ephemeral, type EphemeralResponse } from "../slack/views.ts";
 import { chunk, context, modal, option, section, slackDate } from "../slack/blocks.ts";
 import { SLACK_LIMITS, plain, safeText, truncate } from "../slack/text.ts";
@@ -152,8 +152,8 @@ export function noticeRenderer(catalogue: EventCatalogue) {
       const lines = message ? safeText(message, 2_700).split("\n") : [];
       return lines.length > 0 ? `\n>${lines.join("\n>")}` : "";
     };
-    const kind = kindOf(catalogue, event.type);
-    const text = kind?.notice?.(event.data as never, { incident, where, by, prefix, quote }) ?? `${prefix}${safeText(event.type, 100)}${by}`;
+    const known = readEvent(catalogue, event.type, event.data);
+    const text = known?.kind.notice?.(known.data, { incident, where, by, prefix, quote }) ?? `${prefix}${safeText(event.type, 100)}${by}`;
     // `text` is mrkdwn built from escaped parts already: shorten, don't escape again.
     return { text: truncate(text.replace(/\*/g, ""), 300), blocks: [section(text)] };
   };

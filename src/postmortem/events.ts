@@ -1,3 +1,4 @@
+import { z } from "zod";
 import { eventKind, type EventKinds } from "../events/catalogue.ts";
 import { PROMPTS } from "./prompts.ts";
 
@@ -13,6 +14,7 @@ declare module "../events/models.ts" {
 
 export const POSTMORTEM_EVENTS: EventKinds<"followup.added" | "postmortem.section_edited"> = {
   "followup.added": eventKind("followup.added", {
+    schema: z.object({ title: z.string(), ownerId: z.string().nullable().optional(), dueDate: z.string().nullable().optional(), priority: z.string().nullable().optional() }),
     text: (data) => {
       const extras = [data.ownerId ? `owner @${data.ownerId}` : "", data.dueDate ? `due ${data.dueDate}` : "", data.priority ? `${data.priority.toLowerCase()} priority` : ""].filter(Boolean);
       return `Follow-up: ${data.title}${extras.length > 0 ? ` (${extras.join(", ")})` : ""}`;
@@ -24,7 +26,8 @@ export const POSTMORTEM_EVENTS: EventKinds<"followup.added" | "postmortem.sectio
   }),
   // About the draft itself, not the incident: not on the post-mortem's timeline.
   "postmortem.section_edited": eventKind("postmortem.section_edited", {
+    schema: z.object({ section: z.string(), text: z.string() }),
     text: (data) => `Post-mortem section "${PROMPTS.find((prompt) => prompt.id === data.section)?.title ?? data.section}" edited`,
-    hideable: false,
+    hideable: true,
   }),
 };

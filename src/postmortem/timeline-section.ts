@@ -1,4 +1,4 @@
-import { kindOf, type EventCatalogue, type PostmortemLine } from "../events/catalogue.ts";
+import { kindOf, readEvent, type EventCatalogue, type PostmortemLine } from "../events/catalogue.ts";
 import type { ReviewText } from "./blameless.ts";
 import {
   PHASES,
@@ -118,11 +118,16 @@ export function buildTimelineSection(section: TimelineSectionInput): TimelineSec
     return "respond";
   };
 
-  /** Each event's line, from its kind in the catalogue; a type this version does not know shows its name and text. */
+  /**
+   * Each event's line, from its kind in the catalogue; undefined for kinds that are not part of the
+   * incident's story. A type this version does not know, or a payload its kind's schema refuses,
+   * shows its name and stored text.
+   */
   const describe = (event: PostmortemEvent): Described | undefined => {
-    const kind = kindOf(catalogue, event.type);
-    if (!kind) return { label: humanizeType(event.type), detail: event.text };
-    return kind.postmortem?.(event.data as never, { isPublic, nameOf: (userId) => nameOf(userId), actorId: event.actorId, severity: incident.severity });
+    if (kindOf(catalogue, event.type) && !kindOf(catalogue, event.type)?.postmortem) return undefined;
+    const known = readEvent(catalogue, event.type, event.data);
+    if (!known?.kind.postmortem) return { label: humanizeType(event.type), detail: event.text };
+    return known.kind.postmortem(known.data, { isPublic, nameOf: (userId) => nameOf(userId), actorId: event.actorId, severity: incident.severity });
   };
 
   const phases: Record<Phase, TimelineEntry[]> = { detect: [], respond: [], mitigate: [], resolve: [] };

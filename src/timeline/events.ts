@@ -1,3 +1,4 @@
+import { z } from "zod";
 import { eventKind, type EventKinds } from "../events/catalogue.ts";
 
 export type CaptureVia = "pin" | "reaction" | "shortcut";
@@ -16,6 +17,18 @@ export type CapturedMessageData = {
   removedReason?: "unpinned" | "unreacted" | "deleted" | null;
   removedById?: string | null;
 };
+
+const capturedMessageSchema = z.object({
+  channelId: z.string(),
+  ts: z.string(),
+  threadTs: z.string().nullable(),
+  authorId: z.string().nullable(),
+  text: z.string(),
+  permalink: z.string().nullable(),
+  via: z.array(z.enum(["pin", "reaction", "shortcut"])),
+  removedReason: z.enum(["unpinned", "unreacted", "deleted"]).nullable().optional(),
+  removedById: z.string().nullable().optional(),
+});
 
 /** The timeline capability's event types and their payloads. */
 declare module "../events/models.ts" {
@@ -42,16 +55,19 @@ export function tsToDate(ts: string): Date | undefined {
 export const TIMELINE_EVENTS: EventKinds<"message.captured" | "timeline.entry_edited" | "timeline.entry_hidden"> = {
   // The text is the message as people wrote it (Slack's own text, which is what the entry quotes).
   "message.captured": eventKind("message.captured", {
+    schema: capturedMessageSchema,
     text: (data) => data.text,
     postmortem: (data, context) => ({ label: data.authorId && !context.isPublic ? `Message from ${context.nameOf(data.authorId)}` : "Message from the incident channel", detail: data.text }),
     editable: "text",
     hideable: true,
   }),
   "timeline.entry_edited": eventKind("timeline.entry_edited", {
+    schema: z.object({ eventId: z.string(), before: z.string(), after: z.string() }),
     text: (data) => `Timeline entry #${data.eventId} edited`,
     hideable: false,
   }),
   "timeline.entry_hidden": eventKind("timeline.entry_hidden", {
+    schema: z.object({ eventId: z.string(), hidden: z.boolean() }),
     text: (data) => `Timeline entry #${data.eventId} ${data.hidden ? "hidden" : "shown again"}`,
     hideable: false,
   }),
