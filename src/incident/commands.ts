@@ -1,4 +1,5 @@
 import { MAX_TEXT_LENGTH, freeText, ok, problem, subcommand, usageOf, type Parsed } from "../slack/commands.ts";
+import { readable } from "../slack/text.ts";
 import type { IncidentStatus, Severity } from "./models.ts";
 import { DEFAULT_SEVERITY, parseSeverity } from "./models.ts";
 
@@ -34,11 +35,17 @@ const STATUSES: Readonly<Record<string, IncidentStatus>> = {
   resolved: "RESOLVED",
 };
 
-/** Slack renders mentions as <@U123> or <@U123|name> in command text. */
+/** Slack sends mentions as <@U123|name> (or <@U123>) in command text when the command escapes them (manifest.yml). */
 const MENTION = /^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$/;
 
 export function parseMention(token: string): string | undefined {
   return MENTION.exec(token)?.[1];
+}
+
+/** A person typed as plain text (`@alice`): what Slack sends when the command does not escape mentions. */
+function unescaped<Args>(tokens: readonly string[]): Parsed<Args> | undefined {
+  const token = tokens.find((word) => /^@[^\s]+$/.test(word) && word.toLowerCase() !== "@me");
+  return token ? problem({ type: "unescaped_mention", token }) : undefined;
 }
 
 function maxText<Args>(text: string, build: () => Args): Parsed<Args> {
@@ -56,7 +63,7 @@ export const declareCommand = subcommand<{ kind: "declare"; title: string; sever
     const first = words[0];
     const parsed = first === undefined ? undefined : parseSeverity(first);
     const severity = parsed ?? DEFAULT_SEVERITY;
-    const title = parsed && first !== undefined ? rest.slice(first.length).trim() : rest;
+    const title = readable(parsed && first !== undefined ? rest.slice(first.length).trim() : rest);
     if (title === "") return problem({ type: "missing_title" });
     if (title.length > MAX_TITLE_LENGTH) return problem({ type: "title_too_long", length: title.length, max: MAX_TITLE_LENGTH });
     return ok({ kind: "declare", title, severity });
@@ -94,7 +101,7 @@ export const statusCommand = subcommand<{ kind: "status"; status: IncidentStatus
     const first = words[0];
     const status = first === undefined ? undefined : STATUSES[first.toLowerCase()];
     if (!status || first === undefined) return usageOf(USAGE.status);
-    const message = rest.slice(first.length).trim();
+    const message = readable(rest.slice(first.length).trim());
     return maxText(message, () => ({ kind: "status" as const, status, message: message === "" ? undefined : message }));
   },
 });
@@ -130,7 +137,7 @@ export const commanderCommand = subcommand<{ kind: "commander"; user: { me: true
     if (words.length !== 1 || !first) return usageOf(USAGE.commander);
     if (first.toLowerCase() === "me") return ok({ kind: "commander", user: { me: true } });
     const id = parseMention(first);
-    return id ? ok({ kind: "commander", user: { me: false, id } }) : usageOf(USAGE.commander);
+    return id ? ok({ kind: "commander", user: { me: false, id } }) : (unescaped(words) ?? usageOf(USAGE.commander));
   },
 });
 
@@ -142,7 +149,7 @@ export const roleCommand = subcommand<{ kind: "role"; role: AssignableRole; user
   parse: ({ words }) => {
     const role = words[0]?.toLowerCase();
     const userId = words.length === 2 && words[1] ? parseMention(words[1]) : undefined;
-    if ((role !== "scribe" && role !== "comms") || !userId) return usageOf(USAGE.role);
+    if ((role !== "scribe" && role !== "comms") || !userId) return unescaped(words.slice(1)) ?? usageOf(USAGE.role);
     return ok({ kind: "role", role: role === "scribe" ? "SCRIBE" : "COMMS", userId });
   },
 });
@@ -155,7 +162,7 @@ export const inviteCommand = subcommand<{ kind: "invite"; userIds: string[] }>({
   parse: ({ words }) => {
     const ids = words.map(parseMention);
     const valid = ids.filter((id): id is string => id !== undefined);
-    if (ids.length === 0 || valid.length !== ids.length) return usageOf(USAGE.invite);
+    if (ids.length === 0 || valid.length !== ids.length) return unescaped(words) ?? usageOf(USAGE.invite);
     return ok({ kind: "invite", userIds: [...new Set(valid)] });
   },
 });
@@ -173,7 +180,10 @@ export const resolveCommand = subcommand<{ kind: "resolve"; summary: string | un
   usage: USAGE.resolve,
   description: "Resolve, with an optional summary (commander or admin)",
   where: "incident channel",
-  parse: ({ rest }) => maxText(rest, () => ({ kind: "resolve" as const, summary: rest === "" ? undefined : rest })),
+  parse: ({ rest }) => {
+    const summary = readable(rest);
+    return maxText(summary, () => ({ kind: "resolve" as const, summary: summary === "" ? undefined : summary }));
+  },
 });
 
 export const reopenCommand = subcommand<{ kind: "reopen" }>({

@@ -42,7 +42,7 @@ export const reminderJob = jobType("incident.reminder", reminderPayload);
 /** What the lifecycle's jobs use (the lifecycle's dependencies include these). */
 export interface LifecycleJobDeps {
   prisma: PrismaClient;
-  slack: Pick<SlackApi, "postMessage" | "postEphemeral" | "updateMessage" | "setTopic" | "permalink" | "addBookmark" | "editBookmark">;
+  slack: Pick<SlackApi, "postMessage" | "postEphemeral" | "updateMessage" | "setTopic" | "permalink" | "addBookmark" | "editBookmark" | "displayName">;
   config: Pick<FileConfig, "severities">;
   wakeJobs(): void;
   /** How each event type reads in a notice. */
@@ -97,7 +97,8 @@ export function createLifecycleJobs(deps: LifecycleJobDeps, now: () => Date) {
         const header = incidentHeader(incident);
         await deps.slack.updateMessage({ channel, ts: incident.headerMessageTs, text: header.text, blocks: header.blocks });
       }
-      await deps.slack.setTopic({ channel, topic: channelTopic(incident) });
+      const commanderName = incident.commanderId ? await deps.slack.displayName(incident.commanderId) : undefined;
+      await deps.slack.setTopic({ channel, topic: channelTopic(incident, commanderName) });
       if (incident.headerMessageTs) {
         const link = await deps.slack.permalink({ channel, ts: incident.headerMessageTs });
         const title = bookmarkTitle(incident);

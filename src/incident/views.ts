@@ -110,8 +110,10 @@ export function incidentHeader(incident: IncidentDetail): SlackMessage {
 }
 
 /** The channel topic: severity, status and commander at a glance (Slack allows 250 characters). */
-export function channelTopic(incident: IncidentSummary): string {
-  const head = `${SEVERITY_INFO[incident.severity].label} | ${STATUS_LABEL[incident.status]} | Commander: ${person(incident.commanderId)} | `;
+/** The channel topic: plain text (Slack shows `<@U…>` in a topic as is), so the commander appears by name. */
+export function channelTopic(incident: IncidentSummary, commanderName?: string): string {
+  const commander = incident.commanderId ? plain(commanderName ?? `@${incident.commanderId}`, 60) : "unassigned";
+  const head = `${SEVERITY_INFO[incident.severity].label} | ${STATUS_LABEL[incident.status]} | Commander: ${commander} | `;
   return `${head}${plain(incident.title, SLACK_LIMITS.topic - head.length)}`.slice(0, SLACK_LIMITS.topic);
 }
 

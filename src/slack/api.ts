@@ -21,6 +21,8 @@ export interface SlackApi {
   /** Opens a modal; must run within 3 s of the interaction that gave the trigger_id. */
   openView(args: { triggerId: string; view: unknown }): Promise<void>;
   usergroupMembers(usergroupId: string): Promise<string[]>;
+  /** A person's display name (users.info; cached for a few minutes); undefined when Slack does not know them. */
+  displayName(userId: string): Promise<string | undefined>;
   /** One message, top-level or a thread reply; undefined when it no longer exists. */
   readMessage(args: { channel: string; ts: string }): Promise<SlackMessage | undefined>;
   /** Uploads a text file and shares it in a channel (files.getUploadURLExternal, upload, files.completeUploadExternal). */
@@ -57,6 +59,9 @@ export interface SlackApiOptions {
   timeoutMs: number;
   logger: Logger;
   metrics?: Pick<Metrics, "slackCalls">;
+  /** How long a display name is reused (default 5 minutes). */
+  nameCacheMs?: number;
+  now?: () => number;
 }
 
 /**
@@ -114,7 +119,26 @@ export function createSlackApi(options: SlackApiOptions): SlackApi {
     }
   }
 
+  const names = new Map<string, { name: string | undefined; until: number }>();
+  const nameCacheMs = options.nameCacheMs ?? 5 * 60_000;
+  const now = options.now ?? Date.now;
+
   return {
+    async displayName(userId) {
+      const cached = names.get(userId);
+      if (cached && cached.until > now()) return cached.name;
+      let name: string | undefined;
+      try {
+        const result = await call<WebAPICallResult & { user?: { name?: string; real_name?: string; profile?: { display_name?: string; real_name?: string } } }>("users.info", { user: userId });
+        const user = result.user;
+        name = [user?.profile?.display_name, user?.profile?.real_name, user?.real_name, user?.name].find((value) => typeof value === "string" && value.trim() !== "")?.trim();
+      } catch (error) {
+        if (!(error instanceof PermanentOutboundError && error.remoteCode === "user_not_found")) throw error;
+      }
+      if (names.size > 5_000) names.clear();
+      names.set(userId, { name, until: now() + nameCacheMs });
+      return name;
+    },
     async authTest() {
       const result = await call<WebAPICallResult & { user_id?: string; bot_id?: string; team_id?: string }>("auth.test", {});
       if (!result.user_id) throw new PermanentOutboundError("slack_api_error", "no_user_id", "auth.test returned no user_id");

@@ -1,6 +1,6 @@
 import { FirebreakError } from "../lib/errors.ts";
 import { chunk, section } from "./blocks.ts";
-import { escapeMrkdwn, safeText } from "./text.ts";
+import { escapeMrkdwn, readable, safeText } from "./text.ts";
 import { ephemeral, type EphemeralResponse } from "./views.ts";
 
 /**
@@ -26,7 +26,9 @@ export type CommandProblem =
   | { type: "missing_title" }
   | { type: "title_too_long"; length: number; max: number }
   | { type: "text_too_long"; length: number; max: number }
-  | { type: "usage"; usage: string };
+  | { type: "usage"; usage: string }
+  /** A person typed as plain `@alice`: the app's command does not have Slack escape mentions. */
+  | { type: "unescaped_mention"; token: string };
 
 /** The text after the subcommand: whole, and split on white space. */
 export interface CommandInput {
@@ -83,11 +85,12 @@ export const ok = <Args>(args: Args): Parsed<Args> => ({ ok: true, args });
 export const problem = <Args>(value: CommandProblem): Parsed<Args> => ({ ok: false, problem: value });
 export const usageOf = <Args>(usage: string): Parsed<Args> => problem({ type: "usage", usage });
 
-/** Free text (an update, a note): required, at most one section long. */
+/** Free text (an update, a note): required, at most one section long, kept as people typed it (`readable`). */
 export function freeText<Args>(input: CommandInput, usage: string, build: (text: string) => Args): Parsed<Args> {
-  if (input.rest === "") return usageOf(usage);
-  if (input.rest.length > MAX_TEXT_LENGTH) return problem({ type: "text_too_long", length: input.rest.length, max: MAX_TEXT_LENGTH });
-  return ok(build(input.rest));
+  const text = readable(input.rest);
+  if (text === "") return usageOf(usage);
+  if (text.length > MAX_TEXT_LENGTH) return problem({ type: "text_too_long", length: text.length, max: MAX_TEXT_LENGTH });
+  return ok(build(text));
 }
 
 export const HELP_ENTRY: HelpEntry = { usage: "/incident help", description: "This help", where: "anywhere" };
@@ -129,6 +132,12 @@ export function describeProblem(value: CommandProblem): string {
       return `:scissors: That text is ${value.length} characters long; keep it to ${value.max} or fewer.`;
     case "usage":
       return `:information_source: Usage: \`${escapeMrkdwn(value.usage)}\``;
+    case "unescaped_mention":
+      return (
+        `:warning: Slack sent \`${safeText(value.token, 80)}\` as plain text, so Firebreak cannot tell who that is. ` +
+        "In your Slack app's settings, open *Slash Commands*, edit `/incident` and tick *Escape channels, users, and links sent to your app* " +
+        "(or re-apply Firebreak's manifest.yml, which has `should_escape: true`). Nothing was changed."
+      );
   }
 }
 

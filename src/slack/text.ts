@@ -43,3 +43,24 @@ export function safeText(text: string, max: number): string {
 export function plain(text: string, max: number): string {
   return truncate(text.replace(/\s+/g, " ").trim(), max);
 }
+
+/**
+ * Text people typed, as they typed it: Slack's escaped wire syntax (sent for a
+ * command with "Escape channels, users, and links" on) back to readable text.
+ * `<@U1|alice>` -> `@alice`, `<#C1|checkout>` -> `#checkout`, `<!channel>` ->
+ * `@channel`, `<!subteam^S1|@sre>` -> `@sre`, `<https://x|label>` -> `label
+ * (https://x)`, `<https://x>` -> `https://x`. What comes out is plain text: in
+ * mrkdwn it notifies nobody (only the wire syntax does), and views still escape it.
+ */
+export function readable(text: string): string {
+  return text.replace(/<([^<>]*)>/g, (whole, inner: string) => {
+    const [target = "", label] = inner.split("|", 2);
+    if (target.startsWith("@")) return label ? `@${label.replace(/^@/, "")}` : target;
+    if (target.startsWith("#")) return label ? `#${label}` : target;
+    if (target.startsWith("!subteam^")) return label ? `@${label.replace(/^@/, "")}` : "@group";
+    if (target.startsWith("!date^")) return label ?? whole;
+    if (target.startsWith("!")) return `@${target.slice(1)}`;
+    if (/^(https?|mailto):/i.test(target)) return label && label !== target && label !== target.replace(/^mailto:/i, "") ? `${label} (${target})` : label ?? target;
+    return whole;
+  });
+}
