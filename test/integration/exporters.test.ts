@@ -7,8 +7,7 @@ import { startFakeConfluence, storageFormatProblems, type FakeConfluence, type F
 import { startFakeGitHub, type FakeGitHub } from "../fakes/github/index.ts";
 import type { RecordedRequest } from "../fakes/http-kit.ts";
 import { startFakeSlack, type FakeSlack } from "../fakes/slack/index.ts";
-import { eventually, removeDir, startTestApp, waitForIdleJobs, type TestApp } from "../support/app.ts";
-import { loadManifest } from "../support/manifest.ts";
+import { eventually, removeDir, startTestApp, TEST_SPEED, waitForIdleJobs, type TestApp } from "../support/app.ts";
 import { fromFakeView, sendViewSubmission } from "../support/slack-payloads.ts";
 import { sendCommand, sendToSlackEndpoint, slashCommandBody } from "../support/slack-requests.ts";
 
@@ -46,7 +45,21 @@ function exporterEnv(): Record<string, string> {
 }
 
 beforeAll(async () => {
-  slack = await startFakeSlack({ scopes: loadManifest().oauth_config.scopes.bot });
+  slack = await startFakeSlack({
+    // Incidents declared back to back (startTestApp does not pace channel creation) and taken
+    // to resolved within milliseconds, to export their post-mortems: each creation and step is a
+    // Tier 2 call (20 a minute: create, topic, pin, bookmark) and posts in the channel (about one a
+    // second). Slack would answer 429s the app waits out (declare.test.ts), seconds per test for
+    // what these tests do not test.
+    rateLimits: {
+      "conversations.create": TEST_SPEED,
+      "conversations.setTopic": TEST_SPEED,
+      "pins.add": TEST_SPEED,
+      "bookmarks.add": TEST_SPEED,
+      "bookmarks.edit": TEST_SPEED,
+      "chat.postMessage": { perChannel: TEST_SPEED },
+    },
+  });
   confluence = await startFakeConfluence();
   github = await startFakeGitHub();
   app = await startTestApp({ slack, env: exporterEnv() });

@@ -7,7 +7,6 @@ import type { Incident, TimelineEvent } from "../../src/generated/prisma/client.
 import type { CapturedMessageData } from "../../src/timeline/models.ts";
 import { ADD_TO_TIMELINE_SHORTCUT } from "../../src/timeline/views.ts";
 import { startFakeSlack, type FakeSlack } from "../fakes/slack/index.ts";
-import { loadManifest } from "../support/manifest.ts";
 import { eventually, removeDir, startTestApp, waitForIdleJobs, type TestApp } from "../support/app.ts";
 import {
   eventCallback,
@@ -46,7 +45,7 @@ beforeAll(async () => {
   configDir = await mkdtemp(join(tmpdir(), "firebreak-capture-config-"));
   const configPath = join(configDir, "firebreak.yml");
   await writeFile(configPath, `timeline:\n  captureEmoji: ":${EMOJI}:"\n`);
-  slack = await startFakeSlack({ scopes: loadManifest().oauth_config.scopes.bot });
+  slack = await startFakeSlack();
   app = await startTestApp({ slack, env: { API_TOKEN: TOKEN, FIREBREAK_CONFIG: configPath } });
 });
 
