@@ -61,7 +61,9 @@ function postsIn(channel: string, text: RegExp) {
   return (call: FakeSlackCall): boolean => call.ok && call.args.channel === channel && text.test(String(call.args.text));
 }
 
-describe("Alertmanager -> Firebreak (real Alertmanager, fake Slack)", () => {
+// A story: each step builds on the one before, so its steps keep their order under
+// --sequence.shuffle ({ shuffle: false }); the story as a whole depends on no other describe.
+describe("Alertmanager -> Firebreak (real Alertmanager, fake Slack)", { shuffle: false }, () => {
   let channelId: string;
   let incidentId: string;
 

@@ -579,7 +579,8 @@ describe("on the embedded database, without a routing config", () => {
     });
   });
 
-  describe("duplicates and re-sends", () => {
+  // A story: each step builds on the one before (shuffle: false keeps their order).
+  describe("duplicates and re-sends", { shuffle: false }, () => {
     const labelsA = { alertname: "QueueBacklog", severity: "critical", job: "worker", instance: "worker-1" };
     const labelsB = { alertname: "QueueBacklog", severity: "critical", job: "worker", instance: "worker-2" };
     const alertA = firing(labelsA, { summary: "Queue backlog above 10k" }, minutesAgo(4));
@@ -738,7 +739,10 @@ alerts:
       action: triage
 `;
 
-describe("on the embedded database, with a routing config", () => {
+// A story: the alert groups the routing tests create are what triage, auto-resolve and
+// /incident alerts work on, so its steps keep their order under --sequence.shuffle
+// ({ shuffle: false }); the story as a whole depends on no other describe.
+describe("on the embedded database, with a routing config", { shuffle: false }, () => {
   let h: Harness;
 
   beforeAll(async () => {

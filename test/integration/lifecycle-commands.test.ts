@@ -236,7 +236,9 @@ function usage(text: string): RegExp {
 
 // ---- the lifecycle, step by step --------------------------------------------------------------
 
-describe("one incident through every /incident subcommand", () => {
+// A story: each step builds on the one before, so its steps keep their order under
+// --sequence.shuffle ({ shuffle: false }); the story as a whole depends on no other describe.
+describe("one incident through every /incident subcommand", { shuffle: false }, () => {
   let incident: Incident;
   let ref: string;
   let channel: string;
@@ -665,7 +667,9 @@ describe("list, list all, show", () => {
 
 // ---- authorization ----------------------------------------------------------------------------
 
-describe("authorization: severity, resolve, reopen, commander and roles need the commander or an admin", () => {
+// A story: each step builds on the one before, so its steps keep their order under
+// --sequence.shuffle ({ shuffle: false }); the story as a whole depends on no other describe.
+describe("authorization: severity, resolve, reopen, commander and roles need the commander or an admin", { shuffle: false }, () => {
   let incident: Incident;
   let channel: string;
   let callMark: number;
@@ -805,7 +809,9 @@ describe("bad usage in an incident channel", () => {
 
 // ---- retries ----------------------------------------------------------------------------------
 
-describe("Slack retries of the same command (same trigger_id)", () => {
+// A story: each step builds on the one before, so its steps keep their order under
+// --sequence.shuffle ({ shuffle: false }); the story as a whole depends on no other describe.
+describe("Slack retries of the same command (same trigger_id)", { shuffle: false }, () => {
   let incident: Incident;
   let channel: string;
 

@@ -172,7 +172,9 @@ function expectedStamp(date: Date): { display: string; zone: string } {
 
 // ---- one incident, from declaration to export ---------------------------------------------------
 
-describe("post-mortem of one incident: Slack side", () => {
+// A story: each step builds on the one before, so its steps keep their order under
+// --sequence.shuffle ({ shuffle: false }); the story as a whole depends on no other describe.
+describe("post-mortem of one incident: Slack side", { shuffle: false }, () => {
   let incident: Incident;
   let channel: string;
   let ref: string;

@@ -262,7 +262,9 @@ describe("the Create follow-up message shortcut", () => {
 
 // ---- the post-mortem editor --------------------------------------------------------------------
 
-describe("editing the post-mortem draft", () => {
+// A story: each step builds on the one before, so its steps keep their order under
+// --sequence.shuffle ({ shuffle: false }); the story as a whole depends on no other describe.
+describe("editing the post-mortem draft", { shuffle: false }, () => {
   const WHAT_HAPPENED = "A config push disabled the payment retry path for 40 minutes.";
   const FACTORS = "The config linter did not cover the retry flags; it was human error by the on-call.";
 
