@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Incident, TimelineEvent } from "../../src/generated/prisma/client.ts";
 import { startFakeSlack, type FakeMessage, type FakeSlack, type FakeSlackCall } from "../fakes/slack/index.ts";
-import { removeDir, startTestApp, TEST_SPEED, type TestApp, waitForIdleJobs } from "../support/app.ts";
+import { eventually, removeDir, startTestApp, TEST_SPEED, type TestApp, waitForIdleJobs } from "../support/app.ts";
 import { sendCommand, sendToSlackEndpoint, slashCommandBody, type SlackResponse } from "../support/slack-requests.ts";
 import { mrkdwnTexts } from "../support/blocks.ts";
 
@@ -614,7 +614,9 @@ describe("list, list all, show", () => {
     resolved = await declare("sev4 Old flaky cron");
     await command("resolve Cron fixed", { channel: resolved.channelId!, incidentId: resolved.id });
     older = await declare("sev3 Search is slow");
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // "newer" must be declared at a later millisecond (the app stamps declaredAt with this
+    // process's clock): wait for the clock to pass older's, not a fixed time.
+    await eventually(async () => Date.now() > older.declaredAt.getTime(), 1_000, "the clock past the older declaration");
     newer = await declare("sev2 Payments delayed", "U0RESPOND1");
     resolved = await incidentRow(resolved.number);
   });
