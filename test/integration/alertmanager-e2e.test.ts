@@ -5,7 +5,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startFakeSlack, type FakeSlack, type FakeSlackCall } from "../fakes/slack/index.ts";
 import { startAlertmanager, type PostableAlert, type RunningAlertmanager } from "../support/alertmanager.ts";
 import { eventually, removeDir, startTestApp, type TestApp } from "../support/app.ts";
-import { loadManifest } from "../support/manifest.ts";
 
 /**
  * End to end through a REAL Prometheus Alertmanager 0.25: alerts posted to
@@ -36,7 +35,7 @@ const alert: PostableAlert = {
 };
 
 beforeAll(async () => {
-  slack = await startFakeSlack({ scopes: loadManifest().oauth_config.scopes.bot });
+  slack = await startFakeSlack();
   const dir = await mkdtemp(join(tmpdir(), "firebreak-am-e2e-"));
   dataDir = dir;
   const configPath = join(dir, "firebreak.yml");
@@ -62,7 +61,9 @@ function postsIn(channel: string, text: RegExp) {
   return (call: FakeSlackCall): boolean => call.ok && call.args.channel === channel && text.test(String(call.args.text));
 }
 
-describe("Alertmanager -> Firebreak (real Alertmanager, fake Slack)", () => {
+// A story: each step builds on the one before, so its steps keep their order under
+// --sequence.shuffle ({ shuffle: false }); the story as a whole depends on no other describe.
+describe("Alertmanager -> Firebreak (real Alertmanager, fake Slack)", { shuffle: false }, () => {
   let channelId: string;
   let incidentId: string;
 

@@ -6,9 +6,8 @@ import pg from "pg";
 import { ingestTuning } from "../../src/alert/ingest-tuning.ts";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import type { Incident, TimelineEvent } from "../../src/generated/prisma/client.ts";
-import { startFakeSlack, type FakeMessage, type FakeSlack, type FakeSlackCall } from "../fakes/slack/index.ts";
-import { eventually, removeDir, startTestApp, type TestApp } from "../support/app.ts";
-import { loadManifest } from "../support/manifest.ts";
+import { startFakeSlack, type FakeMessage, type FakeSlack, type FakeSlackCall, type FakeSlackOptions } from "../fakes/slack/index.ts";
+import { eventually, removeDir, startTestApp, TEST_SPEED, waitForIdleJobs, type TestApp } from "../support/app.ts";
 import { createTestDatabase, startThrowawayServer, type TestDatabase } from "../support/postgres.ts";
 import { sendBlockAction } from "../support/slack-payloads.ts";
 import { sendCommand } from "../support/slack-requests.ts";
@@ -223,11 +222,29 @@ interface HarnessOptions {
   databaseUrl?: string;
   /** Seeds the fake workspace (channels) before the app starts. */
   seed?: (slack: FakeSlack) => void;
+  /** Raised Slack rate limits (say why). */
+  rateLimits?: FakeSlackOptions["rateLimits"];
 }
 
+/**
+ * For a harness whose tests declare, resolve and reopen incidents back to back, seconds apart
+ * (the 30-incident storm within a second): startTestApp does not pace channel creation, and each
+ * incident costs Tier 2 calls (20 a minute: create, topic, pin, bookmark) and posts in its
+ * channel (about one a second). Slack would answer 429s that the app waits out (declare.test.ts
+ * tests that), costing these tests seconds, re-sent calls and, for the storm, minutes.
+ */
+const BACK_TO_BACK_INCIDENTS: NonNullable<FakeSlackOptions["rateLimits"]> = {
+  "conversations.create": TEST_SPEED,
+  "conversations.setTopic": TEST_SPEED,
+  "pins.add": TEST_SPEED,
+  "bookmarks.add": TEST_SPEED,
+  "bookmarks.edit": TEST_SPEED,
+  "chat.postMessage": { perChannel: TEST_SPEED },
+};
+
 async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
-  // The fake grants exactly the manifest's scopes: a call the manifest does not cover fails.
-  const slack = await startFakeSlack({ scopes: loadManifest().oauth_config.scopes.bot });
+  // The fake grants exactly the manifest's scopes (its default): a call the manifest does not cover fails.
+  const slack = await startFakeSlack(options.rateLimits !== undefined ? { rateLimits: options.rateLimits } : {});
   options.seed?.(slack);
   let configDir: string | undefined;
   const env: Record<string, string> = { ...options.env };
@@ -257,16 +274,9 @@ async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   };
 }
 
-/** Nothing due or waiting for a retry; only the status-update reminders (tens of minutes away) stay pending. */
+/** Nothing running, due or waiting for a retry (test/support/app.ts). */
 async function jobsIdle(app: TestApp, timeoutMs = 20_000): Promise<void> {
-  await eventually(
-    async () =>
-      (await app.database.prisma.job.count({
-        where: { status: { in: ["PENDING", "RUNNING"] }, OR: [{ runAt: { lte: new Date() } }, { kind: { not: "incident.reminder" } }] },
-      })) === 0,
-    timeoutMs,
-    "job queue idle",
-  );
+  await waitForIdleJobs(app, timeoutMs);
 }
 
 async function deliveriesProcessed(app: TestApp, timeoutMs = 15_000): Promise<void> {
@@ -336,7 +346,8 @@ describe("on the embedded database, without a routing config", () => {
   let h: Harness;
 
   beforeAll(async () => {
-    h = await startHarness({ env: { ALERTMANAGER_TOKEN: TOKEN } });
+    // Incidents declared, resolved and reopened test after test.
+    h = await startHarness({ env: { ALERTMANAGER_TOKEN: TOKEN }, rateLimits: BACK_TO_BACK_INCIDENTS });
   });
 
   afterAll(async () => {
@@ -568,7 +579,8 @@ describe("on the embedded database, without a routing config", () => {
     });
   });
 
-  describe("duplicates and re-sends", () => {
+  // A story: each step builds on the one before (shuffle: false keeps their order).
+  describe("duplicates and re-sends", { shuffle: false }, () => {
     const labelsA = { alertname: "QueueBacklog", severity: "critical", job: "worker", instance: "worker-1" };
     const labelsB = { alertname: "QueueBacklog", severity: "critical", job: "worker", instance: "worker-2" };
     const alertA = firing(labelsA, { summary: "Queue backlog above 10k" }, minutesAgo(4));
@@ -727,13 +739,18 @@ alerts:
       action: triage
 `;
 
-describe("on the embedded database, with a routing config", () => {
+// A story: the alert groups the routing tests create are what triage, auto-resolve and
+// /incident alerts work on, so its steps keep their order under --sequence.shuffle
+// ({ shuffle: false }); the story as a whole depends on no other describe.
+describe("on the embedded database, with a routing config", { shuffle: false }, () => {
   let h: Harness;
 
   beforeAll(async () => {
     h = await startHarness({
       env: { ALERTMANAGER_TOKEN: TOKEN },
       config: ROUTING_CONFIG,
+      // Incidents declared, resolved and reopened test after test.
+      rateLimits: BACK_TO_BACK_INCIDENTS,
       // The bot is not in the triage channel: it posts there with chat:write.public.
       seed: (slack) => slack.channels.create({ name: "alerts-triage", id: TRIAGE, botIsMember: false, members: [CLICKER] }),
     });
@@ -1122,7 +1139,14 @@ describe("on PostgreSQL, concurrently", () => {
 
   beforeAll(async () => {
     database = await createTestDatabase(inject("postgresUrl"));
-    h = await startHarness({ env: { ALERTMANAGER_TOKEN: TOKEN }, config: STORM_CONFIG, databaseUrl: database.url });
+    h = await startHarness({
+      env: { ALERTMANAGER_TOKEN: TOKEN },
+      config: STORM_CONFIG,
+      databaseUrl: database.url,
+      // The storm: 30 incidents within a second, 30 channels created back to back. Pacing is
+      // channel-pacing.test.ts's subject, surviving the storm this one's.
+      rateLimits: BACK_TO_BACK_INCIDENTS,
+    });
   });
 
   afterAll(async () => {

@@ -1,6 +1,5 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startFakeSlack, type FakeSlack } from "../fakes/slack/index.ts";
-import { loadManifest } from "../support/manifest.ts";
 import { eventually, removeDir, startTestApp, waitForIdleJobs, type TestApp } from "../support/app.ts";
 import { sendCommand, sendToSlackEndpoint, slashCommandBody } from "../support/slack-requests.ts";
 
@@ -14,9 +13,9 @@ let app: TestApp;
 let dataDir: string;
 
 beforeAll(async () => {
-  // The fake grants exactly the manifest's scopes: a call the manifest does not
+  // The fake grants exactly the manifest's scopes (its default): a call the manifest does not
   // cover fails with missing_scope, as it would in a real workspace.
-  slack = await startFakeSlack({ users: [{ id: "U0DECLARER", name: "declarer" }, { id: "U0OTHER001", name: "other" }], scopes: loadManifest().oauth_config.scopes.bot });
+  slack = await startFakeSlack({ users: [{ id: "U0DECLARER", name: "declarer" }, { id: "U0OTHER001", name: "other" }] });
   app = await startTestApp({ slack });
   dataDir = app.dataDir;
 });
@@ -32,9 +31,18 @@ afterEach(() => {
   expect(app.logs.text()).not.toMatch(/hooks\.slack\.com\/(commands|actions)/);
 });
 
-/** Waits until no side-effect job is pending or running, so tests don't overlap. */
+/** Waits until no side-effect job is running, due or waiting for a retry, so tests don't overlap. */
 async function jobsIdle() {
-  await eventually(async () => (await app.database.prisma.job.count({ where: { status: { in: ["PENDING", "RUNNING"] }, runAt: { lte: new Date() } } })) === 0, 15_000, "job queue idle");
+  await waitForIdleJobs(app);
+}
+
+/**
+ * The number the next declared incident gets: one more than the highest so far (1 in a fresh
+ * database). Each test declares its own incidents, so that any order of the tests passes.
+ */
+async function nextNumber(): Promise<number> {
+  const { _max } = await app.database.prisma.incident.aggregate({ _max: { number: true } });
+  return (_max.number ?? 0) + 1;
 }
 
 function nonAuthCalls() {
@@ -44,20 +52,22 @@ function nonAuthCalls() {
 describe("/incident declare", () => {
   afterEach(jobsIdle);
   it("acks within Slack's 3 s and creates exactly one channel, one invite and one header", async () => {
+    await jobsIdle();
     slack.reset();
+    const n = await nextNumber();
     const response = await sendCommand(app.url, "declare Checkout is failing");
     expect(response.status).toBe(200);
     expect(response.elapsedMs).toBeLessThan(3_000);
     expect(response.body).toMatchObject({ response_type: "ephemeral" });
-    expect(JSON.stringify(response.body)).toContain("INC-1");
+    expect(JSON.stringify(response.body)).toContain(`INC-${n}`);
 
     await slack.waitFor({ method: "chat.postMessage", count: 1, ok: true }, 10_000);
-    await eventually(async () => (await app.database.prisma.incident.findUnique({ where: { number: 1 } }))?.headerMessageTs ?? undefined, 5_000, "header ts recorded");
+    await eventually(async () => (await app.database.prisma.incident.findUnique({ where: { number: n } }))?.headerMessageTs ?? undefined, 5_000, "header ts recorded");
 
     const creates = slack.callsTo("conversations.create");
     expect(creates).toHaveLength(1);
-    expect(creates[0]?.args).toMatchObject({ name: "inc-1-checkout-is-failing" });
-    const channel = slack.channels.byName("inc-1-checkout-is-failing");
+    expect(creates[0]?.args).toMatchObject({ name: `inc-${n}-checkout-is-failing` });
+    const channel = slack.channels.byName(`inc-${n}-checkout-is-failing`);
     expect(channel).toBeDefined();
 
     const invites = slack.callsTo("conversations.invite");
@@ -70,13 +80,17 @@ describe("/incident declare", () => {
     expect(posts[0]?.args.channel).toBe(channel?.id);
     const messages = slack.messages.in(channel!.id);
     expect(messages).toHaveLength(1);
-    expect(JSON.stringify(messages[0]?.blocks)).toContain("INC-1: Checkout is failing");
+    expect(JSON.stringify(messages[0]?.blocks)).toContain(`INC-${n}: Checkout is failing`);
 
     // The invite job records its event after Slack answered it: wait for that commit (the
     // header job runs alongside and may finish first).
-    await eventually(async () => (await app.database.prisma.timelineEvent.count({ where: { type: "participant.invited" } })) > 0, 5_000, "the invite recorded");
-    const incident = await app.database.prisma.incident.findUniqueOrThrow({ where: { number: 1 }, include: { participants: { include: { roles: true } }, events: true } });
-    expect(incident).toMatchObject({ title: "Checkout is failing", severity: "SEV3", status: "INVESTIGATING", channelId: channel?.id, channelName: "inc-1-checkout-is-failing", declaredById: "U0DECLARER", commanderId: "U0DECLARER" });
+    await eventually(
+      async () => (await app.database.prisma.timelineEvent.count({ where: { type: "participant.invited", incident: { number: n } } })) > 0,
+      5_000,
+      "the invite recorded",
+    );
+    const incident = await app.database.prisma.incident.findUniqueOrThrow({ where: { number: n }, include: { participants: { include: { roles: true } }, events: true } });
+    expect(incident).toMatchObject({ title: "Checkout is failing", severity: "SEV3", status: "INVESTIGATING", channelId: channel?.id, channelName: `inc-${n}-checkout-is-failing`, declaredById: "U0DECLARER", commanderId: "U0DECLARER" });
     expect(incident.headerMessageTs).toBe(messages[0]?.ts);
     expect(incident.participants.map((p) => p.slackUserId)).toEqual(["U0DECLARER"]);
     expect(incident.participants[0]?.roles.map((r) => r.role)).toEqual(["COMMANDER"]);
@@ -86,7 +100,7 @@ describe("/incident declare", () => {
     await slack.waitFor({ method: "bookmarks.add", count: 1, ok: true }, 10_000);
     expect(slack.pins.isPinned(channel!.id, messages[0]!.ts)).toBe(true);
     expect(slack.channels.get(channel!.id).topic.value).toBe("SEV3 | Investigating | Commander: <@U0DECLARER> | Checkout is failing");
-    expect(slack.bookmarks.in(channel!.id).map((bookmark) => bookmark.title)).toEqual(["INC-1 · SEV3 · Investigating"]);
+    expect(slack.bookmarks.in(channel!.id).map((bookmark) => bookmark.title)).toEqual([`INC-${n} · SEV3 · Investigating`]);
     expect(slack.callsTo("chat.update")).toEqual([]);
 
     // Every side effect done; the only job left is the status-update reminder, due after SEV3's 60 minutes.
@@ -102,22 +116,27 @@ describe("/incident declare", () => {
   });
 
   it("picks the next free name when the channel name is taken", async () => {
+    await jobsIdle();
     slack.reset();
-    slack.channels.create({ name: "inc-2-payments-down" });
+    const n = await nextNumber();
+    slack.channels.create({ name: `inc-${n}-payments-down` });
     await sendCommand(app.url, "declare sev1 Payments down");
     await slack.waitFor({ method: "chat.postMessage", count: 1, ok: true }, 10_000);
     const creates = slack.callsTo("conversations.create");
     expect(creates.map((call) => [call.args.name, call.ok ? "ok" : call.error])).toEqual([
-      ["inc-2-payments-down", "name_taken"],
-      ["inc-2-payments-down-2", "ok"],
+      [`inc-${n}-payments-down`, "name_taken"],
+      [`inc-${n}-payments-down-2`, "ok"],
     ]);
-    const incident = await app.database.prisma.incident.findFirstOrThrow({ where: { title: "Payments down" } });
+    const incident = await app.database.prisma.incident.findUniqueOrThrow({ where: { number: n } });
+    expect(incident.title).toBe("Payments down");
     expect(incident.severity).toBe("SEV1");
-    expect(incident.channelName).toBe("inc-2-payments-down-2");
+    expect(incident.channelName).toBe(`inc-${n}-payments-down-2`);
   });
 
   it("honours Retry-After on 429 and still acks the command at once", async () => {
+    await jobsIdle();
     slack.reset();
+    const n = await nextNumber();
     slack.rateLimit("conversations.create", { retryAfterSeconds: 1, times: 1 });
     const started = Date.now();
     const response = await sendCommand(app.url, "declare Search is slow");
@@ -128,11 +147,13 @@ describe("/incident declare", () => {
     expect(creates.map((call) => call.status)).toEqual([429, 200]);
     expect(creates[1]!.at - creates[0]!.at).toBeGreaterThanOrEqual(950);
     expect(Date.now() - started).toBeGreaterThanOrEqual(950);
-    const incident = await app.database.prisma.incident.findFirstOrThrow({ where: { title: "Search is slow" } });
-    expect(incident.channelName).toBe("inc-3-search-is-slow");
+    const incident = await app.database.prisma.incident.findUniqueOrThrow({ where: { number: n } });
+    expect(incident.title).toBe("Search is slow");
+    expect(incident.channelName).toBe(`inc-${n}-search-is-slow`);
   });
 
   it("acks fast even when Slack itself is slow", async () => {
+    await jobsIdle();
     slack.reset();
     slack.setLatency(1_500, "conversations.create");
     const response = await sendCommand(app.url, "declare Slow Slack day");
@@ -143,6 +164,7 @@ describe("/incident declare", () => {
   });
 
   it("escapes untrusted titles so they cannot ping the channel", async () => {
+    await jobsIdle();
     slack.reset();
     const response = await sendCommand(app.url, "declare <!channel> <@U0OTHER001> look <https://evil.example|here>");
     expect(JSON.stringify(response.body)).not.toContain("<!channel>");
@@ -209,6 +231,12 @@ describe("bad input changes nothing", () => {
 
 describe("operations endpoints", () => {
   it("serves /healthz, /readyz and Prometheus /metrics", async () => {
+    // A declaration of its own, for the counters below to count.
+    await jobsIdle();
+    slack.reset();
+    await sendCommand(app.url, "declare Metrics are counted");
+    await slack.waitFor({ method: "chat.postMessage", count: 1, ok: true }, 10_000);
+    await jobsIdle();
     expect((await fetch(`${app.url}/healthz`)).status).toBe(200);
     const ready = await fetch(`${app.url}/readyz`);
     expect(ready.status).toBe(200);
@@ -224,16 +252,23 @@ describe("operations endpoints", () => {
 
 describe("restart", () => {
   it("keeps incidents in the embedded data directory and numbers on", async () => {
+    await jobsIdle();
+    slack.reset();
+    const n = await nextNumber();
+    await sendCommand(app.url, "declare Before restart");
+    await slack.waitFor({ method: "chat.postMessage", count: 1, ok: true }, 10_000);
+    await jobsIdle();
     const before = await app.database.prisma.incident.count();
     expect(before).toBeGreaterThan(0);
     await app.stop();
     app = await startTestApp({ slack, dataDir });
     expect(await app.database.prisma.incident.count()).toBe(before);
-    const first = await app.database.prisma.incident.findUniqueOrThrow({ where: { number: 1 } });
-    expect(first.title).toBe("Checkout is failing");
+    const kept = await app.database.prisma.incident.findUniqueOrThrow({ where: { number: n } });
+    expect(kept.title).toBe("Before restart");
     slack.reset();
     await sendCommand(app.url, "declare After restart");
     const next = await eventually(async () => (await app.database.prisma.incident.findFirst({ where: { title: "After restart" } })) ?? undefined);
-    expect(next.number).toBe(before + 1);
+    expect(next.number).toBe(n + 1);
+    await jobsIdle();
   });
 });

@@ -7,8 +7,7 @@ import { startFakeConfluence, storageFormatProblems, type FakeConfluence, type F
 import { startFakeGitHub, type FakeGitHub } from "../fakes/github/index.ts";
 import type { RecordedRequest } from "../fakes/http-kit.ts";
 import { startFakeSlack, type FakeSlack } from "../fakes/slack/index.ts";
-import { eventually, removeDir, startTestApp, waitForIdleJobs, type TestApp } from "../support/app.ts";
-import { loadManifest } from "../support/manifest.ts";
+import { eventually, removeDir, startTestApp, TEST_SPEED, waitForIdleJobs, type TestApp } from "../support/app.ts";
 import { fromFakeView, sendViewSubmission } from "../support/slack-payloads.ts";
 import { sendCommand, sendToSlackEndpoint, slashCommandBody } from "../support/slack-requests.ts";
 
@@ -46,7 +45,21 @@ function exporterEnv(): Record<string, string> {
 }
 
 beforeAll(async () => {
-  slack = await startFakeSlack({ scopes: loadManifest().oauth_config.scopes.bot });
+  slack = await startFakeSlack({
+    // Incidents declared back to back (startTestApp does not pace channel creation) and taken
+    // to resolved within milliseconds, to export their post-mortems: each creation and step is a
+    // Tier 2 call (20 a minute: create, topic, pin, bookmark) and posts in the channel (about one a
+    // second). Slack would answer 429s the app waits out (declare.test.ts), seconds per test for
+    // what these tests do not test.
+    rateLimits: {
+      "conversations.create": TEST_SPEED,
+      "conversations.setTopic": TEST_SPEED,
+      "pins.add": TEST_SPEED,
+      "bookmarks.add": TEST_SPEED,
+      "bookmarks.edit": TEST_SPEED,
+      "chat.postMessage": { perChannel: TEST_SPEED },
+    },
+  });
   confluence = await startFakeConfluence();
   github = await startFakeGitHub();
   app = await startTestApp({ slack, env: exporterEnv() });
@@ -118,11 +131,17 @@ async function exportJobs(kind: string) {
 
 // ---- Confluence -------------------------------------------------------------------------------
 
-describe("Confluence exporter", () => {
+// A story: each step builds on the one before, so its steps keep their order under
+// --sequence.shuffle ({ shuffle: false }); the story as a whole depends on no other describe.
+describe("Confluence exporter", { shuffle: false }, () => {
   let incident: Incident;
   let channel: string;
+  /** Pages the other describes left in the space, in whatever order they ran. */
+  let pagesBefore: number;
 
   beforeAll(async () => {
+    await waitForIdleJobs(app);
+    pagesBefore = confluence.pages().length;
     incident = await declare("Checkout latency spike");
     channel = incident.channelId!;
     await run("note Cart p99 above 4 s since the 10:02 deploy", channel);
@@ -134,7 +153,7 @@ describe("Confluence exporter", () => {
     const page = await eventually(async () => pageOf(incident), 10_000, "Confluence page");
     await waitForIdleJobs(app);
 
-    expect(confluence.pages()).toHaveLength(1);
+    expect(confluence.pages()).toHaveLength(pagesBefore + 1);
     expect(page).toMatchObject({ spaceId: confluence.spaceId, parentId: confluence.homePageId, status: "current" });
     expect(page.versions.map((version) => version.number)).toEqual([1]);
     const body = latestBody(page);
@@ -153,7 +172,7 @@ describe("Confluence exporter", () => {
     expect(create?.json).toMatchObject({ spaceId: confluence.spaceId, status: "current", parentId: confluence.homePageId, body: { representation: "storage" } });
 
     // Remembered as the export job's result.
-    const jobs = await exportJobs("postmortem.export_confluence");
+    const jobs = (await exportJobs("postmortem.export_confluence")).filter((job) => job.incidentId === incident.id);
     expect(jobs.map((job) => [job.status, (job.result as { pageId?: string } | null)?.pageId])).toEqual([["DONE", page.id]]);
   });
 
@@ -162,7 +181,7 @@ describe("Confluence exporter", () => {
     await run("postmortem", channel);
     const page = pageOf(incident)!;
     await eventually(async () => page.versions.length === 2, 10_000, "version 2");
-    expect(confluence.pages()).toHaveLength(1);
+    expect(confluence.pages()).toHaveLength(pagesBefore + 1);
     const calls = confluence.requests.slice(before);
     expect(calls.map((call) => `${call.method} ${call.path} ${call.status}`)).toEqual([`GET /wiki/api/v2/pages/${page.id} 200`, `PUT /wiki/api/v2/pages/${page.id} 200`]);
     expect(calls[1]?.json).toMatchObject({ id: page.id, status: "current", title: `INC-${incident.number}: Checkout latency spike (post-mortem)`, version: { number: 2 } });
@@ -174,7 +193,7 @@ describe("Confluence exporter", () => {
     const versions = page.versions.length;
     await runTwice("postmortem", channel);
     expect(page.versions).toHaveLength(versions + 1);
-    expect(confluence.pages()).toHaveLength(1);
+    expect(confluence.pages()).toHaveLength(pagesBefore + 1);
   });
 
   it("someone saving the page in between (409) is read again and written as the next version", async () => {
@@ -199,7 +218,7 @@ describe("Confluence exporter", () => {
     const calls = confluence.requests.slice(before);
     expect(calls.map((call) => call.status)).toEqual([429, 200, 200]);
     expect(calls[1]!.at - calls[0]!.at).toBeGreaterThanOrEqual(950);
-    const jobs = await exportJobs("postmortem.export_confluence");
+    const jobs = (await exportJobs("postmortem.export_confluence")).filter((job) => job.incidentId === incident.id);
     expect(jobs.at(-1)).toMatchObject({ status: "DONE", attempts: 1 });
   });
 
@@ -230,7 +249,9 @@ describe("Confluence exporter", () => {
 
 // ---- GitHub -----------------------------------------------------------------------------------
 
-describe("GitHub exporter", () => {
+// A story: each step builds on the one before, so its steps keep their order under
+// --sequence.shuffle ({ shuffle: false }); the story as a whole depends on no other describe.
+describe("GitHub exporter", { shuffle: false }, () => {
   let incident: Incident;
   let channel: string;
 

@@ -114,6 +114,15 @@ const slowPayload = z.object({ name: z.string() });
 /** Calls out, then waits for the test to open the gate. */
 const slowJob = jobType("test.slow", slowPayload);
 
+const tickPayload = z.object({ left: z.number().int().min(1) });
+/**
+ * Calls nothing; enqueues the next tick (left - 1) in the transaction that marks it done, so that
+ * each tick is claimed by a claim round of its own (see afterClaimRounds).
+ */
+const tickJob = jobType("test.tick", tickPayload);
+/** Ticks come last in a round: any other job a round could claim is claimed before them. */
+const TICK_PRIORITY = 1_000;
+
 interface Deferred {
   promise: Promise<void>;
   resolve(): void;
@@ -155,7 +164,14 @@ function definitions(worker: string): JobDefinition[] {
       await slowGate.promise;
     },
   });
-  return [call, chain, slow];
+  const tick = tickJob.handler({
+    async handle(payload, context) {
+      await context.complete(async (tx) => {
+        if (payload.left > 1) await tickJob.enqueue(tx, { left: payload.left - 1 }, { priority: TICK_PRIORITY });
+      });
+    },
+  });
+  return [call, chain, slow, tick];
 }
 
 // ---------------------------------------------------------------------------
@@ -225,6 +241,27 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/**
+ * Returns once the running workers have made at least `rounds` more claim rounds, instead of
+ * sleeping for a few poll intervals: a chain of tick jobs, each enqueued when the previous one is
+ * done, so each needs a round of its own; ticks come last in a round, so a job that round could
+ * (wrongly) claim would be claimed in it. The ticks are removed afterwards.
+ */
+async function afterClaimRounds(database: Database, rounds = 3): Promise<void> {
+  await tickJob.enqueue(database.prisma, { left: rounds }, { priority: TICK_PRIORITY });
+  await eventually(
+    async () => (await database.prisma.job.count({ where: { kind: tickJob.kind, status: "DONE" } })) === rounds,
+    10_000,
+    `${rounds} more claim rounds`,
+  );
+  await database.prisma.job.deleteMany({ where: { kind: tickJob.kind } });
+}
+
+/** How many log lines carry this message so far. */
+function logged(message: string): number {
+  return logs.lines.filter((line) => line.includes(`"msg":"${message}"`)).length;
+}
+
 beforeAll(async () => {
   outbound = await startOutbound();
 });
@@ -280,7 +317,7 @@ describe("job queue on PostgreSQL", () => {
 
     startWorker(database, { metrics, concurrency: 2 });
     await waitForStatus(database, ["a", "b", "c", "d"], "DONE");
-    await sleep(POLL_MS * 6); // a few more claim rounds: nothing runs twice
+    await afterClaimRounds(database); // a few more claim rounds: nothing runs twice
 
     expect(outbound.hits.map((hit) => hit.name).sort()).toEqual(["a", "b", "c", "d"]);
     const jobs = await database.prisma.job.findMany();
@@ -467,7 +504,7 @@ describe("job queue on PostgreSQL", () => {
     startWorker(database);
 
     await waitForStatus(database, ["orphaned"], "DONE");
-    await sleep(POLL_MS * 6); // several more claim rounds
+    await afterClaimRounds(database); // several more claim rounds
 
     expect(await onlyJobNamed(database, "orphaned")).toMatchObject({ status: "DONE", attempts: 2, lockedBy: null });
     expect(hitsOf("orphaned").map((hit) => hit.attempt)).toEqual([2]);
@@ -482,11 +519,16 @@ describe("job queue on PostgreSQL", () => {
     await database.prisma.$transaction(async (tx) => {
       for (const name of names) await callJob.enqueue(tx, { name });
     });
-    outbound.delayMs = 15; // keep jobs in flight so that the workers overlap
+    // Keep jobs in flight so that the workers overlap (one worker alone needs several rounds
+    // for the unlocked jobs, so the other starts claiming too while the rows are locked).
+    outbound.delayMs = 50;
 
     // A third session's claim is under way: it holds row locks on the first
     // jobs in claim order. Both workers' first rounds meet those locks; they
     // must skip them, not wait and then take the same rows together.
+    // Each worker's concurrency (12) is above the 8 locked rows: a round looks at no more than
+    // `concurrency` candidates of one kind (worker.ts), so with fewer than 8 it would see only the
+    // locked rows and claim nothing until COMMIT, and the wait below could not see them skip.
     const claimer = new pg.Client({ connectionString: testDatabase.url });
     claimer.on("error", () => undefined);
     await claimer.connect();
@@ -494,15 +536,20 @@ describe("job queue on PostgreSQL", () => {
       await claimer.query("BEGIN");
       const locked = await claimer.query("SELECT id FROM jobs ORDER BY priority, run_at, id LIMIT 8 FOR UPDATE");
       expect(locked.rowCount).toBe(8);
-      startWorker(database, { label: "one", concurrency: 4 });
-      startWorker(second, { label: "two", concurrency: 4 });
-      await sleep(300);
+      startWorker(database, { label: "one", concurrency: 12 });
+      startWorker(second, { label: "two", concurrency: 12 });
+      // Both workers have claimed past the locked rows (a worker waiting on them would claim nothing).
+      await eventually(
+        async () => ["one", "two"].every((worker) => outbound.hits.some((hit) => hit.worker === worker)),
+        10_000,
+        "both workers claiming while the first rows are locked",
+      );
       await claimer.query("COMMIT");
     } finally {
       await claimer.end();
     }
     await waitForStatus(database, names, "DONE", 20_000);
-    await sleep(POLL_MS * 6);
+    await afterClaimRounds(database);
 
     const counts = new Map<string, number>();
     for (const hit of outbound.hits) counts.set(hit.name, (counts.get(hit.name) ?? 0) + 1);
@@ -522,10 +569,12 @@ describe("job queue on PostgreSQL", () => {
     await slowStarted.promise;
 
     let stopped = false;
+    const waitingBefore = logged("waiting for jobs in flight");
     const stopping = worker.stop(10_000).then(() => {
       stopped = true;
     });
-    await sleep(300);
+    // stop() has seen the job in flight and waits for it.
+    await eventually(async () => logged("waiting for jobs in flight") > waitingBefore, 10_000, "stop() waiting for the job in flight");
     expect(stopped).toBe(false);
     expect((await onlyJobNamed(database, "slow")).status).toBe("RUNNING");
 
@@ -619,7 +668,7 @@ describe("job queue on PostgreSQL", () => {
     // Retention 30 minutes; a sweep on every claim round.
     startWorker(database, { doneRetentionMs: 30 * 60_000, sweepIntervalMs: 1 });
     await eventually(async () => (await jobNamed(database, "old-done")).length === 0, 10_000, "old DONE job purged");
-    await sleep(POLL_MS * 4);
+    await afterClaimRounds(database); // a sweep with each: the others stay
 
     const left = await database.prisma.job.findMany({ orderBy: { id: "asc" } });
     expect(left.map((job) => [payloadName(job.payload), job.status])).toEqual([

@@ -4,8 +4,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Incident, TimelineEvent } from "../../src/generated/prisma/client.ts";
 import { startFakeSlack, type FakeMessage, type FakeSlack, type FakeSlackCall } from "../fakes/slack/index.ts";
-import { loadManifest } from "../support/manifest.ts";
-import { removeDir, startTestApp, type TestApp, waitForIdleJobs } from "../support/app.ts";
+import { eventually, removeDir, startTestApp, TEST_SPEED, type TestApp, waitForIdleJobs } from "../support/app.ts";
 import { sendCommand, sendToSlackEndpoint, slashCommandBody, type SlackResponse } from "../support/slack-requests.ts";
 import { mrkdwnTexts } from "../support/blocks.ts";
 
@@ -65,7 +64,22 @@ beforeAll(async () => {
     ],
     // Kept across reset(): the authorizer caches group members for a minute.
     usergroups: [{ id: ADMIN_GROUP, handle: "incident-admins", users: [GROUP_ADMIN] }],
-    scopes: loadManifest().oauth_config.scopes.bot,
+    // An incident's whole life in seconds: every change (status, severity, commander, roles)
+    // costs a setTopic, a bookmarks.edit, a header chat.update and posts in the channel, a few
+    // milliseconds after the last one, and incidents are declared back to back. Slack (Tier 2: 20
+    // a minute; a post a second per channel) would answer 429s that the app waits out (tested in
+    // declare.test.ts and in this file's own 429 tests), costing seconds and re-sent calls these
+    // tests do not test.
+    rateLimits: {
+      "conversations.create": TEST_SPEED,
+      "conversations.setTopic": TEST_SPEED,
+      "conversations.invite": TEST_SPEED,
+      "bookmarks.add": TEST_SPEED,
+      "bookmarks.edit": TEST_SPEED,
+      "pins.add": TEST_SPEED,
+      "chat.update": TEST_SPEED,
+      "chat.postMessage": { perChannel: TEST_SPEED },
+    },
   });
   freshWorkspace();
   app = await startTestApp({ slack, env: { FIREBREAK_CONFIG: configPath } });
@@ -222,7 +236,9 @@ function usage(text: string): RegExp {
 
 // ---- the lifecycle, step by step --------------------------------------------------------------
 
-describe("one incident through every /incident subcommand", () => {
+// A story: each step builds on the one before, so its steps keep their order under
+// --sequence.shuffle ({ shuffle: false }); the story as a whole depends on no other describe.
+describe("one incident through every /incident subcommand", { shuffle: false }, () => {
   let incident: Incident;
   let ref: string;
   let channel: string;
@@ -598,7 +614,9 @@ describe("list, list all, show", () => {
     resolved = await declare("sev4 Old flaky cron");
     await command("resolve Cron fixed", { channel: resolved.channelId!, incidentId: resolved.id });
     older = await declare("sev3 Search is slow");
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // "newer" must be declared at a later millisecond (the app stamps declaredAt with this
+    // process's clock): wait for the clock to pass older's, not a fixed time.
+    await eventually(async () => Date.now() > older.declaredAt.getTime(), 1_000, "the clock past the older declaration");
     newer = await declare("sev2 Payments delayed", "U0RESPOND1");
     resolved = await incidentRow(resolved.number);
   });
@@ -651,7 +669,9 @@ describe("list, list all, show", () => {
 
 // ---- authorization ----------------------------------------------------------------------------
 
-describe("authorization: severity, resolve, reopen, commander and roles need the commander or an admin", () => {
+// A story: each step builds on the one before, so its steps keep their order under
+// --sequence.shuffle ({ shuffle: false }); the story as a whole depends on no other describe.
+describe("authorization: severity, resolve, reopen, commander and roles need the commander or an admin", { shuffle: false }, () => {
   let incident: Incident;
   let channel: string;
   let callMark: number;
@@ -791,7 +811,9 @@ describe("bad usage in an incident channel", () => {
 
 // ---- retries ----------------------------------------------------------------------------------
 
-describe("Slack retries of the same command (same trigger_id)", () => {
+// A story: each step builds on the one before, so its steps keep their order under
+// --sequence.shuffle ({ shuffle: false }); the story as a whole depends on no other describe.
+describe("Slack retries of the same command (same trigger_id)", { shuffle: false }, () => {
   let incident: Incident;
   let channel: string;
 

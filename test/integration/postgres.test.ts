@@ -4,7 +4,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { checksum } from "../../src/db/migrator.ts";
 import { startFakeSlack, type FakeSlack } from "../fakes/slack/index.ts";
-import { eventually, startTestApp, type TestApp } from "../support/app.ts";
+import { eventually, startTestApp, waitForIdleJobs, type TestApp } from "../support/app.ts";
 import { createTestDatabase, startThrowawayServer, type TestDatabase } from "../support/postgres.ts";
 import { sendCommand } from "../support/slack-requests.ts";
 
@@ -69,6 +69,9 @@ describe("on PostgreSQL", () => {
     );
     expect(incident.channelName).toBe(`inc-${incident.number}-database-latency-spike`);
     expect(slack.callsTo("conversations.create")).toHaveLength(1);
+    // The invite job runs alongside the header's and may answer after it.
+    await slack.waitFor({ method: "conversations.invite", count: 1 }, 10_000);
+    await waitForIdleJobs(app);
     expect(slack.callsTo("conversations.invite")).toHaveLength(1);
     expect(slack.channels.members(incident.channelId!)).toContain("U0DECLARER");
   });

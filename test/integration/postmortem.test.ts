@@ -3,8 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Incident, TimelineEvent } from "../../src/generated/prisma/client.ts";
 import type { PostmortemDocument } from "../../src/postmortem/models.ts";
 import { startFakeSlack, type FakeMessage, type FakeSlack } from "../fakes/slack/index.ts";
-import { loadManifest } from "../support/manifest.ts";
-import { removeDir, startTestApp, type TestApp, eventually, waitForIdleJobs } from "../support/app.ts";
+import { removeDir, startTestApp, TEST_SPEED, type TestApp, eventually, waitForIdleJobs } from "../support/app.ts";
 import { sendCommand, sendToSlackEndpoint, slashCommandBody, type SlackResponse } from "../support/slack-requests.ts";
 import { mrkdwnTexts } from "../support/blocks.ts";
 
@@ -31,7 +30,13 @@ let app: TestApp;
 let dataDir: string;
 
 beforeAll(async () => {
-  slack = await startFakeSlack({ scopes: loadManifest().oauth_config.scopes.bot });
+  slack = await startFakeSlack({
+    // Incidents taken from declared to resolved within milliseconds, to have a post-mortem to
+    // write: each step is a setTopic and a bookmarks.edit (Tier 2: 20 a minute) and posts in the
+    // channel (about one a second). Slack would answer 429s the app waits out (declare.test.ts),
+    // seconds per test for what these tests do not test.
+    rateLimits: { "conversations.setTopic": TEST_SPEED, "bookmarks.edit": TEST_SPEED, "chat.postMessage": { perChannel: TEST_SPEED } },
+  });
   app = await startTestApp({ slack, env: { API_TOKEN: TOKEN, TIME_ZONE } });
   dataDir = app.dataDir;
 });
@@ -167,7 +172,9 @@ function expectedStamp(date: Date): { display: string; zone: string } {
 
 // ---- one incident, from declaration to export ---------------------------------------------------
 
-describe("post-mortem of one incident: Slack side", () => {
+// A story: each step builds on the one before, so its steps keep their order under
+// --sequence.shuffle ({ shuffle: false }); the story as a whole depends on no other describe.
+describe("post-mortem of one incident: Slack side", { shuffle: false }, () => {
   let incident: Incident;
   let channel: string;
   let ref: string;

@@ -96,7 +96,9 @@ describe("running process", () => {
       slack.setLatency(1_000, "conversations.create");
       const response = await sendCommand(url, "declare Drain me");
       expect(response.status).toBe(200);
-      await new Promise((resolve) => setTimeout(resolve, 300)); // the job has claimed; its create call is in flight
+      // The job has claimed: its create call has reached Slack, which holds its answer for a second.
+      const inFlight = await slack.waitForRequest("conversations.create", 10_000);
+      expect(inFlight.answered).toBe(false);
       expect(slack.callsTo("conversations.create")).toEqual([]);
       const serverPid = Number(/"pid":(\d+)[^\n]*embedded PostgreSQL server is running/.exec(first.stdout())?.[1]);
       expect(serverPid).toBeGreaterThan(0);

@@ -6,7 +6,6 @@ import { startFakeSlack, type FakeSlack, type FakeSlackCall } from "../fakes/sla
 import { startAlertmanager, type RunningAlertmanager } from "../support/alertmanager.ts";
 import { eventually, removeDir, startTestApp, type TestApp } from "../support/app.ts";
 import { errorMessage } from "../support/daemon.ts";
-import { loadManifest } from "../support/manifest.ts";
 import { startPrometheus, type RunningPrometheus } from "../support/prometheus.ts";
 
 /**
@@ -30,7 +29,7 @@ let am: RunningAlertmanager;
 let prometheus: RunningPrometheus;
 
 beforeAll(async () => {
-  slack = await startFakeSlack({ scopes: loadManifest().oauth_config.scopes.bot });
+  slack = await startFakeSlack();
   dataDir = await mkdtemp(join(tmpdir(), "firebreak-prom-smoke-"));
   app = await startTestApp({ slack, dataDir: join(dataDir, "db"), env: { ALERTMANAGER_TOKEN: TOKEN } });
   am = await startAlertmanager({ webhookUrl: `${app.url}/webhooks/alertmanager`, bearerToken: TOKEN, groupWaitMs: 100 });

@@ -7,7 +7,6 @@ import type { Incident, TimelineEvent } from "../../src/generated/prisma/client.
 import type { CapturedMessageData } from "../../src/timeline/events.ts";
 import { ADD_TO_TIMELINE_SHORTCUT } from "../../src/timeline/views.ts";
 import { startFakeSlack, type FakeSlack } from "../fakes/slack/index.ts";
-import { loadManifest } from "../support/manifest.ts";
 import { eventually, removeDir, startTestApp, waitForIdleJobs, type TestApp } from "../support/app.ts";
 import {
   eventCallback,
@@ -46,7 +45,7 @@ beforeAll(async () => {
   configDir = await mkdtemp(join(tmpdir(), "firebreak-capture-config-"));
   const configPath = join(configDir, "firebreak.yml");
   await writeFile(configPath, `timeline:\n  captureEmoji: ":${EMOJI}:"\n`);
-  slack = await startFakeSlack({ scopes: loadManifest().oauth_config.scopes.bot });
+  slack = await startFakeSlack();
   app = await startTestApp({ slack, env: { API_TOKEN: TOKEN, FIREBREAK_CONFIG: configPath } });
 });
 
@@ -99,7 +98,9 @@ async function jobsOf(kind: string): Promise<number> {
 
 // ---- pins -------------------------------------------------------------------------------------
 
-describe("pinning a message", () => {
+// A story: each step builds on the one before, so its steps keep their order under
+// --sequence.shuffle ({ shuffle: false }); the story as a whole depends on no other describe.
+describe("pinning a message", { shuffle: false }, () => {
   let incident: Incident;
   let ts: string;
 
@@ -173,14 +174,17 @@ describe("reacting with the capture emoji", () => {
   });
 
   it("captures the message it names, read back with conversations.history; other emoji do nothing", async () => {
+    // What the other tests of this incident captured, in whatever order they ran.
+    const before = await captured(incident);
     const ts = slack.messages.postAs("U0RESPOND1", incident.channelId!, "p99 latency is 4s on search-api");
     await deliver(reactionAddedEvent(slack.reactions.addAs("U0RESPOND2", incident.channelId!, ts, "eyes"), { user: "U0RESPOND2", reaction: "eyes" }));
-    expect(await captured(incident)).toEqual([]);
+    expect(await captured(incident)).toEqual(before);
 
     const historyCalls = slack.callsTo("conversations.history").length;
     await deliver(reactionAddedEvent(slack.reactions.addAs("U0RESPOND2", incident.channelId!, ts, EMOJI), { user: "U0RESPOND2", reaction: EMOJI }));
     expect(slack.callsTo("conversations.history").length).toBe(historyCalls + 1);
-    const [entry] = await captured(incident);
+    const [entry, ...more] = (await captured(incident)).slice(before.length);
+    expect(more).toEqual([]);
     expect(dataOf(entry!)).toMatchObject({ authorId: "U0RESPOND1", text: "p99 latency is 4s on search-api", via: ["reaction"] });
     expect(entry!.actorId).toBe("U0RESPOND2");
   });
@@ -328,7 +332,9 @@ describe("deleting a captured message, the message shortcut, and channels that a
 
 // ---- private incidents ------------------------------------------------------------------------
 
-describe("a private incident", () => {
+// A story: each step builds on the one before, so its steps keep their order under
+// --sequence.shuffle ({ shuffle: false }); the story as a whole depends on no other describe.
+describe("a private incident", { shuffle: false }, () => {
   let incident: Incident;
   const SECRET = "customer ACME-4471 card data exposure";
 

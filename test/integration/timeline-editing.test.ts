@@ -4,8 +4,7 @@ import type { Incident, TimelineEvent } from "../../src/generated/prisma/client.
 import { CREATE_FOLLOWUP_SHORTCUT, FOLLOWUP_FIELDS, POSTMORTEM_ACTIONS, POSTMORTEM_VIEWS } from "../../src/postmortem/views.ts";
 import { TIMELINE_ACTIONS, TIMELINE_FIELDS, TIMELINE_VIEWS } from "../../src/timeline/views.ts";
 import { startFakeSlack, type FakeSlack, type FakeView } from "../fakes/slack/index.ts";
-import { eventually, removeDir, startTestApp, waitForIdleJobs, type TestApp } from "../support/app.ts";
-import { loadManifest } from "../support/manifest.ts";
+import { eventually, removeDir, startTestApp, TEST_SPEED, waitForIdleJobs, type TestApp } from "../support/app.ts";
 import { sendMessageShortcut } from "../support/slack-events.ts";
 import { fromFakeView, sendBlockAction, sendViewSubmission, type StateValuesInput } from "../support/slack-payloads.ts";
 import { sendCommand, type SlackResponse } from "../support/slack-requests.ts";
@@ -30,7 +29,12 @@ let app: TestApp;
 let incident: Incident;
 
 beforeAll(async () => {
-  slack = await startFakeSlack({ scopes: loadManifest().oauth_config.scopes.bot });
+  slack = await startFakeSlack({
+    // The incident's roles and status change within milliseconds of each other: each change is a
+    // setTopic (Tier 2: 20 a minute) and posts in the channel (about one a second). Slack would
+    // answer 429s the app waits out (declare.test.ts), seconds for what these tests do not test.
+    rateLimits: { "conversations.setTopic": TEST_SPEED, "chat.postMessage": { perChannel: TEST_SPEED } },
+  });
   app = await startTestApp({ slack, env: { API_TOKEN: TOKEN } });
   const response = await sendCommand(app.url, "declare sev2 Checkout errors", { user_id: COMMANDER, channel_id: ELSEWHERE });
   const number = Number(/\*INC-(\d+)\*/.exec(JSON.stringify(response.body))?.[1]);
@@ -258,7 +262,9 @@ describe("the Create follow-up message shortcut", () => {
 
 // ---- the post-mortem editor --------------------------------------------------------------------
 
-describe("editing the post-mortem draft", () => {
+// A story: each step builds on the one before, so its steps keep their order under
+// --sequence.shuffle ({ shuffle: false }); the story as a whole depends on no other describe.
+describe("editing the post-mortem draft", { shuffle: false }, () => {
   const WHAT_HAPPENED = "A config push disabled the payment retry path for 40 minutes.";
   const FACTORS = "The config linter did not cover the retry flags; it was human error by the on-call.";
 

@@ -6,7 +6,7 @@ import type { JobWorkerOptions } from "../../src/queue/worker.ts";
 import { startFirebreak, type RunningFirebreak } from "../../src/app.ts";
 import { loadConfig } from "../../src/config/env.ts";
 import { createLogger, type Logger } from "../../src/lib/logger.ts";
-import type { FakeSlack } from "../fakes/slack/index.ts";
+import type { FakeSlack, RateLimit } from "../fakes/slack/index.ts";
 import { TEST_BOT_TOKEN, TEST_SIGNING_SECRET } from "./slack-requests.ts";
 
 export interface LogCapture {
@@ -70,6 +70,15 @@ export async function startTestApp(options: TestAppOptions): Promise<TestApp> {
   return { url: app.url, database: app.database, fileConfig: app.fileConfig, stop: () => app.stop(), dataDir, logs };
 }
 
+/**
+ * A raised rate limit for a fake Slack method that a test file calls far faster than people (and
+ * so Slack) would: 60 at once, 600 a minute, still a ceiling a runaway loop hits. Opt in per
+ * method, saying why: `startFakeSlack({ rateLimits: { "conversations.setTopic": TEST_SPEED } })`.
+ * Without it the fake answers 429s as Slack would; the app survives them by waiting out
+ * Retry-After, which costs such tests seconds for what they do not test.
+ */
+export const TEST_SPEED: RateLimit = { perMinute: 600, burst: 60 };
+
 export async function removeDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }
@@ -91,15 +100,22 @@ export async function eventually<T>(check: () => Promise<T | undefined | false>,
 }
 
 /**
- * Waits until no side-effect job is pending or running, so test steps don't overlap: nothing
- * due, and nothing waiting for a retry either (a thread reply waiting for its announcement).
- * Only status-update reminders, due in tens of minutes, stay pending.
+ * Waits until the job queue is idle, so test steps don't overlap: no job running, none due now,
+ * and none waiting to be tried again (a retry's backoff, a 429's Retry-After, a prerequisite not
+ * there yet: each left its lastError). Jobs scheduled for later that have not been tried yet (a
+ * status-update reminder due in an hour) are not work in progress, whatever their kind.
  */
 export async function waitForIdleJobs(app: Pick<TestApp, "database">, timeoutMs = 15_000): Promise<void> {
   await eventually(
     async () =>
       (await app.database.prisma.job.count({
-        where: { status: { in: ["PENDING", "RUNNING"] }, OR: [{ runAt: { lte: new Date() } }, { kind: { not: "incident.reminder" } }] },
+        where: {
+          OR: [
+            { status: "RUNNING" },
+            { status: "PENDING", runAt: { lte: new Date() } },
+            { status: "PENDING", lastError: { not: null } },
+          ],
+        },
       })) === 0,
     timeoutMs,
     "job queue idle",

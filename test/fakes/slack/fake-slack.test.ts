@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ErrorCode, WebClient } from "@slack/web-api";
-import { startFakeSlack, type FakeSlack } from "./index.ts";
-import { failure, messagesOf, silentLogger } from "./test-client.ts";
+import { handlers, METHOD_RATE_LIMITS, startFakeSlack, TIER_LIMITS, type FakeSlack, type FakeSlackOptions } from "./index.ts";
+import { loadManifest } from "../../support/manifest.ts";
+import { everyBotScopeButPublic, failure, messagesOf, silentLogger } from "./test-client.ts";
 
 const TOKEN = "xoxb-test-token";
 
@@ -19,7 +20,9 @@ function makeClient(token: string | undefined, extra: ConstructorParameters<type
 }
 
 beforeAll(async () => {
-  slack = await startFakeSlack();
+  // These tests exercise method semantics, many calls per test: Slack's rate limits are lifted
+  // here and tested on their own below ("Slack's rate limits by default").
+  slack = await startFakeSlack({ scopes: everyBotScopeButPublic(), rateLimits: false });
   client = makeClient(TOKEN);
 });
 
@@ -406,6 +409,149 @@ describe("fake Slack: rate limits, latency and waiting", () => {
     await expect(slack.waitFor({ method: "chat.postMessage" }, 50)).rejects.toThrow(
       /waitFor\(1x chat\.postMessage\) timed out after 50ms\. Calls so far \(2\):\n {2}1\. conversations\.create -> ok {2}name="inc-w1"/,
     );
+  });
+});
+
+/** A fake on a clock the test moves by hand, closed after `body`. */
+async function withFake(options: FakeSlackOptions, body: (fake: FakeSlack, clock: { now: number }, c: WebClient) => Promise<void>): Promise<void> {
+  const clock = { now: Date.parse("2026-01-05T09:00:00Z") };
+  const fake = await startFakeSlack({ clock: () => clock.now, ...options });
+  try {
+    const c = new WebClient(TOKEN, { slackApiUrl: fake.url, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true, logger: silentLogger });
+    await body(fake, clock, c);
+  } finally {
+    await fake.close();
+  }
+}
+
+/** A raw POST, to see the HTTP status, headers and body Slack would send. */
+async function post(fake: FakeSlack, method: string, args: Record<string, string>): Promise<{ status: number; retryAfter: string | null; body: unknown }> {
+  const response = await fetch(`${fake.url}${method}`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Bearer ${TOKEN}` },
+    body: new URLSearchParams(args).toString(),
+  });
+  return { status: response.status, retryAfter: response.headers.get("retry-after"), body: await response.json() };
+}
+
+describe("fake Slack: the app's scopes by default", () => {
+  it("grants exactly manifest.yml's bot scopes unless told otherwise, answering missing_scope like Slack", async () => {
+    const manifestScopes = loadManifest().oauth_config.scopes.bot;
+    await withFake({}, async (fake, _clock, c) => {
+      // users:read is not in the manifest: Slack names the scope needed and the ones granted.
+      const e = await failure(c.users.info({ user: "U0DECLARER" }));
+      expect(e.error).toBe("missing_scope");
+      expect(e.data["needed"]).toBe("users:read");
+      expect(String(e.data["provided"]).split(",").sort()).toEqual([...manifestScopes].sort());
+      // chat:write.public is in the manifest: the bot may announce in #general without joining it.
+      await c.chat.postMessage({ channel: "C0GENERAL0", text: "announcement" });
+      const headers = await fetch(`${fake.url}auth.test`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}` } });
+      expect(headers.headers.get("x-oauth-scopes")?.split(",").sort()).toEqual([...manifestScopes].sort());
+    });
+  });
+});
+
+describe("fake Slack: Slack's rate limits by default", () => {
+  it("knows the limit of every method it implements, and refuses overrides for others", () => {
+    expect(Object.keys(METHOD_RATE_LIMITS).sort()).toEqual(Object.keys(handlers).sort());
+    expect(METHOD_RATE_LIMITS["conversations.create"]?.workspace).toEqual({ perMinute: 20, burst: 2 });
+    expect(METHOD_RATE_LIMITS["chat.postMessage"]?.perChannel?.perMinute).toBe(60);
+    return expect(startFakeSlack({ rateLimits: { "chat.nope": false } })).rejects.toThrow(/"chat\.nope" is not a method the fake implements/);
+  });
+
+  it("answers HTTP 429, Retry-After and ratelimited past a Tier 2 method's burst, per method, until the bucket refills", async () => {
+    await withFake({}, async (fake, clock, c) => {
+      const tier2 = TIER_LIMITS.tier2;
+      for (let i = 1; i <= tier2.burst; i += 1) expect((await post(fake, "conversations.create", { name: `inc-burst-${i}` })).status).toBe(200);
+      const refused = await post(fake, "conversations.create", { name: "inc-one-too-many" });
+      // One call comes back every 60/20 = 3 s.
+      expect(refused).toEqual({ status: 429, retryAfter: "3", body: { ok: false, error: "ratelimited" } });
+      expect(fake.channels.byName("inc-one-too-many")).toBeUndefined();
+      expect(fake.calls.at(-1)).toMatchObject({ method: "conversations.create", ok: false, error: "ratelimited", status: 429 });
+      // The WebClient sees Slack's 429.
+      expect(await failure(c.conversations.create({ name: "inc-webclient" }))).toMatchObject({ code: ErrorCode.RateLimitedError, retryAfter: 3 });
+      // Per method: another Tier 2 method still has its own burst.
+      const channel = fake.channels.byName("inc-burst-1")!.id;
+      expect((await post(fake, "conversations.setTopic", { channel, topic: "SEV1" })).status).toBe(200);
+
+      clock.now += 2_000;
+      expect((await post(fake, "conversations.create", { name: "inc-too-soon" })).retryAfter).toBe("1");
+      clock.now += 1_000;
+      expect((await post(fake, "conversations.create", { name: "inc-refilled" })).status).toBe(200);
+      // Refused calls did not count: the next one is 3 s away again, not more.
+      expect((await post(fake, "conversations.create", { name: "inc-next" })).retryAfter).toBe("3");
+      // Failed calls do count, as at Slack.
+      clock.now += 3_000;
+      expect((await post(fake, "conversations.create", { name: "inc-burst-1" })).body).toEqual({ ok: false, error: "name_taken" });
+      expect((await post(fake, "conversations.create", { name: "inc-after-failure" })).status).toBe(429);
+    });
+  });
+
+  it("limits each workspace on its own, and reset() refills every bucket", async () => {
+    await withFake({}, async (first) => {
+      await withFake({}, async (second) => {
+        for (const name of ["inc-a", "inc-b"]) expect((await post(first, "conversations.create", { name })).status).toBe(200);
+        expect((await post(first, "conversations.create", { name: "inc-c" })).status).toBe(429);
+        expect((await post(second, "conversations.create", { name: "inc-c" })).status).toBe(200);
+        first.reset();
+        expect((await post(first, "conversations.create", { name: "inc-d" })).status).toBe(200);
+      });
+    });
+  });
+
+  it("lets chat.postMessage post about once a second per channel, with short bursts, under a workspace limit", async () => {
+    await withFake({}, async (fake, clock) => {
+      const a = fake.channels.create({ name: "inc-a" }).id;
+      const b = fake.channels.create({ name: "inc-b" }).id;
+      const perChannel = METHOD_RATE_LIMITS["chat.postMessage"]!.perChannel!;
+      for (let i = 0; i < perChannel.burst; i += 1) expect((await post(fake, "chat.postMessage", { channel: a, text: `m${i}` })).status).toBe(200);
+      expect(await post(fake, "chat.postMessage", { channel: a, text: "too fast" })).toMatchObject({ status: 429, retryAfter: "1" });
+      // By name or by ID, it is the same channel.
+      expect((await post(fake, "chat.postMessage", { channel: "inc-a", text: "too fast" })).status).toBe(429);
+      expect((await post(fake, "chat.postMessage", { channel: b, text: "other channel" })).status).toBe(200);
+      clock.now += 1_000;
+      expect((await post(fake, "chat.postMessage", { channel: a, text: "a second later" })).status).toBe(200);
+      expect(fake.messages.in(a).map((m) => m.text)).toEqual(["m0", "m1", "m2", "a second later"]);
+
+      // The workspace-wide limit, across channels.
+      const workspace = METHOD_RATE_LIMITS["chat.postMessage"]!.workspace;
+      clock.now += 60_000;
+      const channels = Array.from({ length: workspace.burst }, (_, i) => fake.channels.create({ name: `inc-ws-${i}` }).id);
+      for (const channel of channels) expect((await post(fake, "chat.postMessage", { channel, text: "one each" })).status).toBe(200);
+      expect((await post(fake, "chat.postMessage", { channel: b, text: "over the workspace limit" })).status).toBe(429);
+    });
+  });
+
+  it("takes a test's own limits, and scripted 429s use up nothing", async () => {
+    await withFake({ rateLimits: { "conversations.create": { burst: 5 }, "chat.postMessage": { perChannel: false }, "pins.add": false } }, async (fake) => {
+      for (let i = 0; i < 5; i += 1) expect((await post(fake, "conversations.create", { name: `inc-${i}` })).status).toBe(200);
+      expect((await post(fake, "conversations.create", { name: "inc-5" })).status).toBe(429);
+      const a = fake.channels.get("inc-0").id;
+      for (let i = 0; i < 10; i += 1) expect((await post(fake, "chat.postMessage", { channel: a, text: `m${i}` })).status).toBe(200);
+      const ts = fake.messages.in(a).map((m) => m.ts);
+      for (const timestamp of ts) expect((await post(fake, "pins.add", { channel: a, timestamp })).status).toBe(200);
+
+      fake.rateLimit("conversations.setTopic", { retryAfterSeconds: 9, times: 2 });
+      expect((await post(fake, "conversations.setTopic", { channel: a, topic: "x" })).retryAfter).toBe("9");
+      expect((await post(fake, "conversations.setTopic", { channel: a, topic: "x" })).retryAfter).toBe("9");
+      for (let i = 0; i < TIER_LIMITS.tier2.burst; i += 1) expect((await post(fake, "conversations.setTopic", { channel: a, topic: `t${i}` })).status).toBe(200);
+    });
+    await withFake({ rateLimits: false }, async (fake) => {
+      for (let i = 0; i < 10; i += 1) expect((await post(fake, "conversations.create", { name: `inc-${i}` })).status).toBe(200);
+    });
+  });
+
+  it("shows a request while it is in flight (waitForRequest), before it is answered and recorded", async () => {
+    await withFake({}, async (fake, _clock, c) => {
+      fake.setLatency(5_000, "conversations.create");
+      const creating = c.conversations.create({ name: "inc-slow" }).catch(() => undefined);
+      const request = await fake.waitForRequest("conversations.create");
+      expect(request).toMatchObject({ method: "conversations.create", args: { name: "inc-slow" }, answered: false });
+      expect(fake.calls).toEqual([]);
+      fake.setLatency(0);
+      await expect(fake.waitForRequest("chat.postMessage", 50)).rejects.toThrow(/waitForRequest\(chat\.postMessage\) timed out after 50ms/);
+      void creating;
+    });
   });
 });
 

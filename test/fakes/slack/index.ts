@@ -4,6 +4,7 @@ export {
   type FakeSlack,
   type FakeSlackCall,
   type FakeSlackOptions,
+  type FakeSlackRequest,
   type RateLimitOptions,
   type WaitForCondition,
   type WaitForSpec,
@@ -52,3 +53,14 @@ export {
   type UsersApi,
   type ViewsReader,
 } from "./state.ts";
+export {
+  effectiveLimits,
+  METHOD_RATE_LIMITS,
+  RateLimiter,
+  TIER_LIMITS,
+  type MethodRateLimit,
+  type RateLimit,
+  type RateLimitOverride,
+  type RateLimitOverrides,
+  type Tier,
+} from "./rate-limits.ts";

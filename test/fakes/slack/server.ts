@@ -7,8 +7,11 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { fileURLToPath } from "node:url";
+import { loadManifest } from "../../support/manifest.ts";
 import { allowedErrors, loadSlackContract, type MethodContract, type SlackContract } from "./contract.ts";
 import { handlers, SlackError, type Args } from "./handlers.ts";
+import { effectiveLimits, RateLimiter, type RateLimitOverrides } from "./rate-limits.ts";
 import {
   bookmarksReader,
   channelsReader,
@@ -51,11 +54,19 @@ export interface FakeSlackOptions {
   /** Override the bot identity (user_id "UBOT00001", bot_id "BBOT00001", app_id, name). */
   bot?: Partial<Pick<BotIdentity, "user_id" | "bot_id" | "app_id" | "name">>;
   /**
-   * Scopes granted to the tokens. When given, calls needing a scope the app lacks answer
-   * `missing_scope` (with `needed`/`provided`), and `chat:write.public` lets the bot post to
-   * public channels it is not in. Default: every bot scope in the contract except chat:write.public.
+   * Scopes granted to the tokens. Calls needing a scope the app lacks answer `missing_scope`
+   * (with `needed`/`provided`), and `chat:write.public` lets the bot post to public channels it
+   * is not in. Default: the bot scopes of manifest.yml, what a workspace installing the app grants.
    */
   scopes?: string[];
+  /**
+   * Slack's per-method rate limits (rate-limits.ts) are enforced by default. A test that drives
+   * the app faster than Slack allows, on purpose, raises or lifts some of them here (say why next
+   * to it); `false` lifts them all (the fake's own tests of method semantics).
+   */
+  rateLimits?: false | RateLimitOverrides;
+  /** Clock of the rate-limit buckets (epoch ms; default Date.now). */
+  clock?: () => number;
   /** Lifetime of trigger IDs issued by newTriggerId() (Slack: 3 s). Default 3000. */
   triggerTtlMs?: number;
   /** Port to listen on (default: a random free port). */
@@ -87,6 +98,16 @@ export interface RateLimitOptions {
   channel?: string;
 }
 
+/** A request as it arrived, before any latency and before it was answered. */
+export interface FakeSlackRequest {
+  method: string;
+  args: Record<string, unknown>;
+  /** Epoch ms when the request arrived. */
+  at: number;
+  /** True once the fake has answered it (it is then in `calls` too). */
+  answered: boolean;
+}
+
 export interface WaitForSpec {
   method: string;
   /** Resolve once at least this many matching calls happened (default 1). */
@@ -109,6 +130,8 @@ export interface FakeSlack {
   readonly calls: readonly FakeSlackCall[];
   /** Calls to one method, successful and failed. */
   callsTo(method: string): FakeSlackCall[];
+  /** Web API requests in arrival order, answered or still in flight (cleared by reset()). */
+  readonly requests: readonly FakeSlackRequest[];
   readonly channels: ChannelsReader;
   /** Messages; postAs / editAs / deleteAs simulate people (test-only, no event is sent). */
   readonly messages: MessagesReader;
@@ -125,7 +148,10 @@ export interface FakeSlack {
   readonly usergroups: UsergroupsApi;
   /** A fresh trigger_id as Slack would send with an interaction (valid once, expires after triggerTtlMs). */
   newTriggerId(userId?: string): string;
-  /** The next `times` calls to `method` answer HTTP 429 + Retry-After with {"ok":false,"error":"ratelimited"}. */
+  /**
+   * The next `times` calls to `method` answer HTTP 429 + Retry-After with {"ok":false,"error":"ratelimited"},
+   * whatever the method's rate limit (scripted calls do not count against it).
+   */
   rateLimit(method: string, options: RateLimitOptions): void;
   /** The next `times` (default 1) calls to `method` answer {"ok":false,"error":error}. The error must be one the contract allows. */
   failNext(method: string, error: string, times?: number): void;
@@ -137,7 +163,12 @@ export interface FakeSlack {
   setLatency(ms: number, method?: string): void;
   /** Resolves when the calls satisfy the condition; rejects after timeoutMs (default 3000) listing the calls so far. */
   waitFor(condition: WaitForCondition, timeoutMs?: number): Promise<FakeSlackCall[]>;
-  /** Clears calls, workspace state (back to the seeded users, user groups and #general), and injected faults/latency. */
+  /** Resolves with the first request to `method` once it has arrived, answered or not (e.g. held by setLatency). */
+  waitForRequest(method: string, timeoutMs?: number): Promise<FakeSlackRequest>;
+  /**
+   * Clears calls, workspace state (back to the seeded users, user groups and #general), injected
+   * faults/latency, and the rate-limit buckets (a test starts with every method's full burst).
+   */
   reset(): void;
   close(): Promise<void>;
 }
@@ -156,8 +187,8 @@ interface FailRule {
 }
 
 interface Waiter {
-  check: () => FakeSlackCall[] | undefined;
-  resolve: (calls: FakeSlackCall[]) => void;
+  check: () => unknown;
+  resolve: (value: never) => void;
   reject: (error: Error) => void;
   timer: NodeJS.Timeout;
 }
@@ -209,6 +240,11 @@ function summarizeArgs(args: Record<string, unknown>): string {
   return parts.join(" ");
 }
 
+/** The bot scopes manifest.yml asks for: what a workspace that installed the app granted. */
+function manifestBotScopes(): string[] {
+  return loadManifest(fileURLToPath(new URL("../../../manifest.yml", import.meta.url))).oauth_config.scopes.bot;
+}
+
 export function formatCalls(calls: readonly FakeSlackCall[]): string {
   if (calls.length === 0) return "  (no calls)";
   return calls
@@ -234,14 +270,12 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
   for (const u of [...DEFAULT_USERS, ...(options.users ?? [])]) seedUsers.set(u.id, u);
   const state = new WorkspaceState(bot, [...seedUsers.values()], [...(options.usergroups ?? [])]);
 
-  const allBotScopes = [...new Set(Object.values(contract.methods).flatMap((m) => [...m.botScopes]))].sort();
-  const enforceScopes = options.scopes !== undefined;
-  const granted: ReadonlySet<string> = new Set(
-    options.scopes ?? [...allBotScopes, "users:read.email"].filter((s) => s !== "chat:write.public"),
-  );
+  const granted: ReadonlySet<string> = new Set(options.scopes ?? manifestBotScopes());
   const triggerTtlMs = options.triggerTtlMs ?? 3000;
+  const limiter = options.rateLimits === false ? undefined : new RateLimiter(effectiveLimits(options.rateLimits), options.clock ?? Date.now);
 
   const calls: FakeSlackCall[] = [];
+  const requests: FakeSlackRequest[] = [];
   let rateLimits: RateLimitRule[] = [];
   let failures: FailRule[] = [];
   let globalLatency = 0;
@@ -256,6 +290,17 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
 
   function slackError(code: string, extra: Record<string, unknown> = {}): Reply {
     return { status: 200, body: { ok: false, error: code, ...extra } };
+  }
+
+  function ratelimited(retryAfterSeconds: number): Reply {
+    return { status: 429, body: { ok: false, error: "ratelimited" }, headers: { "retry-after": String(retryAfterSeconds) } };
+  }
+
+  /** The conversation a call is about, for per-channel limits: its ID when known (a name or a user ID otherwise). */
+  function channelKey(args: Args): string | undefined {
+    const ref = args["channel"] ?? args["channel_id"];
+    if (typeof ref !== "string" || ref === "") return undefined;
+    return state.channelByIdOrName(ref)?.id ?? ref;
   }
 
   function channelMatches(rule: RateLimitRule, args: Args): boolean {
@@ -292,7 +337,6 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
   }
 
   function scopeCheck(method: string, spec: MethodContract): Reply | undefined {
-    if (!enforceScopes) return undefined;
     const accepted = [...spec.botScopes, ...spec.scopes];
     if (accepted.length === 0 || accepted.some((s) => granted.has(s))) return undefined;
     return slackError("missing_scope", {
@@ -325,12 +369,10 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     if (limit !== undefined) {
       limit.remaining--;
       rateLimits = rateLimits.filter((r) => r.remaining > 0);
-      return {
-        status: 429,
-        body: { ok: false, error: "ratelimited" },
-        headers: { "retry-after": String(limit.retryAfterSeconds) },
-      };
+      return ratelimited(limit.retryAfterSeconds);
     }
+    const retryAfter = limiter?.take(method, channelKey(args));
+    if (retryAfter !== undefined) return ratelimited(retryAfter);
 
     const fail = failures.find((f) => f.method === method && f.remaining > 0);
     if (fail !== undefined) {
@@ -448,12 +490,16 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
 
   function record(call: FakeSlackCall): void {
     calls.push(call);
+    notifyWaiters();
+  }
+
+  function notifyWaiters(): void {
     for (const w of waiters) {
       const result = w.check();
       if (result !== undefined) {
         waiters.delete(w);
         clearTimeout(w.timer);
-        w.resolve(result);
+        w.resolve(result as never);
       }
     }
   }
@@ -506,6 +552,9 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     const headerToken = typeof auth === "string" && /^Bearer\s+/i.test(auth) ? auth.replace(/^Bearer\s+/i, "").trim() : undefined;
     const token = headerToken ?? parsed.bodyToken;
 
+    const request: FakeSlackRequest = { method, args: parsed.args, at, answered: false };
+    requests.push(request);
+    notifyWaiters();
     await sleep(methodLatency.get(method) ?? globalLatency);
 
     let reply: Reply;
@@ -526,6 +575,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     };
     const ok = reply.body["ok"] === true;
     const error = reply.body["error"];
+    request.answered = true;
     record({
       method,
       args: parsed.args,
@@ -569,6 +619,24 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     }
   }
 
+  /** Resolves once `check` returns a value (checked now and after every request and call), else rejects after timeoutMs. */
+  function waitUntil<T>(check: () => T | undefined, describe: () => string, timeoutMs: number): Promise<T> {
+    const immediate = check();
+    if (immediate !== undefined) return Promise.resolve(immediate);
+    return new Promise<T>((resolve, reject) => {
+      const waiter: Waiter = {
+        check,
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          waiters.delete(waiter);
+          reject(new Error(`Fake Slack ${describe()} timed out after ${timeoutMs}ms. Calls so far (${calls.length}):\n${formatCalls(calls)}`));
+        }, timeoutMs),
+      };
+      waiters.add(waiter);
+    });
+  }
+
   const fake: FakeSlack = {
     url: `http://127.0.0.1:${port}/api/`,
     port,
@@ -577,6 +645,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     contract,
     calls,
     callsTo: (method) => calls.filter((c) => c.method === method),
+    requests,
     channels,
     messages,
     pins: pinsReader(state, channels),
@@ -645,27 +714,22 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
         typeof condition === "function"
           ? `predicate ${condition.name || "(anonymous)"}`
           : `${condition.count ?? 1}x ${condition.method}${condition.ok === undefined ? "" : condition.ok ? " (ok)" : " (failed)"}${condition.where === undefined ? "" : " matching where()"}`;
-      const immediate = check();
-      if (immediate !== undefined) return Promise.resolve(immediate);
-      return new Promise<FakeSlackCall[]>((resolve, reject) => {
-        const waiter: Waiter = {
-          check,
-          resolve,
-          reject,
-          timer: setTimeout(() => {
-            waiters.delete(waiter);
-            reject(
-              new Error(`Fake Slack waitFor(${describe}) timed out after ${timeoutMs}ms. Calls so far (${calls.length}):\n${formatCalls(calls)}`),
-            );
-          }, timeoutMs),
-        };
-        waiters.add(waiter);
-      });
+      return waitUntil(check, () => `waitFor(${describe})`, timeoutMs);
+    },
+
+    waitForRequest(method, timeoutMs = 3000) {
+      return waitUntil(
+        () => requests.find((r) => r.method === method),
+        () => `waitForRequest(${method})`,
+        timeoutMs,
+      );
     },
 
     reset() {
       state.reset();
       calls.length = 0;
+      requests.length = 0;
+      limiter?.reset();
       rateLimits = [];
       failures = [];
       globalLatency = 0;

@@ -1,5 +1,6 @@
 /** Helpers for the fake Slack's own tests: a silent logger and a way to inspect failed WebClient calls. */
 import { LogLevel, type Logger } from "@slack/web-api";
+import { loadSlackContract } from "./contract.ts";
 
 export const silentLogger: Logger = {
   debug: () => undefined,
@@ -47,4 +48,14 @@ export function messagesOf(e: CaughtSlackError): string[] {
   const meta = e.data["response_metadata"];
   if (!isRecord(meta) || !Array.isArray(meta["messages"])) return [];
   return meta["messages"].filter((m): m is string => typeof m === "string");
+}
+
+/**
+ * Every bot scope the contract knows except chat:write.public (so that posting to a public channel
+ * the bot is not in still fails): the fake's own tests call methods the app never does
+ * (users.info, reactions.add, conversations.join...), which manifest.yml rightly does not ask for.
+ */
+export function everyBotScopeButPublic(): string[] {
+  const scopes = Object.values(loadSlackContract().methods).flatMap((method) => [...method.botScopes]);
+  return [...new Set(scopes)].filter((scope) => scope !== "chat:write.public").sort();
 }
