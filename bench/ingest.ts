@@ -793,7 +793,7 @@ async function benchApp(
   dbCpuMs?: () => number | undefined,
   ceilingBurst?: () => Promise<LoadResult>,
 ): Promise<TargetReport> {
-  const slack: FakeSlack = await startFakeSlack({ scopes: loadManifest().oauth_config.scopes.bot });
+  const slack: FakeSlack = await startFakeSlack({ scopes: loadManifest().oauth_config.scopes.bot, rateLimits: false }); // measures Firebreak, not Slack's tiers
   const dataDir = await mkdtemp(path.join(tmpdir(), "firebreak-bench-"));
   const logs = captureLogs("warn");
   const dbCpu = dbCpuMs ?? (() => serverCpuMs(embeddedPostmaster(dataDir)));

@@ -618,7 +618,7 @@ async function main(): Promise<void> {
     await writeFile(path.join(tmp, "floor.mjs"), floorScript(prismaClient));
     await mkdir(dataDir, { recursive: true });
 
-    slack = await startFakeSlack({ scopes: loadManifest().oauth_config.scopes.bot });
+    slack = await startFakeSlack({ scopes: loadManifest().oauth_config.scopes.bot, rateLimits: false }); // measures Firebreak, not Slack's tiers
     const port = await freePort();
     const appUrl = `http://127.0.0.1:${port}`;
     let serverLine: { pid: number; listening: string; user?: string } | undefined;
