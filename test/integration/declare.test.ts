@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { startFakeSlack, type FakeSlack } from "../fakes/slack/index.ts";
 import { eventually, removeDir, startTestApp, waitForIdleJobs, type TestApp } from "../support/app.ts";
 import { sendCommand, sendToSlackEndpoint, slashCommandBody } from "../support/slack-requests.ts";
+import { mrkdwnStrings, plainStrings } from "../unit/block-kit.ts";
 
 /**
  * The vertical slice through the real app on the embedded database: signed
@@ -99,7 +100,7 @@ describe("/incident declare", () => {
     // Pinned header, topic and bookmark show the state at a glance.
     await slack.waitFor({ method: "bookmarks.add", count: 1, ok: true }, 10_000);
     expect(slack.pins.isPinned(channel!.id, messages[0]!.ts)).toBe(true);
-    expect(slack.channels.get(channel!.id).topic.value).toBe("SEV3 | Investigating | Commander: <@U0DECLARER> | Checkout is failing");
+    expect(slack.channels.get(channel!.id).topic.value).toBe("SEV3 | Investigating | Commander: declarer | Checkout is failing");
     expect(slack.bookmarks.in(channel!.id).map((bookmark) => bookmark.title)).toEqual([`INC-${n} · SEV3 · Investigating`]);
     expect(slack.callsTo("chat.update")).toEqual([]);
 
@@ -163,16 +164,28 @@ describe("/incident declare", () => {
     slack.setLatency(0);
   });
 
-  it("escapes untrusted titles so they cannot ping the channel", async () => {
+  it("shows a hostile title as typed, in plain text and mrkdwn alike, and it notifies no one", async () => {
     await jobsIdle();
     slack.reset();
-    const response = await sendCommand(app.url, "declare <!channel> <@U0OTHER001> look <https://evil.example|here>");
-    expect(JSON.stringify(response.body)).not.toContain("<!channel>");
+    slack.usergroups.create({ id: "S0SRETEAM1", handle: "sre", users: ["U0RESPOND1"] });
+    const typed = "Payments @channel @here @sre @riley.responder down, see https://evil.example #general";
+    // What Slack sends for it (the manifest escapes /incident): wire syntax for everything it recognises.
+    const wire = slack.commandText(`declare ${typed}`);
+    expect(wire).toBe("declare Payments <!channel> <!here> <!subteam^S0SRETEAM1|@sre> <@U0RESPOND1|riley.responder> down, see <https://evil.example> <#C0GENERAL0|general>");
+    const response = await sendCommand(app.url, wire);
+    const n = Number(/\*INC-(\d+)\*/.exec(JSON.stringify(response.body))?.[1]);
     await slack.waitFor({ method: "chat.postMessage", count: 1, ok: true }, 10_000);
-    const post = slack.callsTo("chat.postMessage")[0]!;
-    expect(String(post.args.text)).not.toContain("<!channel>");
-    expect(String(post.args.text)).not.toContain("<@U0OTHER001>");
-    expect(JSON.stringify(post.args.blocks)).not.toMatch(/"type":"mrkdwn","text":"[^"]*<!channel>/);
+    const incident = await app.database.prisma.incident.findUniqueOrThrow({ where: { number: n } });
+    expect(incident.title).toBe(typed);
+    expect(incident.channelName).toBe(`inc-${n}-payments-channel-here-sre-riley-responder-down-see-https-evil-example-general`.slice(0, 80).replace(/-+$/, ""));
+
+    const header = slack.callsTo("chat.postMessage")[0]!;
+    // Plain-text surfaces (the header block) read as typed.
+    expect(plainStrings(header.args.blocks).join("\n")).toContain(typed);
+    // mrkdwn surfaces and fallback texts never carry the wire syntax that notifies.
+    const surfaces = [JSON.stringify(response.body), String(header.args.text), ...mrkdwnStrings(header.args.blocks)].join("\n");
+    for (const ping of ["<!channel>", "<!here>", "<!subteam^", "<@U0RESPOND1", "<https://evil.example"]) expect(surfaces).not.toContain(ping);
+    expect(surfaces).toContain("@channel");
   });
 });
 

@@ -187,7 +187,8 @@ async function command(text: string, options: { user?: string; channel?: string;
   const callMark = slack.calls.length;
   const messageMark = slack.messages.all().length;
   const eventMark = await lastEventId();
-  const response = await sendCommand(app.url, text, {
+  // Typed as a person types it; the fake Slack escapes it as manifest.yml tells Slack to.
+  const response = await sendCommand(app.url, slack.commandText(text), {
     user_id: options.user ?? "U0DECLARER",
     channel_id: options.channel ?? ELSEWHERE,
     ...(options.trigger ? { trigger_id: options.trigger } : {}),
@@ -285,7 +286,7 @@ describe("one incident through every /incident subcommand", { shuffle: false }, 
 
     // Header pinned; topic and bookmark show the state at a glance.
     expect(slack.pins.isPinned(channel, incident.headerMessageTs!)).toBe(true);
-    expect(slack.channels.topic(channel)).toBe("SEV2 | Investigating | Commander: <@U0DECLARER> | Checkout is failing");
+    expect(slack.channels.topic(channel)).toBe("SEV2 | Investigating | Commander: dana.declarer | Checkout is failing");
     expect(slack.bookmarks.in(channel).map((b) => [b.id, b.title])).toEqual([[incident.bookmarkId, `${ref} · SEV2 · Investigating`]]);
   });
 
@@ -319,7 +320,7 @@ describe("one incident through every /incident subcommand", { shuffle: false }, 
     expect(step.calls.find((c) => c.method === "chat.update")?.args).toMatchObject({ channel, ts: incident.headerMessageTs });
     expect(headerText(incident)).toContain("*Status*\nIdentified");
     expect(header(incident).history).toHaveLength(1);
-    expect(slack.channels.topic(channel)).toBe("SEV2 | Identified | Commander: <@U0DECLARER> | Checkout is failing");
+    expect(slack.channels.topic(channel)).toBe("SEV2 | Identified | Commander: dana.declarer | Checkout is failing");
     expect(step.calls.find((c) => c.method === "bookmarks.edit")?.args).toMatchObject({ channel_id: channel, bookmark_id: incident.bookmarkId });
     expect(slack.bookmarks.in(channel).map((b) => b.title)).toEqual([`${ref} · SEV2 · Identified`]);
 
@@ -358,7 +359,7 @@ describe("one incident through every /incident subcommand", { shuffle: false }, 
 
     expect(methods(step.calls)).toEqual(sorted([...SYNC_CALLS, "chat.postMessage", "chat.postMessage"]));
     expect(headerText(incident)).toContain("*Severity*\n:red_circle: SEV1");
-    expect(slack.channels.topic(channel)).toBe("SEV1 | Identified | Commander: <@U0DECLARER> | Checkout is failing");
+    expect(slack.channels.topic(channel)).toBe("SEV1 | Identified | Commander: dana.declarer | Checkout is failing");
     expect(slack.bookmarks.in(channel).map((b) => b.title)).toEqual([`${ref} · SEV1 · Identified`]);
     expect(step.posted.filter((m) => m.channel === channel).map(sectionText)).toEqual([":red_circle: Severity changed from SEV2 to *SEV1* by <@U0DECLARER>"]);
     expect(step.posted.filter((m) => m.channel === ANNOUNCE).map((m) => [m.thread_ts, sectionText(m)])).toEqual([
@@ -372,8 +373,8 @@ describe("one incident through every /incident subcommand", { shuffle: false }, 
     expect(again.calls).toEqual([]);
   });
 
-  it("commander <@U|name>: hands over command; header, topic and notice follow, no announcement", async () => {
-    const step = await command("commander <@U0RESPOND1|riley.responder>", { channel, incidentId: incident.id });
+  it("commander @name: hands over command; header, topic and notice follow, no announcement", async () => {
+    const step = await command("commander @riley.responder", { channel, incidentId: incident.id });
     expect(step.reply.text).toBe(`<@U0RESPOND1> is now the commander of ${ref}.`);
     expect((await incidentRow(incident.number)).commanderId).toBe("U0RESPOND1");
     expect(step.events.map((e) => [e.type, e.actorId, e.data])).toEqual([["commander.assigned", "U0DECLARER", { from: "U0DECLARER", to: "U0RESPOND1" }]]);
@@ -384,9 +385,9 @@ describe("one incident through every /incident subcommand", { shuffle: false }, 
       ["U0RESPOND1", "U0DECLARER", true],
     ]);
 
-    expect(methods(step.calls)).toEqual(sorted([...SYNC_CALLS, "chat.postMessage"]));
+    expect(methods(step.calls)).toEqual(sorted([...SYNC_CALLS, "chat.postMessage", "users.info"]));
     expect(headerText(incident)).toContain("*Commander*\n<@U0RESPOND1>");
-    expect(slack.channels.topic(channel)).toBe("SEV1 | Identified | Commander: <@U0RESPOND1> | Checkout is failing");
+    expect(slack.channels.topic(channel)).toBe("SEV1 | Identified | Commander: riley.responder | Checkout is failing");
     expect(step.posted.map((m) => [m.channel, sectionText(m)])).toEqual([[channel, ":firefighter: <@U0RESPOND1> is now the commander by <@U0DECLARER>"]]);
   });
 
@@ -396,7 +397,7 @@ describe("one incident through every /incident subcommand", { shuffle: false }, 
     expect((await incidentRow(incident.number)).commanderId).toBe("U0COMMANDR");
     expect(step.events.map((e) => [e.type, e.actorId, e.data])).toEqual([["commander.assigned", "U0COMMANDR", { from: "U0RESPOND1", to: "U0COMMANDR" }]]);
     expect(await activeRoles(incident.id)).toEqual(["U0COMMANDR:COMMANDER"]);
-    expect(slack.channels.topic(channel)).toBe("SEV1 | Identified | Commander: <@U0COMMANDR> | Checkout is failing");
+    expect(slack.channels.topic(channel)).toBe("SEV1 | Identified | Commander: casey.commander | Checkout is failing");
     expect(step.posted.map((m) => [m.channel, sectionText(m)])).toEqual([[channel, ":firefighter: <@U0COMMANDR> is now the commander by <@U0COMMANDR>"]]);
 
     const again = await command("commander me", { channel, user: "U0COMMANDR", incidentId: incident.id });
@@ -405,14 +406,14 @@ describe("one incident through every /incident subcommand", { shuffle: false }, 
     expect(again.calls).toEqual([]);
   });
 
-  it("role scribe <@U> / role comms <@U>: roles recorded with who assigned them; header shows them", async () => {
-    const scribe = await command("role scribe <@U0RESPOND2>", { channel, user: "U0COMMANDR", incidentId: incident.id });
+  it("role scribe @name / role comms @name: roles recorded with who assigned them; header shows them", async () => {
+    const scribe = await command("role scribe @sam.sre", { channel, user: "U0COMMANDR", incidentId: incident.id });
     expect(scribe.reply.text).toBe(`<@U0RESPOND2> is now the scribe of ${ref}.`);
     expect(scribe.events.map((e) => [e.type, e.actorId, e.data])).toEqual([["role.assigned", "U0COMMANDR", { role: "SCRIBE", from: null, to: "U0RESPOND2" }]]);
     expect(methods(scribe.calls)).toEqual(sorted([...SYNC_CALLS, "chat.postMessage"]));
     expect(scribe.posted.map((m) => [m.channel, sectionText(m)])).toEqual([[channel, ":busts_in_silhouette: <@U0RESPOND2> is now the scribe by <@U0COMMANDR>"]]);
 
-    const comms = await command("role comms <@U0RESPOND1|riley.responder>", { channel, user: "U0COMMANDR", incidentId: incident.id });
+    const comms = await command("role comms @riley.responder", { channel, user: "U0COMMANDR", incidentId: incident.id });
     expect(comms.reply.text).toBe(`<@U0RESPOND1> is now the comms lead of ${ref}.`);
     expect(comms.events.map((e) => [e.type, e.actorId, e.data])).toEqual([["role.assigned", "U0COMMANDR", { role: "COMMS", from: null, to: "U0RESPOND1" }]]);
     expect(comms.posted.map((m) => [m.channel, sectionText(m)])).toEqual([[channel, ":busts_in_silhouette: <@U0RESPOND1> is now the comms lead by <@U0COMMANDR>"]]);
@@ -424,15 +425,15 @@ describe("one incident through every /incident subcommand", { shuffle: false }, 
     expect(headerText(incident)).toContain("*Comms*\n<@U0RESPOND1>");
 
     // Handing the scribe role on ends the previous holder's assignment.
-    const handover = await command("role scribe <@U0DECLARER>", { channel, user: "U0COMMANDR", incidentId: incident.id });
+    const handover = await command("role scribe @dana.declarer", { channel, user: "U0COMMANDR", incidentId: incident.id });
     expect(handover.events.map((e) => [e.type, e.data])).toEqual([["role.assigned", { role: "SCRIBE", from: "U0RESPOND2", to: "U0DECLARER" }]]);
     expect(await activeRoles(incident.id)).toEqual(["U0COMMANDR:COMMANDER", "U0DECLARER:SCRIBE", "U0RESPOND1:COMMS"]);
     expect(headerText(incident)).toContain("*Scribe*\n<@U0DECLARER>");
   });
 
-  it("invite <@U> <@U>: invites through conversations.invite and records the participants", async () => {
+  it("invite @name @name: invites through conversations.invite and records the participants", async () => {
     expect(slack.channels.members(channel)).not.toContain("U0RESPOND2");
-    const step = await command(`invite <@U0RESPOND2> <@${GROUP_ADMIN}|gale>`, { channel, user: "U0RESPOND1", incidentId: incident.id });
+    const step = await command("invite @sam.sre @gale.groupadmin", { channel, user: "U0RESPOND1", incidentId: incident.id });
     expect(step.reply.text).toBe(`Inviting <@U0RESPOND2>, <@${GROUP_ADMIN}>…`);
     expect(methods(step.calls)).toEqual(["conversations.invite"]);
     expect(step.calls[0]).toMatchObject({ ok: true, args: { channel, users: `U0RESPOND2,${GROUP_ADMIN}` } });
@@ -491,7 +492,7 @@ describe("one incident through every /incident subcommand", { shuffle: false }, 
     expect(headerHasActions(incident)).toBe(false);
     expect(headerText(incident)).toContain("*Resolution*\nRolled back cart to v41; error rate normal");
     expect(headerText(incident)).toContain("*Status*\nResolved");
-    expect(slack.channels.topic(channel)).toBe("SEV1 | Resolved | Commander: <@U0COMMANDR> | Checkout is failing");
+    expect(slack.channels.topic(channel)).toBe("SEV1 | Resolved | Commander: casey.commander | Checkout is failing");
     expect(slack.bookmarks.in(channel).map((b) => b.title)).toEqual([`${ref} · SEV1 · Resolved`]);
     expect(step.posted.map((m) => [m.channel, m.thread_ts, sectionText(m)])).toEqual(
       expect.arrayContaining([
@@ -529,7 +530,7 @@ describe("one incident through every /incident subcommand", { shuffle: false }, 
     expect(step.events.map((e) => [e.type, e.actorId, e.data])).toEqual([["incident.reopened", "U0COMMANDR", { previousResolvedAt: resolved.resolvedAt!.toISOString() }]]);
     expect(headerHasActions(incident)).toBe(true);
     expect(headerText(incident)).toContain("*Status*\nInvestigating");
-    expect(slack.channels.topic(channel)).toBe("SEV1 | Investigating | Commander: <@U0COMMANDR> | Checkout is failing");
+    expect(slack.channels.topic(channel)).toBe("SEV1 | Investigating | Commander: casey.commander | Checkout is failing");
     expect(step.posted.map((m) => [m.channel, m.thread_ts, sectionText(m)])).toEqual(
       expect.arrayContaining([
         [channel, undefined, ":leftwards_arrow_with_hook: *Reopened* by <@U0COMMANDR>; status is Investigating"],
@@ -688,10 +689,10 @@ describe("authorization: severity, resolve, reopen, commander and roles need the
     ["resolve It was nothing", "resolve"],
     ["status resolved It was nothing", "resolve"],
     ["reopen", "reopen"],
-    ["commander <@U0RESPOND2>", "assign the commander"],
+    ["commander @sam.sre", "assign the commander"],
     ["commander me", "assign the commander"],
-    ["role scribe <@U0RESPOND2>", "assign roles"],
-    [`role comms <@${OUTSIDER}>`, "assign roles"],
+    ["role scribe @sam.sre", "assign roles"],
+    ["role comms @olly.outsider", "assign roles"],
   ])("a responder who is neither commander nor admin running `%s` is refused; only action.denied is recorded", async (text, action) => {
     const before = await databaseState();
     const eventMark = await lastEventId();
@@ -723,11 +724,11 @@ describe("authorization: severity, resolve, reopen, commander and roles need the
     // SEV2 is announced and notifies the on-call group: the escalation does both.
     expect(step.events.map((e) => e.type).sort()).toEqual(["announcement.posted", "participant.invited", "severity.changed"]);
     expect((await incidentRow(incident.number)).severity).toBe("SEV2");
-    expect(slack.channels.topic(channel)).toMatch(/^SEV2 \| Identified \| Commander: <@U0DECLARER> \| /);
+    expect(slack.channels.topic(channel)).toMatch(/^SEV2 \| Identified \| Commander: dana.declarer \| /);
   });
 
   it("an admin through the admin user group may assign roles, resolve and reopen", async () => {
-    const role = await command(`role comms <@${GROUP_ADMIN}>`, { channel, user: GROUP_ADMIN, incidentId: incident.id });
+    const role = await command("role comms @gale.groupadmin", { channel, user: GROUP_ADMIN, incidentId: incident.id });
     expect(role.reply.text).toBe(`<@${GROUP_ADMIN}> is now the comms lead of INC-${incident.number}.`);
     expect(role.events.map((e) => [e.type, e.actorId])).toEqual([["role.assigned", GROUP_ADMIN]]);
     expect(await activeRoles(incident.id)).toEqual(["U0DECLARER:COMMANDER", `${GROUP_ADMIN}:COMMS`]);
@@ -761,9 +762,9 @@ describe("commands that need an incident channel, run elsewhere", () => {
     "update Still looking",
     "sev 1",
     "commander me",
-    "commander <@U0RESPOND1>",
-    "role scribe <@U0RESPOND1>",
-    "invite <@U0RESPOND1>",
+    "commander @riley.responder",
+    "role scribe @riley.responder",
+    "invite @riley.responder",
     "note Something",
     "resolve Fixed",
     "reopen",
@@ -785,10 +786,24 @@ describe("bad usage in an incident channel", () => {
     channel = (await declare("Disk almost full")).channelId!;
   });
 
+  it("an app whose /incident does not escape mentions gets the fix named for `@name`, and nothing changes", async () => {
+    const before = await databaseState();
+    for (const typed of ["commander @riley.responder", "role scribe @riley.responder", "invite @sam.sre @riley.responder"]) {
+      // As Slack sends it when the command's "Escape channels, users, and links" is off: the letters.
+      const text = slack.commandText(typed, { escape: false });
+      expect(text).toBe(typed);
+      const reply = ephemeralReply(await sendCommand(app.url, text, { user_id: "U0DECLARER", channel_id: channel }));
+      expect(reply.text).toContain("Escape channels, users, and links sent to your app");
+      expect(reply.text).toContain("`@");
+      expect(reply.text).toContain("manifest.yml");
+    }
+    expect(await databaseState()).toEqual(before);
+  });
+
   it.each([
     ["sev 9", "/incident sev <1-4>"],
     ["sev", "/incident sev <1-4>"],
-    ["role boss <@U0RESPOND1>", "/incident role <scribe|comms> <@user>"],
+    ["role boss @riley.responder", "/incident role <scribe|comms> <@user>"],
     ["role scribe bob", "/incident role <scribe|comms> <@user>"],
     ["commander bob", "/incident commander <@user|me>"],
     ["commander", "/incident commander <@user|me>"],
@@ -892,10 +907,11 @@ describe("untrusted text in updates, notes, statuses and summaries", () => {
     channel = incident.channelId!;
     callMark = slack.calls.length;
     const run = async (text: string) => replies.push((await command(text, { channel, incidentId: incident.id })).reply);
-    await run(`update <!channel> <@${OUTSIDER}> look <https://evil.example|here> & more`);
-    await run(`note <!here> ask <@${OUTSIDER}|olly> about <https://evil.example|this>`);
-    await run("status identified <!everyone> see <https://evil.example|the fix>");
-    await run(`resolve <!channel> fixed by <@${OUTSIDER}> <https://evil.example|details>`);
+    // Typed as people type (the fake escapes it as Slack does), and links with text as Slack sends them.
+    await run("update @channel @olly.outsider look https://evil.example & more");
+    await run(`note @here ask <@${OUTSIDER}|olly> about <https://evil.example|this>`);
+    await run("status identified @everyone see <https://evil.example|the fix>");
+    await run("resolve @channel fixed by @olly.outsider <https://evil.example|details>");
     await run("timeline");
   });
 
@@ -918,18 +934,18 @@ describe("untrusted text in updates, notes, statuses and summaries", () => {
     for (const reply of replies) {
       for (const forbidden of FORBIDDEN) expect(reply.all, reply.all).not.toContain(forbidden);
     }
-    // The text is shown, escaped, in the channel and under the announcement.
+    // The text is shown as typed, escaped, in the channel and under the announcement.
     const blocks = texts.filter((t) => t.where === "blocks").map((t) => t.text);
-    expect(blocks).toContain(`:loudspeaker: *Update* (Investigating) by <@U0DECLARER>\n>&lt;!channel&gt; &lt;@${OUTSIDER}&gt; look &lt;https://evil.example|here&gt; &amp; more`);
-    expect(blocks).toContain(`*INC-${incident.number}* · :loudspeaker: *Update* (Investigating) by <@U0DECLARER>\n>&lt;!channel&gt; &lt;@${OUTSIDER}&gt; look &lt;https://evil.example|here&gt; &amp; more`);
-    expect(blocks.some((text) => text.includes("*Resolution*\n&lt;!channel&gt; fixed by"))).toBe(true);
-    // The note stays off Slack's channels but shows, escaped, in the timeline.
-    expect(texts.some((t) => t.text.includes("about &lt;https"))).toBe(false);
-    expect(replies.at(-1)?.all).toContain(`Note: &lt;!here&gt; ask &lt;@${OUTSIDER}|olly&gt; about &lt;https://evil.example|this&gt;`);
-    // The database keeps what was typed.
+    expect(blocks).toContain(`:loudspeaker: *Update* (Investigating) by <@U0DECLARER>\n>@channel @olly.outsider look https://evil.example &amp; more`);
+    expect(blocks).toContain(`*INC-${incident.number}* · :loudspeaker: *Update* (Investigating) by <@U0DECLARER>\n>@channel @olly.outsider look https://evil.example &amp; more`);
+    expect(blocks.some((text) => text.includes("*Resolution*\n@channel fixed by @olly.outsider details (https://evil.example)"))).toBe(true);
+    // The note stays off Slack's channels but shows, escaped, in the timeline; a link's text never hides its address.
+    expect(texts.some((t) => t.text.includes("about this"))).toBe(false);
+    expect(replies.at(-1)?.all).toContain("Note: @here ask @olly about this (https://evil.example)");
+    // The database keeps what was typed, readable (no wire syntax).
     const note = (await eventsOf(incident.id)).find((e) => e.type === "note.added");
-    expect(note?.data).toEqual({ text: `<!here> ask <@${OUTSIDER}|olly> about <https://evil.example|this>` });
-    expect((await incidentRow(incident.number)).summary).toBe(`<!channel> fixed by <@${OUTSIDER}> <https://evil.example|details>`);
+    expect(note?.data).toEqual({ text: "@here ask @olly about this (https://evil.example)" });
+    expect((await incidentRow(incident.number)).summary).toBe("@channel fixed by @olly.outsider details (https://evil.example)");
   });
 
   it("notices' notification (fallback) text escapes the typed text once and keeps the actor mention", async () => {
@@ -938,8 +954,8 @@ describe("untrusted text in updates, notes, statuses and summaries", () => {
       .find((call) => call.method === "chat.postMessage" && call.args.channel === channel && mrkdwnTexts(call.args.blocks)[0]?.startsWith(":loudspeaker:"));
     expect(notice).toBeDefined();
     const fallback = String(notice?.args.text);
-    // What a notification shows must read like the message: once-escaped typed text, a real mention of the actor.
-    expect(fallback).toContain("&lt;!channel&gt;");
+    // What a notification shows must read like the message: the typed text (once escaped), a real mention of the actor.
+    expect(fallback).toContain("@channel @olly.outsider look https://evil.example &amp; more");
     expect(fallback).not.toContain("&amp;lt;");
     expect(fallback).toContain("by <@U0DECLARER>");
   });

@@ -449,7 +449,7 @@ describe("header buttons", () => {
     const updates = callsSince(mark, "chat.update");
     expect(updates.map((call) => [call.ok, call.args["channel"], call.args["ts"]])).toEqual([[true, incident.channelId, incident.headerTs]]);
     expect(JSON.stringify(header(incident).blocks)).toContain(`*Commander*\\n<@${ADMIN}>`);
-    expect(slack.channels.topic(incident.channelId)).toBe(`SEV3 | Investigating | Commander: <@${ADMIN}> | Search index stale`);
+    expect(slack.channels.topic(incident.channelId)).toBe(`SEV3 | Investigating | Commander: casey.commander | Search index stale`);
     const notices = postsTo(incident.channelId, mark);
     expect(notices).toHaveLength(1);
     expect(sectionText(notices[0])).toContain(`<@${ADMIN}> is now the commander`);
@@ -476,7 +476,7 @@ describe("header buttons", () => {
     const shown = JSON.stringify(header(incident).blocks);
     expect(shown).toContain("SEV2 (major");
     expect(shown).toContain('"initial_option":{"text":{"type":"plain_text","text":"SEV2: major');
-    expect(slack.channels.topic(incident.channelId)).toBe(`SEV2 | Investigating | Commander: <@${DECLARER}> | Login latency up`);
+    expect(slack.channels.topic(incident.channelId)).toBe(`SEV2 | Investigating | Commander: dana.declarer | Login latency up`);
     expect(slack.bookmarks.in(incident.channelId).map((bookmark) => bookmark.title)).toEqual([`INC-${incident.number} · SEV2 · Investigating`]);
 
     const notices = postsTo(incident.channelId, mark);

@@ -58,7 +58,7 @@ afterEach(async () => {
 // ---- helpers ----------------------------------------------------------------------------------
 
 async function command(text: string, user: string, channel = incident.channelId!): Promise<SlackResponse> {
-  const response = await sendCommand(app.url, text, { user_id: user, channel_id: channel });
+  const response = await sendCommand(app.url, slack.commandText(text), { user_id: user, channel_id: channel });
   expect(response.status).toBe(200);
   await waitForIdleJobs(app);
   return response;
@@ -116,7 +116,7 @@ describe("editing and hiding timeline entries", () => {
   let note: TimelineEvent;
 
   beforeAll(async () => {
-    await command("note Customer support reports failed payments <!here>", RESPONDER);
+    await command("note Customer support reports failed payments @here", RESPONDER);
     const notes = await eventsOf("note.added");
     expect(notes).toHaveLength(1);
     note = notes[0]!;
@@ -152,7 +152,7 @@ describe("editing and hiding timeline entries", () => {
     expect(audit).toMatchObject({
       actorId: COMMANDER,
       private: true,
-      data: { eventId: String(note.id), before: "Customer support reports failed payments <!here>", after: "Support reports failed card payments (EU)" },
+      data: { eventId: String(note.id), before: "Customer support reports failed payments @here", after: "Support reports failed card payments (EU)" },
     });
     const timeline = JSON.stringify((await command("timeline", RESPONDER)).body);
     expect(timeline).toContain("Support reports failed card payments (EU)");

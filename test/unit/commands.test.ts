@@ -44,8 +44,14 @@ describe("/incident parsing", () => {
       expect(parseIncidentCommand("open API errors")).toEqual({ kind: "declare", title: "API errors", severity: "SEV3" });
     });
 
-    it("keeps the title as typed (escaping happens when rendering)", () => {
-      expect(parseIncidentCommand("declare <!channel> everything is down")).toEqual({ kind: "declare", title: "<!channel> everything is down", severity: "SEV3" });
+    it("keeps the title as the person typed it: Slack's wire syntax back to @names, #channels and links (escaping happens when rendering)", () => {
+      expect(parseIncidentCommand("declare <!channel> everything is down")).toEqual({ kind: "declare", title: "@channel everything is down", severity: "SEV3" });
+      expect(parseIncidentCommand("declare <@U1|alice> broke <#C1|checkout>, see <https://x.example/a|the graph> and <https://x.example/b>")).toEqual({
+        kind: "declare",
+        title: "@alice broke #checkout, see the graph (https://x.example/a) and https://x.example/b",
+        severity: "SEV3",
+      });
+      expect(parseIncidentCommand("declare <!subteam^S1|@sre> paged, <!here>")).toEqual({ kind: "declare", title: "@sre paged, @here", severity: "SEV3" });
     });
 
     it("opens the form when there is no text at all", () => {
@@ -147,7 +153,15 @@ describe("/incident parsing", () => {
       expect(parseIncidentCommand("lead <@W0ENTERPRISE|bob>")).toEqual({ kind: "commander", user: { me: false, id: "W0ENTERPRISE" } });
     });
 
-    it.each(["commander", "commander alice", "commander @alice", "commander <@U1> <@U2>", "commander me now", "commander <#C123>", "commander <!channel>"])(
+    it.each(["commander @alice", "commander @alice.smith", "role scribe @bob", "invite @carol <@U2|dave>"])(
+      "names the fix when %j arrives unescaped (the app's command does not escape mentions)",
+      (input) => {
+        const parsed = parseIncidentCommand(input);
+        expect(parsed).toMatchObject({ kind: "help", problem: { type: "unescaped_mention" } });
+      },
+    );
+
+    it.each(["commander", "commander alice", "commander <@U1> <@U2>", "commander me now", "commander <#C123>", "commander <!channel>"])(
       "explains its usage for %j",
       (input) => {
         expect(parseIncidentCommand(input)).toEqual(usage("commander"));

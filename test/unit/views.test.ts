@@ -124,8 +124,10 @@ describe("incident header", () => {
 
 describe("channel topic", () => {
   it("shows severity, status and commander, then the title", () => {
-    expect(channelTopic(incident())).toBe("SEV2 | Investigating | Commander: <@U0COMMAND> | Checkout is failing");
-    expect(channelTopic(incident({ commanderId: null, status: "MONITORING", severity: "SEV1" }))).toBe("SEV1 | Monitoring | Commander: _unassigned_ | Checkout is failing");
+    // A topic is plain text (Slack shows <@U…> in it as is): the commander by name, from users.info.
+    expect(channelTopic(incident(), "Casey Commander")).toBe("SEV2 | Investigating | Commander: Casey Commander | Checkout is failing");
+    expect(channelTopic(incident())).toBe("SEV2 | Investigating | Commander: @U0COMMAND | Checkout is failing");
+    expect(channelTopic(incident({ commanderId: null, status: "MONITORING", severity: "SEV1" }))).toBe("SEV1 | Monitoring | Commander: unassigned | Checkout is failing");
   });
 
   it("stays within 250 characters for a 200-character title, keeping the head", () => {
@@ -134,7 +136,7 @@ describe("channel topic", () => {
         for (const commanderId of ["U0COMMANDERWITHALONGID", null]) {
           const title = "t".repeat(200);
           const topic = channelTopic(incident({ severity, status, commanderId, title }));
-          const head = `${severity} | ${STATUS_LABEL[status]} | Commander: ${commanderId ? `<@${commanderId}>` : "_unassigned_"} | `;
+          const head = `${severity} | ${STATUS_LABEL[status]} | Commander: ${commanderId ? `@${commanderId}` : "unassigned"} | `;
           expect(topic.length).toBeLessThanOrEqual(SLACK_LIMITS.topic);
           expect(topic.startsWith(head)).toBe(true);
           if (head.length + title.length <= SLACK_LIMITS.topic) expect(topic).toBe(head + title);

@@ -5,6 +5,7 @@
  *   const slack = await startFakeSlack();
  *   const client = new WebClient("xoxb-test-token", { slackApiUrl: slack.url });
  */
+import { escapeCommandText, manifestEscapes } from "./command-text.ts";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
@@ -149,6 +150,11 @@ export interface FakeSlack {
   /** A fresh trigger_id as Slack would send with an interaction (valid once, expires after triggerTtlMs). */
   newTriggerId(userId?: string): string;
   /**
+   * The slash command `text` Slack sends for what a person typed, escaped as manifest.yml's
+   * `should_escape` says (or as `escape` overrides, for an app configured otherwise).
+   */
+  commandText(typed: string, options?: { escape?: boolean }): string;
+  /**
    * The next `times` calls to `method` answer HTTP 429 + Retry-After with {"ok":false,"error":"ratelimited"},
    * whatever the method's rate limit (scripted calls do not count against it).
    */
@@ -272,6 +278,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
 
   const granted: ReadonlySet<string> = new Set(options.scopes ?? manifestBotScopes());
   const triggerTtlMs = options.triggerTtlMs ?? 3000;
+  const escapesCommands = manifestEscapes();
   const limiter = options.rateLimits === false ? undefined : new RateLimiter(effectiveLimits(options.rateLimits), options.clock ?? Date.now);
 
   const calls: FakeSlackCall[] = [];
@@ -655,6 +662,10 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     views: viewsReader(state),
     bookmarks: bookmarksReader(state, channels),
     usergroups: usergroupsApi(state),
+
+    commandText(typed, options = {}) {
+      return escapeCommandText(typed, options.escape ?? escapesCommands, { users: usersApi(state), channels, usergroups: usergroupsApi(state) });
+    },
 
     newTriggerId(userId) {
       const id = state.nextTriggerId();
