@@ -98,7 +98,7 @@ export function createAlertFlows(deps: AlertFlowDeps) {
   const routing = routingConfig(deps.config);
 
   const tuning = deps.ingest ?? ingestTuning();
-  const ingestQueue = createIngestQueue({ store: deps.deliveries.store, onStored: () => deps.wakeJobs() }, tuning);
+  const ingestQueue = createIngestQueue({ store: deps.deliveries.store, onStored: () => deps.wakeJobs(), clock: () => now().getTime() }, tuning);
 
   /**
    * Called by the webhook with the validated payload, the bytes it was parsed from, stored as
@@ -312,6 +312,8 @@ export function createAlertFlows(deps: AlertFlowDeps) {
 
   return {
     ingest,
+    /** The ingest queue's backlog, for /metrics. */
+    ingestStats: () => ingestQueue.stats(),
     copyOf: (key: string) => ingestQueue.copyOf(key),
     processDelivery,
     /** The triage channel's "Declare incident" button (triage.ts). */

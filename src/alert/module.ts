@@ -1,3 +1,4 @@
+import { Gauge } from "prom-client";
 import type { Core, FirebreakModule } from "../core/module.ts";
 import type { IncidentServices } from "../incident/module.ts";
 import { createAlertCommands } from "./commands.ts";
@@ -24,6 +25,24 @@ export function createAlertModule(core: Core, incident: Pick<IncidentServices, "
     wakeJobs: core.wakeJobs,
     now: () => core.clock.now(),
   });
+  // The ingest backlog, for dashboards and alerts on Firebreak itself (read at scrape time).
+  new Gauge({
+    name: "firebreak_alert_deliveries_waiting",
+    help: "Alertmanager deliveries accepted and waiting for their insert statement",
+    registers: [core.metrics.registry],
+    collect() {
+      this.set(alerts.ingestStats().waiting);
+    },
+  });
+  new Gauge({
+    name: "firebreak_alert_delivery_oldest_wait_seconds",
+    help: "How long the oldest waiting Alertmanager delivery has waited to be stored",
+    registers: [core.metrics.registry],
+    collect() {
+      this.set(alerts.ingestStats().oldestWaitMs / 1_000);
+    },
+  });
+
   const module: FirebreakModule<keyof typeof ALERT_EVENTS> = {
     name: "alert",
     events: ALERT_EVENTS,

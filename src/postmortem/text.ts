@@ -27,6 +27,8 @@ export function slackToPlain(text: string, mention: MentionRenderer): string {
       const special = (id ?? "").split("^")[0] ?? "";
       return special === "subteam" ? "@group" : `@${special}`;
     })
+    // A person as stored text shows them (`@U0123ABCD`, see src/events/catalogue.ts): through `mention` too.
+    .replace(/(^|[^\w@])@([UW](?=[A-Z0-9]*\d)[A-Z0-9]{8,11})\b/g, (_whole, lead: string, id: string) => `${lead}${mention(id, null)}`)
     .replace(/&lt;/g, "<")
     .replace(/&gt;/g, ">")
     .replace(/&amp;/g, "&");

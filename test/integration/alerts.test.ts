@@ -7,7 +7,8 @@ import { ingestTuning } from "../../src/alert/ingest-tuning.ts";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import type { Incident, TimelineEvent } from "../../src/generated/prisma/client.ts";
 import { startFakeSlack, type FakeMessage, type FakeSlack, type FakeSlackCall, type FakeSlackOptions } from "../fakes/slack/index.ts";
-import { eventually, removeDir, startTestApp, TEST_SPEED, waitForIdleJobs, type TestApp } from "../support/app.ts";
+import { eventually, removeDir, startTestApp, TEST_SPEED, testClock, waitForIdleJobs, type TestApp } from "../support/app.ts";
+import type { Clock } from "../../src/core/clock.ts";
 import { createTestDatabase, startThrowawayServer, type TestDatabase } from "../support/postgres.ts";
 import { sendBlockAction } from "../support/slack-payloads.ts";
 import { sendCommand } from "../support/slack-requests.ts";
@@ -224,6 +225,8 @@ interface HarnessOptions {
   seed?: (slack: FakeSlack) => void;
   /** Raised Slack rate limits (say why). */
   rateLimits?: FakeSlackOptions["rateLimits"];
+  /** The app's clock. */
+  clock?: Clock;
 }
 
 /**
@@ -256,7 +259,7 @@ async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   }
   let app: TestApp;
   try {
-    app = await startTestApp({ slack, env, ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}) });
+    app = await startTestApp({ slack, env, ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}), ...(options.clock ? { clock: options.clock } : {}) });
   } catch (error) {
     await slack.close();
     if (configDir) await removeDir(configDir);
@@ -1136,10 +1139,13 @@ alerts:
 describe("on PostgreSQL, concurrently", () => {
   let database: TestDatabase;
   let h: Harness;
+  /** Moved forward where a test is about time passing (the ingest queue's shedding). */
+  const clock = testClock();
 
   beforeAll(async () => {
     database = await createTestDatabase(inject("postgresUrl"));
     h = await startHarness({
+      clock,
       env: { ALERTMANAGER_TOKEN: TOKEN },
       config: STORM_CONFIG,
       databaseUrl: database.url,
@@ -1317,7 +1323,8 @@ describe("on PostgreSQL, concurrently", () => {
       const blockers = await blockAllSlots("B");
       const waiting = postWebhook(h.app.url, info("ShedWaiting"));
       // The database has not taken a delivery for over a second: new ones are refused, not queued.
-      await new Promise((resolve) => setTimeout(resolve, 1_300));
+      await eventually(async () => /^firebreak_alert_deliveries_waiting 1$/m.test(await (await fetch(`${h.app.url}/metrics`)).text()), 5_000, "the delivery waits");
+      clock.advance(1_300);
       const refused = await postWebhook(h.app.url, info("ShedRefused"));
       expect(refused.status).toBe(503);
       expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);

@@ -237,9 +237,6 @@ async function waitForStatus(database: Database, names: string[], status: "DONE"
   );
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 /**
  * Returns once the running workers have made at least `rounds` more claim rounds, instead of
@@ -612,8 +609,16 @@ describe("job queue on PostgreSQL", () => {
       ["DONE", 1],
     ]);
     expect(callsWhenStopped).toBe(2);
-    await sleep(500);
-    expect(outbound.hits).toHaveLength(callsWhenStopped);
+    // A stopped worker claims nothing, even when woken: a job enqueued now is run by the next worker only.
+    outbound.delayMs = 0;
+    await callJob.enqueue(database.prisma, { name: "after-stop" });
+    worker.wake();
+    startWorker(database, { label: "w2" });
+    await eventually(async () => outbound.hits.some((hit) => hit.name === "after-stop"), 5_000, "the job enqueued after stop() runs");
+    expect(outbound.hits.map((hit) => [hit.name, hit.worker])).toEqual([
+      ...outbound.hits.slice(0, callsWhenStopped).map((hit) => [hit.name, hit.worker]),
+      ["after-stop", "w2"],
+    ]);
   });
 
   it("runs at most maxConcurrent jobs of a kind at once, while other kinds use the remaining slots", async () => {

@@ -1,4 +1,5 @@
 import { mkdtemp, rm } from "node:fs/promises";
+import type { Clock } from "../../src/core/clock.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -36,6 +37,19 @@ export interface TestAppOptions {
   logs?: LogCapture;
   /** Job worker tuning (default: poll every 100 ms). */
   worker?: JobWorkerOptions;
+  /** The app's clock (default: the system clock); see `testClock`. */
+  clock?: Clock;
+}
+
+/** A clock that follows the system clock, plus whatever the test has moved it forward. */
+export function testClock(): Clock & { advance(ms: number): void } {
+  let offset = 0;
+  return {
+    now: () => new Date(Date.now() + offset),
+    advance(ms) {
+      offset += ms;
+    },
+  };
 }
 
 export interface TestApp extends RunningFirebreak {
@@ -66,7 +80,7 @@ export async function startTestApp(options: TestAppOptions): Promise<TestApp> {
     ...options.env,
   });
   const logs = options.logs ?? captureLogs();
-  const app = await startFirebreak(config, { logger: logs.logger, worker: { pollIntervalMs: 100, ...options.worker } });
+  const app = await startFirebreak(config, { logger: logs.logger, worker: { pollIntervalMs: 100, ...options.worker }, ...(options.clock ? { clock: options.clock } : {}) });
   return { url: app.url, database: app.database, fileConfig: app.fileConfig, stop: () => app.stop(), dataDir, logs };
 }
 

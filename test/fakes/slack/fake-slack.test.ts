@@ -438,10 +438,10 @@ describe("fake Slack: the app's scopes by default", () => {
   it("grants exactly manifest.yml's bot scopes unless told otherwise, answering missing_scope like Slack", async () => {
     const manifestScopes = loadManifest().oauth_config.scopes.bot;
     await withFake({}, async (fake, _clock, c) => {
-      // users:read is not in the manifest: Slack names the scope needed and the ones granted.
-      const e = await failure(c.users.info({ user: "U0DECLARER" }));
+      // reactions:write is not in the manifest: Slack names the scope needed and the ones granted.
+      const e = await failure(c.reactions.add({ channel: "C0GENERAL0", name: "eyes", timestamp: "1700000000.000100" }));
       expect(e.error).toBe("missing_scope");
-      expect(e.data["needed"]).toBe("users:read");
+      expect(e.data["needed"]).toBe("reactions:write");
       expect(String(e.data["provided"]).split(",").sort()).toEqual([...manifestScopes].sort());
       // chat:write.public is in the manifest: the bot may announce in #general without joining it.
       await c.chat.postMessage({ channel: "C0GENERAL0", text: "announcement" });
