@@ -20,6 +20,7 @@ import { createSlackApi } from "./slack/api.ts";
 import { createBoltApp } from "./slack/bolt.ts";
 import { createCommandRouter } from "./slack/commands.ts";
 import { SlackReceiver } from "./slack/receiver.ts";
+import { SlackSocketReceiver } from "./slack/socket-receiver.ts";
 
 /**
  * The composition root: the only place that knows every concrete piece.
@@ -108,7 +109,17 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
       options.worker,
     );
 
-    const receiver = new SlackReceiver({ signingSecret: config.slack.signingSecret, logger: logger.child({ component: "slack" }) });
+    // Slack reaches Firebreak over Socket Mode when an app-level token is set, over HTTP otherwise.
+    const { appToken, signingSecret } = config.slack;
+    const receiver = appToken
+      ? new SlackSocketReceiver({
+          appToken,
+          apiUrl: config.slack.apiUrl,
+          timeoutMs: config.slack.timeoutMs,
+          logger: logger.child({ component: "slack" }),
+          onReconnect: () => metrics.slackSocketReconnects.inc(),
+        })
+      : new SlackReceiver({ signingSecret: signingSecret ?? "", logger: logger.child({ component: "slack" }) });
     const bolt = createBoltApp({
       receiver,
       logger,
@@ -123,8 +134,12 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
     });
     await bolt.init();
 
-    const server = createHttpServer({ logger, metrics, checkReady: () => database.ping(1_000) });
-    receiver.register(server);
+    const checkReady = async () => {
+      await database.ping(1_000);
+      if (receiver instanceof SlackSocketReceiver && !receiver.connected()) throw new Error("no Socket Mode connection to Slack is open");
+    };
+    const server = createHttpServer({ logger, metrics, checkReady });
+    if (receiver instanceof SlackReceiver) receiver.register(server);
     for (const register of contributions.routes) register(server);
     await server.listen({ host: config.http.host, port: config.http.port });
     cleanup.push(() => server.close());
@@ -143,7 +158,11 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
     // once (the jobs_notify trigger); the worker's poll stays as the safety net.
     database.listen("firebreak_jobs", () => worker.wake());
     cleanup.push(() => worker.stop(config.shutdownTimeoutMs));
-    logger.info({ url }, "Firebreak is listening");
+    if (receiver instanceof SlackSocketReceiver) {
+      await receiver.start();
+      cleanup.push(() => receiver.stop());
+    }
+    logger.info({ url, slack: receiver instanceof SlackSocketReceiver ? "socket-mode" : "http /slack/events" }, "Firebreak is listening");
 
     let stopping: Promise<void> | undefined;
     return {

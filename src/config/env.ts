@@ -38,6 +38,11 @@ export const envSchema = z.object({
     .string({ error: "is required: the Signing Secret from your Slack app's Basic Information page" })
     .min(1, "is required: the Signing Secret from your Slack app's Basic Information page")
     .refine((value) => /^[0-9a-f]{16,}$/i.test(value), "must be the hexadecimal Signing Secret from Basic Information > App Credentials"),
+  /** An app-level token (xapp-…, scope connections:write): Slack is received over Socket Mode instead of /slack/events. */
+  SLACK_APP_TOKEN: optionalString.refine(
+    (value) => value === undefined || /^xapp-[A-Za-z0-9-]+$/.test(value),
+    "must be an app-level token starting with xapp- (Basic Information > App-Level Tokens, with the connections:write scope)",
+  ),
   SLACK_API_URL: z
     .url({ error: "must be an http(s) URL such as https://slack.com/api/" })
     .default("https://slack.com/api/")
@@ -123,6 +128,14 @@ export interface GitHubExportConfig {
 
 export type Env = z.infer<typeof envSchema>;
 
+/** Over Socket Mode, Slack signs nothing: the signing secret is not needed (checked when given). */
+const socketModeEnvSchema = envSchema.extend({
+  SLACK_SIGNING_SECRET: optionalString.refine(
+    (value) => value === undefined || /^[0-9a-f]{16,}$/i.test(value),
+    "must be the hexadecimal Signing Secret from Basic Information > App Credentials",
+  ),
+});
+
 export interface Config {
   readonly env: Env["NODE_ENV"];
   readonly http: { readonly host: string; readonly port: number };
@@ -131,7 +144,10 @@ export interface Config {
     | { readonly kind: "postgres"; readonly url: string; readonly poolSize: number };
   readonly slack: {
     readonly botToken: string;
-    readonly signingSecret: string;
+    /** Verifies /slack/events requests; undefined in Socket Mode, where the endpoint is off. */
+    readonly signingSecret: string | undefined;
+    /** Socket Mode's app-level token; undefined: Slack reaches Firebreak over HTTP (/slack/events). */
+    readonly appToken: string | undefined;
     readonly apiUrl: string;
     readonly timeoutMs: number;
     readonly channelsPerMinute: number;
@@ -168,7 +184,7 @@ function deepFreeze<T>(value: T): T {
  * to fix it); never a stack trace for the user.
  */
 export function loadConfig(source: Readonly<Record<string, string | undefined>>): Config {
-  const parsed = envSchema.safeParse(source);
+  const parsed = (source.SLACK_APP_TOKEN?.trim() ? socketModeEnvSchema : envSchema).safeParse(source);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
       const name = issue.path.join(".") || "environment";
@@ -207,6 +223,7 @@ export function loadConfig(source: Readonly<Record<string, string | undefined>>)
     slack: {
       botToken: env.SLACK_BOT_TOKEN,
       signingSecret: env.SLACK_SIGNING_SECRET,
+      appToken: env.SLACK_APP_TOKEN,
       apiUrl: env.SLACK_API_URL,
       timeoutMs: env.SLACK_API_TIMEOUT_MS,
       channelsPerMinute: env.SLACK_CHANNELS_PER_MINUTE,

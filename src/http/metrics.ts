@@ -7,6 +7,7 @@ export interface Metrics {
   readonly jobOutcomes: Counter<"kind" | "outcome">;
   readonly incidentsDeclared: Counter<"severity" | "source">;
   readonly slackCalls: Counter<"method" | "outcome">;
+  readonly slackSocketReconnects: Counter;
 }
 
 /** One registry per app instance (tests run several apps in one process). */
@@ -44,6 +45,11 @@ export function createMetrics(): Metrics {
       name: "firebreak_slack_api_calls_total",
       help: "Slack Web API calls made by the job worker",
       labelNames: ["method", "outcome"],
+      registers: [registry],
+    }),
+    slackSocketReconnects: new Counter({
+      name: "firebreak_slack_socket_reconnects_total",
+      help: "Socket Mode reconnections (dropped sockets, Slack's disconnect messages, failed connection attempts)",
       registers: [registry],
     }),
   };

@@ -14,6 +14,8 @@ export const redactPaths = [
   "*.botToken",
   "signingSecret",
   "*.signingSecret",
+  "appToken",
+  "*.appToken",
   "authorization",
   "*.authorization",
   "headers.authorization",

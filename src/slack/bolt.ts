@@ -1,9 +1,8 @@
-import { App, LogLevel, type Logger as BoltLogger } from "@slack/bolt";
+import { App, LogLevel, type Logger as BoltLogger, type Receiver } from "@slack/bolt";
 import type { ExtendedErrorHandlerArgs } from "@slack/bolt/dist/App.js";
 import type { Logger } from "../lib/logger.ts";
 import type { CommandRouter } from "./commands.ts";
 import type { SlackListeners } from "./listeners.ts";
-import type { SlackReceiver } from "./receiver.ts";
 
 /** Bolt logs through pino, so its lines get the same redaction. */
 export function boltLogger(logger: Logger): BoltLogger {
@@ -23,7 +22,7 @@ export function boltLogger(logger: Logger): BoltLogger {
 }
 
 export interface BoltDeps {
-  receiver: SlackReceiver;
+  receiver: Receiver;
   logger: Logger;
   token: string;
   botUserId: string;

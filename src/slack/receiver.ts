@@ -24,7 +24,7 @@ export interface SlackReceiverOptions {
   ackDeadlineMs?: number;
 }
 
-type JsonObject = Record<string, unknown>;
+export type JsonObject = Record<string, unknown>;
 
 function parseBody(raw: string, contentType: string | undefined): JsonObject {
   if (contentType?.includes("application/json")) {
@@ -102,50 +102,78 @@ export class SlackReceiver implements Receiver {
     headers: Record<string, string | string[] | undefined>,
     reply: FastifyReply,
   ): Promise<unknown> {
-    const isCommand = typeof body.command === "string";
-    const isEvent = body.type === "event_callback";
-    let settled = false;
-    let resolveResponse!: (value: { status: number; body: unknown }) => void;
-    const response = new Promise<{ status: number; body: unknown }>((resolve) => {
-      resolveResponse = resolve;
-    });
-    const settle = (status: number, payload: unknown) => {
-      if (settled) return false;
-      settled = true;
-      resolveResponse({ status, body: payload });
-      return true;
-    };
-
-    const deadline = setTimeout(() => {
-      if (isEvent) return;
-      if (settle(200, isCommand ? apologyFor("slow") : undefined)) {
-        this.options.logger.warn({ command: body.command }, "listener did not acknowledge in time; answered Slack with an apology");
-      }
-    }, this.ackDeadlineMs);
-
     const retryNum = Number(headers["x-slack-retry-num"]);
     const retryReason = headers["x-slack-retry-reason"];
-    const event: ReceiverEvent = {
-      body,
+    const result = await dispatchToBolt(app, body, {
       retryNum: Number.isFinite(retryNum) ? retryNum : undefined,
       retryReason: typeof retryReason === "string" ? retryReason : undefined,
-      ack: async (ackResponse?: unknown) => {
-        if (isEvent) return;
-        if (!settle(200, ackResponse === undefined || ackResponse === "" ? undefined : ackResponse)) {
-          this.options.logger.warn("ack() called after Slack was already answered");
-        }
-      },
-    };
-
-    app.processEvent(event).then(
-      () => settle(200, undefined),
-      // The global error handler (slack/errors.ts) has logged it already.
-      () => settle(isCommand ? 200 : 500, isCommand ? apologyFor("error") : { ok: false, error: "internal_error" }),
-    ).finally(() => clearTimeout(deadline));
-
-    const result = await response;
+      logger: this.options.logger,
+      ackDeadlineMs: this.ackDeadlineMs,
+    });
     if (result.body === undefined) return reply.status(result.status).send();
     if (typeof result.body === "string") return reply.status(result.status).type("text/plain; charset=utf-8").send(result.body);
     return reply.status(result.status).send(result.body);
   }
+}
+
+/** What Slack is answered: 200 with the ack's payload (or an apology), or 500 for an event whose listener failed. */
+export interface DispatchResult {
+  status: number;
+  body: unknown;
+}
+
+/**
+ * Hands one Slack payload to Bolt and settles on the first of: the listener's
+ * ack(), the listener finishing, or the ack deadline. The same rules for
+ * every transport (HTTP, Socket Mode): a slash command is answered by its
+ * ack (or an apology when the listener fails or is slow); an Events API
+ * callback only once its listeners are done (they just queue durable work),
+ * and never before, so that Slack redelivers an event whose listener failed
+ * or was slow (listeners are idempotent by event_id).
+ */
+export function dispatchToBolt(
+  app: App,
+  body: JsonObject,
+  options: { retryNum: number | undefined; retryReason: string | undefined; logger: Logger; ackDeadlineMs: number },
+): Promise<DispatchResult> {
+  const isCommand = typeof body.command === "string";
+  const isEvent = body.type === "event_callback";
+  let settled = false;
+  let resolveResponse!: (value: DispatchResult) => void;
+  const response = new Promise<DispatchResult>((resolve) => {
+    resolveResponse = resolve;
+  });
+  const settle = (status: number, payload: unknown) => {
+    if (settled) return false;
+    settled = true;
+    resolveResponse({ status, body: payload });
+    return true;
+  };
+
+  const deadline = setTimeout(() => {
+    if (isEvent) return;
+    if (settle(200, isCommand ? apologyFor("slow") : undefined)) {
+      options.logger.warn({ command: body.command }, "listener did not acknowledge in time; answered Slack with an apology");
+    }
+  }, options.ackDeadlineMs);
+
+  const event: ReceiverEvent = {
+    body,
+    retryNum: options.retryNum,
+    retryReason: options.retryReason,
+    ack: async (ackResponse?: unknown) => {
+      if (isEvent) return;
+      if (!settle(200, ackResponse === undefined || ackResponse === "" ? undefined : ackResponse)) {
+        options.logger.warn("ack() called after Slack was already answered");
+      }
+    },
+  };
+
+  app.processEvent(event).then(
+    () => settle(200, undefined),
+    // The global error handler (bolt.ts) has logged it already.
+    () => settle(isCommand ? 200 : 500, isCommand ? apologyFor("error") : { ok: false, error: "internal_error" }),
+  ).finally(() => clearTimeout(deadline));
+
+  return response;
 }

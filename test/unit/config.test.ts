@@ -55,6 +55,16 @@ describe("configuration", () => {
     expect(problems.join("\n")).toMatch(/SLACK_SIGNING_SECRET must be the hexadecimal Signing Secret/);
   });
 
+  it("receives Slack over Socket Mode with an app-level token, where no signing secret is needed", () => {
+    const config = loadConfig({ SLACK_BOT_TOKEN: valid.SLACK_BOT_TOKEN, SLACK_APP_TOKEN: "xapp-1-A0FIREBRK1-123-abc" });
+    expect(config.slack.appToken).toBe("xapp-1-A0FIREBRK1-123-abc");
+    expect(config.slack.signingSecret).toBeUndefined();
+    expect(loadConfig(valid).slack.appToken).toBeUndefined();
+    expect(problemsOf({ ...valid, SLACK_APP_TOKEN: "xoxb-1-2-abc" }).join("\n")).toMatch(/SLACK_APP_TOKEN must be an app-level token starting with xapp-/);
+    expect(problemsOf({ SLACK_BOT_TOKEN: valid.SLACK_BOT_TOKEN, SLACK_APP_TOKEN: "xapp-1-A-1-a", SLACK_SIGNING_SECRET: "not hex" }).join("\n")).toMatch(/SLACK_SIGNING_SECRET must be the hexadecimal/);
+    expect(problemsOf({ SLACK_BOT_TOKEN: valid.SLACK_BOT_TOKEN }).join("\n")).toMatch(/SLACK_SIGNING_SECRET is required/);
+  });
+
   it("treats an empty DATABASE_URL as unset", () => {
     expect(loadConfig({ ...valid, DATABASE_URL: "" }).database.kind).toBe("embedded");
   });

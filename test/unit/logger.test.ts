@@ -32,6 +32,16 @@ describe("log redaction", () => {
     expect(text).not.toContain("v0=abc");
   });
 
+  it("redacts Socket Mode's app-level token by key and inside text", () => {
+    const { logger, output } = capture();
+    const appToken = "xapp-1-A0FIREBRK1-1234567890-abcdef0123456789";
+    logger.info({ config: { slack: { appToken } }, appToken }, "config");
+    logger.warn({ err: new Error(`apps.connections.open refused ${appToken}`) }, `socket ${appToken}`);
+    const text = output();
+    expect(text).not.toContain("abcdef0123456789");
+    expect(text).toContain("apps.connections.open refused");
+  });
+
   it("scrubs secrets that hide inside messages and errors", () => {
     const { logger, output } = capture();
     logger.error({ err: new Error(`call failed with token ${token} for ${responseUrl}`) }, `retrying ${token}`);

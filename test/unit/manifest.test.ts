@@ -65,3 +65,27 @@ describe("manifest.yml: events and shortcuts", () => {
     for (const entry of shortcuts) expect(entry.name.trim().length * entry.description.trim().length).toBeGreaterThan(0);
   });
 });
+
+describe("manifest.socket-mode.yml", () => {
+  type Manifest = { features: { slash_commands: Array<Record<string, unknown>> }; settings: Record<string, unknown> & { interactivity: Record<string, unknown>; event_subscriptions: Record<string, unknown> } };
+  const read = (path: string) => parse(readFileSync(path, "utf8")) as Manifest;
+  const http = read("manifest.yml");
+  const socket = read("manifest.socket-mode.yml");
+
+  it("turns Socket Mode on and names no request URL", () => {
+    expect(socket.settings.socket_mode_enabled).toBe(true);
+    expect(JSON.stringify(socket)).not.toMatch(/https?:\/\//);
+  });
+
+  it("is manifest.yml but for the request URLs and Socket Mode: same command, escaping, scopes, events and shortcuts", () => {
+    const withoutUrls = (manifest: Manifest) => {
+      const copy = structuredClone(manifest);
+      for (const command of copy.features.slash_commands) delete command.url;
+      delete copy.settings.interactivity.request_url;
+      delete copy.settings.event_subscriptions.request_url;
+      delete copy.settings.socket_mode_enabled;
+      return copy;
+    };
+    expect(withoutUrls(socket)).toEqual(withoutUrls(http));
+  });
+});
