@@ -4,6 +4,7 @@
  * arguments, scopes, injected failures) happen in server.ts before a handler runs.
  */
 import { validateBlocks, validateView } from "./blocks.ts";
+import type { SocketModeServer } from "./socket-mode.ts";
 import type { FakeBookmark, FakeChannel, FakeFile, FakeMessage, FakeUser, FakeView, TopicLike, WorkspaceState } from "./state.ts";
 
 export type Args = Record<string, unknown>;
@@ -26,6 +27,8 @@ export interface HandlerContext {
   readonly scopes: ReadonlySet<string>;
   /** Base of the upload URLs the fake serves, e.g. "http://127.0.0.1:PORT/upload/v1/". */
   readonly uploadBase: string;
+  /** Socket Mode (apps.connections.open hands out its URLs). */
+  readonly socketMode?: Pick<SocketModeServer, "openConnection">;
 }
 
 export type Handler = (ctx: HandlerContext) => Record<string, unknown>;
@@ -519,6 +522,13 @@ export const handlers: Record<string, Handler> = {
     bot_id: state.bot.bot_id,
     is_enterprise_install: false,
   }),
+
+  // ---- Socket Mode (app-level token; server.ts checks the token type) -------------------------
+
+  "apps.connections.open": ({ socketMode }) => {
+    if (socketMode === undefined) throw new Error("apps.connections.open needs the fake's Socket Mode server");
+    return socketMode.openConnection();
+  },
 
   // ---- conversations ------------------------------------------------------------------------
 

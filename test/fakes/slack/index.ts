@@ -17,6 +17,20 @@ export {
   type RequireOneOf,
   type SlackContract,
 } from "./contract.ts";
+export {
+  APP_TOKEN_METHODS,
+  APPS_CONNECTIONS_OPEN,
+  APPS_CONNECTIONS_OPEN_CONTRACT,
+  SOCKET_MODE_DISABLED_ERROR,
+  withSocketMode,
+  type AckRecord,
+  type ConnectionRecord,
+  type Delivery,
+  type Envelope,
+  type EnvelopeType,
+  type FakeSocketMode,
+  type SendOptions,
+} from "./socket-mode.ts";
 export { validateBlocks, validateView, MAX_BLOCKS, type BlockSurface } from "./blocks.ts";
 export { fileObject, handlers, messageObject, SlackError, type Args, type Handler, type HandlerContext } from "./handlers.ts";
 export {

@@ -52,6 +52,9 @@ const HUNDREDS_PER_MINUTE: MethodRateLimit = { tier: "special", workspace: { per
 
 /** The limit of every method the fake implements (fake-slack.test.ts checks that none is missing). */
 export const METHOD_RATE_LIMITS: Readonly<Record<string, MethodRateLimit>> = {
+  // Tier 1 (1+ per minute, "a small amount of burst behavior is tolerated"): room for a start and
+  // a couple of reconnects (disconnect, dropped connection) in quick succession, no more.
+  "apps.connections.open": { tier: "tier1", workspace: { perMinute: 1, burst: 3 } },
   "auth.test": HUNDREDS_PER_MINUTE,
   "bookmarks.add": tier("tier2"),
   "bookmarks.edit": tier("tier2"),

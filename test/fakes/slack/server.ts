@@ -8,11 +8,13 @@
 import { escapeCommandText, manifestEscapes } from "./command-text.ts";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { loadManifest } from "../../support/manifest.ts";
 import { allowedErrors, loadSlackContract, type MethodContract, type SlackContract } from "./contract.ts";
 import { handlers, SlackError, type Args } from "./handlers.ts";
 import { effectiveLimits, RateLimiter, type RateLimitOverrides } from "./rate-limits.ts";
+import { APP_TOKEN_METHODS, createSocketModeServer, withSocketMode, type FakeSocketMode } from "./socket-mode.ts";
 import {
   bookmarksReader,
   channelsReader,
@@ -72,6 +74,12 @@ export interface FakeSlackOptions {
   triggerTtlMs?: number;
   /** Port to listen on (default: a random free port). */
   port?: number;
+  /** App-level tokens (`xapp-…`) apps.connections.open accepts (default ["xapp-1-test-token"]). */
+  appTokens?: string[];
+  /** Socket Mode is on in the app's settings (default true); off, apps.connections.open refuses. */
+  socketMode?: boolean;
+  /** How long a Socket Mode envelope waits for its ack before `ack` rejects (Slack: 3 s). Default 3000. */
+  ackDeadlineMs?: number;
 }
 
 export interface FakeSlackCall {
@@ -126,7 +134,10 @@ export interface FakeSlack {
   readonly port: number;
   readonly bot: BotIdentity;
   readonly tokens: readonly string[];
+  readonly appTokens: readonly string[];
   readonly contract: SlackContract;
+  /** Socket Mode: the WebSocket apps.connections.open hands out (socket-mode.ts). */
+  readonly socket: FakeSocketMode;
   /** Every call in completion order (cleared in place by reset()). */
   readonly calls: readonly FakeSlackCall[];
   /** Calls to one method, successful and failed. */
@@ -259,8 +270,9 @@ export function formatCalls(calls: readonly FakeSlackCall[]): string {
 }
 
 export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<FakeSlack> {
-  const contract = loadSlackContract();
+  const contract = withSocketMode(loadSlackContract());
   const tokens = [...(options.tokens ?? ["xoxb-test-token"])];
+  const appTokens = [...(options.appTokens ?? ["xapp-1-test-token"])];
   const teamId = options.teamId ?? DEFAULT_TEAM_ID;
   const domain = options.teamDomain ?? "firebreak-test";
   const bot: BotIdentity = {
@@ -292,6 +304,13 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
 
   const channels = channelsReader(state);
   const messages = messagesReader(state, channels);
+  let port = 0;
+  const socketMode = createSocketModeServer({
+    appId: bot.app_id,
+    enabled: options.socketMode ?? true,
+    ackDeadlineMs: options.ackDeadlineMs ?? 3000,
+    host: () => `127.0.0.1:${port}`,
+  });
 
   // ---- request processing -------------------------------------------------------------------
 
@@ -370,7 +389,10 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     }
 
     if (token === undefined || token === "") return slackError("not_authed");
-    if (!tokens.includes(token)) return slackError("invalid_auth");
+    const isAppToken = appTokens.includes(token);
+    if (!isAppToken && !tokens.includes(token)) return slackError("invalid_auth");
+    // An app-level token calls apps.connections.open and nothing else; a bot token cannot call it.
+    if (isAppToken !== APP_TOKEN_METHODS.has(method)) return slackError("not_allowed_token_type");
 
     const limit = rateLimits.find((r) => r.method === method && r.remaining > 0 && channelMatches(r, args));
     if (limit !== undefined) {
@@ -392,7 +414,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     if (invalid !== undefined) return invalid;
 
     try {
-      const result = handler({ state, args, scopes: granted, uploadBase: `http://127.0.0.1:${port}${UPLOAD_PATH}` });
+      const result = handler({ state, args, scopes: granted, uploadBase: `http://127.0.0.1:${port}${UPLOAD_PATH}`, socketMode });
       return { status: 200, body: { ok: true, ...result } };
     } catch (err) {
       if (!(err instanceof SlackError)) throw err;
@@ -607,6 +629,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       res.destroy();
     });
   });
+  server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => socketMode.handleUpgrade(req, socket, head));
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port ?? 0, "127.0.0.1", () => {
@@ -614,7 +637,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       resolve();
     });
   });
-  const port = (server.address() as AddressInfo).port;
+  port = (server.address() as AddressInfo).port;
 
   // ---- control API --------------------------------------------------------------------------
 
@@ -649,7 +672,9 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     port,
     bot,
     tokens,
+    appTokens,
     contract,
+    socket: socketMode.api,
     calls,
     callsTo: (method) => calls.filter((c) => c.method === method),
     requests,
@@ -745,6 +770,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       failures = [];
       globalLatency = 0;
       methodLatency.clear();
+      socketMode.reset();
     },
 
     async close() {
@@ -754,6 +780,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
         w.reject(new Error("Fake Slack closed before waitFor() was satisfied"));
       }
       waiters.clear();
+      socketMode.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
