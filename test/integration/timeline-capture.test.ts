@@ -118,7 +118,7 @@ describe("pinning a message", { shuffle: false }, () => {
     expect(entry!.occurredAt.getTime()).toBe(Math.floor(Number(ts) * 1_000));
     expect(dataOf(entry!)).toMatchObject({ authorId: "U0RESPOND1", text: "Primary <!channel> is down, promoting the replica", via: ["pin"], ts, channelId: incident.channelId });
     // The permalink is Slack's own (chat.getPermalink), not one made up.
-    const permalinkCall = slack.callsTo("chat.getPermalink").at(-1);
+    const permalinkCall = slack.callsTo("chat.getPermalink").filter((call) => call.args.message_ts === ts).at(-1);
     expect(permalinkCall?.ok).toBe(true);
     expect(dataOf(entry!).permalink).toBe((permalinkCall!.response as { permalink: string }).permalink);
     // The person who pinned is now a participant.
