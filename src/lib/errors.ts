@@ -23,7 +23,18 @@ export type ErrorCode =
  * The outside systems Firebreak calls, with the names its messages use. The
  * errors of a call to one of them name it (`vendor`); a new vendor is one line here.
  */
-export const VENDORS = { slack: "Slack", github: "GitHub", confluence: "Confluence" } as const;
+export const VENDORS = {
+  slack: "Slack",
+  github: "GitHub",
+  confluence: "Confluence",
+  pagerduty: "PagerDuty",
+  kubernetes: "Kubernetes",
+  argocd: "Argo CD",
+  unleash: "Unleash",
+  launchdarkly: "LaunchDarkly",
+  flagsmith: "Flagsmith",
+  webhook: "the remediation webhook",
+} as const;
 export type Vendor = keyof typeof VENDORS;
 
 export class FirebreakError extends Error {

@@ -2,7 +2,8 @@
  * Small pieces shared by the exporters' fake HTTP servers (test/fakes/confluence,
  * test/fakes/github): listening on 127.0.0.1, reading bodies, answering JSON.
  */
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 
 export interface RecordedRequest {
@@ -43,10 +44,15 @@ async function readBody(request: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
-/** Starts a fake on a free loopback port; every request is recorded with the answer given. */
-export async function startFake(route: Route): Promise<RunningFake> {
+export interface FakeOptions {
+  /** Serve HTTPS with this certificate (e.g. `inject("tls")`, signed by the run's CA that NODE_EXTRA_CA_CERTS trusts). */
+  tls?: { certPem: string; keyPem: string };
+}
+
+/** Starts a fake on a free loopback port (HTTP, or HTTPS with `tls`); every request is recorded with the answer given. */
+export async function startFake(route: Route, options: FakeOptions = {}): Promise<RunningFake> {
   const requests: RecordedRequest[] = [];
-  const server: Server = createServer((request: IncomingMessage, response: ServerResponse) => {
+  const listener: RequestListener = (request: IncomingMessage, response: ServerResponse) => {
     void (async () => {
       const rawBody = await readBody(request);
       const url = new URL(request.url ?? "/", "http://fake.invalid");
@@ -67,11 +73,12 @@ export async function startFake(route: Route): Promise<RunningFake> {
       response.writeHead(answer.status, { "content-type": typeof answer.body === "string" ? "text/plain; charset=utf-8" : "application/json; charset=utf-8", ...answer.headers });
       response.end(text);
     })();
-  });
+  };
+  const server: Server = options.tls ? createTlsServer({ cert: options.tls.certPem, key: options.tls.keyPem }, listener) : createServer(listener);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${options.tls ? "https" : "http"}://127.0.0.1:${port}`,
     requests,
     close: () =>
       new Promise<void>((resolve) => {

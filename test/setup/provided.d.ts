@@ -2,6 +2,7 @@
 // The import makes this file a module (so `declare module` augments vitest's types instead of
 // declaring a new module) and loads vitest's types, which an augmentation alone does not do.
 import type {} from "vitest";
+import type { TestTls } from "./tls.global.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -13,5 +14,7 @@ declare module "vitest" {
      * test/support/postgres.ts for an isolated database per file.
      */
     postgresUrl: string;
+    /** The run's private CA (trusted through NODE_EXTRA_CA_CERTS) and a certificate for 127.0.0.1 (test/setup/tls.global.ts). */
+    tls: TestTls;
   }
 }
