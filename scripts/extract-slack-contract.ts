@@ -87,6 +87,7 @@ const FAKED_METHODS = [
   "pins.remove",
   "reactions.add",
   "users.info",
+  "users.lookupByEmail",
   "usergroups.users.list",
   "views.open",
   "views.update",
@@ -239,6 +240,7 @@ const OVERRIDES: Record<(typeof FAKED_METHODS)[number], Override> = {
     required: ["user"],
     note: "Spec does not flag `user` as required; docs do.",
   },
+  "users.lookupByEmail": { botScopes: ["users:read.email"] },
   "usergroups.users.list": {
     botScopes: ["usergroups:read"],
     optional: ["team_id"],

@@ -10,6 +10,7 @@ import { catalogueOf, gather, type Core } from "./core/module.ts";
 import type { EventCatalogue } from "./events/catalogue.ts";
 import { createLifecycleBus } from "./events/lifecycle.ts";
 import { createIncidentModule } from "./incident/module.ts";
+import { createPagingModule } from "./paging/module.ts";
 import { createPostmortemModule } from "./postmortem/module.ts";
 import { createTimelineModule } from "./timeline/module.ts";
 import { FirebreakError, PermanentOutboundError, TransientOutboundError } from "./lib/errors.ts";
@@ -88,6 +89,7 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
       },
       wakeJobs: () => workerRef.current?.wake(),
       botUserId: () => identity.userId,
+      teamId: () => identity.teamId,
     };
 
     // The capabilities. A new one is its own folder plus one line here.
@@ -98,6 +100,7 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
       alert.module,
       createTimelineModule(core, incident),
       createPostmortemModule(core),
+      createPagingModule(core, incident).module,
     ] as const;
     // Does not compile while an event type lacks its kind in these modules.
     catalogueRef.current = catalogueOf(modules);

@@ -86,7 +86,28 @@ export const envSchema = z.object({
     .transform((value) => (value ?? "https://api.github.com").replace(/\/+$/, "")),
   GITHUB_LABELS: optionalString,
   EXPORT_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+  // PagerDuty: pages go out through the Events API (routing keys in the YAML); the REST key reads on-call schedules.
+  PAGERDUTY_TOKEN: optionalString,
+  PAGERDUTY_API_URL: optionalString
+    .refine((value) => value === undefined || isHttpsUrl(value), "must be an https URL such as https://api.pagerduty.com (or https://api.eu.pagerduty.com)")
+    .transform((value) => (value ?? "https://api.pagerduty.com").replace(/\/+$/, "")),
+  PAGERDUTY_EVENTS_URL: optionalString
+    .refine((value) => value === undefined || isHttpsUrl(value), "must be an https URL such as https://events.pagerduty.com (or https://events.eu.pagerduty.com)")
+    .transform((value) => (value ?? "https://events.pagerduty.com").replace(/\/+$/, "")),
+  PAGERDUTY_WEBHOOK_SECRET: optionalString.refine((value) => value === undefined || value.length >= 16, "must be the signing secret PagerDuty shows when you create the v3 webhook subscription"),
+  PAGERDUTY_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+  /** A page still not accepted this long after it was due is reported in the incident channel (and keeps being retried). */
+  PAGERDUTY_DELAY_WARNING_SECONDS: z.coerce.number().int().min(1).max(3_600).default(30),
 });
+
+function isHttpsUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === "https:" && url.hostname !== "" && url.username === "" && url.password === "" && url.search === "";
+  } catch {
+    return false;
+  }
+}
 
 function isHttpUrl(value: string): boolean {
   try {
@@ -168,6 +189,18 @@ export interface Config {
     readonly confluence: ConfluenceExportConfig | undefined;
     readonly github: GitHubExportConfig | undefined;
   };
+  readonly pagerduty: PagerDutyConfig;
+}
+
+export interface PagerDutyConfig {
+  /** REST API key (read-only is enough for on-call lookups; paging a person opens an incident, which needs write). Undefined: no on-call lookups, no `/incident page @user`. */
+  readonly token: string | undefined;
+  readonly apiUrl: string;
+  readonly eventsUrl: string;
+  /** Verifies POST /webhooks/pagerduty; undefined: that endpoint is off. */
+  readonly webhookSecret: string | undefined;
+  readonly timeoutMs: number;
+  readonly delayWarningMs: number;
 }
 
 function deepFreeze<T>(value: T): T {
@@ -263,6 +296,14 @@ export function loadConfig(source: Readonly<Record<string, string | undefined>>)
               labels: (env.GITHUB_LABELS ?? "").split(",").map((label) => label.trim()).filter((label) => label !== ""),
             }
           : undefined,
+    },
+    pagerduty: {
+      token: env.PAGERDUTY_TOKEN,
+      apiUrl: env.PAGERDUTY_API_URL,
+      eventsUrl: env.PAGERDUTY_EVENTS_URL,
+      webhookSecret: env.PAGERDUTY_WEBHOOK_SECRET,
+      timeoutMs: env.PAGERDUTY_TIMEOUT_MS,
+      delayWarningMs: env.PAGERDUTY_DELAY_WARNING_SECONDS * 1_000,
     },
   };
   return deepFreeze(config);

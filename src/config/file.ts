@@ -52,6 +52,35 @@ const alertRoute = z
   })
   .strict();
 
+const pagerDutyId = (what: string) => z.string().regex(/^P[A-Z0-9]{5,13}$/, `must be a PagerDuty ${what} id such as PABC123 (the last part of its URL)`);
+
+const servicePaging = z
+  .object({
+    /** Events API v2 integration key of the PagerDuty service (Service > Integrations > Events API V2). */
+    routingKey: z.string().regex(/^[A-Za-z0-9]{32}$/, "must be the 32-character Events API v2 integration key (Service > Integrations > Events API V2)"),
+    /** Whose level-1 on-call leads the incident. */
+    escalationPolicy: pagerDutyId("escalation policy").optional(),
+  })
+  .strict();
+
+const pagingSchema = z
+  .object({
+    /** Declaring or escalating into these severities pages. */
+    severities: z.array(severityName).default(["SEV1", "SEV2"]),
+    /** Who leads a hand-declared incident: the on-call engineer, or whoever declared it (the on-call is invited either way). Alert-declared ones always get the on-call. */
+    commander: z.enum(["oncall", "declarer"], { error: "must be oncall or declarer" }).default("oncall"),
+    /** `/incident page @user`: the PagerDuty service on which a personal page is opened, and the PagerDuty user it is opened as when the requester has no PagerDuty account. */
+    userPages: z
+      .object({
+        service: pagerDutyId("service"),
+        from: z.email("must be the email address of a PagerDuty user").optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict()
+  .prefault({});
+
 export const fileConfigSchema = z
   .object({
     incidents: z
@@ -99,6 +128,7 @@ export const fileConfigSchema = z
       })
       .strict()
       .optional(),
+    paging: pagingSchema,
     services: z
       .array(
         z
@@ -106,6 +136,7 @@ export const fileConfigSchema = z
             key: z.string().max(64, "must be at most 64 characters").regex(/^[a-z0-9][a-z0-9_-]*$/, "must be lowercase letters, digits, - or _"),
             name: z.string().min(1).max(75),
             owners: z.array(slackUserOrGroup).default([]),
+            pagerduty: servicePaging.optional(),
           })
           .strict(),
       )
@@ -147,6 +178,7 @@ export interface FileConfig {
   readonly services: RawFileConfig["services"];
   readonly alerts: AlertSettings;
   readonly timeline: RawFileConfig["timeline"];
+  readonly paging: RawFileConfig["paging"];
 }
 
 const DEFAULT_SEVERITY_MAP: Readonly<Record<string, SeverityKey>> = { critical: "SEV1", error: "SEV2", warning: "SEV3", info: "SEV4" };
@@ -177,7 +209,7 @@ function resolve(raw: RawFileConfig): FileConfig {
       autoResolve: route.autoResolve,
     })),
   };
-  return deepFreeze({ incidents: raw.incidents, severities, services: raw.services, alerts, timeline: raw.timeline });
+  return deepFreeze({ incidents: raw.incidents, severities, services: raw.services, alerts, timeline: raw.timeline, paging: raw.paging });
 }
 
 function deepFreeze<T>(value: T): T {

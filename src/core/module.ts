@@ -91,4 +91,6 @@ export interface Core {
   readonly wakeJobs: () => void;
   /** The bot's own Slack user id (from auth.test). */
   readonly botUserId: () => string;
+  /** The Slack workspace id (from auth.test), for links into Slack. */
+  readonly teamId: () => string | undefined;
 }

@@ -12,6 +12,7 @@ export type ErrorCode =
   | "incident_not_found"
   | "not_in_incident_channel"
   | "slack_api_error"
+  | "pagerduty_api_error"
   | "slack_rate_limited"
   | "rate_limited"
   | "outbound_timeout"

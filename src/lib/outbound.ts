@@ -54,8 +54,25 @@ export interface OutboundResponse {
   text: string;
 }
 
+/** One attempt on the wire: `fetch` by default; a vendor's SDK can be the transport (PagerDuty's pdjs), under the same deadline and retry policy. */
+export type Transport = (request: { url: string; method: OutboundMethod; headers: Headers; body: string | undefined; signal: AbortSignal }) => Promise<{ status: number; headers: Headers; text: string }>;
+
+export const fetchTransport: Transport = async ({ url, method, headers, body, signal }) => {
+  const response = await fetch(url, {
+    method,
+    headers,
+    ...(body !== undefined ? { body } : {}),
+    signal,
+    // A redirect means a wrong base URL (a login page, another host): report it, never follow it with our credentials.
+    redirect: "manual",
+  });
+  return { status: response.status, headers: response.headers, text: await response.text() };
+};
+
 export interface OutboundClientOptions {
   vendor: Vendor;
+  /** How an attempt goes on the wire (default `fetch`, redirects not followed). */
+  transport?: Transport;
   /** The deadline of one call: all its attempts and the waits between them. */
   timeoutMs: number;
   /** The most one attempt may take, leaving time for a retry (default: all the time left). */
@@ -79,8 +96,8 @@ export type VendorClientOptions = Omit<OutboundClientOptions, "vendor" | "header
 
 /** A vendor's client from its settings (which may carry more, e.g. credentials, that stay out of the client). */
 export function createVendorClient(vendor: Vendor, options: VendorClientOptions, headers: Readonly<Record<string, string>>): OutboundClient {
-  const { timeoutMs, attemptTimeoutMs, retries, backoffMs, now, random, sleep } = options;
-  return createOutboundClient({ vendor, timeoutMs, attemptTimeoutMs, retries, backoffMs, now, random, sleep, headers });
+  const { timeoutMs, attemptTimeoutMs, retries, backoffMs, now, random, sleep, transport } = options;
+  return createOutboundClient({ vendor, timeoutMs, attemptTimeoutMs, retries, backoffMs, now, random, sleep, transport, headers });
 }
 
 export interface OutboundClient {
@@ -119,8 +136,27 @@ function isAbort(error: unknown): boolean {
   return error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError");
 }
 
+function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
+}
+
 export function createOutboundClient(options: OutboundClientOptions): OutboundClient {
   const name = VENDORS[options.vendor];
+  const transport = options.transport ?? fetchTransport;
   const vendor = options.vendor;
   const retries = Math.max(0, options.retries ?? 2);
   const backoffMs = options.backoffMs ?? 250;
@@ -151,15 +187,10 @@ export function createOutboundClient(options: OutboundClientOptions): OutboundCl
   }
 
   async function attempt(url: string, request: OutboundRequest, signal: AbortSignal): Promise<OutboundResponse> {
-    const response = await fetch(url, {
-      method: request.method,
-      headers: headersOf(request),
-      ...(request.body !== undefined ? { body: JSON.stringify(request.body) } : {}),
-      signal,
-      // A redirect means a wrong base URL (a login page, another host): report it, never follow it with our credentials.
-      redirect: "manual",
-    });
-    const text = await response.text();
+    const body = request.body !== undefined ? JSON.stringify(request.body) : undefined;
+    // The transport may not watch the signal for the whole exchange (pdjs hands it to the request only): the deadline wins the race.
+    const response = await raceAbort(transport({ url, method: request.method, headers: headersOf(request), body, signal }), signal);
+    const text = response.text;
     let json: unknown;
     try {
       json = text === "" ? undefined : (JSON.parse(text) as unknown);

@@ -23,6 +23,10 @@ export interface SlackApi {
   usergroupMembers(usergroupId: string): Promise<string[]>;
   /** A person's display name (users.info; cached for a few minutes); undefined when Slack does not know them. */
   displayName(userId: string): Promise<string | undefined>;
+  /** A person's email (users.info, scope users:read.email); undefined when Slack does not know them or shows none. */
+  userEmail(userId: string): Promise<string | undefined>;
+  /** The Slack user with this email (users.lookupByEmail); undefined when there is none. */
+  userByEmail(email: string): Promise<string | undefined>;
   /** One message, top-level or a thread reply; undefined when it no longer exists. */
   readMessage(args: { channel: string; ts: string }): Promise<SlackMessage | undefined>;
   /** Uploads a text file and shares it in a channel (files.getUploadURLExternal, upload, files.completeUploadExternal). */
@@ -138,6 +142,25 @@ export function createSlackApi(options: SlackApiOptions): SlackApi {
       if (names.size > 5_000) names.clear();
       names.set(userId, { name, until: now() + nameCacheMs });
       return name;
+    },
+    async userEmail(userId) {
+      try {
+        const result = await call<WebAPICallResult & { user?: { deleted?: boolean; profile?: { email?: string } } }>("users.info", { user: userId });
+        const email = result.user?.deleted ? undefined : result.user?.profile?.email;
+        return typeof email === "string" && email !== "" ? email : undefined;
+      } catch (error) {
+        if (error instanceof PermanentOutboundError && error.remoteCode === "user_not_found") return undefined;
+        throw error;
+      }
+    },
+    async userByEmail(email) {
+      try {
+        const result = await call<WebAPICallResult & { user?: { id?: string; deleted?: boolean } }>("users.lookupByEmail", { email });
+        return result.user?.id && !result.user.deleted ? result.user.id : undefined;
+      } catch (error) {
+        if (error instanceof PermanentOutboundError && error.remoteCode === "users_not_found") return undefined;
+        throw error;
+      }
     },
     async authTest() {
       const result = await call<WebAPICallResult & { user_id?: string; bot_id?: string; team_id?: string }>("auth.test", {});

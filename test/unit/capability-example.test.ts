@@ -7,17 +7,17 @@ import { afterAll, describe, expect, it } from "vitest";
 
 /**
  * docs/architecture.md's worked example, compiled for real: a copy of src/
- * gets the example capability (docs/examples/paging/: one subcommand, one
- * event type, one job, one lifecycle subscriber) as src/paging/, plus ONE
+ * gets the example capability (docs/examples/statuspage/: one subcommand, one
+ * event type, one job, one lifecycle subscriber) as src/statuspage/, plus ONE
  * line in the composition root, and must type-check with no other file
  * touched. Without that line, the example's event type has no kind in the
  * catalogue and the copy must not compile.
  */
 const ROOT = resolve(import.meta.dirname, "../..");
-const EXAMPLE = join(ROOT, "docs/examples/paging");
+const EXAMPLE = join(ROOT, "docs/examples/statuspage");
 const ANCHOR = "      createPostmortemModule(core),\n";
-const MODULE_LINE = "      createPagingModule(core),\n";
-const IMPORT_LINE = 'import { createPagingModule } from "./paging/module.ts";\n';
+const MODULE_LINE = "      createStatusPageModule(core),\n";
+const IMPORT_LINE = 'import { createStatusPageModule } from "./statuspage/module.ts";\n';
 
 const run = promisify(execFile);
 const workspaces: string[] = [];
@@ -30,7 +30,7 @@ function workspace(withModuleLine: boolean): string {
   symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"), "dir");
   const tsconfig = JSON.parse(readFileSync(join(ROOT, "tsconfig.json"), "utf8")) as { include: string[] };
   writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({ ...tsconfig, include: ["src"] }));
-  for (const file of readdirSync(EXAMPLE)) cpSync(join(EXAMPLE, file), join(dir, "src/paging", file));
+  for (const file of readdirSync(EXAMPLE)) cpSync(join(EXAMPLE, file), join(dir, "src/statuspage", file));
   const app = readFileSync(join(dir, "src/app.ts"), "utf8");
   expect(app, "the composition root lists its modules after createPostmortemModule(core)").toContain(ANCHOR);
   const edited = IMPORT_LINE + (withModuleLine ? app.replace(ANCHOR, ANCHOR + MODULE_LINE) : app);

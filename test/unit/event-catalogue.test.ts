@@ -28,6 +28,13 @@ const SAMPLES: { [K in TimelineEventType]: unknown } = {
   "timeline.entry_hidden": { eventId: "12", hidden: true },
   "followup.added": { title: "Add a canary stage", ownerId: "U0BOB", dueDate: "2026-12-15", priority: "HIGH" },
   "postmortem.section_edited": { section: "what-happened", text: "A bad deploy" },
+  "page.triggered": { target: "U0ANA", targetKind: "user", again: false, message: "join please", attempts: 1 },
+  "page.delayed": { target: "Checkout", targetKind: "service", reason: "PagerDuty is asking Firebreak to slow down (429)" },
+  "page.failed": { target: "Checkout", targetKind: "service", reason: "PagerDuty refused trigger event (400): invalid routing key" },
+  "page.resolved": { target: "Checkout", targetKind: "service" },
+  "oncall.assigned": { service: "Checkout", policy: "Checkout on-call", userId: "U0ANA", name: "Ana", role: "commander" },
+  "oncall.unavailable": { service: "Checkout", policy: "PABC123", reason: "nobody is on call", person: null },
+  "pagerduty.incident": { event: "acknowledged", pagerdutyIncidentId: "PINC1", target: "Checkout", agent: "Ana", agentUserId: null, assignees: [] },
 };
 
 const TYPES = Object.keys(SAMPLES) as TimelineEventType[];

@@ -916,6 +916,13 @@ export const handlers: Record<string, Handler> = {
     return { user: userObject(user, scopes.has("users:read.email")) };
   },
 
+  "users.lookupByEmail": ({ state, args }) => {
+    const email = (str(args, "email") ?? "").toLowerCase();
+    const user = [...state.users.values()].find((candidate) => !candidate.is_bot && !candidate.deleted && candidate.email.toLowerCase() === email);
+    if (user === undefined) throw new SlackError("users_not_found");
+    return { user: userObject(user, true) };
+  },
+
   // ---- user groups --------------------------------------------------------------------------
 
   "usergroups.users.list": ({ state, args }) => {

@@ -80,6 +80,7 @@ export const METHOD_RATE_LIMITS: Readonly<Record<string, MethodRateLimit>> = {
   "reactions.add": tier("tier3"),
   "usergroups.users.list": tier("tier2"),
   "users.info": tier("tier4"),
+  "users.lookupByEmail": tier("tier3"),
   "views.open": tier("tier4"),
   "views.publish": tier("tier4"),
   "views.update": tier("tier4"),

@@ -1,0 +1,94 @@
+import { createHmac, timingSafeEqual } from "node:crypto";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { z } from "zod";
+import type { Logger } from "../lib/logger.ts";
+import type { PagingWebhookFlows } from "./acknowledge.ts";
+
+/**
+ * POST /webhooks/pagerduty: PagerDuty v3 webhooks (a "Generic Webhook (v3)"
+ * subscription on the services Firebreak pages). The body is read as bytes
+ * and its `X-PagerDuty-Signature` (`v1=<hex HMAC-SHA256 of the body>`, several
+ * during a secret rotation) checked against PAGERDUTY_WEBHOOK_SECRET before
+ * anything is parsed: 401 otherwise, and nothing stored. Then 400 for a body
+ * that is not a v3 event; 202 for an event that is recorded, and for one that
+ * concerns no page of Firebreak's or a type it does not follow (PagerDuty
+ * must not retry those); 503 with Retry-After when the database cannot take
+ * it (PagerDuty retries).
+ */
+
+/** Signature header values look like "v1=<64 hex>"; compare in constant time with each one given. */
+export function verifySignature(secret: string, body: Buffer, header: string | undefined): boolean {
+  if (!header) return false;
+  const expected = createHmac("sha256", secret).update(body).digest();
+  return header.split(",").some((part) => {
+    const match = /^\s*v1=([0-9a-f]{64})\s*$/i.exec(part);
+    if (!match?.[1]) return false;
+    const given = Buffer.from(match[1], "hex");
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  });
+}
+
+const reference = z.object({ id: z.string().optional(), summary: z.string().optional() }).loose();
+
+export const webhookSchema = z.object({
+  event: z
+    .object({
+      id: z.string().min(1).max(200),
+      event_type: z.string().min(1).max(100),
+      resource_type: z.string().optional(),
+      occurred_at: z.string().optional(),
+      agent: reference.nullable().optional(),
+      data: z
+        .object({
+          id: z.string().min(1).max(100),
+          type: z.string().optional(),
+          incident_key: z.string().max(500).nullable().optional(),
+          status: z.string().optional(),
+          assignees: z.array(reference).optional(),
+        })
+        .loose(),
+    })
+    .loose(),
+});
+
+export type PagerDutyWebhook = z.infer<typeof webhookSchema>;
+
+export interface PagerDutyWebhookDeps {
+  secret: string;
+  flows: PagingWebhookFlows;
+  logger: Logger;
+}
+
+export function registerPagerDutyWebhook(server: FastifyInstance, deps: PagerDutyWebhookDeps): void {
+  async function handle(request: FastifyRequest, reply: FastifyReply) {
+    const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+    const signature = request.headers["x-pagerduty-signature"];
+    if (!verifySignature(deps.secret, body, Array.isArray(signature) ? signature.join(",") : signature)) {
+      return reply.code(401).send({ error: "invalid_signature", message: "X-PagerDuty-Signature does not match PAGERDUTY_WEBHOOK_SECRET" });
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(body.toString("utf8"));
+    } catch {
+      return reply.code(400).send({ error: "invalid_json", message: "the body is not JSON" });
+    }
+    const parsed = webhookSchema.safeParse(json);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      return reply.code(400).send({ error: "invalid_event", message: `not a PagerDuty v3 event: ${issue ? `${issue.path.join(".")} ${issue.message}` : "unreadable"}` });
+    }
+    try {
+      const outcome = await deps.flows.receive(parsed.data);
+      return reply.code(202).send({ outcome });
+    } catch (error) {
+      deps.logger.warn({ err: error, event: parsed.data.event.id }, "a PagerDuty webhook could not be stored; answered 503 so PagerDuty retries");
+      return reply.code(503).header("retry-after", "5").send({ error: "unavailable", message: "try again shortly" });
+    }
+  }
+
+  void server.register(async (scope) => {
+    scope.removeContentTypeParser("application/json");
+    scope.addContentTypeParser("application/json", { parseAs: "buffer", bodyLimit: 256 * 1024 }, (_request, body, done) => done(null, body));
+    scope.post("/webhooks/pagerduty", handle);
+  });
+}
