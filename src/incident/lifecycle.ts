@@ -216,7 +216,8 @@ export function createIncidentLifecycle(deps: LifecycleDeps) {
         if (incident.commanderId === userId) return undefined;
         await assignRole(tx, incident.id, "COMMANDER", userId, personOf(actor));
         return {
-          changes: { commanderId: userId, ...(incident.acknowledgedAt ? {} : { acknowledgedAt: now() }) },
+          // A person handing over command acknowledges the incident; a system (paging's on-call lookup) does not: PagerDuty's acknowledgement does.
+          changes: { commanderId: userId, ...(incident.acknowledgedAt || actor.kind === "system" ? {} : { acknowledgedAt: now() }) },
           event: { type: "commander.assigned", data: { from: incident.commanderId, to: userId } },
           sync: true,
           publish: { type: "incident.role_changed", role: "COMMANDER", from: incident.commanderId, to: userId },

@@ -34,6 +34,20 @@ export const redactPaths = [
   "*.apiToken",
   "*.*.apiToken",
   "*.*.token",
+  // PagerDuty: routing keys (in the YAML and in Events API bodies), the webhook signing secret and its signatures.
+  "routingKey",
+  "*.routingKey",
+  "*.*.routingKey",
+  "routing_key",
+  "*.routing_key",
+  "*.*.routing_key",
+  "webhookSecret",
+  "*.webhookSecret",
+  "*.*.webhookSecret",
+  "secret",
+  "*.secret",
+  "headers['x-pagerduty-signature']",
+  "*.headers['x-pagerduty-signature']",
 ] as const;
 
 // Secrets can also hide inside free text (an error message quoting a URL or a
@@ -49,6 +63,9 @@ const secretPatterns: ReadonlyArray<[RegExp, string]> = [
   // GitHub tokens (classic, fine-grained, app and OAuth) and Atlassian API tokens.
   [/\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})/g, "gh?_[Redacted]"],
   [/\bATATT[A-Za-z0-9_=-]{20,}/g, "ATATT[Redacted]"],
+  // PagerDuty REST API keys as sent (`Token token=…`) and v3 webhook signatures.
+  [/(Token\s+token=)[^\s"',]+/gi, "$1[Redacted]"],
+  [/\bv1=[0-9a-f]{64}\b/gi, "v1=[Redacted]"],
 ];
 
 export function scrubSecrets(text: string): string {
@@ -56,6 +73,9 @@ export function scrubSecrets(text: string): string {
   for (const [pattern, replacement] of secretPatterns) out = out.replace(pattern, replacement);
   return out;
 }
+
+/** Keys whose values are secrets at any depth (pino's paths stop at a fixed depth; arrays of services hide deeper). */
+const SECRET_KEYS: ReadonlySet<string> = new Set(["token", "botToken", "appToken", "apiToken", "signingSecret", "webhookSecret", "secret", "password", "authorization", "routingKey", "routing_key"]);
 
 function scrubDeep(value: unknown, depth = 0): unknown {
   if (typeof value === "string") return scrubSecrets(value);
@@ -65,7 +85,7 @@ function scrubDeep(value: unknown, depth = 0): unknown {
   }
   if (Array.isArray(value)) return value.map((item) => scrubDeep(item, depth + 1));
   const out: Record<string, unknown> = {};
-  for (const [key, inner] of Object.entries(value)) out[key] = scrubDeep(inner, depth + 1);
+  for (const [key, inner] of Object.entries(value)) out[key] = SECRET_KEYS.has(key) && inner !== undefined && inner !== null ? "[Redacted]" : scrubDeep(inner, depth + 1);
   return out;
 }
 

@@ -182,7 +182,8 @@ export function createOutboundClient(options: OutboundClientOptions): OutboundCl
   function headersOf(request: OutboundRequest): Headers {
     const headers = new Headers({ accept: "application/json" });
     for (const [key, value] of Object.entries({ ...options.headers, ...request.headers })) headers.set(key, value);
-    if (request.body !== undefined) headers.set("content-type", "application/json; charset=utf-8");
+    // JSON unless the request names its own JSON flavour (LaunchDarkly's semantic patch).
+    if (request.body !== undefined && !headers.has("content-type")) headers.set("content-type", "application/json; charset=utf-8");
     return headers;
   }
 

@@ -76,9 +76,7 @@ export function createPagingWebhookFlows(deps: AcknowledgeDeps): PagingWebhookFl
           },
           private: incident.private,
         });
-        if (incident.channelId) {
-          await postEventJob.enqueue(tx, { incidentId: incident.id, eventId: String(eventId) }, jobOptions(incident, `chat.postMessage:${incident.channelId}`));
-        }
+        await postEventJob.enqueue(tx, { incidentId: incident.id, eventId: String(eventId) }, jobOptions(incident, `chat.postMessage:${incident.channelId ?? `incident:${incident.id}`}`));
         return "recorded";
       });
       if (outcome === "recorded") deps.wakeJobs();

@@ -86,8 +86,9 @@ export function createPagingFlows(deps: PagingDeps) {
   async function record<K extends PagingEventType>(tx: Db, incident: { id: string; severity: SeverityKey; channelId: string | null; private: boolean }, type: K, data: TimelineEventData[K], actorId: string | null = null) {
     const kind = PAGING_EVENTS[type];
     const eventId = await kind.record(tx, { incidentId: incident.id, source: actorId ? "SLACK" : "PAGERDUTY", actorId, data, private: incident.private });
-    if (kind.notice && incident.channelId) {
-      await postEventJob.enqueue(tx, { incidentId: incident.id, eventId: String(eventId) }, jobOptions(incident, `chat.postMessage:${incident.channelId}`));
+    // A page can be refused or late before the channel exists: the notice waits for it (the job is not ready until then).
+    if (kind.notice) {
+      await postEventJob.enqueue(tx, { incidentId: incident.id, eventId: String(eventId) }, jobOptions(incident, `chat.postMessage:${incident.channelId ?? `incident:${incident.id}`}`));
     }
   }
 

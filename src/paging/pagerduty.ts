@@ -16,7 +16,7 @@ import type { OnCallResponder, PageEvent, Pager, PagerDutyUser, UserPage } from 
  * nothing (our deadline races every attempt and aborts its signal); it
  * retries a 429 by itself, three times, after `retryTimeout` (20 s by
  * default, 1 s here, so that our deadline is not spent waiting and the queue
- * gets the 429); it reaches a server only over https (`https://${server}/…`),
+ * gets the 429), and its `requestTimeout` timer outlives the call (0 here); it reaches a server only over https (`https://${server}/…`),
  * which is why PAGERDUTY_API_URL and PAGERDUTY_EVENTS_URL must be https (a
  * private CA is trusted through NODE_EXTRA_CA_CERTS, as everywhere in Node).
  */
@@ -42,15 +42,19 @@ function answerOf(value: PdjsAnswer): { status: number; headers: Headers; text: 
 }
 
 /** Events API calls go through pdjs's `event`, REST calls through `api`; both get the attempt's signal. */
-function pdjsTransport(eventsUrl: string): Transport {
+function pdjsTransport(eventsUrl: string, token: string | undefined): Transport {
   const events = new URL(eventsUrl);
   const eventsServer = `${events.host}${events.pathname.replace(/\/+$/, "")}`;
   return async ({ url, method, headers, body, signal }) => {
-    const common = { signal, retryTimeout: PDJS_429_RETRY_MS, headers: Object.fromEntries(headers.entries()) };
+    // requestTimeout 0: pdjs's own timer aborts nothing and would outlive the call.
+    // pdjs writes Accept, Content-Type and Authorization itself; the rest (PagerDuty's `From`) is passed on.
+    const own = Object.fromEntries([...headers.entries()].filter(([name]) => !["accept", "content-type", "authorization"].includes(name)));
+    const common = { signal, retryTimeout: PDJS_429_RETRY_MS, requestTimeout: 0, headers: own };
     try {
       const answer: unknown = url.startsWith(`${events.origin}${events.pathname.replace(/\/+$/, "")}/v2/enqueue`)
         ? await event({ ...common, server: eventsServer, data: JSON.parse(body ?? "{}") as Parameters<typeof event>[0]["data"] })
-        : await api({ ...common, url, method, ...(body !== undefined ? { data: JSON.parse(body) as object } : {}) });
+        : // The REST key goes to the REST API only (pdjs writes it as `Token token=…`), never to the Events API.
+          await api({ ...common, url, method, token: token ?? "", ...(body !== undefined ? { data: JSON.parse(body) as object } : {}) });
       if (!isAnswer(answer)) throw new Error("pdjs returned no response");
       return answerOf(answer);
     } catch (error) {
@@ -80,15 +84,23 @@ function failed(operation: string, response: OutboundResponse): Error {
   return new PermanentOutboundError("pagerduty_api_error", remote, message, { vendor: "pagerduty" });
 }
 
+/** PagerDuty may quote the routing key in its answer: never repeat it (messages reach Slack, the timeline and logs). */
+function withoutKey(error: unknown, routingKey: string): unknown {
+  if (!(error instanceof Error) || !error.message.includes(routingKey)) return error;
+  const message = error.message.split(routingKey).join("[routing key]");
+  if (error instanceof PermanentOutboundError) return new PermanentOutboundError(error.code, error.remoteCode, message, { vendor: "pagerduty" });
+  if (error instanceof TransientOutboundError) return new TransientOutboundError(error.code, message, { vendor: "pagerduty" });
+  return new Error(message);
+}
+
 export interface PagerDutyClientOptions extends Pick<PagerDutyConfig, "token" | "apiUrl" | "eventsUrl" | "timeoutMs"> {
   /** Overrides for the outbound policy (tests of the client; the app uses the defaults). */
   outbound?: Omit<VendorClientOptions, "timeoutMs" | "transport">;
 }
 
 export function createPagerDuty(options: PagerDutyClientOptions): Pager {
-  const client = createVendorClient("pagerduty", { ...options.outbound, timeoutMs: options.timeoutMs, transport: pdjsTransport(options.eventsUrl) }, {
+  const client = createVendorClient("pagerduty", { ...options.outbound, timeoutMs: options.timeoutMs, transport: pdjsTransport(options.eventsUrl, options.token) }, {
     accept: "application/vnd.pagerduty+json;version=2",
-    ...(options.token ? { authorization: `Token token=${options.token}` } : {}),
   });
   const rest = (path: string) => `${options.apiUrl}/${path}`;
 
@@ -133,8 +145,13 @@ export function createPagerDuty(options: PagerDutyClientOptions): Pager {
       };
       const operation = `${page.action} event`;
       // The dedup key makes a repeated event harmless: the client may send it again.
-      const response = await client.send({ operation, method: "POST", url: `${options.eventsUrl}/v2/enqueue`, body, retryable: true });
-      if (response.status !== 202 && response.status !== 200) throw failed(operation, response);
+      let response: OutboundResponse;
+      try {
+        response = await client.send({ operation, method: "POST", url: `${options.eventsUrl}/v2/enqueue`, body, retryable: true });
+      } catch (error) {
+        throw withoutKey(error, page.routingKey);
+      }
+      if (response.status !== 202 && response.status !== 200) throw withoutKey(failed(operation, response), page.routingKey);
     },
 
     async findOnCall(escalationPolicyId: string): Promise<OnCallResponder | undefined> {

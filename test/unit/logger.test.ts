@@ -54,6 +54,21 @@ describe("log redaction", () => {
     expect(text).toContain("postgresql://firebreak:[Redacted]@db:5432/x");
   });
 
+  it("redacts PagerDuty's token, routing keys and webhook secret by key and inside text", () => {
+    const { logger, output } = capture();
+    const pdToken = "u+AbCdEfGhIjKlMnOpQr";
+    const routingKey = "R0UT1NGKEY0123456789abcdefABCDEF";
+    const webhookSecret = "whsec-9f8e7d6c5b4a39281706";
+    const signature = `v1=${"ab12".repeat(16)}`;
+    logger.info({ config: { pagerduty: { token: pdToken, webhookSecret }, services: [{ pagerduty: { routingKey } }] } }, "config");
+    logger.info({ body: { routing_key: routingKey, event_action: "trigger" }, req: { headers: { "x-pagerduty-signature": signature } } }, "event");
+    logger.warn({ err: new Error(`GET /oncalls with Token token=${pdToken} failed`) }, `signature ${signature} refused`);
+    const text = output();
+    expect(text).toContain("[Redacted]");
+    for (const secretValue of [pdToken, routingKey, webhookSecret, signature]) expect(text).not.toContain(secretValue);
+    expect(text).toContain("GET /oncalls with Token token=[Redacted] failed");
+  });
+
   it("keeps ordinary text intact", () => {
     expect(scrubSecrets("INC-12 declared by <@U123> in #inc-12")).toBe("INC-12 declared by <@U123> in #inc-12");
   });

@@ -1,0 +1,1 @@
+export { startFakeFlagsmith, type FakeFlagsmith, type FakeFlagsmithEnvironment, type FakeFlagsmithOptions } from "./server.ts";

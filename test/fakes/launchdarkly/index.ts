@@ -1,0 +1,1 @@
+export { startFakeLaunchDarkly, type Failure, type FakeLaunchDarkly, type FakeLaunchDarklyOptions } from "./server.ts";

@@ -1,0 +1,56 @@
+export {
+  startFakePagerDuty,
+  type ApiKind,
+  type FailureSpec,
+  type FakePagerDuty,
+  type FakePagerDutyOptions,
+  type FakePagerDutyRequest,
+  type RateLimit,
+  type RequestMatcher,
+  type TlsMaterial,
+  type TokenSeed,
+  type WaitOptions,
+} from "./server.ts";
+export {
+  describeErrors,
+  loadPagerDutyContract,
+  parseContract,
+  type ApiContract,
+  type ApiName,
+  type ContractPatch,
+  type OperationContract,
+  type PagerDutyContract,
+  type ParameterContract,
+} from "./contract.ts";
+export { EVENT_ANSWERS, EVENT_LIMITS, processEvent, validateEvent, type AcceptedEvent, type EventAction, type EventOutcome, type Severity } from "./events.ts";
+export { REST_HANDLERS, restError, type RestAnswer, type RestRequest } from "./rest.ts";
+export {
+  AccountState,
+  formatInZone,
+  type FakeEscalationPolicy,
+  type FakeIncident,
+  type FakeOnCall,
+  type FakeSchedule,
+  type FakeService,
+  type FakeToken,
+  type FakeUser,
+  type IncidentLogEntry,
+  type IncidentStatus,
+  type OnCallSeed,
+  type ServiceSeed,
+  type UserSeed,
+} from "./state.ts";
+export {
+  INCIDENT_WEBHOOK_EVENT_TYPES,
+  WEBHOOK_USER_AGENT,
+  applyWebhookChange,
+  incidentWebhookData,
+  signPagerDutyWebhook,
+  verifyPagerDutySignature,
+  type IncidentWebhookEventType,
+  type WebhookDelivery,
+  type WebhookEventSpec,
+  type WebhookForgery,
+  type WebhookResult,
+  type WebhookSendOptions,
+} from "./webhooks.ts";

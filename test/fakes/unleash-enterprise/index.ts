@@ -1,0 +1,1 @@
+export { startFakeUnleashEnterprise, type FakeUnleashEnterprise, type FakeUnleashEnterpriseOptions } from "./server.ts";

@@ -1,0 +1,1 @@
+export { startWebhookReceiver, type Delivery, type WebhookReceiver, type WebhookReceiverOptions } from "./server.ts";
