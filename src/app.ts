@@ -6,11 +6,12 @@ import { createMetrics } from "./http/metrics.ts";
 import { createHttpServer } from "./http/server.ts";
 import { createAlertModule } from "./alert/module.ts";
 import { systemClock, type Clock } from "./core/clock.ts";
-import { catalogueOf, gather, type Core } from "./core/module.ts";
+import { catalogueOf, gather, type Core, type HeaderIncident } from "./core/module.ts";
 import type { EventCatalogue } from "./events/catalogue.ts";
 import { createLifecycleBus } from "./events/lifecycle.ts";
 import { createIncidentModule } from "./incident/module.ts";
 import { createPagingModule } from "./paging/module.ts";
+import { createRemediationModule } from "./remediation/module.ts";
 import { createPostmortemModule } from "./postmortem/module.ts";
 import { createTimelineModule } from "./timeline/module.ts";
 import { FirebreakError, PermanentOutboundError, TransientOutboundError } from "./lib/errors.ts";
@@ -73,6 +74,7 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
     const workerRef: { current?: JobWorker } = {};
     const bus = createLifecycleBus();
     const catalogueRef: { current?: EventCatalogue } = {};
+    const headerRef: { current?: ReadonlyArray<(incident: HeaderIncident) => readonly unknown[]> } = {};
     const core: Core = {
       config,
       fileConfig,
@@ -90,6 +92,7 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
       wakeJobs: () => workerRef.current?.wake(),
       botUserId: () => identity.userId,
       teamId: () => identity.teamId,
+      headerBlocks: (incident) => (headerRef.current ?? []).flatMap((blocks) => blocks(incident)),
     };
 
     // The capabilities. A new one is its own folder plus one line here.
@@ -101,10 +104,12 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
       createTimelineModule(core, incident),
       createPostmortemModule(core),
       createPagingModule(core, incident).module,
+      createRemediationModule(core, incident).module,
     ] as const;
     // Does not compile while an event type lacks its kind in these modules.
     catalogueRef.current = catalogueOf(modules);
     const contributions = gather(modules);
+    headerRef.current = contributions.header;
     bus.subscribe(...contributions.subscribers);
 
     const worker = createJobWorker(

@@ -98,6 +98,8 @@ export const envSchema = z.object({
   PAGERDUTY_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
   /** A page still not accepted this long after it was due is reported in the incident channel (and keeps being retried). */
   PAGERDUTY_DELAY_WARNING_SECONDS: z.coerce.number().int().min(1).max(3_600).default(30),
+  /** Deadline of one remediation call (a rollback, a flag change), retries within it included. */
+  REMEDIATION_TIMEOUT_MS: z.coerce.number().int().min(1_000).max(120_000).default(20_000),
 });
 
 function isHttpsUrl(value: string): boolean {
@@ -190,6 +192,13 @@ export interface Config {
     readonly github: GitHubExportConfig | undefined;
   };
   readonly pagerduty: PagerDutyConfig;
+  readonly remediationTimeoutMs: number;
+  /**
+   * Reads a variable the YAML names for a secret (`tokenEnv: UNLEASH_ADMIN_TOKEN`), from the same
+   * snapshot of the environment as everything else; a function, so the values never appear when
+   * the configuration is printed or logged.
+   */
+  readonly secret: (name: string) => string | undefined;
 }
 
 export interface PagerDutyConfig {
@@ -247,7 +256,12 @@ export function loadConfig(source: Readonly<Record<string, string | undefined>>)
     if (problem) problems.push(problem);
   }
   if (problems.length > 0) throw new ConfigError(problems);
+  const snapshot: Readonly<Record<string, string | undefined>> = Object.freeze({ ...source });
   const config: Config = {
+    secret: (name) => {
+      const value = snapshot[name]?.trim();
+      return value === undefined || value === "" ? undefined : value;
+    },
     env: env.NODE_ENV,
     http: { host: env.HOST, port: env.PORT },
     database: env.DATABASE_URL
@@ -297,6 +311,7 @@ export function loadConfig(source: Readonly<Record<string, string | undefined>>)
             }
           : undefined,
     },
+    remediationTimeoutMs: env.REMEDIATION_TIMEOUT_MS,
     pagerduty: {
       token: env.PAGERDUTY_TOKEN,
       apiUrl: env.PAGERDUTY_API_URL,

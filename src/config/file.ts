@@ -129,6 +129,13 @@ export const fileConfigSchema = z
       .strict()
       .optional(),
     paging: pagingSchema,
+    remediation: z
+      .object({
+        /** Every action shows what it would call, and calls nothing. */
+        dryRun: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
     services: z
       .array(
         z
@@ -137,6 +144,8 @@ export const fileConfigSchema = z
             name: z.string().min(1).max(75),
             owners: z.array(slackUserOrGroup).default([]),
             pagerduty: servicePaging.optional(),
+            /** Remediation buttons: each action's own fields are checked by its kind when the remediation module starts. */
+            actions: z.array(z.record(z.string(), z.unknown())).max(10, "at most 10 actions per service (they become buttons)").default([]),
           })
           .strict(),
       )
@@ -179,6 +188,7 @@ export interface FileConfig {
   readonly alerts: AlertSettings;
   readonly timeline: RawFileConfig["timeline"];
   readonly paging: RawFileConfig["paging"];
+  readonly remediation: RawFileConfig["remediation"];
 }
 
 const DEFAULT_SEVERITY_MAP: Readonly<Record<string, SeverityKey>> = { critical: "SEV1", error: "SEV2", warning: "SEV3", info: "SEV4" };
@@ -209,7 +219,7 @@ function resolve(raw: RawFileConfig): FileConfig {
       autoResolve: route.autoResolve,
     })),
   };
-  return deepFreeze({ incidents: raw.incidents, severities, services: raw.services, alerts, timeline: raw.timeline, paging: raw.paging });
+  return deepFreeze({ incidents: raw.incidents, severities, services: raw.services, alerts, timeline: raw.timeline, paging: raw.paging, remediation: raw.remediation });
 }
 
 function deepFreeze<T>(value: T): T {

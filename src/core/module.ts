@@ -40,6 +40,8 @@ export interface ModuleContributions {
   readonly subscribers?: readonly LifecycleSubscriber[];
   /** Housekeeping run with the job worker's periodic sweep; returns how many rows it removed. */
   readonly maintenance?: ReadonlyArray<{ name: string; run(): Promise<number> }>;
+  /** Blocks under an open incident's header buttons (Block Kit, built by the module's views). */
+  readonly header?: (incident: HeaderIncident) => readonly unknown[];
 }
 
 type EventsOf<M> = M extends { readonly events?: infer K } ? keyof K & TimelineEventType : never;
@@ -58,6 +60,13 @@ export function catalogueOf<const M extends readonly AnyModule[]>(
   return Object.freeze(Object.assign({}, ...modules.map((module) => module.events ?? {})) as EventCatalogue);
 }
 
+/** What a module sees of the incident whose header it adds to. */
+export interface HeaderIncident {
+  readonly id: string;
+  readonly number: number;
+  readonly services?: readonly string[] | null | undefined;
+}
+
 /** Everything the modules declare, gathered for the composition root. */
 export function gather(modules: readonly AnyModule[]) {
   return {
@@ -67,6 +76,7 @@ export function gather(modules: readonly AnyModule[]) {
     routes: modules.flatMap((module) => (module.routes ? [module.routes] : [])),
     subscribers: modules.flatMap((module) => module.subscribers ?? []),
     maintenance: modules.flatMap((module) => module.maintenance ?? []),
+    header: modules.flatMap((module) => (module.header ? [module.header] : [])),
   };
 }
 
@@ -93,4 +103,6 @@ export interface Core {
   readonly botUserId: () => string;
   /** The Slack workspace id (from auth.test), for links into Slack. */
   readonly teamId: () => string | undefined;
+  /** The blocks the modules add to an open incident's header (each module's `header`), read when a header is built. */
+  readonly headerBlocks: (incident: HeaderIncident) => readonly unknown[];
 }

@@ -10,6 +10,7 @@ import { jobType } from "../queue/service.ts";
 import type { SlackApi } from "../slack/api.ts";
 import { snapshot, systemActor, userActor, type LifecycleBus } from "../events/lifecycle.ts";
 import type { Clock } from "../core/clock.ts";
+import type { HeaderIncident } from "../core/module.ts";
 import { incidentChannelName } from "../slack/channel-name.ts";
 import { announceJob, enqueueSync, scheduleReminder, severityPriority } from "./lifecycle-jobs.ts";
 import { type IncidentSummary } from "./models.ts";
@@ -81,6 +82,8 @@ export interface IncidentFlowDeps {
   channelPrefix: string;
   /** conversations.create is paced to this many a minute (Slack's Tier 2 is about 20). */
   channelsPerMinute: number;
+  /** Blocks other capabilities add to the header (see Core.headerBlocks). */
+  headerBlocks: (incident: HeaderIncident) => readonly unknown[];
 }
 
 /** All channel creations share one rate key: one at a time, paced, most severe first. */
@@ -283,7 +286,7 @@ export function createIncidentFlows(deps: IncidentFlowDeps) {
       if (!incident) throw new PermanentOutboundError("incident_not_found", "incident_not_found", `incident ${incidentId} does not exist`);
       if (!incident.channelId) throw new NotReadyError(`incident ${incidentId} has no channel yet`);
       if (incident.headerMessageTs) return;
-      const message = incidentHeader(incident);
+      const message = incidentHeader(incident, deps.headerBlocks(incident));
       const posted = await deps.slack.postMessage({ channel: incident.channelId, text: message.text, blocks: message.blocks });
       const channelId = incident.channelId;
       await context.complete(async (tx) => {

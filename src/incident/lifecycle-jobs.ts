@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { HeaderIncident } from "../core/module.ts";
 import { INCIDENT_EVENTS } from "./events.ts";
 import type { Db, PrismaClient } from "../db/client.ts";
 import type { FileConfig } from "../config/file.ts";
@@ -48,6 +49,8 @@ export interface LifecycleJobDeps {
   /** How each event type reads in a notice. */
   /** Every event type's kind (read when handling). */
   events: () => EventCatalogue;
+  /** Blocks other capabilities add to the header (see Core.headerBlocks). */
+  headerBlocks: (incident: HeaderIncident) => readonly unknown[];
 }
 
 export function severityPriority(severity: Severity): number {
@@ -94,7 +97,7 @@ export function createLifecycleJobs(deps: LifecycleJobDeps, now: () => Date) {
       const channel = incident.channelId;
       if (!channel) return;
       if (header && incident.headerMessageTs) {
-        const header = incidentHeader(incident);
+        const header = incidentHeader(incident, deps.headerBlocks(incident));
         await deps.slack.updateMessage({ channel, ts: incident.headerMessageTs, text: header.text, blocks: header.blocks });
       }
       const commanderName = incident.commanderId ? await deps.slack.displayName(incident.commanderId) : undefined;

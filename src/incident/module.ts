@@ -26,8 +26,9 @@ export function createIncidentModule(core: Core) {
     botUserId: core.botUserId,
     channelPrefix: fileConfig.incidents.channelPrefix,
     channelsPerMinute: core.config.slack.channelsPerMinute,
+    headerBlocks: core.headerBlocks,
   });
-  const lifecycle = createIncidentLifecycle({ prisma, slack, guard, config: fileConfig, wakeJobs, bus, clock, events: core.events });
+  const lifecycle = createIncidentLifecycle({ prisma, slack, guard, config: fileConfig, wakeJobs, bus, clock, events: core.events, headerBlocks: core.headerBlocks });
   const interactions = createIncidentInteractions({ prisma, flows, lifecycle, slack, authorizer, config: fileConfig });
 
   const module: FirebreakModule<IncidentEventType> = {

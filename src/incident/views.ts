@@ -63,7 +63,8 @@ function fallback(text: string): string {
   return safeText(text, 300);
 }
 
-export function incidentHeader(incident: IncidentDetail): SlackMessage {
+/** `extra`: blocks other capabilities add under the header's buttons while it is open (remediation's actions). */
+export function incidentHeader(incident: IncidentDetail, extra: readonly unknown[] = []): SlackMessage {
   const severity = SEVERITY_INFO[incident.severity];
   const ref = incidentRef(incident.number);
   const resolved = incident.status === "RESOLVED";
@@ -98,6 +99,7 @@ export function incidentHeader(incident: IncidentDetail): SlackMessage {
         { type: "button", action_id: ACTIONS.resolve, style: "primary", text: { type: "plain_text", text: "Resolve" }, value: incident.id },
       ],
     });
+    blocks.push(...extra);
   }
   blocks.push(
     context(

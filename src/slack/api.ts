@@ -19,7 +19,9 @@ export interface SlackApi {
   addBookmark(args: { channel: string; title: string; link: string; emoji?: string }): Promise<{ id: string }>;
   editBookmark(args: { channel: string; bookmarkId: string; title: string; link: string; emoji?: string }): Promise<void>;
   /** Opens a modal; must run within 3 s of the interaction that gave the trigger_id. */
-  openView(args: { triggerId: string; view: unknown }): Promise<void>;
+  openView(args: { triggerId: string; view: unknown }): Promise<{ viewId: string | undefined }>;
+  /** Replaces an open modal (views.update); `hash` guards against overwriting a newer version. */
+  updateView(args: { viewId: string; view: unknown; hash?: string }): Promise<void>;
   usergroupMembers(usergroupId: string): Promise<string[]>;
   /** A person's display name (users.info; cached for a few minutes); undefined when Slack does not know them. */
   displayName(userId: string): Promise<string | undefined>;
@@ -258,7 +260,11 @@ export function createSlackApi(options: SlackApiOptions): SlackApi {
       await call("bookmarks.edit", { channel_id: channel, bookmark_id: bookmarkId, title, link, ...(emoji ? { emoji } : {}) });
     },
     async openView({ triggerId, view }) {
-      await call("views.open", { trigger_id: triggerId, view });
+      const result = await call<WebAPICallResult & { view?: { id?: string } }>("views.open", { trigger_id: triggerId, view });
+      return { viewId: result.view?.id };
+    },
+    async updateView({ viewId, view, hash }) {
+      await call("views.update", { view_id: viewId, view, ...(hash ? { hash } : {}) });
     },
     async usergroupMembers(usergroupId) {
       const result = await call<WebAPICallResult & { users?: string[] }>("usergroups.users.list", { usergroup: usergroupId });

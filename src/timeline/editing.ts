@@ -116,7 +116,8 @@ export function createTimelineEditor(deps: TimelineEditorDeps) {
       if (refusal) return deps.tell(clicker.channelId, clicker.userId, refusal);
       if (verb === "edit") {
         if (!editableField(deps.events(), row.type)) return deps.tell(clicker.channelId, clicker.userId, "Only what people wrote (notes, updates, captured messages, follow-ups) can be edited; hide other entries instead.");
-        return deps.slack.openView({ triggerId: clicker.triggerId, view: editEntryModal(incidentRef(incident.number), { id: String(row.id), text: writtenText(deps.events(), row) }) });
+        await deps.slack.openView({ triggerId: clicker.triggerId, view: editEntryModal(incidentRef(incident.number), { id: String(row.id), text: writtenText(deps.events(), row) }) });
+        return;
       }
       if (verb === "hide" || verb === "show") return deps.tell(clicker.channelId, clicker.userId, await setHidden(incident.id, row.id, clicker.userId, verb === "hide"));
     },

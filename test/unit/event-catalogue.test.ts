@@ -35,6 +35,8 @@ const SAMPLES: { [K in TimelineEventType]: unknown } = {
   "oncall.assigned": { service: "Checkout", policy: "Checkout on-call", userId: "U0ANA", name: "Ana", role: "commander" },
   "oncall.unavailable": { service: "Checkout", policy: "PABC123", reason: "nobody is on call", person: null },
   "pagerduty.incident": { event: "acknowledged", pagerdutyIncidentId: "PINC1", target: "Checkout", agent: "Ana", agentUserId: null, assignees: [] },
+  "remediation.requested": { executionId: "e1", actionId: "checkout-rollback", label: "Roll back checkout-api", kind: "kubernetes", target: "prod/checkout-api", dryRun: false },
+  "remediation.finished": { executionId: "e1", actionId: "checkout-rollback", label: "Roll back checkout-api", kind: "kubernetes", target: "prod/checkout-api", status: "succeeded", summary: "Rolled back to revision 41", link: null, durationMs: 1200, dryRun: false },
 };
 
 const TYPES = Object.keys(SAMPLES) as TimelineEventType[];
@@ -72,6 +74,7 @@ describe("the event catalogue", () => {
     const editable = TYPES.filter((type) => EVENT_CATALOGUE[type].editable !== undefined).sort();
     expect(editable).toEqual(["followup.added", "message.captured", "note.added", "update.posted"]);
     const unhideable = TYPES.filter((type) => !EVENT_CATALOGUE[type].hideable).sort();
-    expect(unhideable).toEqual(["timeline.entry_edited", "timeline.entry_hidden"]);
+    // The audit trails: corrections of the timeline, and every remediation run against production.
+    expect(unhideable).toEqual(["remediation.finished", "remediation.requested", "timeline.entry_edited", "timeline.entry_hidden"]);
   });
 });

@@ -99,8 +99,8 @@ describe("config file: settings", () => {
     });
     expect(config.incidents).toEqual({ channelPrefix: "incident_2", slashCommand: "/fire", admins: ["U0ADMIN", "W0ENT", "S0ADMINS"], announcementChannel: "C0ANNOUNCE" });
     expect(config.services).toEqual([
-      { key: "checkout", name: "Checkout", owners: ["S0PAYTEAM"] },
-      { key: "search-api_v2", name: "Search API", owners: [] },
+      { key: "checkout", name: "Checkout", owners: ["S0PAYTEAM"], actions: [] },
+      { key: "search-api_v2", name: "Search API", owners: [], actions: [] },
     ]);
   });
 
@@ -188,7 +188,7 @@ describe("config file: immutability", () => {
       (config.severities.SEV1 as { updateIntervalMinutes: number }).updateIntervalMinutes = 1;
     }).toThrow(TypeError);
     expect(() => {
-      config.services.push({ key: "x", name: "X", owners: [] });
+      config.services.push({ key: "x", name: "X", owners: [], actions: [] });
     }).toThrow(TypeError);
     expect(() => {
       config.incidents.admins[0] = "U0EVIL";
@@ -232,7 +232,7 @@ describe("loading the config file", () => {
     const config = await loadFileConfig(target);
     expect(config.severities.SEV1).toEqual({ notify: [], announcementChannel: "C0ANNOUNCE", updateIntervalMinutes: 10 });
     expect(config.severities.SEV4.updateIntervalMinutes).toBe(240);
-    expect(config.services).toEqual([{ key: "checkout", name: "Checkout", owners: [] }]);
+    expect(config.services).toEqual([{ key: "checkout", name: "Checkout", owners: [], actions: [] }]);
     expect(Object.isFrozen(config.severities.SEV1)).toBe(true);
   });
 

@@ -59,7 +59,7 @@ function inputIds(modal: Modal): Array<[string | undefined, string | undefined]>
   return modal.blocks.filter((block) => block.type === "input").map((block) => [block.block_id, block.element?.action_id]);
 }
 
-const services = (count: number): FileConfig["services"] => Array.from({ length: count }, (_, i) => ({ key: `service-${i}`, name: `Service ${i}`, owners: [] }));
+const services = (count: number): FileConfig["services"] => Array.from({ length: count }, (_, i) => ({ key: `service-${i}`, name: `Service ${i}`, owners: [], actions: [] }));
 
 describe("declare modal", () => {
   it("asks for title, severity, service, description and visibility", () => {
@@ -118,7 +118,7 @@ describe("declare modal", () => {
   });
 
   it("fits long service names into option text", () => {
-    const modal = asModal(declareModal([{ key: "long", name: `${HOSTILE} ${"n".repeat(200)}`, owners: [] }], { channelId: "C0ORIGIN" }));
+    const modal = asModal(declareModal([{ key: "long", name: `${HOSTILE} ${"n".repeat(200)}`, owners: [], actions: [] }], { channelId: "C0ORIGIN" }));
     const [option] = input(modal, "service").element.options ?? [];
     expect(option?.text.text.length).toBe(75);
     expectWithinSlackLimits(modal, "modal");

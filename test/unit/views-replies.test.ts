@@ -101,8 +101,8 @@ describe("/incident list", () => {
 
 describe("/incident show", () => {
   const services = [
-    { key: "checkout", name: "Checkout", owners: [] },
-    { key: "payments", name: "Payments & <Billing>", owners: [] },
+    { key: "checkout", name: "Checkout", owners: [], actions: [] },
+    { key: "payments", name: "Payments & <Billing>", owners: [], actions: [] },
   ];
 
   it("summarises an open incident", () => {
