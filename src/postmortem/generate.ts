@@ -210,7 +210,7 @@ export function generatePostmortem(input: PostmortemInput, catalogue: EventCatal
         actionKey: r.actionKey,
         kind: r.kind,
         status: r.status,
-        statusLabel: REMEDIATION_LABEL[r.status] ?? r.status.toLowerCase(),
+        statusLabel: REMEDIATION_LABEL[r.status],
         requestedBy: person(r.requestedById),
         requestedAt,
         finishedAt: stampOrNull(r.finishedAt),

@@ -88,7 +88,8 @@ export async function loadPostmortemInput(
       })),
     ),
     remediations: incident.remediations.map((execution) => ({
-      actionKey: execution.actionKey,
+      // The label people pressed, with the action's id (the YAML may have changed since).
+      actionKey: execution.label ? `${execution.label} (${execution.actionKey})` : execution.actionKey,
       kind: execution.kind,
       status: execution.status,
       requestedById: execution.requestedById,

@@ -1,3 +1,4 @@
+import type { RemediationStatus } from "../generated/prisma/enums.ts";
 import { kindOf, readEvent, type EventCatalogue, type PostmortemLine } from "../events/catalogue.ts";
 import type { ReviewText } from "./blameless.ts";
 import {
@@ -32,13 +33,17 @@ export const PHASE_INFO: Readonly<Record<Phase, { label: string; description: st
 };
 
 /** How each remediation status reads. */
-export const REMEDIATION_LABEL: Readonly<Record<string, string>> = {
+export const REMEDIATION_LABEL: Readonly<Record<RemediationStatus, string>> = {
   REQUESTED: "requested, not run",
   DENIED: "denied",
   CANCELLED: "cancelled",
   RUNNING: "still running",
   SUCCEEDED: "succeeded",
   FAILED: "failed",
+  DRY_RUN: "dry run (nothing called)",
+  APPROVAL_REQUIRED: "needed an approval (nothing changed)",
+  REFUSED: "not run (refused)",
+  UNKNOWN: "outcome unknown (interrupted)",
 };
 
 // --- reading the event payloads (JSON from the database) defensively ---------

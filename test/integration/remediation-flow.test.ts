@@ -25,6 +25,7 @@ const UNLEASH_TOKEN_ENV = "UNLEASH_ADMIN_TOKEN";
 const ENTERPRISE_TOKEN_ENV = "UNLEASH_ENTERPRISE_TOKEN";
 const DEPLOY_SECRET = "deploy-hook-secret-5e6f7a8b9c0d1e2f";
 const FLAG = "new-checkout-flow";
+const API_TOKEN = "api-token-for-postmortems-0123456789";
 
 let slack: FakeSlack;
 let unleash: RunningUnleash;
@@ -74,6 +75,7 @@ beforeAll(async () => {
       [ENTERPRISE_TOKEN_ENV]: enterprise.token,
       DEPLOY_WEBHOOK_SECRET: DEPLOY_SECRET,
       REMEDIATION_TIMEOUT_MS: "5000",
+      API_TOKEN: API_TOKEN,
     },
   });
 }, 120_000);
@@ -237,6 +239,16 @@ describe("a feature flag in a real Unleash", () => {
       return row.status === "MONITORING" ? row : undefined;
     }, 10_000, "Monitoring");
     expect(after.mitigatedAt).not.toBeNull();
+
+    // The post-mortem lists every remediation with its outcome, and no secret.
+    const postmortem = await fetch(`${app.url}/api/incidents/${incident.number}/postmortem.md`, { headers: { authorization: `Bearer ${API_TOKEN}` } });
+    expect(postmortem.status).toBe(200);
+    const markdown = await postmortem.text();
+    const table = markdown.slice(markdown.indexOf("## Remediation actions"));
+    expect(table.match(/Disable new-checkout-flow \(checkout-flag\)/g)).toHaveLength(2);
+    expect(table).toContain("succeeded");
+    expect(markdown).toContain("Remediation succeeded: Disable new-checkout-flow");
+    expect(markdown).not.toContain(unleash.adminToken);
   }, 60_000);
 
   it("runs once on a double click and a double submit (and Slack's retry of it)", async () => {
