@@ -347,3 +347,45 @@ describe("a crash between the call and its record", () => {
     await eventually(async () => channelTexts(incident.channelId!).find((text) => text.includes("outcome unknown")), 10_000, "the channel told");
   }, 60_000);
 });
+
+describe("remediation.dryRun: true", () => {
+  it("makes every action a dry run: the confirmation says so, nothing is called", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "firebreak-dryrun-"));
+    const file = join(dir, "firebreak.yml");
+    await writeFile(
+      file,
+      `remediation:
+  dryRun: true
+services:
+  - key: checkout
+    name: Checkout
+    actions:
+      - { id: checkout-deploy-hook, label: Roll back via deploy bot, kind: webhook, url: "${receiver.url}/rollback", secretEnv: DEPLOY_WEBHOOK_SECRET }
+`,
+    );
+    const dry = await startTestApp({ slack, env: { FIREBREAK_CONFIG: file, DEPLOY_WEBHOOK_SECRET: DEPLOY_SECRET } });
+    try {
+      const deliveriesBefore = receiver.deliveries.length;
+      const title = "Checkout everything dry";
+      await sendCommand(dry.url, `declare sev2 ${title}`, { user_id: COMMANDER });
+      const incident = await eventually(async () => (await dry.database.prisma.incident.findFirst({ where: { title, headerMessageTs: { not: null } } })) ?? undefined, 15_000, "incident");
+      await dry.database.prisma.incident.update({ where: { id: incident.id }, data: { services: ["checkout"] } });
+      const reply = await sendCommand(dry.url, "mitigate", { channel_id: incident.channelId!, user_id: COMMANDER });
+      const button = buttons(reply.body)[0]!;
+      const before = modalCount();
+      const clicked = await sendBlockAction(dry.url, { user: COMMANDER, channel: incident.channelId!, messageTs: incident.headerMessageTs!, actionId: button.actionId, value: button.value, triggerId: slack.newTriggerId(COMMANDER) });
+      expect(clicked.status).toBe(200);
+      const view = await confirmation(before);
+      expect(mrkdwnTexts(view.view["blocks"]).join("\n")).toContain("Dry run");
+      await sendViewSubmission(dry.url, { user: COMMANDER, values: {}, ...fromFakeView(view) });
+      const outcome = await eventually(async () => (await dry.database.prisma.timelineEvent.findFirst({ where: { incidentId: incident.id, type: "remediation.finished" } })) ?? undefined, 15_000, "the dry run's outcome");
+      expect(outcome.data).toMatchObject({ status: "dry_run", dryRun: true });
+      expect(receiver.deliveries.length).toBe(deliveriesBefore);
+      await waitForIdleJobs(dry, 30_000);
+    } finally {
+      await dry.stop();
+      await removeDir(dry.dataDir);
+      await removeDir(dir);
+    }
+  }, 60_000);
+});
