@@ -392,6 +392,21 @@ describe("PagerDuty down or rate limiting", () => {
   });
 });
 
+describe("Slack down", () => {
+  it("never delays the page: PagerDuty has it while the channel still cannot be created", async () => {
+    // Slack answers request_timeout (transient) to the next channel creations.
+    slack.failNext("conversations.create", "request_timeout", 3);
+    await deliver(alertNotification("CheckoutDown", "checkout-slack-down"));
+    const incident = await eventually(async () => (await app.database.prisma.incident.findFirst({ where: { title: { contains: "checkout-slack-down" } } })) ?? undefined, 15_000, "the incident");
+    await pd.waitForEvent({ dedupKey: dedupKeyOf(incident.id, "checkout"), eventAction: "trigger" });
+    // The page went out before Slack let the channel be created.
+    const when = await app.database.prisma.incident.findUniqueOrThrow({ where: { id: incident.id } });
+    expect(when.channelId).toBeNull();
+    // Slack comes back: the channel follows, and the on-call engineer joins it.
+    await eventually(async () => (await app.database.prisma.incident.findUniqueOrThrow({ where: { id: incident.id } })).channelId ?? undefined, 30_000, "the channel, once Slack answers");
+  }, 60_000);
+});
+
 describe("/incident page", () => {
   it("pages another service with a message, and one person through their PagerDuty account", async () => {
     const incident = await declareByModal("Search results empty", "SEV3", "search");
