@@ -11,7 +11,7 @@
  * --check  does not write; exits 1 when the committed contract.json differs from a fresh extraction.
  *
  * The spec is from 2021 and is incomplete in places (many conversations.* arguments are not
- * flagged as required, views.* have no error list, bookmarks.* are absent, some errors Slack
+ * flagged as required, views.* have no error list, bookmarks.* and apps.connections.open are absent, some errors Slack
  * returns today such as `invalid_blocks` are missing). Everything added by hand is listed
  * per method under `handWritten`, so the provenance of each rule stays visible.
  */
@@ -97,6 +97,7 @@ const FAKED_METHODS = [
   "bookmarks.list",
   "files.getUploadURLExternal",
   "files.completeUploadExternal",
+  "apps.connections.open",
 ] as const;
 
 /**
@@ -325,6 +326,9 @@ const OVERRIDES: Record<(typeof FAKED_METHODS)[number], Override> = {
       "With channel_id the bot must be a member (not_in_channel); an invisible channel answers channel_not_found, an archived " +
       "one invalid_channel. Without channel_id the file stays private (thread_ts then needs channel_id).",
   },
+  // Socket Mode: called with the app-level token (xapp-, scope connections:write), which no bot scope
+  // grants; the fake lets an app-level token call this method and nothing else (socket-mode.ts).
+  "apps.connections.open": { botScopes: [] },
 };
 
 /**
@@ -418,6 +422,16 @@ const HAND_METHODS: Record<string, { required: string[]; optional: string[]; err
       "Not in the 2021 spec. From Slack's docs: files (a JSON array of {id, title?}) is required; channel_id shares the files " +
       "in a channel (with initial_comment, or blocks when there is no initial_comment, as the message; thread_ts to reply). " +
       "Scope files:write.",
+  },
+  "apps.connections.open": {
+    required: [],
+    optional: [],
+    errors: ["forbidden_team", "insecure_request", "invalid_auth", "missing_args", "socket_mode_not_enabled"],
+    note:
+      "Not in the 2021 spec (Socket Mode came later). From Slack's docs: no arguments; the app-level token (xapp-, scope " +
+      "connections:write) goes in the Authorization header; answers a single-use `url` (wss://…/link/?ticket=…&app_id=…). " +
+      "Tier 1. socket_mode_not_enabled is the fake's own name for 'Socket Mode is off in the app's settings', for which " +
+      "Slack documents no error code (see test/fakes/slack/socket-mode.ts).",
   },
 };
 

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { SocketModeClient } from "@slack/socket-mode";
 import { WebClient } from "@slack/web-api";
-import { startFakeSlack, type FakeSlack, type FakeSlackOptions } from "./index.ts";
+import { APPS_CONNECTIONS_OPEN_CONTRACT, loadSlackContract, startFakeSlack, type FakeSlack, type FakeSlackOptions } from "./index.ts";
 import { failure, silentLogger } from "./test-client.ts";
 
 const APP_TOKEN = "xapp-1-test-token";
@@ -143,6 +143,22 @@ describe("fake Slack Socket Mode: apps.connections.open", () => {
     await expect(client.start()).rejects.toMatchObject({ data: { error: "socket_mode_not_enabled" } });
   });
 
+  it("follows contract.json, where the method is hand-written from Slack's docs (the 2021 spec lacks it)", async () => {
+    const contract = loadSlackContract();
+    expect(contract.knownMethods).toContain("apps.connections.open");
+    expect(contract.methods["apps.connections.open"]).toMatchObject({ source: "hand-written", required: [], optional: [], botScopes: [] });
+    expect(contract.methods["apps.connections.open"]?.errors).toEqual(expect.arrayContaining(["invalid_auth", "missing_args", "socket_mode_not_enabled"]));
+    expect(APPS_CONNECTIONS_OPEN_CONTRACT).toBe(contract.methods["apps.connections.open"]);
+
+    // The fake answers only what the contract allows: an error Slack lists for the method, or a common one.
+    const slack = await fake();
+    expect(() => slack.failNext("apps.connections.open", "channel_not_found")).toThrow(/does not answer apps.connections.open with "channel_not_found"/);
+    slack.failNext("apps.connections.open", "internal_error");
+    const web = new WebClient(APP_TOKEN, { slackApiUrl: slack.url, logger: silentLogger, retryConfig: { retries: 0 } });
+    expect((await failure(web.apps.connections.open())).error).toBe("internal_error");
+    expect((await web.apps.connections.open()).ok).toBe(true);
+  });
+
   it("is Tier 1: a few reconnects in a burst, then HTTP 429", async () => {
     const slack = await fake();
     const web = new WebClient(APP_TOKEN, { slackApiUrl: slack.url, logger: silentLogger, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true });
@@ -225,6 +241,31 @@ describe("fake Slack Socket Mode: envelopes and acks through the real SocketMode
     expect(await again.ack).toMatchObject({ envelopeId: delivery.envelopeId, retryAttempt: 1, late: false });
   });
 
+  it("an ack answers the delivery made on its own connection, even after a redelivery went to another one", async () => {
+    const slack = await fake();
+    const a = socketClient(slack);
+    const b = socketClient(slack);
+    const receivedA = collect(a);
+    const receivedB = collect(b);
+    await a.start();
+    await b.start();
+    const [idA, idB] = slack.socket.connectionIds();
+
+    const first = await slack.socket.send("events_api", { type: "event_callback", event: { type: "app_mention" } }, { connection: idA });
+    const again = await slack.socket.redeliver(first.envelopeId, { connection: idB });
+    expect([first.connection, again.connection]).toEqual([idA, idB]);
+    // The first delivery's ack was superseded by the redelivery (Slack gave up on it).
+    await expect(first.ack).rejects.toThrow(/redelivered before it was acked/);
+    await (await receivedB.next(1)).ack();
+    await (await receivedA.next(1)).ack();
+    expect(await again.ack).toMatchObject({ connection: idB, retryAttempt: 1, late: false });
+    await vi.waitFor(() => expect(slack.socket.acks).toHaveLength(2));
+    expect(slack.socket.acks.map((ack) => [ack.connection, ack.retryAttempt, ack.late])).toEqual([
+      [idB, 1, false],
+      [idA, 0, true],
+    ]);
+  });
+
   it("spreads envelopes round-robin over open connections; hello counts them", async () => {
     const slack = await fake();
     const a = socketClient(slack);
@@ -238,8 +279,9 @@ describe("fake Slack Socket Mode: envelopes and acks through the real SocketMode
 
     const one = await slack.socket.send("slash_commands", SLASH_COMMAND);
     const two = await slack.socket.send("slash_commands", SLASH_COMMAND);
-    const connections = [(await one.ack).connection, (await two.ack).connection].sort();
-    expect(connections).toEqual(slack.socket.connectionIds().sort());
+    const connections = [(await one.ack).connection, (await two.ack).connection];
+    expect(connections).toEqual([one.connection, two.connection]);
+    expect([...connections].sort()).toEqual(slack.socket.connectionIds().sort());
   });
 });
 
@@ -291,6 +333,38 @@ describe("fake Slack Socket Mode: disconnects", () => {
     await slack.socket.waitForConnections(1);
     await reconnected;
     expect(slack.socket.connectionIds()).not.toContain(firstId);
+  });
+
+  it("refuseConnections: handshakes answer 503 (recorded, the ticket spent) until turned off; open connections stay", async () => {
+    const slack = await fake({ rateLimits: false });
+    const open = socketClient(slack);
+    await open.start();
+    const [kept] = slack.socket.connectionIds();
+
+    slack.socket.refuseConnections(true);
+    const refused = socketClient(slack, APP_TOKEN, false);
+    await expect(refused.start()).rejects.toBeUndefined(); // the client rejects with no reason when the socket fails
+    expect(slack.socket.refusals).toEqual([{ at: expect.any(Number) as number, status: 503 }]);
+    expect(slack.socket.connectionIds()).toEqual([kept]);
+
+    // Node's own WebSocket client sees the handshake fail.
+    const web = new WebClient(APP_TOKEN, { slackApiUrl: slack.url, logger: silentLogger, retryConfig: { retries: 0 } });
+    const url = (await web.apps.connections.open()).url ?? "";
+    slack.socket.refuseConnections(true, 500);
+    const ws = new WebSocket(url);
+    await new Promise<void>((resolve) => ws.addEventListener("error", () => resolve(), { once: true }));
+    expect(slack.socket.refusals.map((r) => r.status)).toEqual([503, 500]);
+    expect(() => slack.socket.refuseConnections(true, 200)).toThrow(/not an HTTP error status/);
+
+    slack.socket.refuseConnections(false);
+    const later = socketClient(slack, APP_TOKEN, false);
+    await later.start();
+    expect(slack.socket.connections()).toBe(2);
+    // The refused handshake's ticket cannot be used again.
+    const reused = new WebSocket(url);
+    await new Promise<void>((resolve) => reused.addEventListener("error", () => resolve(), { once: true }));
+    expect(slack.socket.connections()).toBe(2);
+    expect(slack.socket.refusals).toHaveLength(2);
   });
 
   it("send() with no open connection rejects at once", async () => {

@@ -7,15 +7,20 @@
  *   slack.socket.send("slash_commands", payload) -> {"envelope_id","type","payload","accepts_response_payload",…}
  *   the app acks                                   <- {"envelope_id":"…","payload":{…}?}   (within 3 s)
  *   slack.socket.disconnect()                      -> {"type":"disconnect","reason":"refresh_requested",…}
+ *   slack.socket.drop()                            -> the TCP connection ends, no close frame
+ *   slack.socket.refuseConnections(true)           -> handshakes answered 503 until turned off (`refusals` records them)
+ *
+ * apps.connections.open's contract (errors, no arguments) is in contract.json like every other
+ * method's, hand-written in scripts/extract-slack-contract.ts (Slack's 2021 spec predates it).
  *
  * No `ws` package is installed (@slack/socket-mode 3 uses undici's WebSocket client), and Node has
  * no WebSocket server: this file speaks the little of RFC 6455 a server needs (handshake, frames,
  * ping/pong, close handshake) on the HTTP server's `upgrade` event.
  */
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import type { IncomingMessage } from "node:http";
+import { STATUS_CODES, type IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import type { MethodContract, SlackContract } from "./contract.ts";
+import { loadSlackContract, type MethodContract, type SlackContract } from "./contract.ts";
 import { SlackError } from "./handlers.ts";
 
 export const APPS_CONNECTIONS_OPEN = "apps.connections.open";
@@ -31,33 +36,28 @@ export const APP_TOKEN_METHODS: ReadonlySet<string> = new Set([APPS_CONNECTIONS_
 export const SOCKET_MODE_DISABLED_ERROR = "socket_mode_not_enabled";
 
 /**
- * apps.connections.open is absent from Slack's 2021 OpenAPI spec, so contract.json lacks it; this
- * hand-written entry follows docs.slack.dev/reference/methods/apps.connections.open (no arguments,
- * no bot scopes: the app-level token needs `connections:write`, which bot scopes never grant).
- * TODO: move into scripts/extract-slack-contract.ts's SUPPLEMENT and regenerate contract.json.
+ * The contract's apps.connections.open (absent from Slack's 2021 OpenAPI spec: it is hand-written
+ * in scripts/extract-slack-contract.ts's HAND_METHODS, from Slack's method docs, and generated
+ * into contract.json like every other method). Throws when contract.json predates it.
  */
-export const APPS_CONNECTIONS_OPEN_CONTRACT: MethodContract = {
-  source: "hand-written",
-  docs: "https://docs.slack.dev/reference/methods/apps.connections.open",
-  required: [],
-  optional: [],
-  errors: ["invalid_auth", "not_authed", "not_allowed_token_type", "forbidden_team", "missing_args", SOCKET_MODE_DISABLED_ERROR],
-  scopes: [],
-  botScopes: [],
-  jsonArgs: [],
-  requireOneOf: [],
-  missingArgErrors: {},
-  handWritten: { note: "Not in the 2021 OpenAPI spec (Socket Mode came later); see test/fakes/slack/socket-mode.ts." },
-};
+function appsConnectionsOpen(contract: SlackContract): MethodContract {
+  const entry = contract.methods[APPS_CONNECTIONS_OPEN];
+  if (entry === undefined || !contract.knownMethods.includes(APPS_CONNECTIONS_OPEN)) {
+    throw new Error(`test/fakes/slack/contract.json lacks ${APPS_CONNECTIONS_OPEN}: run npx tsx scripts/extract-slack-contract.ts`);
+  }
+  if (!entry.errors.includes(SOCKET_MODE_DISABLED_ERROR)) {
+    throw new Error(`contract.json's ${APPS_CONNECTIONS_OPEN} does not list ${SOCKET_MODE_DISABLED_ERROR}: run npx tsx scripts/extract-slack-contract.ts`);
+  }
+  return entry;
+}
 
-/** contract.json plus apps.connections.open (see APPS_CONNECTIONS_OPEN_CONTRACT). */
+/** contract.json's entry for apps.connections.open (read from contract.json, not written here). */
+export const APPS_CONNECTIONS_OPEN_CONTRACT: MethodContract = appsConnectionsOpen(loadSlackContract());
+
+/** The contract, checked to carry apps.connections.open (contract.json has it since it was regenerated). */
 export function withSocketMode(contract: SlackContract): SlackContract {
-  if (contract.methods[APPS_CONNECTIONS_OPEN] !== undefined) return contract;
-  return {
-    ...contract,
-    knownMethods: [...contract.knownMethods, APPS_CONNECTIONS_OPEN],
-    methods: { ...contract.methods, [APPS_CONNECTIONS_OPEN]: APPS_CONNECTIONS_OPEN_CONTRACT },
-  };
+  appsConnectionsOpen(contract);
+  return contract;
 }
 
 export type EnvelopeType = "slash_commands" | "interactive" | "events_api";
@@ -88,12 +88,18 @@ export interface AckRecord {
   at: number;
   /** Which delivery it answered (0 = first, 1 = first redelivery...). */
   retryAttempt: number;
-  /** True when it arrived after the ack deadline (Slack has given up on it by then). */
+  /**
+   * True when no delivery of the envelope was waiting for it: it arrived after the ack deadline
+   * (Slack has given up on it by then), or after another copy's ack already answered the latest
+   * delivery (two connections raced on a redelivered envelope).
+   */
   late: boolean;
 }
 
 export interface Delivery {
   envelopeId: string;
+  /** The connection it was sent on. */
+  connection: number;
   /** Resolves with the ack; rejects if none arrives within the ack deadline (Slack: 3 s). */
   ack: Promise<AckRecord>;
 }
@@ -111,6 +117,14 @@ export interface ConnectionRecord {
   pings: number;
 }
 
+/** A WebSocket handshake the fake refused (see `refuseConnections`). */
+export interface RefusalRecord {
+  /** Epoch ms. */
+  at: number;
+  /** The HTTP status the handshake was answered with. */
+  status: number;
+}
+
 export interface FakeSocketMode {
   /** Open connections (hello sent, not closed). */
   connections(): number;
@@ -122,6 +136,15 @@ export interface FakeSocketMode {
   readonly envelopes: readonly Envelope[];
   /** Every ack received, in order (late ones too, flagged). */
   readonly acks: readonly AckRecord[];
+  /** Handshakes refused while `refuseConnections` was on, in order (cleared by reset()). */
+  readonly refusals: readonly RefusalRecord[];
+  /**
+   * While on, every WebSocket handshake is answered with HTTP `status` (default 503) instead of
+   * opening a connection, as when Slack's socket endpoint is unavailable (apps.connections.open
+   * still hands out URLs; its ticket is spent). Connections already open stay open. Off again, the
+   * next handshake succeeds. reset() turns it off.
+   */
+  refuseConnections(on: boolean, status?: number): void;
   /** Sends an envelope to one open connection (round-robin, as Slack spreads payloads). Rejects when none is open. */
   send(type: EnvelopeType, payload: Record<string, unknown>, options?: SendOptions): Promise<Delivery>;
   /** Sends an envelope again, as Slack retries an unacked one: same envelope_id, retry_attempt + 1, retry_reason "timeout". */
@@ -349,6 +372,10 @@ export function createSocketModeServer(options: SocketModeOptions): SocketModeSe
   const history: ConnectionRecord[] = [];
   const envelopes: Envelope[] = [];
   const acks: AckRecord[] = [];
+  const refusals: RefusalRecord[] = [];
+  let refusing: number | undefined;
+  /** envelope_id -> connection id -> the retry_attempt last sent on that connection. */
+  const sentOn = new Map<string, Map<number, number>>();
   const pending = new Map<string, PendingAck>();
   const waiters = new Set<StateWaiter>();
   let nextConnectionId = 1;
@@ -395,12 +422,14 @@ export function createSocketModeServer(options: SocketModeOptions): SocketModeSe
     const payload = message["payload"];
     const waiting = pending.get(envelopeId);
     const known = waiting?.envelope ?? [...envelopes].reverse().find((e) => e.envelope_id === envelopeId);
+    // An ack answers the delivery made on its own connection (a redelivery may have gone elsewhere).
+    const attempt = sentOn.get(envelopeId)?.get(conn.id) ?? known?.retry_attempt ?? 0;
     const ack: AckRecord = {
       envelopeId,
       ...(isRecord(payload) ? { payload } : {}),
       connection: conn.id,
       at: Date.now(),
-      retryAttempt: known?.retry_attempt ?? 0,
+      retryAttempt: attempt,
       late: waiting === undefined,
     };
     acks.push(ack);
@@ -446,6 +475,9 @@ export function createSocketModeServer(options: SocketModeOptions): SocketModeSe
       previous.reject(new Error(`Fake Slack Socket Mode: envelope ${envelope.envelope_id} was redelivered before it was acked`));
     }
     envelopes.push(envelope);
+    const on = sentOn.get(envelope.envelope_id) ?? new Map<number, number>();
+    on.set(conn.id, envelope.retry_attempt);
+    sentOn.set(envelope.envelope_id, on);
     const ack = new Promise<AckRecord>((resolve, rejectAck) => {
       const timer = setTimeout(() => {
         pending.delete(envelope.envelope_id);
@@ -460,7 +492,7 @@ export function createSocketModeServer(options: SocketModeOptions): SocketModeSe
     // A test that does not await the ack must not fail on an unhandled rejection; one that does still sees it.
     ack.catch(() => undefined);
     await conn.sendJson(envelope);
-    return { envelopeId: envelope.envelope_id, ack };
+    return { envelopeId: envelope.envelope_id, connection: conn.id, ack };
   }
 
   const api: FakeSocketMode = {
@@ -469,6 +501,14 @@ export function createSocketModeServer(options: SocketModeOptions): SocketModeSe
     history,
     envelopes,
     acks,
+    refusals,
+
+    refuseConnections(on, status = 503) {
+      if (on && (!Number.isInteger(status) || status < 400 || status > 599)) {
+        throw new TypeError(`Fake Slack Socket Mode: refuseConnections: ${status} is not an HTTP error status`);
+      }
+      refusing = on ? status : undefined;
+    },
 
     send(type, payload, sendOptions = {}) {
       const envelope: Envelope = {
@@ -562,6 +602,12 @@ export function createSocketModeServer(options: SocketModeOptions): SocketModeSe
         reject(socket, "401 Unauthorized");
         return;
       }
+      if (refusing !== undefined) {
+        refusals.push({ at: Date.now(), status: refusing });
+        reject(socket, `${refusing} ${STATUS_CODES[refusing] ?? "Error"}`);
+        notify();
+        return;
+      }
       const accept = createHash("sha1").update(key + WS_GUID).digest("base64");
       socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
       const record: ConnectionRecord = { id: nextConnectionId++, openedAt: Date.now(), received: [], pings: 0 };
@@ -582,6 +628,9 @@ export function createSocketModeServer(options: SocketModeOptions): SocketModeSe
     reset() {
       envelopes.length = 0;
       acks.length = 0;
+      refusals.length = 0;
+      refusing = undefined;
+      sentOn.clear();
       for (const p of pending.values()) clearTimeout(p.timer);
       pending.clear();
       const kept = history.filter((r) => r.closedAt === undefined);
