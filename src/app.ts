@@ -3,6 +3,7 @@ import type { Config } from "./config/env.ts";
 import { loadFileConfig, type FileConfig } from "./config/file.ts";
 import { DEFAULT_MIGRATIONS_DIR, openDatabase, type Database } from "./db/client.ts";
 import { createMetrics } from "./http/metrics.ts";
+import { registerStateMetrics } from "./http/state-metrics.ts";
 import { createHttpServer } from "./http/server.ts";
 import { createAlertModule } from "./alert/module.ts";
 import { systemClock, type Clock } from "./core/clock.ts";
@@ -146,6 +147,7 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
       await database.ping(1_000);
       if (receiver instanceof SlackSocketReceiver && !receiver.connected()) throw new Error("no Socket Mode connection to Slack is open");
     };
+    registerStateMetrics(metrics.registry, database.prisma);
     const server = createHttpServer({ logger, metrics, checkReady });
     if (receiver instanceof SlackReceiver) receiver.register(server);
     for (const register of contributions.routes) register(server);

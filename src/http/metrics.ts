@@ -7,6 +7,7 @@ export interface Metrics {
   readonly jobOutcomes: Counter<"kind" | "outcome">;
   readonly incidentsDeclared: Counter<"severity" | "source">;
   readonly slackCalls: Counter<"method" | "outcome">;
+  readonly slackCallDuration: Histogram<"method">;
   readonly slackSocketReconnects: Counter;
 }
 
@@ -45,6 +46,13 @@ export function createMetrics(): Metrics {
       name: "firebreak_slack_api_calls_total",
       help: "Slack Web API calls made by the job worker",
       labelNames: ["method", "outcome"],
+      registers: [registry],
+    }),
+    slackCallDuration: new Histogram({
+      name: "firebreak_slack_api_call_duration_seconds",
+      help: "Slack Web API call duration (all attempts of one call), by method",
+      labelNames: ["method"],
+      buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [registry],
     }),
     slackSocketReconnects: new Counter({

@@ -64,7 +64,7 @@ export interface SlackApiOptions {
   apiUrl: string;
   timeoutMs: number;
   logger: Logger;
-  metrics?: Pick<Metrics, "slackCalls">;
+  metrics?: Pick<Metrics, "slackCalls" | "slackCallDuration">;
   /** How long a display name is reused (default 5 minutes). */
   nameCacheMs?: number;
   now?: () => number;
@@ -114,6 +114,7 @@ export function createSlackApi(options: SlackApiOptions): SlackApi {
   });
 
   async function call<T extends WebAPICallResult>(method: string, args: Record<string, unknown>): Promise<T> {
+    const end = options.metrics?.slackCallDuration.startTimer({ method });
     try {
       const result = (await client.apiCall(method, args)) as T;
       options.metrics?.slackCalls.inc({ method, outcome: "ok" });
@@ -122,6 +123,8 @@ export function createSlackApi(options: SlackApiOptions): SlackApi {
       const mapped = toOutboundError(method, error);
       options.metrics?.slackCalls.inc({ method, outcome: mapped instanceof RateLimitedError ? "rate_limited" : "error" });
       throw mapped;
+    } finally {
+      end?.();
     }
   }
 

@@ -353,6 +353,11 @@ describe("PagerDuty down or rate limiting", () => {
     expect(pd.events.filter((event) => event.dedupKey === dedupKey)).toHaveLength(0);
     expect(pd.requests.some((request) => request.api === "events" && request.injected === "outage")).toBe(true);
     await channelSays(incident.channelId!, "has not gone out yet");
+    // What an SRE alerts on: a page PagerDuty has not accepted, and an open SEV1.
+    const metrics = await (await fetch(`${app.url}/metrics`)).text();
+    expect(metrics).toMatch(/^firebreak_pages_pending [1-9]\d*$/m);
+    expect(metrics).toMatch(/^firebreak_incidents_open\{severity="SEV1",status="INVESTIGATING"\} [1-9]\d*$/m);
+    expect(metrics).toMatch(/^firebreak_jobs_pending\{kind="paging.send",state="(due|scheduled|running)"\} [1-9]\d*$/m);
 
     // Firebreak restarts while the page is pending.
     await app.stop();
