@@ -287,7 +287,8 @@ export function createPagingFlows(deps: PagingDeps) {
       const policy = service?.pagerduty?.escalationPolicy;
       if (!incident || !service || !policy) return;
       // The commander and the invite need the channel; the page itself never waits for it.
-      if (!incident.channelId) throw new NotReadyError(`incident ${incidentId} has no channel yet`);
+      // Channels come within a few hundred ms: look again soon rather than after NotReadyError's default 2 s.
+      if (!incident.channelId) throw new NotReadyError(`incident ${incidentId} has no channel yet`, 300);
       let person: string | null = null;
       let policyName = policy;
       const unavailable = async (reason: string) => {
