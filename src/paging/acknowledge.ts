@@ -4,7 +4,7 @@ import { claimIdempotencyKey, lockIncident } from "../incident/service.ts";
 import type { FileConfig } from "../config/file.ts";
 import type { Clock } from "../core/clock.ts";
 import { PAGING_EVENTS } from "./events.ts";
-import type { PagerDutyWebhook } from "./webhook.ts";
+import type { PagerDutyWebhook } from "./models.ts";
 
 /**
  * What PagerDuty tells Firebreak about its pages (v3 webhooks): recorded on

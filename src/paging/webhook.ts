@@ -1,8 +1,8 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { z } from "zod";
 import type { Logger } from "../lib/logger.ts";
 import type { PagingWebhookFlows } from "./acknowledge.ts";
+import { webhookSchema } from "./models.ts";
 
 /**
  * POST /webhooks/pagerduty: PagerDuty v3 webhooks (a "Generic Webhook (v3)"
@@ -28,30 +28,7 @@ export function verifySignature(secret: string, body: Buffer, header: string | u
   });
 }
 
-const reference = z.object({ id: z.string().optional(), summary: z.string().optional() }).loose();
 
-export const webhookSchema = z.object({
-  event: z
-    .object({
-      id: z.string().min(1).max(200),
-      event_type: z.string().min(1).max(100),
-      resource_type: z.string().optional(),
-      occurred_at: z.string().optional(),
-      agent: reference.nullable().optional(),
-      data: z
-        .object({
-          id: z.string().min(1).max(100),
-          type: z.string().optional(),
-          incident_key: z.string().max(500).nullable().optional(),
-          status: z.string().optional(),
-          assignees: z.array(reference).optional(),
-        })
-        .loose(),
-    })
-    .loose(),
-});
-
-export type PagerDutyWebhook = z.infer<typeof webhookSchema>;
 
 export interface PagerDutyWebhookDeps {
   secret: string;
