@@ -5,7 +5,7 @@
 // NODE_EXTRA_CA_CERTS, set here before the test workers start, so both `fetch` (undici) and
 // node:https (pdjs) in the workers and every process they spawn trust it, and nothing in src/
 // knows it is being tested. Tests read the PEMs with `inject("tls")`.
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import selfsigned from "selfsigned";
@@ -43,7 +43,13 @@ export async function createTestTls(dir: string): Promise<TestTls> {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const dir = await mkdtemp(path.join(tmpdir(), "fb-tls-"));
   const tls = await createTestTls(dir);
-  process.env.NODE_EXTRA_CA_CERTS = tls.caPath;
+  // Added to what the machine already trusts this way (a corporate or sandbox proxy's CA, through
+  // which the npm registry may be reached), never instead of it.
+  const existing = process.env.NODE_EXTRA_CA_CERTS;
+  const inherited = existing ? await readFile(existing, "utf8").catch(() => "") : "";
+  const bundle = path.join(dir, "extra-ca-bundle.pem");
+  await writeFile(bundle, `${inherited.trimEnd()}${inherited ? "\n" : ""}${tls.caPem}`);
+  process.env.NODE_EXTRA_CA_CERTS = bundle;
   project.provide("tls", tls);
   return async () => {
     await rm(dir, { recursive: true, force: true });
