@@ -1,10 +1,10 @@
 // kind: argocd against a fake Argo CD API server over HTTPS (the run's test CA, trusted through
 // NODE_EXTRA_CA_CERTS as a self-hoster's corporate CA would be).
-import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
-import type { ExecutionContext, Outcome, Preview } from "../../../src/remediation/ports.ts";
+import type { Outcome, Preview } from "../../../src/remediation/ports.ts";
 import { argocdProvider, type ArgoCdAction } from "../../../src/remediation/providers/argocd.ts";
 import { startFakeArgoCd, type FakeArgoCd } from "../../fakes/argocd/index.ts";
+import { executionContext } from "../../support/remediation.ts";
 
 const READ_ONLY = "fake-argocd-readonly.eyJzdWIiOiJ2aWV3ZXIifQ.c2ln";
 const SHA = { a: "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1", b: "b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2", c: "c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3" };
@@ -23,13 +23,7 @@ const action = (overrides: Partial<ArgoCdAction> = {}): ArgoCdAction => ({
   ...overrides,
 });
 
-const context = (overrides: Partial<ExecutionContext> = {}): ExecutionContext => ({
-  incident: { number: 42, title: "Checkout errors", severity: "SEV1", channelId: "C0INC42", channelName: "inc-42-checkout" },
-  confirmedBy: { userId: "U0ALICE", name: "alice" },
-  idempotencyKey: randomUUID(),
-  dryRun: false,
-  ...overrides,
-});
+const context = executionContext;
 
 const provider = (timeoutMs = 5_000) => argocdProvider.create({ secrets: (name) => env[name], timeoutMs });
 const posts = () => fake.requests.filter((request) => request.method === "POST");

@@ -1,10 +1,10 @@
 // kind: github-actions against a fake GitHub Actions API over HTTPS (the run's test CA), playing
 // GitHub.com (dispatch answers the run) and an older GitHub Enterprise Server (204, run listed).
-import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
-import type { ExecutionContext, Outcome, Preview } from "../../../src/remediation/ports.ts";
+import type { Outcome, Preview } from "../../../src/remediation/ports.ts";
 import { githubActionsProvider, resolveInputs, type GitHubActionsAction } from "../../../src/remediation/providers/github-actions.ts";
 import { startFakeGitHubActions, type FakeGitHubActions } from "../../fakes/github-actions/index.ts";
+import { executionContext } from "../../support/remediation.ts";
 
 const READ_ONLY = "github_pat_11READONLY000000000000_zyxwvutsrqponmlkjihgfedcba9876543210";
 const OTHER_REPO = "github_pat_11OTHERREPO00000000000_zyxwvutsrqponmlkjihgfedcba9876543210";
@@ -26,13 +26,7 @@ const action = (overrides: Partial<GitHubActionsAction> = {}): GitHubActionsActi
   ...overrides,
 });
 
-const context = (overrides: Partial<ExecutionContext> = {}): ExecutionContext => ({
-  incident: { number: 42, title: "Checkout errors", severity: "SEV1", channelId: "C0INC42", channelName: "inc-42-checkout" },
-  confirmedBy: { userId: "U0ALICE", name: "alice" },
-  idempotencyKey: randomUUID(),
-  dryRun: false,
-  ...overrides,
-});
+const context = executionContext;
 
 const provider = (timeoutMs = 5_000) => githubActionsProvider.create({ secrets: (name) => env[name], timeoutMs });
 const posts = () => fake.requests.filter((request) => request.method === "POST");

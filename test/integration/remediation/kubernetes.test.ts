@@ -5,10 +5,11 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
-import type { ExecutionContext, Outcome, Preview } from "../../../src/remediation/ports.ts";
+import type { Outcome, Preview } from "../../../src/remediation/ports.ts";
 import { EXECUTION_ANNOTATION, kubernetesProvider, type KubernetesAction } from "../../../src/remediation/providers/kubernetes.ts";
 import { startFakeKubernetes, type FakeKubernetes, type ReplicaSet } from "../../fakes/kubernetes/index.ts";
 import { createTestTls } from "../../setup/tls.global.ts";
+import { executionContext } from "../../support/remediation.ts";
 
 const tls = inject("tls");
 const READ_ONLY = "fake-k8s-readonly-token-51c0ffee";
@@ -28,13 +29,7 @@ const action = (overrides: Partial<KubernetesAction> = {}): KubernetesAction => 
   ...overrides,
 });
 
-const context = (overrides: Partial<ExecutionContext> = {}): ExecutionContext => ({
-  incident: { number: 42, title: "Checkout errors", severity: "SEV1", channelId: "C0INC42", channelName: "inc-42-checkout" },
-  confirmedBy: { userId: "U0ALICE", name: "alice" },
-  idempotencyKey: randomUUID(),
-  dryRun: false,
-  ...overrides,
-});
+const context = executionContext;
 
 const provider = (timeoutMs = 5_000) => kubernetesProvider.create({ secrets: (name) => env[name], timeoutMs });
 
