@@ -22,7 +22,7 @@ export default tseslint.config(
   },
   {
     // The entry point and out-of-app scripts/tests may read the environment.
-    files: ["src/main.ts", "test/**", "scripts/**", "bench/**", "prisma.config.ts", "vitest.config.ts"],
+    files: ["src/main.ts", "test/**", "scripts/**", "bench/**", "prisma.config.ts", "vitest.config.ts", "vitest.fuzz.config.ts"],
     rules: { "no-restricted-properties": "off" },
   },
   {

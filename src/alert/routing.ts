@@ -58,7 +58,9 @@ export function routeMatches(route: Pick<AlertRoute, "match" | "matchRe">, label
 export function decideRoute(config: AlertRoutingConfig, labels: Readonly<Record<string, string>>): RoutingDecision {
   const route = config.routes.find((candidate) => routeMatches(candidate, labels));
   const labelSeverity = (labels.severity ?? "").toLowerCase();
-  const severity = route?.severity ?? config.severityMap[labelSeverity] ?? "SEV3";
+  // Own keys only: a label value such as "constructor" or "__proto__" must not find Object's members.
+  const mapped = Object.hasOwn(config.severityMap, labelSeverity) ? config.severityMap[labelSeverity] : undefined;
+  const severity = route?.severity ?? mapped ?? "SEV3";
   const fallbackAction: AlertAction =
     config.defaultAction ?? (labelSeverity === "critical" ? "declare" : config.triageChannel ? "triage" : "record");
   const action = route?.action ?? fallbackAction;

@@ -42,6 +42,10 @@ export interface BoltDeps {
  * and catch nothing: errors reach the one global handler below, and the
  * receiver answers Slack politely.
  */
+function isSlackId(value: unknown, pattern: RegExp): value is string {
+  return typeof value === "string" && pattern.test(value);
+}
+
 export function createBoltApp(deps: BoltDeps): App {
   const app = new App({
     token: deps.token,
@@ -57,7 +61,13 @@ export function createBoltApp(deps: BoltDeps): App {
   });
 
   app.command(deps.commandName, async ({ command, ack }) => {
-    const reply = await deps.commands(command.text, { userId: command.user_id, channelId: command.channel_id, triggerId: command.trigger_id });
+    // Signed by Slack, but checked anyway: ids become job payloads and mentions, text may be absent.
+    const fields = command as { text?: unknown; user_id?: unknown; channel_id?: unknown; trigger_id?: unknown };
+    if (!isSlackId(fields.user_id, /^[UW][A-Z0-9]{2,}$/) || !isSlackId(fields.channel_id, /^[CGD][A-Z0-9]{2,}$/) || typeof fields.trigger_id !== "string") {
+      await ack({ response_type: "ephemeral", text: "That command could not be read (no valid user or channel). Try again." });
+      return;
+    }
+    const reply = await deps.commands(typeof fields.text === "string" ? fields.text : "", { userId: fields.user_id, channelId: fields.channel_id, triggerId: fields.trigger_id });
     await ack(reply);
   });
   for (const register of deps.listeners) register(app);

@@ -68,7 +68,14 @@ export class SlackReceiver implements Receiver {
       scope.post("/slack/events", async (request, reply) => {
         const raw = typeof request.body === "string" ? request.body : "";
         const signature = request.headers["x-slack-signature"];
-        const timestamp = Number(request.headers["x-slack-request-timestamp"]);
+        const timestampHeader = request.headers["x-slack-request-timestamp"];
+        const timestamp = Number(timestampHeader);
+        // Slack's rule is five minutes either way; Bolt checks only the past (a request signed for
+        // an hour ahead could be replayed for an hour), and takes "Infinity" for a number.
+        if (typeof timestampHeader !== "string" || !/^\d{1,12}$/.test(timestampHeader) || Math.abs(Date.now() / 1000 - timestamp) > 300) {
+          request.log.warn("rejected Slack request: missing, malformed or out-of-window timestamp");
+          return reply.status(401).send({ ok: false, error: "invalid_timestamp" });
+        }
         try {
           verifySlackRequest({
             signingSecret: this.options.signingSecret,
@@ -87,7 +94,9 @@ export class SlackReceiver implements Receiver {
           return reply.status(400).send({ ok: false, error: "unparseable_body" });
         }
         if (body.ssl_check) return reply.status(200).send();
-        if (body.type === "url_verification") return reply.status(200).send({ challenge: body.challenge });
+        if (body.type === "url_verification") {
+          return typeof body.challenge === "string" ? reply.status(200).send({ challenge: body.challenge }) : reply.status(400).send({ ok: false, error: "invalid_challenge" });
+        }
 
         const app = this.app;
         if (!app) return reply.status(503).send({ ok: false, error: "not_ready" });
