@@ -435,3 +435,35 @@ describe("/incident page", () => {
     expect(JSON.stringify(unknown.body)).toContain("is not a service Firebreak can page");
   });
 });
+
+describe("paging.commander: declarer", () => {
+  it("keeps the declarer in command of a hand-declared incident and invites the on-call engineer", async () => {
+    const configFile = join(configDir, "firebreak-declarer.yml");
+    await writeFile(
+      configFile,
+      [
+        "paging:",
+        "  commander: declarer",
+        "services:",
+        "  - { key: checkout, name: Checkout, pagerduty: { routingKey: " + CHECKOUT_KEY + ", escalationPolicy: PCHKPOL1 } }",
+      ].join("\n"),
+    );
+    const declarerApp = await startTestApp({ slack, env: { ...env, FIREBREAK_CONFIG: configFile } });
+    const previous = app;
+    app = declarerApp;
+    try {
+      const incident = await declareByModal("Checkout declarer keeps command", "SEV1", "checkout");
+      await pd.waitForEvent({ dedupKey: dedupKeyOf(incident.id, "checkout"), eventAction: "trigger" });
+      await eventually(async () => slack.channels.get(incident.channelId!).members.includes(SLACK_ANA), 15_000, "Ana invited");
+      const said = await channelSays(incident.channelId!, "is on call for *Checkout*");
+      expect(said).toContain("has been invited");
+      await waitForIdleJobs(app, 30_000);
+      expect((await app.database.prisma.incident.findUniqueOrThrow({ where: { id: incident.id } })).commanderId).toBe(SLACK_BOB);
+    } finally {
+      app = previous;
+      await waitForIdleJobs(declarerApp, 30_000);
+      await declarerApp.stop();
+      await removeDir(declarerApp.dataDir);
+    }
+  }, 60_000);
+});
