@@ -14,6 +14,7 @@ import { createIncidentModule } from "./incident/module.ts";
 import { createPagingModule } from "./paging/module.ts";
 import { createRemediationModule } from "./remediation/module.ts";
 import { createPostmortemModule } from "./postmortem/module.ts";
+import { createReconcileModule } from "./reconcile/module.ts";
 import { createTimelineModule } from "./timeline/module.ts";
 import { FirebreakError, PermanentOutboundError, TransientOutboundError } from "./lib/errors.ts";
 import type { Logger } from "./lib/logger.ts";
@@ -106,6 +107,7 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
       createPostmortemModule(core),
       createPagingModule(core, incident).module,
       createRemediationModule(core, incident).module,
+      createReconcileModule(core),
     ] as const;
     // Does not compile while an event type lacks its kind in these modules.
     catalogueRef.current = catalogueOf(modules);

@@ -100,6 +100,14 @@ export const envSchema = z.object({
   PAGERDUTY_DELAY_WARNING_SECONDS: z.coerce.number().int().min(1).max(3_600).default(30),
   /** Deadline of one remediation call (a rollback, a flag change), retries within it included. */
   REMEDIATION_TIMEOUT_MS: z.coerce.number().int().min(1_000).max(120_000).default(20_000),
+  /** How often the reconciler compares open incidents with Slack (channel, header, bookmark); 0 turns it off. */
+  RECONCILE_INTERVAL_SECONDS: z.coerce
+    .number({ error: "must be a number of seconds" })
+    .int("must be a whole number of seconds")
+    .refine((value) => value === 0 || (value >= 30 && value <= 86_400), "must be 0 (off) or between 30 and 86400 seconds")
+    .default(300),
+  /** The reconciler checks at most this many incidents a minute (each check reads Slack three times: Tier 3 methods allow about 50 a minute). */
+  RECONCILE_CHECKS_PER_MINUTE: z.coerce.number().int().min(1).max(600).default(20),
 });
 
 function isHttpsUrl(value: string): boolean {
@@ -193,6 +201,8 @@ export interface Config {
   };
   readonly pagerduty: PagerDutyConfig;
   readonly remediationTimeoutMs: number;
+  /** The reconciler (src/reconcile/): a round every `intervalMs` (0: off), one incident every 60 s / `checksPerMinute`. */
+  readonly reconcile: { readonly intervalMs: number; readonly checksPerMinute: number };
   /**
    * Reads a variable the YAML names for a secret (`tokenEnv: UNLEASH_ADMIN_TOKEN`), from the same
    * snapshot of the environment as everything else; a function, so the values never appear when
@@ -312,6 +322,7 @@ export function loadConfig(source: Readonly<Record<string, string | undefined>>)
           : undefined,
     },
     remediationTimeoutMs: env.REMEDIATION_TIMEOUT_MS,
+    reconcile: { intervalMs: env.RECONCILE_INTERVAL_SECONDS * 1_000, checksPerMinute: env.RECONCILE_CHECKS_PER_MINUTE },
     pagerduty: {
       token: env.PAGERDUTY_TOKEN,
       apiUrl: env.PAGERDUTY_API_URL,

@@ -37,6 +37,7 @@ const SAMPLES: { [K in TimelineEventType]: unknown } = {
   "pagerduty.incident": { event: "acknowledged", pagerdutyIncidentId: "PINC1", target: "Checkout", agent: "Ana", agentUserId: null, assignees: [] },
   "remediation.requested": { executionId: "e1", actionId: "checkout-rollback", label: "Roll back checkout-api", kind: "kubernetes", target: "prod/checkout-api", dryRun: false },
   "remediation.finished": { executionId: "e1", actionId: "checkout-rollback", label: "Roll back checkout-api", kind: "kubernetes", target: "prod/checkout-api", status: "succeeded", summary: "Rolled back to revision 41", link: null, durationMs: 1200, dryRun: false },
+  "channel.drift": { check: "channel_archived", outcome: "reported", channelId: "C0INC", detail: null },
 };
 
 const TYPES = Object.keys(SAMPLES) as TimelineEventType[];

@@ -683,6 +683,51 @@ describe("fake Slack: topics, bookmarks, updates, pins and posting rules", () =>
     expect(slack.bookmarks.all()).toHaveLength(3);
   });
 
+  it("lets people archive, unarchive and delete channels, and remove or edit bookmarks, as the Web API then shows", async () => {
+    const id = (await client.conversations.create({ name: "inc-drift" })).channel?.id ?? "";
+    const { ts } = await client.chat.postMessage({ channel: id, text: "header" });
+    const mark = (await client.bookmarks.add({ channel_id: id, title: "INC-1 · SEV3 · Investigating", type: "link", link: "https://firebreak-test.slack.com/archives/x" })).bookmark?.id ?? "";
+    const other = (await client.bookmarks.add({ channel_id: id, title: "Runbook", type: "link", link: "https://runbooks.example.com/a" })).bookmark?.id ?? "";
+    slack.channels.addMembers(id, ["U0RESPOND1"]);
+
+    // Archived: still described (is_archived), readable, but nobody posts; only a person unarchives it.
+    slack.channels.archive(id);
+    expect((await client.conversations.info({ channel: id })).channel).toMatchObject({ id, is_archived: true });
+    expect((await failure(client.chat.postMessage({ channel: id, text: "hello" }))).error).toBe("is_archived");
+    expect((await client.conversations.history({ channel: id })).messages?.map((m) => m.ts)).toEqual([ts]);
+    slack.channels.unarchive(id);
+    expect((await client.conversations.info({ channel: id })).channel?.is_archived).toBe(false);
+    expect(() => slack.channels.unarchive(id)).toThrow(/not archived/);
+
+    // A person edits, then removes, a bookmark: bookmarks.list shows it, bookmarks.edit no longer finds it.
+    expect(slack.bookmarks.editAs("U0RESPOND1", id, mark, { title: "renamed" })).toMatchObject({ title: "renamed", last_updated_by_user_id: "U0RESPOND1" });
+    expect((await client.bookmarks.list({ channel_id: id })).bookmarks?.map((bm) => bm.title)).toEqual(["renamed", "Runbook"]);
+    expect(slack.bookmarks.removeAs("U0RESPOND1", id, mark).id).toBe(mark);
+    expect((await client.bookmarks.list({ channel_id: id })).bookmarks?.map((bm) => bm.id)).toEqual([other]);
+    expect((await failure(client.bookmarks.edit({ channel_id: id, bookmark_id: mark, title: "back" }))).error).toBe("not_found");
+    expect(() => slack.bookmarks.removeAs("U0RESPOND2", id, other)).toThrow(/not a member/);
+    expect(() => slack.bookmarks.removeAs("U0RESPOND1", id, mark)).toThrow(/no bookmark/);
+    expect(() => slack.bookmarks.editAs("U0RESPOND1", id, other, { link: "ftp://nope" })).toThrow(/not a link/);
+
+    // Deleted by an admin: gone with its messages and bookmarks; every method answers channel_not_found.
+    expect(slack.channels.delete(id).id).toBe(id);
+    expect(slack.channels.byId(id)).toBeUndefined();
+    expect(slack.messages.all().filter((m) => m.channel === id)).toEqual([]);
+    expect(slack.bookmarks.all().filter((bm) => bm.channel_id === id)).toEqual([]);
+    for (const call of [
+      client.conversations.info({ channel: id }),
+      client.conversations.history({ channel: id }),
+      client.bookmarks.list({ channel_id: id }),
+      client.chat.update({ channel: id, ts: ts ?? "", text: "x" }),
+      client.chat.postMessage({ channel: id, text: "x" }),
+    ]) {
+      expect((await failure(call)).error).toBe("channel_not_found");
+    }
+    // Its name is free again; its id is never handed out again.
+    expect((await client.conversations.create({ name: "inc-drift" })).channel?.id).not.toBe(id);
+    expect(() => slack.channels.delete("general")).toThrow(/cannot be deleted/);
+  });
+
   it("keeps every chat.update revision and refuses to update others' messages", async () => {
     const id = (await client.conversations.create({ name: "inc-rev" })).channel?.id ?? "";
     const section = (text: string) => [{ type: "section", text: { type: "mrkdwn", text } }];

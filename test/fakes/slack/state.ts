@@ -521,6 +521,13 @@ export interface ChannelsReader {
   create(seed: ChannelSeed): FakeChannel;
   /** Archives a channel (simulates someone archiving it in Slack). */
   archive(idOrName: string): void;
+  /** A person unarchives an archived channel (bots cannot: conversations.unarchive answers them `user_is_bot`). */
+  unarchive(idOrName: string): void;
+  /**
+   * A workspace admin deletes a channel: it is gone with its messages, pins and bookmarks, and every
+   * method answers `channel_not_found` for it, as in Slack (its id is never handed out again; its name is free).
+   */
+  delete(idOrName: string): FakeChannel;
   /** Adds users to a channel as if they joined in Slack (no API call recorded). */
   addMembers(idOrName: string, userIds: string[]): void;
   /** Removes users (e.g. the bot) from a channel as if they left in Slack. */
@@ -553,6 +560,19 @@ export function channelsReader(state: WorkspaceState): ChannelsReader {
     create: (seed) => state.addChannel(seed),
     archive: (idOrName) => {
       get(idOrName).is_archived = true;
+    },
+    unarchive: (idOrName) => {
+      const ch = get(idOrName);
+      if (!ch.is_archived) throw new Error(`Fake Slack channels.unarchive: #${ch.name} is not archived`);
+      ch.is_archived = false;
+    },
+    delete: (idOrName) => {
+      const ch = get(idOrName);
+      if (ch.is_general || ch.is_im) throw new Error(`Fake Slack channels.delete: ${ch.is_im ? "a DM" : "#general"} cannot be deleted`);
+      state.channels.delete(ch.id);
+      for (let i = state.messages.length - 1; i >= 0; i--) if (state.messages[i]?.channel === ch.id) state.messages.splice(i, 1);
+      for (let i = state.bookmarks.length - 1; i >= 0; i--) if (state.bookmarks[i]?.channel_id === ch.id) state.bookmarks.splice(i, 1);
+      return ch;
     },
     addMembers: (idOrName, userIds) => {
       const ch = get(idOrName);
@@ -938,15 +958,43 @@ export interface BookmarksReader {
   /** Bookmarks of one channel (id or name), in creation order. */
   in(idOrName: string): FakeBookmark[];
   byId(id: string): FakeBookmark | undefined;
+  /**
+   * A person removes a bookmark from the channel's bookmark bar (test-only: no API call recorded, no
+   * event sent). They must be an active human member of the channel. Returns the removed bookmark.
+   */
+  removeAs(userId: string, idOrName: string, bookmarkId: string): FakeBookmark;
+  /** A person edits a bookmark's title or link (test-only, as removeAs); `last_updated_by_user_id` names them. */
+  editAs(userId: string, idOrName: string, bookmarkId: string, changes: { title?: string; link?: string }): FakeBookmark;
 }
 
 export function bookmarksReader(state: WorkspaceState, channels: ChannelsReader): BookmarksReader {
+  const target = (userId: string, idOrName: string, bookmarkId: string, what: string) => {
+    const ch = channels.get(idOrName);
+    humanMember(state, ch, userId, what);
+    const bookmark = state.bookmarks.find((b) => b.id === bookmarkId && b.channel_id === ch.id);
+    if (bookmark === undefined) throw new Error(`Fake Slack ${what}: no bookmark ${bookmarkId} in ${ch.id}`);
+    return bookmark;
+  };
   return {
     all: () => [...state.bookmarks],
     byId: (id) => state.bookmarks.find((b) => b.id === id),
     in: (idOrName) => {
       const id = channels.get(idOrName).id;
       return state.bookmarks.filter((b) => b.channel_id === id);
+    },
+    removeAs: (userId, idOrName, bookmarkId) => {
+      const bookmark = target(userId, idOrName, bookmarkId, "bookmarks.removeAs");
+      state.bookmarks.splice(state.bookmarks.indexOf(bookmark), 1);
+      return bookmark;
+    },
+    editAs: (userId, idOrName, bookmarkId, changes) => {
+      const bookmark = target(userId, idOrName, bookmarkId, "bookmarks.editAs");
+      if (changes.link !== undefined && !/^https?:\/\/\S+$/.test(changes.link)) throw new Error(`Fake Slack bookmarks.editAs: ${changes.link} is not a link Slack accepts`);
+      if (changes.title !== undefined) bookmark.title = changes.title;
+      if (changes.link !== undefined) bookmark.link = changes.link;
+      bookmark.date_updated = state.now();
+      bookmark.last_updated_by_user_id = userId;
+      return bookmark;
     },
   };
 }
