@@ -7,7 +7,7 @@ import type { IncidentSource, Severity } from "../generated/prisma/enums.ts";
 import { NotReadyError, PermanentOutboundError } from "../lib/errors.ts";
 
 import { jobType } from "../queue/service.ts";
-import type { SlackApi } from "../slack/api.ts";
+import { onceFor, type SlackApi } from "../slack/api.ts";
 import { snapshot, systemActor, userActor, type LifecycleBus } from "../events/lifecycle.ts";
 import type { Clock } from "../core/clock.ts";
 import type { HeaderIncident } from "../core/module.ts";
@@ -287,7 +287,7 @@ export function createIncidentFlows(deps: IncidentFlowDeps) {
       if (!incident.channelId) throw new NotReadyError(`incident ${incidentId} has no channel yet`);
       if (incident.headerMessageTs) return;
       const message = incidentHeader(incident, deps.headerBlocks(incident));
-      const posted = await deps.slack.postMessage({ channel: incident.channelId, text: message.text, blocks: message.blocks });
+      const posted = await deps.slack.postMessage({ channel: incident.channelId, text: message.text, blocks: message.blocks, once: onceFor(context) });
       const channelId = incident.channelId;
       await context.complete(async (tx) => {
         await setHeaderMessage(tx, incidentId, posted.ts);

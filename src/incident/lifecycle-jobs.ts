@@ -7,7 +7,7 @@ import type { Severity } from "../generated/prisma/enums.ts";
 import { NotReadyError, PermanentOutboundError } from "../lib/errors.ts";
 
 import { jobType } from "../queue/service.ts";
-import type { SlackApi } from "../slack/api.ts";
+import { onceFor, type SlackApi } from "../slack/api.ts";
 import type { EventCatalogue } from "../events/catalogue.ts";
 import type { IncidentDetail } from "./models.ts";
 import { getIncidentDetail, setAnnouncement, setBookmark } from "./service.ts";
@@ -116,16 +116,16 @@ export function createLifecycleJobs(deps: LifecycleJobDeps, now: () => Date) {
   });
 
   const postEvent = postEventJob.handler({
-    async handle({ incidentId, eventId }) {
+    async handle({ incidentId, eventId }, context) {
       const incident = await requireDetail(incidentId);
       if (!incident.channelId) throw new NotReadyError(`incident ${incidentId} has no channel yet`);
       const message = eventNotice(await loadEvent(incidentId, eventId), incident, "channel");
-      await deps.slack.postMessage({ channel: incident.channelId, text: message.text, blocks: message.blocks });
+      await deps.slack.postMessage({ channel: incident.channelId, text: message.text, blocks: message.blocks, once: onceFor(context) });
     },
   });
 
   const threadUpdate = threadUpdateJob.handler({
-    async handle({ incidentId, eventId }) {
+    async handle({ incidentId, eventId }, context) {
       const incident = await requireDetail(incidentId);
       if (incident.private) return;
       const target = deps.config.severities[incident.severity].announcementChannel ?? incident.announcementChannelId;
@@ -133,7 +133,7 @@ export function createLifecycleJobs(deps: LifecycleJobDeps, now: () => Date) {
       // The announcement is posted by its own job; wait for it (retried with backoff).
       if (!incident.announcementTs || !incident.announcementChannelId) throw new NotReadyError(`incident ${incidentId} is not announced yet`);
       const message = eventNotice(await loadEvent(incidentId, eventId), incident, "announcement");
-      await deps.slack.postMessage({ channel: incident.announcementChannelId, threadTs: incident.announcementTs, text: message.text, blocks: message.blocks });
+      await deps.slack.postMessage({ channel: incident.announcementChannelId, threadTs: incident.announcementTs, text: message.text, blocks: message.blocks, once: onceFor(context) });
     },
   });
 
@@ -145,7 +145,7 @@ export function createLifecycleJobs(deps: LifecycleJobDeps, now: () => Date) {
       if (!channel) return;
       const link = incident.channelId && !incident.private ? `<#${incident.channelId}>` : undefined;
       const message = announcementMessage(incident, link);
-      const posted = await deps.slack.postMessage({ channel, text: message.text, blocks: message.blocks });
+      const posted = await deps.slack.postMessage({ channel, text: message.text, blocks: message.blocks, once: onceFor(context) });
       await context.complete(async (tx) => {
         await setAnnouncement(tx, incidentId, posted.channel, posted.ts);
         await INCIDENT_EVENTS["announcement.posted"].record(tx, {

@@ -6,7 +6,7 @@ import type { Db, PrismaClient } from "../db/client.ts";
 import { NotReadyError, PermanentOutboundError } from "../lib/errors.ts";
 
 import { jobType } from "../queue/service.ts";
-import type { SlackApi } from "../slack/api.ts";
+import { onceFor, type SlackApi } from "../slack/api.ts";
 import { generatePostmortem } from "./generate.ts";
 import { loadPostmortemInput } from "./service.ts";
 import type { ActionItemPriority } from "../generated/prisma/enums.ts";
@@ -89,7 +89,7 @@ export function createPostmortemFlows(deps: PostmortemFlowDeps) {
       if (!input) return;
       const doc = generatePostmortem(input, deps.events());
       const message = postmortemSummaryMessage(doc, incidentId);
-      await deps.slack.postMessage({ channel: incident.channelId, text: message.text, blocks: message.blocks });
+      await deps.slack.postMessage({ channel: incident.channelId, text: message.text, blocks: message.blocks, once: onceFor(context) });
       // The file is its own job: a failed upload is retried without posting the summary twice.
       await context.complete(async (tx) => {
         await uploadDraftJob.enqueue(tx, { incidentId }, { incidentId, dedupeKey: `postmortem-file:${context.id}`, rateKey: `postmortem:${incidentId}` });

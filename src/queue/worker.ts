@@ -66,7 +66,7 @@ interface Deps {
 export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): JobWorker {
   const concurrency = options.concurrency ?? 4;
   const pollIntervalMs = options.pollIntervalMs ?? 500;
-  const lockMs = options.lockMs ?? 60_000;
+  const lockMs = options.lockMs ?? 30_000;
   const doneRetentionMs = options.doneRetentionMs ?? 24 * 60 * 60_000;
   const sweepIntervalMs = options.sweepIntervalMs ?? 30_000;
   const workerId = `worker-${randomUUID().slice(0, 8)}`;

@@ -10,7 +10,7 @@ import { getIncidentDetail } from "../incident/service.ts";
 import { errorMessage } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
 import { jobType } from "../queue/service.ts";
-import type { SlackApi } from "../slack/api.ts";
+import { onceFor, type SlackApi } from "../slack/api.ts";
 import { parsePrivateMetadata } from "../slack/blocks.ts";
 import type { Clicker, ViewAnswer } from "../slack/listeners.ts";
 import { actionsFor, type ConfiguredAction } from "./actions.ts";
@@ -188,7 +188,7 @@ export function createRemediationFlows(deps: RemediationDeps) {
   });
 
   const postResult = postResultJob.handler({
-    async handle({ executionId }) {
+    async handle({ executionId }, context) {
       const execution = await deps.prisma.remediationExecution.findUniqueOrThrow({ where: { id: executionId }, include: { incident: true } });
       const incident = execution.incident;
       if (!incident.channelId) return;
@@ -209,7 +209,7 @@ export function createRemediationFlows(deps: RemediationDeps) {
         flag: configured?.provider.flag && setTo && !execution.dryRun ? { setTo } : undefined,
         canMarkMonitoring: incident.status === "INVESTIGATING" || incident.status === "IDENTIFIED",
       });
-      await deps.slack.postMessage({ channel: incident.channelId, text: message.text, blocks: message.blocks });
+      await deps.slack.postMessage({ channel: incident.channelId, text: message.text, blocks: message.blocks, once: onceFor(context) });
     },
   });
 

@@ -10,7 +10,13 @@ export interface SlackApi {
   findChannelByName(name: string): Promise<{ id: string; name: string; creator: string | undefined; created: number | undefined } | undefined>;
   /** Invites whoever can be invited; per-user refusals (already there, deactivated...) are reported, not thrown. */
   inviteToChannel(args: { channel: string; users: readonly string[] }): Promise<{ invited: string[]; failed: Array<{ user: string; error: string }> }>;
-  postMessage(args: { channel: string; text: string; blocks?: readonly unknown[]; threadTs?: string }): Promise<{ channel: string; ts: string }>;
+  /**
+   * Posts a message. With `once`, the message carries its key in Slack's message metadata, and a
+   * retry (`once.retry`: an earlier attempt may have posted it before its process died or its
+   * answer was lost) first looks for a message with that key in the channel's (or thread's)
+   * latest 100 messages and returns it instead of posting a second one.
+   */
+  postMessage(args: { channel: string; text: string; blocks?: readonly unknown[]; threadTs?: string; once?: MessageOnce }): Promise<{ channel: string; ts: string }>;
   postEphemeral(args: { channel: string; user: string; text: string; blocks?: readonly unknown[] }): Promise<void>;
   updateMessage(args: { channel: string; ts: string; text: string; blocks?: readonly unknown[] }): Promise<void>;
   setTopic(args: { channel: string; topic: string }): Promise<void>;
@@ -35,6 +41,20 @@ export interface SlackApi {
   uploadFile(args: { channel: string; filename: string; title: string; content: string; initialComment?: string; threadTs?: string }): Promise<{ fileId: string | undefined }>;
 }
 
+/** What makes a message posted at most once (see SlackApi.postMessage). */
+export interface MessageOnce {
+  key: string;
+  retry: boolean;
+}
+
+/** Message metadata event type of messages posted with a key. */
+const ONCE_EVENT_TYPE = "firebreak_message";
+
+/** A job's message is posted at most once, also when the job runs again after a crash or a lost answer. */
+export function onceFor(job: { readonly id: bigint; readonly attempt: number }, part = "message"): MessageOnce {
+  return { key: `job-${job.id}-${part}`, retry: job.attempt > 1 };
+}
+
 /** A message as Firebreak reads it back from Slack. */
 export interface SlackMessage {
   ts: string;
@@ -45,6 +65,7 @@ export interface SlackMessage {
 
 interface RawSlackMessage {
   ts?: string;
+  metadata?: { event_type?: string; event_payload?: { key?: unknown } };
   user?: string;
   bot_id?: string;
   text?: string;
@@ -126,6 +147,16 @@ export function createSlackApi(options: SlackApiOptions): SlackApi {
     } finally {
       end?.();
     }
+  }
+
+  /** The ts of the message posted with `key` among the latest 100 of the channel or thread. */
+  async function findPosted(channel: string, threadTs: string | undefined, key: string): Promise<string | undefined> {
+    const args = { channel, limit: 100, include_all_metadata: true };
+    const page = threadTs
+      ? await call<WebAPICallResult & { messages?: RawSlackMessage[] }>("conversations.replies", { ...args, ts: threadTs })
+      : await call<WebAPICallResult & { messages?: RawSlackMessage[] }>("conversations.history", args);
+    const found = page.messages?.find((message) => message.metadata?.event_type === ONCE_EVENT_TYPE && message.metadata.event_payload?.key === key);
+    return found?.ts;
   }
 
   const names = new Map<string, { name: string | undefined; until: number }>();
@@ -214,12 +245,17 @@ export function createSlackApi(options: SlackApiOptions): SlackApi {
         throw error;
       }
     },
-    async postMessage({ channel, text, blocks, threadTs }) {
+    async postMessage({ channel, text, blocks, threadTs, once }) {
+      if (once?.retry) {
+        const posted = await findPosted(channel, threadTs, once.key);
+        if (posted) return { channel, ts: posted };
+      }
       const result = await call<WebAPICallResult & { channel?: string; ts?: string }>("chat.postMessage", {
         channel,
         text,
         ...(blocks ? { blocks } : {}),
         ...(threadTs ? { thread_ts: threadTs } : {}),
+        ...(once ? { metadata: { event_type: ONCE_EVENT_TYPE, event_payload: { key: once.key } } } : {}),
         unfurl_links: false,
         unfurl_media: false,
       });

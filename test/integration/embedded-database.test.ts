@@ -108,7 +108,7 @@ describe("crash safety", () => {
   it("kill -9 of Firebreak mid-job leaves its server running; the next start stops that orphan, takes the job over at once and has every committed incident and job", async () => {
     const dataDir = await newDataDir();
     const first = await startReady(dataDir);
-    // The bookmark call hangs, so its job is RUNNING, locked for 60 s, when the process dies.
+    // The bookmark call hangs, so its job is RUNNING, locked for 30 s, when the process dies.
     slack.setLatency(30_000, "bookmarks.add");
     await declare(first, "Before the crash");
     await eventually(async () => (await runningJobs(dataDir)).length > 0, 20_000, "a job in flight");
@@ -125,7 +125,7 @@ describe("crash safety", () => {
       expect(second.main.stdout()).toContain("left running by a previous Firebreak");
       // Logged as the worker starts, which can be just after /readyz first answers 200.
       await eventually(async () => second.main.stdout().includes("jobs left running by a previous process are taken over"), 10_000, "the takeover logged");
-      // Well before the dead worker's 60 s lock would have expired.
+      // Well before the dead worker's 30 s lock would have expired.
       await eventually(async () => slack.bookmarks.in("inc-1-before-the-crash").length > 0, 20_000, "the interrupted bookmark");
       await declare(second, "After the crash");
       expect(slack.channels.all().filter((channel) => channel.name === "inc-1-before-the-crash")).toHaveLength(1);
