@@ -5,6 +5,8 @@
  *   npm run bench:declare -- [--declares 15] [--runs 4] [--warmup 1] [--gap-ms 0] [--node-options "<flags>"]
  *                            [--postgres <url>] [--out bench/results/declare.md]
  *
+ * Writes the Markdown report and, next to it, its headline figures as JSON (`declare.json`).
+ *
  * Per run: the app as a process of its own (src/main.ts with `npm start`'s node flags, the
  * production poll interval, on a fresh database) and a fake Slack that answers at once, in this
  * process, on loopback; `--declares` signed
@@ -19,7 +21,7 @@
  * 20 (Slack's Tier 2), which back-to-back declares would otherwise measure.
  */
 import { readFileSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -28,7 +30,9 @@ import { mainEnv, startMain } from "../test/support/main-process.ts";
 import { freePort } from "../test/support/net.ts";
 import { createTestDatabase, startThrowawayServer, type ThrowawayServer } from "../test/support/postgres.ts";
 import { sendCommand } from "../test/support/slack-requests.ts";
+import { describeCpu, watchCpu, type CpuWindow } from "./lib/machine.ts";
 import { benchArgs } from "./lib/options.ts";
+import { below, commandLine, writeResult, type Figure } from "./lib/results.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -180,15 +184,16 @@ async function benchTarget(name: string, options: Options, databaseUrl: () => Pr
   return result;
 }
 
-function report(results: readonly TargetResult[], options: Options): string {
+function report(results: readonly TargetResult[], options: Options, cpu: CpuWindow): string {
   const lines = [
     "# Declare latency benchmark",
     "",
     `- Date: ${new Date().toISOString()}`,
     `- Machine: ${cpus().length} CPUs, ${cpus()[0]?.model ?? "unknown CPU"}; Node ${process.version}`,
+    `- CPU during the run: ${describeCpu(cpu)}`,
     `- Load: ${options.runs} runs per database, each on a fresh database and app, ${options.warmup} warm-up declare(s), then ${options.declares} \`/incident declare sev2 ...\` one after the other, each sent ${options.gapMs > 0 ? `${options.gapMs} ms after` : "as soon as"} the previous header was posted; the app a process of its own (\`src/main.ts\` with NODE_OPTIONS \`${options.nodeOptions}\`, the production poll interval of 500 ms, channel creation paced at 6,000 a minute), fake Slack answering at once in the benchmark's process, on loopback.`,
     "- Times: from sending the command to `conversations.create` reaching the fake Slack (channel), and to the header's `chat.postMessage` reaching it (header).",
-    "- Command: `npm run bench:declare`",
+    `- Command: \`${commandLine("bench/declare.ts")}\``,
     "",
     "| Database | Run | Channel p50 / p95 (ms) | Header p50 / p95 (ms) |",
     "| --- | ---: | ---: | ---: |",
@@ -208,8 +213,27 @@ function report(results: readonly TargetResult[], options: Options): string {
   return `${lines.join("\n")}\n`;
 }
 
+/** The headline figures (for `npm run bench`'s summary): per database, to the channel and to the header. */
+function figures(results: readonly TargetResult[], options: Options): Figure[] {
+  return results.flatMap((result) => {
+    const db = result.name.startsWith("embedded") ? "embedded" : "external";
+    const channel = result.all.map((sample) => sample.channelMs);
+    const header = result.all.map((sample) => sample.headerMs);
+    const stat = (values: readonly number[]) => ({ p50: percentile(values, 50), p95: percentile(values, 95), samples: values.length });
+    const channelStat = stat(channel);
+    const headerStat = stat(header);
+    const after = `${options.warmup} warm-up declare${options.warmup === 1 ? "" : "s"}`;
+    return [
+      below({ id: `declare.${db}.channel`, label: `\`/incident declare\` → channel created, p50 / p95, ${result.name}, after ${after}`, value: `${channelStat.p50} / ${channelStat.p95} ms`, target: "p95 < 100 ms", numbers: channelStat }, channelStat.p95, 100),
+      below({ id: `declare.${db}.header`, label: `\`/incident declare\` → header posted, p50 / p95, ${result.name}, after ${after}`, value: `${headerStat.p50} / ${headerStat.p95} ms`, target: "p95 < 150 ms", numbers: headerStat }, headerStat.p95, 150),
+    ];
+  });
+}
+
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
+  const startedAt = new Date();
+  const watch = watchCpu();
   const deadline = setTimeout(() => {
     console.error("bench/declare.ts: aborted after 20 minutes");
     process.exit(2);
@@ -229,8 +253,11 @@ async function main(): Promise<void> {
   } finally {
     await own?.remove();
   }
-  const text = report(results, options);
+  const cpu = watch.stop();
+  const text = report(results, options, cpu);
+  await mkdir(path.dirname(options.out), { recursive: true });
   await writeFile(options.out, text);
+  await writeResult(options.out, { bench: "declare", startedAt: startedAt.toISOString(), command: commandLine("bench/declare.ts"), cpu, figures: figures(results, options), notes: [] });
   console.log(text);
 }
 

@@ -44,6 +44,7 @@
  *                           the quietest attempt is reported, the others are listed (default 3)
  *   --latency-log <file>    also append every request as CSV: target/phase, start offset ms, latency ms, status
  *
+ * Writes the Markdown report and, next to it, its headline figures as JSON (`ingest.json`).
  * Loopback only; every loop is bounded; the whole run is aborted after 60 minutes.
  */
 import { fork, type ChildProcess } from "node:child_process";
@@ -66,6 +67,8 @@ import { captureLogs, startTestApp, type LogCapture, type TestApp } from "../tes
 import { loadManifest } from "../test/support/manifest.ts";
 import { createTestDatabase, type TestDatabase } from "../test/support/postgres.ts";
 import { TEST_BOT_TOKEN, TEST_SIGNING_SECRET } from "../test/support/slack-requests.ts";
+import { describeCpu, watchCpu, type CpuWindow } from "./lib/machine.ts";
+import { below, commandLine, untargeted, writeResult, type Figure } from "./lib/results.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "..");
@@ -1007,13 +1010,14 @@ function drainText(phase: PhaseReport): string {
   return `${drain.seconds.toFixed(1)} s for ${processed} deliveries (${drain.processedPerSecond.toFixed(0)}/s)`;
 }
 
-function render(options: Options, reports: TargetReport[], databases: string[], quiet: Quiet): string {
+function render(options: Options, reports: TargetReport[], databases: string[], quiet: Quiet, window?: CpuWindow): string {
   const cpu = cpus()[0]?.model ?? "unknown CPU";
   const lines: string[] = [];
   lines.push("# Alertmanager webhook ingest benchmark", "");
   lines.push(`- Date: ${new Date().toISOString()}`);
   lines.push(`- Machine: ${cpus().length} CPUs (nproc), ${cpu}; Node ${process.version}; ${process.platform}/${process.arch}`);
   lines.push(`- Databases: ${databases.join("; ")}`);
+  if (window) lines.push(`- CPU during the whole run: ${describeCpu(window)}`);
   lines.push(
     `- Other processes used ${quiet.busy.toFixed(0)} % of the machine just before the run${quiet.busy > QUIET_BUSY_PERCENT ? ` (**not quiet** after waiting ${quiet.waitedS.toFixed(0)} s: the numbers below are pessimistic)` : ""}.`,
   );
@@ -1182,8 +1186,46 @@ async function waitQuiet(maxWaitS: number): Promise<Quiet> {
   return { busy, waitedS: (performance.now() - started) / 1_000 };
 }
 
+/** The headline figures (for `npm run bench`'s summary): per target, p99 at the fixed rate, the burst against its paired ceiling, the drain. */
+function figures(options: Options, reports: readonly TargetReport[]): Figure[] {
+  const ceiling = reports.find((report) => report.target.startsWith("Ceiling"));
+  const ceilingBurst = ceiling?.phases[1]?.load;
+  const ceilingRate = ceilingBurst ? perSecond(ceilingBurst.ok, ceilingBurst.elapsedMs) : Number.NaN;
+  const list: Figure[] = [];
+  for (const report of reports) {
+    if (report === ceiling) continue;
+    const figures = headline(report, ceilingRate);
+    const rate = report.phases[0]?.load;
+    if (!figures || !rate) continue;
+    const db = report.target.startsWith(EMBEDDED_TARGET) ? "embedded" : "external";
+    const name = db === "embedded" ? "embedded (default)" : "external PostgreSQL (DATABASE_URL)";
+    const errors = rate.sent - rate.ok;
+    const share = figures.burst / figures.ceiling;
+    list.push({
+      ...below(
+        { id: `ingest.${db}.p99`, label: `Alertmanager delivery ack p50 / p99 at ${options.rate} requests/s (open loop), ${name}`, value: `${ms(rate.latency.p50)} / ${ms(rate.latency.p99)} ms, ${errors} errors`, target: "p99 < 50 ms, no errors", numbers: { p50: rate.latency.p50, p99: rate.latency.p99, errors } },
+        rate.latency.p99,
+        50,
+      ),
+      ...(errors > 0 ? { met: false } : {}),
+    });
+    list.push({
+      id: `ingest.${db}.burst`,
+      label: `Ingest throughput, a burst of ${options.burst} requests over ${options.concurrency} connections, against a bare \`node:http\` + JSON.parse ceiling measured right before it, ${name}`,
+      value: Number.isFinite(share) ? `${thousands(figures.burst)} req/s = ${(share * 100).toFixed(1)} % of ${thousands(figures.ceiling)}` : `${thousands(figures.burst)} req/s`,
+      target: "≥ 1/3 of the ceiling",
+      met: Number.isFinite(share) ? share >= 1 / 3 : false,
+      numbers: { requestsPerSecond: figures.burst, ceiling: figures.ceiling, share },
+    });
+    list.push(untargeted({ id: `ingest.${db}.drain`, label: `Processing after the burst (deliveries processed per second while draining), ${name}`, value: Number.isFinite(figures.drain) ? `${figures.drain.toFixed(0)} deliveries/s` : "did not drain", numbers: { deliveriesPerSecond: figures.drain } }));
+  }
+  return list;
+}
+
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
+  const startedAt = new Date();
+  const watch = watchCpu();
   const watchdog = setTimeout(() => {
     console.error(`[bench] aborted: still running after ${RUN_DEADLINE_MS / 60_000} minutes`);
     process.exit(2);
@@ -1229,9 +1271,13 @@ async function main(): Promise<void> {
     await ceiling?.close();
   }
 
-  const markdown = render(options, reports, databases, quiet);
+  const window = watch.stop();
+  const markdown = render(options, reports, databases, quiet, window);
   await mkdir(path.dirname(options.out), { recursive: true });
   await writeFile(options.out, `${markdown}\n`);
+  const noisy = reports.flatMap((report) => [...report.phases.map((phase) => phase.load), ...(report.pairedCeiling ? [report.pairedCeiling] : [])].filter(isNoisy).map((load) => `${report.target}: a ${load.kind} phase was noisy (other processes ${(load.cpu?.other ?? 0).toFixed(0)} %, stolen ${(load.cpu?.stolen ?? 0).toFixed(0)} % of a core)`));
+  const notes = [...(quiet.busy > QUIET_BUSY_PERCENT ? [`other processes used ${quiet.busy.toFixed(0)} % of the machine just before the run, after waiting ${quiet.waitedS.toFixed(0)} s for quiet`] : []), ...noisy];
+  await writeResult(options.out, { bench: "ingest", startedAt: startedAt.toISOString(), command: commandLine("bench/ingest.ts"), cpu: window, figures: figures(options, reports), notes });
   console.log(markdown);
   console.error(`[bench] written to ${path.relative(process.cwd(), options.out)}`);
 }

@@ -24,7 +24,8 @@
  *      process loads of its heavy libraries (the generated Prisma client with @prisma/adapter-pg
  *      and a pg pool, @slack/bolt, fastify, pino, prom-client, zod) and runs one Prisma query
  *      against the server; its RSS 1 s later;
- *   then writes bench/results/memory.md and prints it.
+ *   then writes bench/results/memory.md and prints it, and its headline figures as JSON next to
+ *   it (memory.json).
  *
  * Targets: app + server < 250 MB idle, < 300 MB after load (MB read as MiB; see the report).
  *
@@ -58,6 +59,8 @@ import { startFakeSlack, type FakeSlack } from "../test/fakes/slack/index.ts";
 import { loadManifest } from "../test/support/manifest.ts";
 import { sendCommand, TEST_BOT_TOKEN, TEST_SIGNING_SECRET } from "../test/support/slack-requests.ts";
 import { buildPayload, goJson } from "./ingest.ts";
+import { watchCpu } from "./lib/machine.ts";
+import { below, commandLine, untargeted, writeResult, type Figure } from "./lib/results.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "..");
@@ -568,6 +571,32 @@ function render(run: Run): string {
   return lines.join("\n");
 }
 
+/** The headline figures (for `npm run bench`'s summary). Targets on RSS, MB read as MiB (see verdict). */
+function figures(run: Run): Figure[] {
+  const total = (snap: Snapshot): number => snap.app.rss + sum(snap.server, "rss");
+  const idle = Math.max(...run.idle.map(total)) / MIB;
+  const loaded = Math.max(...run.afterLoad.map(total)) / MIB;
+  const first = run.afterLoad[0];
+  const withPss = first ? (first.app.rss + sum(first.server, "pss")) / MIB : Number.NaN;
+  const floor = run.floor.rss / MIB;
+  const lastIdle = run.idle[run.idle.length - 1];
+  const load = `${run.commands.sent} slash commands and ${run.alerts.sent} Alertmanager deliveries`;
+  return [
+    below(
+      { id: "memory.idle", label: `Resident memory idle (app + its embedded PostgreSQL, RSS, highest of 1 / 10 / 30 s after start); the app alone ${mib(lastIdle?.app.rss ?? Number.NaN)} MiB against its dependency floor of ${mib(run.floor.rss)} MiB`, value: `${idle.toFixed(0)} MiB`, target: `< ${IDLE_TARGET_MB} MB (read as MiB)`, numbers: { totalMiB: idle, appMiB: (lastIdle?.app.rss ?? Number.NaN) / MIB, floorMiB: floor } },
+      idle,
+      IDLE_TARGET_MB,
+    ),
+    below(
+      { id: "memory.loaded", label: `Resident memory after ${load}, job queue idle (app + server, RSS, highest of at once / 35 s later)`, value: `${loaded.toFixed(0)} MiB`, target: `< ${LOAD_TARGET_MB} MB (read as MiB)`, numbers: { totalMiB: loaded } },
+      loaded,
+      LOAD_TARGET_MB,
+    ),
+    untargeted({ id: "memory.loaded.pss", label: "The same at once after the load, counting the server by PSS (its processes share memory, which RSS counts once per process)", value: `${withPss.toFixed(0)} MiB`, numbers: { totalMiB: withPss } }),
+    untargeted({ id: "memory.peak", label: `Peak while loaded (app + server RSS, sampled every 250 ms)`, value: `${(run.peak.total / MIB).toFixed(0)} MiB`, numbers: { totalMiB: run.peak.total / MIB, appMiB: run.peak.app / MIB, serverMiB: run.peak.server / MIB } }),
+  ];
+}
+
 function statusText(load: LoadSummary): string {
   const bad = Object.entries(load.statuses).filter(([status]) => !status.startsWith("2"));
   return bad.length === 0 ? "" : `; others: ${bad.map(([status, value]) => `${value}× ${status}`).join(", ")}`;
@@ -598,6 +627,8 @@ async function main(): Promise<void> {
   watchdog.unref();
   const machineBefore = machineTimes();
   const runStarted = performance.now();
+  const benchStartedAt = new Date();
+  const watch = watchCpu();
   try {
     // The app as production runs it: built by tsc (npm run build), into tmp instead of dist/.
     await symlink(path.join(ROOT, "node_modules"), path.join(tmp, "node_modules"), "dir");
@@ -792,7 +823,7 @@ async function main(): Promise<void> {
       }
     })();
 
-    const markdown = render({
+    const measured: Run = {
       options,
       mode,
       postmaster: server.pid,
@@ -815,9 +846,11 @@ async function main(): Promise<void> {
         stealPercent: elapsed > 0 ? ((machineAfter.steal - machineBefore.steal) / elapsed) * 100 : Number.NaN,
         seconds: (performance.now() - runStarted) / 1_000,
       },
-    });
+    };
+    const markdown = render(measured);
     await mkdir(path.dirname(options.out), { recursive: true });
     await writeFile(options.out, `${markdown}\n`);
+    await writeResult(options.out, { bench: "memory", startedAt: benchStartedAt.toISOString(), command: commandLine("bench/memory.ts"), cpu: watch.stop(), figures: figures(measured), notes: [] });
     console.log(markdown);
     console.error(`[memory] written to ${path.relative(process.cwd(), options.out)}`);
   } finally {

@@ -31,6 +31,8 @@
  * once the webhook has been quiet for 100 ms ("ingest first"); events to one routing key are
  * paced 500 ms apart (PagerDuty's ~120 a minute). Channel creation is paced at 6,000 a minute
  * instead of the default 20 (Slack's Tier 2), which back-to-back incidents would otherwise measure.
+ *
+ * Writes the Markdown report and, next to it, its headline figures as JSON (`paging.json`).
  */
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -44,7 +46,9 @@ import { createTestTls, type TestTls } from "../test/setup/tls.global.ts";
 import { mainEnv, startMain } from "../test/support/main-process.ts";
 import { freePort } from "../test/support/net.ts";
 import { createTestDatabase, startThrowawayServer, type ThrowawayServer } from "../test/support/postgres.ts";
+import { describeCpu, watchCpu, type CpuWindow } from "./lib/machine.ts";
 import { benchArgs } from "./lib/options.ts";
+import { commandLine, untargeted, writeResult, type Figure } from "./lib/results.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -398,7 +402,7 @@ async function benchTarget(name: string, gapMs: number, options: Options, tls: T
   return result;
 }
 
-function report(results: readonly TargetResult[], options: Options, startedAt: Date): string {
+function report(results: readonly TargetResult[], options: Options, startedAt: Date, cpu: CpuWindow): string {
   const all = (result: TargetResult) => result.runs.flatMap((run) => run.samples);
   const column = (samples: readonly Sample[], key: "ackMs" | "triggerMs" | "channelMs" | "messageMs") => samples.map((sample) => sample[key]);
   const showOncall = (samples: readonly Sample[]): string => {
@@ -411,12 +415,13 @@ function report(results: readonly TargetResult[], options: Options, startedAt: D
     "",
     `- Date: ${startedAt.toISOString()} (report written ${new Date().toISOString()})`,
     `- Machine: ${cpus().length} CPUs, ${cpus()[0]?.model ?? "unknown CPU"}; Node ${process.version}; ${process.platform} ${process.arch}`,
+    `- CPU during the run: ${describeCpu(cpu)}`,
     `- Options: \`--alerts ${options.alerts} --runs ${options.runs} --warmup ${options.warmup} ${options.gaps.map((gap) => `--gap-ms ${gap}`).join(" ")}\`${options.postgres ? " with `--postgres <url>`" : ""}; the app's NODE_OPTIONS \`${options.nodeOptions}\``,
     `- Load: ${options.runs} runs per database and gap, each on a fresh database, app, fake Slack and fake PagerDuty; ${options.warmup} warm-up alert(s), then ${options.alerts} Alertmanager v4 notifications of one firing \`severity=critical, service=checkout\` alert each (distinct alertname and instance: one group, one SEV1 incident each), POSTed to \`/webhooks/alertmanager\` one after the other, each *gap* ms after the previous one's trigger reached PagerDuty and its channel's first message reached Slack (${options.gaps.map((gap) => `${gap} ms`).join(", ")}; the warm-up alerts are followed by the same gap).`,
     "- The app: a process of its own (`src/main.ts`), the production poll interval of 500 ms, processing a delivery after 100 ms without another (ingest first), events to a routing key paced 500 ms apart, channel creation paced at 6,000 a minute; `PAGERDUTY_TOKEN` set, so each incident also looks up the on-call engineer (`GET /oncalls`, `users.lookupByEmail`) and makes them commander.",
     "- The fakes: Slack (`rateLimits: false`) and PagerDuty (HTTPS with this run's private CA through `NODE_EXTRA_CA_CERTS`, `eventsRateLimit: false, restRateLimit: false`), in the benchmark's process, answering at once, on loopback.",
     "- Times, from sending the delivery: *ack* = the webhook's answer (delivery stored); *trigger* = the Events API v2 trigger recorded by the fake PagerDuty; *channel* = `conversations.create` recorded by the fake Slack; *first message* = the new channel's first `chat.postMessage` recorded by the fake Slack; *on-call invited* = the `conversations.invite` of the on-call engineer into the channel (not waited for before the next delivery; read after the run). p50 / p95 / max in ms.",
-    "- Command: `npm run bench:paging`",
+    `- Command: \`${commandLine("bench/paging.ts")}\``,
     "",
     "## Summary",
     "",
@@ -464,9 +469,26 @@ function report(results: readonly TargetResult[], options: Options, startedAt: D
   return `${lines.join("\n")}\n`;
 }
 
+/** The headline figures (for `npm run bench`'s summary): per database and gap, to the trigger and to the first message. No target was set for these. */
+function figures(results: readonly TargetResult[]): Figure[] {
+  return results.flatMap((result) => {
+    const samples = result.runs.flatMap((run) => run.samples);
+    const trigger = stat(samples.map((sample) => sample.triggerMs));
+    const message = stat(samples.map((sample) => sample.messageMs));
+    const db = result.name.startsWith("embedded") ? "embedded" : "external";
+    const spacing = result.gapMs === 0 ? "back to back" : `${result.gapMs} ms apart`;
+    const numbers = (values: Stat) => ({ p50: values[0], p95: values[1], max: values[2], alerts: samples.length });
+    return [
+      untargeted({ id: `paging.${db}.gap${result.gapMs}.trigger`, label: `Alert → PagerDuty trigger, p50 / p95 / max, ${result.name}, alerts ${spacing}`, value: `${showStat(trigger)} ms`, numbers: numbers(trigger) }),
+      untargeted({ id: `paging.${db}.gap${result.gapMs}.message`, label: `Alert → first message in the incident channel, p50 / p95 / max, ${result.name}, alerts ${spacing}`, value: `${showStat(message)} ms`, numbers: numbers(message) }),
+    ];
+  });
+}
+
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const startedAt = new Date();
+  const watch = watchCpu();
   const deadline = setTimeout(() => {
     console.error("bench/paging.ts: aborted after 20 minutes");
     process.exit(2);
@@ -494,8 +516,11 @@ async function main(): Promise<void> {
   } finally {
     await rm(tlsDir, { recursive: true, force: true });
   }
-  const text = report(results, options, startedAt);
+  const cpu = watch.stop();
+  const text = report(results, options, startedAt, cpu);
+  await mkdir(path.dirname(options.out), { recursive: true });
   await writeFile(options.out, text);
+  await writeResult(options.out, { bench: "paging", startedAt: startedAt.toISOString(), command: commandLine("bench/paging.ts"), cpu, figures: figures(results), notes: [] });
   const summary = text.slice(text.indexOf("## Summary"), text.indexOf("## Per run"));
   console.log(`\n${summary.trim()}\n\nFull report: ${path.relative(process.cwd(), options.out)}`);
 }

@@ -13,7 +13,8 @@
  * Per run, timed separately: generatePostmortem (the pure document), then
  * renderMarkdown, renderHtml and toJson of that document; "total" is the sum.
  * Two warm-up runs are discarded. Reports median, p95 and max over --runs
- * runs, for both audiences (internal and public), and writes a Markdown report.
+ * runs, for both audiences (internal and public), and writes a Markdown report and, next
+ * to it, its headline figures as JSON (`postmortem.json`).
  */
 import { EVENT_CATALOGUE } from "../test/support/catalogue.ts";
 import { mkdir, writeFile } from "node:fs/promises";
@@ -24,6 +25,8 @@ import { fileURLToPath } from "node:url";
 import { generatePostmortem, renderHtml, renderMarkdown, toJson } from "../src/postmortem/generate.ts";
 import type { Audience } from "../src/postmortem/models.ts";
 import { sev1 } from "../test/golden/postmortem/fixtures.ts";
+import { describeCpu, watchCpu } from "./lib/machine.ts";
+import { commandLine, untargeted, writeResult } from "./lib/results.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "..");
@@ -94,14 +97,17 @@ function kib(chars: number): string {
   return `${Math.round(chars / 1024)} KiB`;
 }
 
+const startedAt = new Date();
+const watch = watchCpu();
 const results = [measure("internal"), measure("public")];
+const cpu = watch.stop();
 
 const lines: string[] = [
   "# Post-mortem generation benchmark",
   "",
   `\`npx tsx bench/postmortem.ts --events ${EVENTS} --runs ${RUNS}\` on ${new Date().toISOString().slice(0, 10)}: Node ${process.version}, ${cpus()[0]?.model ?? "unknown CPU"} (${cpus().length} cores).`,
   "",
-  `Load average when the report was written: ${loadavg().map((l) => l.toFixed(2)).join(", ")} (1, 5, 15 min); on a busy machine the tail grows.`,
+  `Load average when the report was written: ${loadavg().map((l) => l.toFixed(2)).join(", ")} (1, 5, 15 min); on a busy machine the tail grows. CPU during the measurements: ${describeCpu(cpu)}.`,
   "",
   `Input: the SEV1 golden-file fixture scaled to ${EVENTS.toLocaleString("en-US")} timeline events (4 alerts, 2 remediations, 4 action items), every note text distinct (each one reviewed for blameless language).`,
   `Times in milliseconds over ${RUNS} runs after ${WARMUP} warm-up runs, one process, no I/O.`,
@@ -124,4 +130,27 @@ lines.push("");
 const report = lines.join("\n");
 await mkdir(path.dirname(OUT), { recursive: true });
 await writeFile(OUT, report);
+const stat = (values: readonly number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return { median: quantile(sorted, 0.5), p95: quantile(sorted, 0.95), max: sorted[sorted.length - 1] ?? Number.NaN, runs: sorted.length };
+};
+await writeResult(OUT, {
+  bench: "postmortem",
+  startedAt: startedAt.toISOString(),
+  command: commandLine("bench/postmortem.ts"),
+  cpu,
+  figures: results.flatMap((result) => {
+    const generate = stat(result.samples.generate);
+    const total = stat(result.samples.total);
+    return [
+      untargeted({
+        id: `postmortem.${result.audience}`,
+        label: `Post-mortem of a SEV1 with ${EVENTS.toLocaleString("en-US")} timeline events, ${result.audience}: generate (median); generate + Markdown + HTML + JSON (median / p95)`,
+        value: `${fmt(generate.median)} ms; ${fmt(total.median)} / ${fmt(total.p95)} ms`,
+        numbers: { generateMedian: generate.median, generateP95: generate.p95, totalMedian: total.median, totalP95: total.p95, totalMax: total.max, runs: total.runs, events: EVENTS },
+      }),
+    ];
+  }),
+  notes: [],
+});
 process.stdout.write(`${report}\nwritten to ${path.relative(ROOT, OUT)}\n`);
