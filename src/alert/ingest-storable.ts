@@ -1,27 +1,67 @@
 /**
  * What the webhook refuses before a delivery joins a batch: payloads
- * PostgreSQL's jsonb could not store (see ingest.ts for the write path).
+ * PostgreSQL's jsonb could not store (see ingest.ts for the write path); and
+ * the byte order mark a delivery's text is stored without.
  */
 
 /** A NUL character, or half of a UTF-16 surrogate pair on its own. */
 // eslint-disable-next-line no-control-regex -- NUL is exactly what this looks for
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
+/** How many steps of a path an error message names (a body may nest 60,000 levels deep). */
+const MAX_PATH_STEPS = 12;
+
+interface Visit {
+  readonly value: unknown;
+  /** The key or index this value has in its parent; undefined for the body itself. */
+  readonly key: string | undefined;
+  readonly parent: Visit | undefined;
+}
+
+/** "alerts.0.labels.x", or its first steps and the depth for a path too long to print. */
+function pathText(visit: Visit, last?: string): string {
+  const steps: string[] = last === undefined ? [] : [last];
+  for (let at: Visit | undefined = visit; at?.key !== undefined; at = at.parent) steps.push(at.key);
+  if (steps.length === 0) return "(body)";
+  steps.reverse();
+  return steps.length <= MAX_PATH_STEPS ? steps.join(".") : `${steps.slice(0, MAX_PATH_STEPS).join(".")}.… (${steps.length} levels deep)`;
+}
+
 /**
- * The path of the first string PostgreSQL's jsonb cannot store (it refuses
+ * The path of the first string or key PostgreSQL's jsonb cannot store (it refuses
  * \u0000 and unpaired surrogates), or undefined. The raw delivery is kept as
  * text, but processing writes labels and annotations to jsonb columns: such a
  * payload could never be processed, so the webhook refuses it (400) up front.
+ * Iterative, with each node linked to its parent (no copied paths): JSON nests as deep as
+ * the body limit allows, and a recursive walk overflowed the stack (and spent its time
+ * copying paths) on a body tens of thousands of levels deep.
  */
-export function unstorableField(value: unknown, path: string[] = []): string | undefined {
-  if (typeof value === "string") return UNSTORABLE.test(value) ? path.join(".") || "(body)" : undefined;
-  if (value === null || typeof value !== "object") return undefined;
-  for (const [key, inner] of Object.entries(value)) {
-    if (UNSTORABLE.test(key)) return [...path, key].join(".");
-    const found = unstorableField(inner, [...path, key]);
-    if (found !== undefined) return found;
+export function unstorableField(value: unknown): string | undefined {
+  const stack: Visit[] = [{ value, key: undefined, parent: undefined }];
+  for (let visit = stack.pop(); visit !== undefined; visit = stack.pop()) {
+    const node = visit.value;
+    if (typeof node === "string") {
+      if (UNSTORABLE.test(node)) return pathText(visit);
+      continue;
+    }
+    if (node === null || typeof node !== "object") continue;
+    const keys = Object.keys(node);
+    for (const key of keys) if (UNSTORABLE.test(key)) return pathText(visit, key);
+    // Reversed, so that fields are looked at in their order.
+    for (let index = keys.length - 1; index >= 0; index -= 1) {
+      const key = keys[index] as string;
+      stack.push({ value: (node as Record<string, unknown>)[key], key, parent: visit });
+    }
   }
   return undefined;
+}
+
+/**
+ * The text without a leading byte order mark (U+FEFF): not JSON, but RFC 8259 lets a parser
+ * ignore it, and Fastify's does (JSON.parse does not). The webhook stores deliveries without it.
+ */
+export function withoutByteOrderMark(text: string): string {
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
 /** A payload PostgreSQL would refuse: refused up front (400), never batched. */

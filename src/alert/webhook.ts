@@ -4,7 +4,7 @@ import type { Logger } from "../lib/logger.ts";
 import { createAuthorizer, type WebhookAuth } from "./auth.ts";
 import type { AlertFlows } from "./flows.ts";
 import { IngestOverloadedError } from "./ingest.ts";
-import { hasUnicodeEscape, UnstorablePayloadError } from "./ingest-storable.ts";
+import { hasUnicodeEscape, UnstorablePayloadError, withoutByteOrderMark } from "./ingest-storable.ts";
 import { validateWebhook } from "./models.ts";
 
 /**
@@ -14,7 +14,8 @@ import { validateWebhook } from "./models.ts";
  * body is taken as bytes: after authentication, a copy is recognised by the
  * hash of its bytes before any parsing, and a new delivery is parsed (with
  * Fastify's own JSON parser and its prototype-poisoning checks), validated,
- * and stored as received;
+ * and stored as received (less a leading UTF-8 byte order mark, which is not
+ * JSON: stored, the text must parse again exactly as it did here);
  * 400 names the bad field (Alertmanager does not retry 4xx, which is right),
  * checked before anything is queued, so bad input never joins a batch;
  * 401 without valid credentials; 413 over 1 MiB (server-wide limit); 503
@@ -66,6 +67,8 @@ export function registerAlertmanagerWebhook(server: FastifyInstance, deps: Webho
       }
     };
     if (!raw.includes("__proto__") && !raw.includes("constructor") && !hasUnicodeEscape(raw, escapesNameCharacter)) return plain();
+    // Fastify's parser drops a byte order mark, as the caller did already: a second one is not JSON, whichever path reads it.
+    if (text.charCodeAt(0) === 0xfeff) return plain();
     let refused = true;
     let value: unknown;
     // Fastify's JSON parser answers synchronously.
@@ -112,7 +115,9 @@ export function registerAlertmanagerWebhook(server: FastifyInstance, deps: Webho
           return unavailable(reply, error, undefined);
         }
       }
-      const text = raw.toString("utf8");
+      // A UTF-8 byte order mark is not part of the JSON (RFC 8259 lets a parser ignore it; Fastify's
+      // parser does, JSON.parse does not): dropped here, so that what is stored parses as it did here.
+      const text = withoutByteOrderMark(raw.toString("utf8"));
       const body = parseBody(request, raw, text);
       if (!body.ok) return reply.status(400).send({ ok: false, error: `invalid Alertmanager payload: ${body.error}` });
       const parsed = validateWebhook(body.value);
