@@ -8,6 +8,14 @@ import type { Metrics } from "./metrics.ts";
 /** Slack, Alertmanager and API payloads all fit well under this; larger gets 413 unread. */
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
+/** A byte count as people write limits: "1 MiB", "256 KiB", "1500 bytes". */
+export function humanBytes(bytes: number): string {
+  for (const [unit, size] of [["GiB", 1024 ** 3], ["MiB", 1024 ** 2], ["KiB", 1024]] as const) {
+    if (bytes >= size && bytes % size === 0) return `${bytes / size} ${unit}`;
+  }
+  return `${bytes} bytes`;
+}
+
 export interface HttpServerDeps {
   logger: Logger;
   metrics: Metrics;
@@ -105,7 +113,8 @@ export function createHttpServer(deps: HttpServerDeps): HttpServer {
   server.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
     const status = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500;
     if (status >= 500) request.log.error({ err: error }, "unhandled error");
-    const message = status === 413 ? `request body is larger than ${BODY_LIMIT_BYTES} bytes` : status >= 500 ? "internal error" : error.message;
+    // A route may have a lower limit than the server's (the PagerDuty webhook: 256 KiB).
+    const message = status === 413 ? `request body is larger than ${humanBytes(request.routeOptions.bodyLimit ?? BODY_LIMIT_BYTES)}` : status >= 500 ? "internal error" : error.message;
     void reply.status(status).send({ ok: false, error: message });
   });
 

@@ -4,7 +4,7 @@ import { claimIdempotencyKey, lockIncident } from "../incident/service.ts";
 import type { FileConfig } from "../config/file.ts";
 import type { Clock } from "../core/clock.ts";
 import { PAGING_EVENTS } from "./events.ts";
-import type { PagerDutyWebhook } from "./models.ts";
+import { occurredAt, storableText, type PagerDutyWebhook } from "./models.ts";
 
 /**
  * What PagerDuty tells Firebreak about its pages (v3 webhooks): recorded on
@@ -12,6 +12,10 @@ import type { PagerDutyWebhook } from "./models.ts";
  * is the incident's acknowledged time (the post-mortem's time to
  * acknowledge), unless someone acknowledged in Slack before. A webhook
  * delivered twice (PagerDuty retries) is recorded once, by its event id.
+ * The event's time is `occurred_at` when it is a time PostgreSQL can hold,
+ * else when it arrived; names are kept with a NUL or an unpaired surrogate
+ * replaced (U+FFFD). Identifiers that could not be stored never get here
+ * (webhook.ts ignores such an event).
  */
 
 const FOLLOWED = {
@@ -39,8 +43,9 @@ export function createPagingWebhookFlows(deps: AcknowledgeDeps): PagingWebhookFl
 
   return {
     async receive({ event }) {
-      const kind = FOLLOWED[event.event_type as keyof typeof FOLLOWED] as (typeof FOLLOWED)[keyof typeof FOLLOWED] | undefined;
-      if (!kind) return "ignored";
+      // An own key only: an event_type such as "hasOwnProperty" is not followed.
+      if (!Object.hasOwn(FOLLOWED, event.event_type)) return "ignored";
+      const kind = FOLLOWED[event.event_type as keyof typeof FOLLOWED];
       const data = event.data;
       const outcome = await deps.prisma.$transaction(async (tx): Promise<WebhookOutcome> => {
         const page =
@@ -50,7 +55,7 @@ export function createPagingWebhookFlows(deps: AcknowledgeDeps): PagingWebhookFl
         const claim = await claimIdempotencyKey(tx, `pagerduty-webhook:${event.id}`);
         if (!claim.fresh) return "duplicate";
         const incident = await lockIncident(tx, page.incidentId);
-        const at = event.occurred_at && !Number.isNaN(Date.parse(event.occurred_at)) ? new Date(event.occurred_at) : deps.clock.now();
+        const at = occurredAt(event.occurred_at) ?? deps.clock.now();
         await tx.page.update({
           where: { id: page.id },
           data: {
@@ -61,7 +66,7 @@ export function createPagingWebhookFlows(deps: AcknowledgeDeps): PagingWebhookFl
         if (kind === "acknowledged" && !incident.acknowledgedAt) {
           await tx.incident.updateMany({ where: { id: incident.id, acknowledgedAt: null }, data: { acknowledgedAt: at } });
         }
-        const assignees = kind === "escalated" || kind === "reassigned" ? (data.assignees ?? []).map((assignee) => assignee.summary ?? assignee.id ?? "").filter((name) => name !== "") : [];
+        const assignees = kind === "escalated" || kind === "reassigned" ? (data.assignees ?? []).map((assignee) => storableText(assignee.summary ?? assignee.id ?? "")).filter((name) => name !== "") : [];
         const eventId = await PAGING_EVENTS["pagerduty.incident"].record(tx, {
           incidentId: incident.id,
           source: "PAGERDUTY",
@@ -70,7 +75,7 @@ export function createPagingWebhookFlows(deps: AcknowledgeDeps): PagingWebhookFl
             event: kind,
             pagerdutyIncidentId: data.id,
             target: page.targetKind === "service" ? serviceName(page.target) : `@${page.target}`,
-            agent: event.agent?.summary ?? null,
+            agent: event.agent?.summary === undefined ? null : storableText(event.agent.summary),
             agentUserId: null,
             assignees,
           },

@@ -1,8 +1,8 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Logger } from "../lib/logger.ts";
-import type { PagingWebhookFlows } from "./acknowledge.ts";
-import { webhookSchema } from "./models.ts";
+import type { PagingWebhookFlows, WebhookOutcome } from "./acknowledge.ts";
+import { unstorableIdentifier, webhookSchema } from "./models.ts";
 
 /**
  * POST /webhooks/pagerduty: PagerDuty v3 webhooks (a "Generic Webhook (v3)"
@@ -10,11 +10,19 @@ import { webhookSchema } from "./models.ts";
  * and its `X-PagerDuty-Signature` (`v1=<hex HMAC-SHA256 of the body>`, several
  * during a secret rotation) checked against PAGERDUTY_WEBHOOK_SECRET before
  * anything is parsed: 401 otherwise, and nothing stored. Then 400 for a body
- * that is not a v3 event; 202 for an event that is recorded, and for one that
+ * that is not a v3 event (not JSON, or a field Firebreak reads missing or of
+ * the wrong type); 202 for an event that is recorded, and for one that
  * concerns no page of Firebreak's or a type it does not follow (PagerDuty
- * must not retry those); 503 with Retry-After when the database cannot take
- * it (PagerDuty retries).
+ * must not retry those), and for one whose identifiers could not be stored
+ * (a NUL or an unpaired surrogate, which no PagerDuty id has: ignored with a
+ * warning, since retrying cannot help; a name with one is stored with U+FFFD,
+ * an unusable `occurred_at` replaced by the time of arrival, see
+ * acknowledge.ts); 413 over 256 KiB; 503 with Retry-After when the database
+ * cannot take it (PagerDuty retries).
  */
+
+/** PagerDuty's v3 events are a few KiB. */
+export const PAGERDUTY_BODY_LIMIT_BYTES = 256 * 1024;
 
 /** Signature header values look like "v1=<64 hex>"; compare in constant time with each one given. */
 export function verifySignature(secret: string, body: Buffer, header: string | undefined): boolean {
@@ -45,7 +53,9 @@ export function registerPagerDutyWebhook(server: FastifyInstance, deps: PagerDut
     }
     let json: unknown;
     try {
-      json = JSON.parse(body.toString("utf8"));
+      // A byte order mark is not JSON, but RFC 8259 lets a parser ignore it (as Fastify's does).
+      const text = body.toString("utf8");
+      json = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
     } catch {
       return reply.code(400).send({ error: "invalid_json", message: "the body is not JSON" });
     }
@@ -53,6 +63,12 @@ export function registerPagerDutyWebhook(server: FastifyInstance, deps: PagerDut
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       return reply.code(400).send({ error: "invalid_event", message: `not a PagerDuty v3 event: ${issue ? `${issue.path.join(".")} ${issue.message}` : "unreadable"}` });
+    }
+    const unstorable = unstorableIdentifier(parsed.data);
+    if (unstorable) {
+      // Correctly signed, yet no retry can make it storable: answered like an event Firebreak does not follow.
+      deps.logger.warn({ field: unstorable, eventType: parsed.data.event.event_type }, "ignored a PagerDuty webhook whose identifier contains a NUL character or an unpaired surrogate (cannot be stored); answered 202 so that PagerDuty does not retry it");
+      return reply.code(202).send({ outcome: "ignored" satisfies WebhookOutcome });
     }
     try {
       const outcome = await deps.flows.receive(parsed.data);
@@ -65,7 +81,8 @@ export function registerPagerDutyWebhook(server: FastifyInstance, deps: PagerDut
 
   void server.register(async (scope) => {
     scope.removeContentTypeParser("application/json");
-    scope.addContentTypeParser("application/json", { parseAs: "buffer", bodyLimit: 256 * 1024 }, (_request, body, done) => done(null, body));
-    scope.post("/webhooks/pagerduty", handle);
+    scope.addContentTypeParser("application/json", { parseAs: "buffer" }, (_request, body, done) => done(null, body));
+    // The route's own limit (whatever the content type), so that its 413 names it.
+    scope.post("/webhooks/pagerduty", { bodyLimit: PAGERDUTY_BODY_LIMIT_BYTES }, handle);
   });
 }
