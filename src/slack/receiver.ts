@@ -1,13 +1,15 @@
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { verifySlackRequest, type App, type Receiver, type ReceiverEvent } from "@slack/bolt";
+import { z } from "zod";
 import type { Logger } from "../lib/logger.ts";
 import { apologyFor } from "./views.ts";
 
 /**
  * Bolt receiver mounted on Firebreak's one HTTP server: POST /slack/events.
  * Verifies the signature on the raw body (401 for unsigned, badly signed or
- * stale requests), hands the event to Bolt and turns Bolt's ack() into the
- * HTTP response. If a listener fails or is slow before acking, Slack still
+ * stale requests; 400 for a body that does not parse, or a payload of the
+ * wrong shape, see slackPayloadProblem), hands the event to Bolt and turns
+ * Bolt's ack() into the HTTP response. If a listener fails or is slow before acking, Slack still
  * gets an answer in time: a polite ephemeral message for slash commands.
  *
  * Events API callbacks are different: Bolt acks them before any listener
@@ -25,6 +27,123 @@ export interface SlackReceiverOptions {
 }
 
 export type JsonObject = Record<string, unknown>;
+
+/**
+ * The shapes of the payloads Slack sends Firebreak (api.slack.com/reference: the Events API
+ * envelope and the events manifest.yml subscribes to, slash commands, block_actions, message
+ * shortcuts, view_submission/view_closed), as far as Bolt and the listeners read them. Signed
+ * by Slack, but checked once here, before Bolt: Bolt's own routing, and every listener, read
+ * these fields as their types say, and a payload of another shape (an `event` that is not an
+ * object, `actions` that is not a list, a view submission without a user) would fail there
+ * (500, an error logged) instead of being refused. Fields nobody reads are not checked.
+ */
+const slackId = z.string().min(1);
+const record = z.looseObject({});
+/**
+ * A workspace or organization id ("T0123ABCD", "E0123ABCD"): Bolt keeps a client per workspace in
+ * a plain object keyed by it, so an id such as "toString" or "__proto__" would fail in Bolt.
+ */
+const workspaceId = z.string().regex(/^[A-Z0-9]*$/, "not a Slack workspace id");
+const workspaceRef = z.looseObject({ id: workspaceId }).nullable().optional();
+const interactionBase = {
+  user: z.looseObject({ id: slackId, team_id: workspaceId.optional() }),
+  // null for an org-wide install.
+  team: workspaceRef,
+  enterprise: workspaceRef,
+  channel: z.looseObject({ id: slackId }).optional(),
+};
+
+const messageItem = z.looseObject({ type: z.string(), channel: z.string().optional(), ts: z.string().optional() }).refine((item) => item.type !== "message" || (item.channel !== undefined && item.ts !== undefined), "a message item has a channel and a ts");
+/** The events manifest.yml subscribes to, as the timeline's listeners read them; any other type is checked as an envelope only. */
+const SUBSCRIBED_EVENTS: Readonly<Record<string, z.ZodType>> = {
+  reaction_added: z.looseObject({ user: slackId, reaction: z.string(), event_ts: z.string(), item: messageItem }),
+  reaction_removed: z.looseObject({ user: slackId, reaction: z.string(), event_ts: z.string(), item: messageItem }),
+  pin_added: z.looseObject({
+    user: slackId,
+    channel_id: slackId,
+    event_ts: z.string(),
+    item: z.looseObject({ type: z.string(), message: z.looseObject({ ts: z.string().optional(), user: z.string().optional(), text: z.string().optional() }).optional() }),
+  }),
+  pin_removed: z.looseObject({ user: slackId, channel_id: slackId, event_ts: z.string(), item: z.looseObject({ type: z.string(), message: z.looseObject({ ts: z.string().optional() }).optional() }) }),
+  message: z
+    .looseObject({ channel: slackId, subtype: z.string().optional(), event_ts: z.string().optional(), deleted_ts: z.string().optional(), message: record.optional() })
+    .refine((event) => event.subtype !== "message_deleted" || event.deleted_ts !== undefined, { message: "a deleted message's event has deleted_ts", path: ["deleted_ts"] })
+    .refine((event) => event.subtype !== "message_changed" || event.message !== undefined, { message: "a changed message's event has the message", path: ["message"] }),
+};
+
+const eventCallback = z.looseObject({
+  type: z.literal("event_callback"),
+  event_id: z.string().optional(),
+  team_id: workspaceId.optional(),
+  enterprise_id: workspaceId.nullable().optional(),
+  authorizations: z.array(z.looseObject({ team_id: workspaceId.nullable().optional(), enterprise_id: workspaceId.nullable().optional() })).optional(),
+  // Bolt looks for a channel in `channel` (an id or an object), `channel_id` and `item`.
+  event: z.looseObject({ type: z.string().min(1), channel: z.union([z.string(), record]).optional(), item: record.optional() }),
+});
+
+const selection = z.looseObject({ value: z.string() });
+const blockAction = z
+  .looseObject({ action_id: z.string(), block_id: z.string().optional(), type: z.string(), value: z.string().optional(), selected_option: selection.optional() })
+  .refine((action) => (action.type !== "static_select" && action.type !== "overflow") || action.selected_option !== undefined, { message: "a select or overflow action has a selected_option", path: ["selected_option"] });
+
+const SHAPES = {
+  command: z.looseObject({ command: z.string(), team_id: workspaceId.optional(), enterprise_id: workspaceId.optional() }),
+  // block_suggestion and other option requests: Firebreak has no listener, Bolt reads these.
+  options: z.looseObject(interactionBase),
+  // Firebreak posts Block Kit only (no legacy attachments or dialogs).
+  action: z.looseObject({ ...interactionBase, type: z.literal("block_actions"), trigger_id: z.string(), actions: z.array(blockAction).min(1), message: record.optional(), view: record.optional() }),
+  shortcut: z.looseObject({ ...interactionBase, callback_id: z.string(), trigger_id: z.string() }),
+  message_action: z.looseObject({
+    ...interactionBase,
+    channel: z.looseObject({ id: slackId }),
+    callback_id: z.string(),
+    trigger_id: z.string(),
+    message: z.looseObject({ ts: z.string(), user: z.string().optional(), text: z.string().optional(), thread_ts: z.string().optional() }),
+  }),
+  view: z
+    .looseObject({
+      ...interactionBase,
+      type: z.enum(["view_submission", "view_closed"]),
+      view: z.looseObject({ id: z.string(), callback_id: z.string(), private_metadata: z.string().optional(), app_installed_team_id: workspaceId.optional(), state: z.looseObject({ values: z.record(z.string(), record) }).optional() }),
+    })
+    .refine((body) => body.type !== "view_submission" || body.view.state !== undefined, { message: "a submitted view has its state", path: ["view", "state"] }),
+} as const;
+
+/** Which of Bolt's kinds a payload is, decided as Bolt decides it (its getTypeAndConversation). */
+function boltKind(body: JsonObject): keyof typeof SHAPES | "event" | undefined {
+  if (body.event !== undefined) return "event";
+  if (body.command !== undefined) return "command";
+  if (body.name !== undefined || body.type === "block_suggestion") return "options";
+  if (body.actions !== undefined || body.type === "dialog_submission") return "action";
+  if (body.type === "shortcut") return "shortcut";
+  if (body.type === "message_action") return "message_action";
+  if (body.type === "view_submission" || body.type === "view_closed") return "view";
+  return undefined;
+}
+
+function firstIssue(error: z.ZodError): string {
+  const issue = error.issues[0];
+  return issue ? `${issue.path.join(".") || "(payload)"}: ${issue.message}` : "unreadable";
+}
+
+/**
+ * What is wrong with a signed Slack payload's shape, or undefined (also for a payload of no
+ * kind Bolt knows: Bolt ignores it).
+ */
+export function slackPayloadProblem(body: JsonObject): string | undefined {
+  const kind = boltKind(body);
+  if (kind === undefined) return undefined;
+  if (kind !== "event") {
+    const parsed = SHAPES[kind].safeParse(body);
+    return parsed.success ? undefined : firstIssue(parsed.error);
+  }
+  const envelope = eventCallback.safeParse(body);
+  if (!envelope.success) return firstIssue(envelope.error);
+  const event = envelope.data.event;
+  const shape = Object.hasOwn(SUBSCRIBED_EVENTS, event.type) ? SUBSCRIBED_EVENTS[event.type] : undefined;
+  const parsed = shape?.safeParse(event);
+  return parsed === undefined || parsed.success ? undefined : `event.${firstIssue(parsed.error)}`;
+}
 
 function parseBody(raw: string, contentType: string | undefined): JsonObject {
   if (contentType?.includes("application/json")) {
@@ -125,7 +244,7 @@ export class SlackReceiver implements Receiver {
   }
 }
 
-/** What Slack is answered: 200 with the ack's payload (or an apology), or 500 for an event whose listener failed. */
+/** What Slack is answered: 200 with the ack's payload (or an apology), 400 for a payload of the wrong shape, or 500 for an event whose listener failed. */
 export interface DispatchResult {
   status: number;
   body: unknown;
@@ -145,6 +264,12 @@ export function dispatchToBolt(
   body: JsonObject,
   options: { retryNum: number | undefined; retryReason: string | undefined; logger: Logger; ackDeadlineMs: number },
 ): Promise<DispatchResult> {
+  const problem = slackPayloadProblem(body);
+  if (problem !== undefined) {
+    // Signed, so Slack's (or a bug's): refused before Bolt, nothing handed to a listener.
+    options.logger.warn({ problem, slack: { type: typeof body.type === "string" ? body.type : undefined } }, "refused a Slack payload of the wrong shape");
+    return Promise.resolve({ status: 400, body: { ok: false, error: "invalid_payload" } });
+  }
   const isCommand = typeof body.command === "string";
   const isEvent = body.type === "event_callback";
   let settled = false;
