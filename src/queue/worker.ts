@@ -3,10 +3,12 @@ import { ZodError } from "zod";
 import type { Db, PrismaClient } from "../db/client.ts";
 import { Prisma } from "../generated/prisma/client.ts";
 import type { Logger } from "../lib/logger.ts";
-import { FirebreakError, NotReadyError, PermanentOutboundError, RateLimitedError, errorMessage } from "../lib/errors.ts";
+import { FirebreakError, NotReadyError, PermanentOutboundError, RateLimitedError, TransientOutboundError, errorMessage } from "../lib/errors.ts";
 
 /** A job may wait this long for its prerequisite (e.g. a channel Slack is slow to create). */
 const NOT_READY_MAX_AGE_MS = 24 * 60 * 60_000;
+/** During an outage of the vendor a job calls, it is retried at least this often. */
+const OUTAGE_RETRY_CAP_MS = 30_000;
 import type { Metrics } from "../http/metrics.ts";
 import type { JobContext, JobDefinition } from "./models.ts";
 import { backoffMs, msUntilNextDue } from "./service.ts";
@@ -117,7 +119,9 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
     // key on each claim (a backlog of thousands made every claim sort thousands of rows).
     // Blocked jobs (held key, key running) are filtered before the cut, so they never
     // crowd out claimable ones; siblings sharing a key cost at most a smaller round.
-    // Then one per rate key, then no more of a kind than its own limit allows.
+    // Then one per rate key (the most urgent, and among equals the one queued first, whatever
+    // its retries did to its run_at: a key's work runs in the order it was queued), then no
+    // more of a kind than its own limit allows.
     const candidates = limit * 8 + 16;
     const kinds = kindLimits(limit);
     return deps.prisma.$queryRaw<ClaimedJob[]>`
@@ -142,7 +146,7 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
                AND ${notBlocked} AND ${kinds.notSaturated}
              ORDER BY j.priority, j.run_at
              LIMIT ${candidates})) c
-          ORDER BY coalesce(c.rate_key, c.id::text), c.priority, c.run_at, c.id) keyed) ranked
+          ORDER BY coalesce(c.rate_key, c.id::text), c.priority, c.id) keyed) ranked
           WHERE ranked.kind_rank <= ${kinds.cap})
           -- Repeated here on purpose: PostgreSQL re-checks only this query's own conditions
           -- against a row another worker just claimed; without them a job could run twice.
@@ -226,7 +230,11 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
       return;
     }
     const permanent = error instanceof PermanentOutboundError || error instanceof ZodError || (error instanceof FirebreakError && error.code === "job_payload_invalid");
-    if (permanent || job.attempts >= maxAttemptsOf(job)) {
+    // An outage (network error, timeout, 5xx) is not the job's fault either: while the job is
+    // younger than a day it is retried at least every OUTAGE_RETRY_CAP_MS however long the
+    // vendor stays down, instead of dying after its attempts, so the work drains once it answers.
+    const outage = error instanceof TransientOutboundError && Date.now() - new Date(job.createdAt).getTime() < NOT_READY_MAX_AGE_MS;
+    if (permanent || (job.attempts >= maxAttemptsOf(job) && !outage)) {
       await deps.prisma.job.updateMany({
         where: { id: job.id, lockedBy: workerId },
         data: { status: "DEAD", finishedAt: new Date(), lockedBy: null, lockedUntil: null, lastError: message },
@@ -235,10 +243,19 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
       log.error({ err: error }, permanent ? "job failed permanently" : "job failed too many times; giving up");
       return;
     }
-    const delay = backoffMs(job.attempts);
-    await deps.prisma.job.updateMany({
-      where: { id: job.id, lockedBy: workerId },
-      data: { status: "PENDING", runAt: new Date(Date.now() + delay), lockedBy: null, lockedUntil: null, lastError: message },
+    const delay = outage ? Math.min(OUTAGE_RETRY_CAP_MS, backoffMs(job.attempts)) : backoffMs(job.attempts);
+    const runAt = new Date(Date.now() + delay);
+    await deps.prisma.$transaction(async (tx) => {
+      // The jobs sharing its rate key (one channel's messages, channel creation) wait behind it,
+      // so they still run in the order they were queued once it succeeds.
+      if (job.rateKey) {
+        await tx.$executeRaw`INSERT INTO rate_limit_holds (key, until) VALUES (${job.rateKey}, ${runAt})
+          ON CONFLICT (key) DO UPDATE SET until = GREATEST(rate_limit_holds.until, EXCLUDED.until)`;
+      }
+      await tx.job.updateMany({
+        where: { id: job.id, lockedBy: workerId },
+        data: { status: "PENDING", runAt, lockedBy: null, lockedUntil: null, lastError: message },
+      });
     });
     deps.metrics.jobOutcomes.inc({ kind: job.kind, outcome: "retry" });
     log.warn({ err: error, retryInMs: delay }, "job failed; will retry");

@@ -434,24 +434,44 @@ describe("job queue on PostgreSQL", () => {
     expect(logs.text()).toContain("rate limited; job postponed");
   });
 
-  it("retries a transient failure with growing backoff, then gives up as DEAD with the last error", async () => {
+  it("retries an outage (5xx) with growing backoff past its attempts, holding its rate key so the key's later jobs keep their order", async () => {
     const metrics = createMetrics();
-    outbound.script("flaky", [500, 502, 503, 504]);
-    await callJob.enqueue(database.prisma, { name: "flaky" }, { maxAttempts: 3 });
+    outbound.script("flaky", [500, 502, 503]);
+    // Without the hold, "after-flaky" (due, its key free) would run while "flaky" waits out its backoff.
+    await callJob.enqueue(database.prisma, { name: "flaky" }, { maxAttempts: 2, rateKey: "chat.postMessage:C9", priority: 1 });
+    await callJob.enqueue(database.prisma, { name: "after-flaky" }, { rateKey: "chat.postMessage:C9", priority: 2 });
     startWorker(database, { metrics });
 
-    await waitForStatus(database, ["flaky"], "DEAD", 15_000);
+    await waitForStatus(database, ["flaky", "after-flaky"], "DONE", 20_000);
 
     const hits = hitsOf("flaky");
-    expect(hits.map((hit) => hit.attempt)).toEqual([1, 2, 3]);
+    // Four attempts with maxAttempts 2: an outage does not use the job up while it is young.
+    expect(hits.map((hit) => hit.attempt)).toEqual([1, 2, 3, 4]);
     // backoffMs: about 1 s after the first attempt, about 2 s after the second (±25 %).
     expect(hits[1]!.at - hits[0]!.at).toBeGreaterThanOrEqual(750 * 0.9);
     expect(hits[2]!.at - hits[1]!.at).toBeGreaterThanOrEqual(1_500 * 0.9);
-    const job = await onlyJobNamed(database, "flaky");
-    expect(job).toMatchObject({ status: "DEAD", attempts: 3, lockedBy: null });
-    expect(job.lastError).toBe("server error 503 calling flaky");
+    const [after] = hitsOf("after-flaky");
+    expect(after!.at).toBeGreaterThanOrEqual(hits[3]!.at);
+    expect(outbound.hits.map((hit) => hit.name)).toEqual(["flaky", "flaky", "flaky", "flaky", "after-flaky"]);
+    expect(await onlyJobNamed(database, "flaky")).toMatchObject({ status: "DONE", attempts: 4, lastError: null });
+    expect(await outcomes(metrics, "test.call")).toEqual({ retry: 3, done: 2 });
+  });
+
+  it("gives up on an outage as DEAD, with the last error, once the job is older than a day and has used its attempts", async () => {
+    const metrics = createMetrics();
+    outbound.script("stale", [500, 502, 503, 504]);
+    await callJob.enqueue(database.prisma, { name: "stale" }, { maxAttempts: 2 });
+    await database.prisma.job.updateMany({ data: { createdAt: new Date(Date.now() - 25 * 60 * 60_000) } });
+    startWorker(database, { metrics });
+
+    await waitForStatus(database, ["stale"], "DEAD", 15_000);
+
+    expect(hitsOf("stale").map((hit) => hit.attempt)).toEqual([1, 2]);
+    const job = await onlyJobNamed(database, "stale");
+    expect(job).toMatchObject({ status: "DEAD", attempts: 2, lockedBy: null });
+    expect(job.lastError).toBe("server error 502 calling stale");
     expect(job.finishedAt).toBeInstanceOf(Date);
-    expect(await outcomes(metrics, "test.call")).toEqual({ retry: 2, dead: 1 });
+    expect(await outcomes(metrics, "test.call")).toEqual({ retry: 1, dead: 1 });
   });
 
   it("gives up at once on a permanent error, an invalid payload or an unknown kind", async () => {
