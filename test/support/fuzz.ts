@@ -1,4 +1,4 @@
-// Building blocks for the HTTP fuzz test (test/integration/http-fuzz.test.ts): fast-check
+// Building blocks for the HTTP fuzz test (test/fuzz/http.test.ts): fast-check
 // arbitraries for hostile values and JSON mutations, a serializer that can escape characters as
 // \uXXXX and insert raw JSON text (deep nesting without building a deep object), an iterative
 // walk of parsed JSON (a 50,000-deep document must not overflow the test's own stack), and a
