@@ -1096,7 +1096,7 @@ describe("with no Alertmanager credentials configured", () => {
 // =================================================================================================
 
 describe("when the database is unavailable", () => {
-  it("answers 503 with Retry-After, never 4xx", async () => {
+  it("answers 503 with Retry-After, never 4xx; accepts again once the server is back", async () => {
     const server = await startThrowawayServer();
     const url = server.url;
     let h: Harness | undefined;
@@ -1116,6 +1116,12 @@ describe("when the database is unavailable", () => {
         expect(answer.elapsedMs).toBeLessThan(10_000);
       }
       expect(h.app.logs.text()).toContain("could not store an Alertmanager delivery");
+
+      // Back: Alertmanager's retry is accepted and processed, without restarting Firebreak.
+      await server.restart();
+      const retried = notification([firing({ alertname: "DbDownProbe", severity: "info", instance: "down-0" })], { alertname: "DbDownProbe" });
+      await eventually(async () => (await postWebhook(h!.app.url, retried)).status === 200 || undefined, 20_000, "the webhook accepting again");
+      await eventually(async () => (await h!.app.database.prisma.alert.count({ where: { labels: { path: ["instance"], equals: "down-0" } } })) === 1 || undefined, 20_000, "the retried alert stored");
     } finally {
       await h?.stop();
       await server.remove();

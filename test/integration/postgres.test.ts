@@ -95,7 +95,7 @@ describe("on PostgreSQL", () => {
 
 
 describe("when PostgreSQL goes away during operation", () => {
-  it("fails /readyz and answers Slack with a polite ephemeral error, not a timeout", async () => {
+  it("fails /readyz and answers Slack with a polite ephemeral error, not a timeout; resumes by itself when the server is back", async () => {
     // A dedicated server we can stop without disturbing the shared one.
     const server = await startThrowawayServer();
     const url = server.url;
@@ -119,6 +119,17 @@ describe("when PostgreSQL goes away during operation", () => {
       expect(response.body).toMatchObject({ response_type: "ephemeral" });
       expect(JSON.stringify(response.body)).toMatch(/could not complete|slow to answer/);
       expect(ownSlack.callsTo("conversations.create")).toEqual([]);
+
+      // The server comes back: Firebreak resumes by itself, without a restart.
+      await server.restart();
+      await eventually(async () => (await fetch(`${ownApp!.url}/readyz`)).status === 200, 20_000, "/readyz back to 200");
+      const again = await sendCommand(ownApp.url, "declare After the database came back");
+      expect(again.status).toBe(200);
+      expect(JSON.stringify(again.body)).toContain("INC-1");
+      await ownSlack.waitFor({ method: "conversations.create", ok: true }, 20_000);
+      await waitForIdleJobs(ownApp, 20_000);
+      expect(await ownApp.database.prisma.incident.count()).toBe(1);
+      expect(await ownApp.database.prisma.job.count({ where: { status: "DEAD" } })).toBe(0);
     } finally {
       await ownApp?.stop();
       await ownSlack.close();

@@ -99,6 +99,8 @@ export interface ThrowawayServer {
   readonly url: string;
   /** Stops the server (idempotent); `remove()` also deletes its files. */
   stop(): Promise<void>;
+  /** Starts it again on the same files (same socket, same URL): a database restart. */
+  restart(): Promise<void>;
   remove(): Promise<void>;
 }
 
@@ -108,10 +110,17 @@ export interface ThrowawayServer {
  */
 export async function startThrowawayServer(): Promise<ThrowawayServer> {
   const dir = await mkdtemp(join(tmpdir(), "fb-pg-own-"));
-  const server = await startEmbeddedServer({ dataDir: dir, logger: createLogger({ level: "warn", format: "json" }) });
+  const logger = createLogger({ level: "warn", format: "json" });
+  let server = await startEmbeddedServer({ dataDir: dir, logger });
+  const url = server.url;
   return {
-    url: server.url,
+    url,
     stop: () => server.stop(),
+    async restart() {
+      await server.stop();
+      server = await startEmbeddedServer({ dataDir: dir, logger });
+      if (server.url !== url) throw new Error(`the restarted server has another URL: ${server.url} instead of ${url}`);
+    },
     async remove() {
       await server.stop();
       await rm(dir, { recursive: true, force: true });
