@@ -10,7 +10,7 @@ import { bookmarkTitle, incidentHeader } from "../incident/views.ts";
 import { PermanentOutboundError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
 import { jobType } from "../queue/service.ts";
-import type { SlackApi } from "../slack/api.ts";
+import { onceFor, type MessageOnce, type SlackApi } from "../slack/api.ts";
 import { showsCurrent } from "./compare.ts";
 import { RECONCILE_EVENTS, driftText } from "./events.ts";
 import { BOOKMARK_EMOJI, type ChannelBookmark, type Drift, type DriftCheck } from "./models.ts";
@@ -109,7 +109,7 @@ export function createReconcileFlows(deps: ReconcileDeps) {
   }
 
   /** Compares one incident with Slack; repairs as it goes (each repair committed with its event), returns the rest. */
-  async function check(incident: Checked, round: string, log: Logger): Promise<Findings> {
+  async function check(incident: Checked, round: string, log: Logger, once: MessageOnce): Promise<Findings> {
     const channelId = incident.channelId;
     const open = await openReports(deps.prisma, incident.id);
     const findings: Findings = { reports: [], cleared: [] };
@@ -164,7 +164,8 @@ export function createReconcileFlows(deps: ReconcileDeps) {
     const posted = await deps.reads.message(channelId, headerTs);
     if (!posted) {
       await attempt("header_missing", async () => {
-        const message = await deps.slack.postMessage({ channel: channelId, text: header.text, blocks: header.blocks });
+        // Posted once, also when this job runs again after its answer was lost (see SlackApi.postMessage).
+        const message = await deps.slack.postMessage({ channel: channelId, text: header.text, blocks: header.blocks, once });
         headerTs = message.ts;
         await repaired("header_missing", async (tx) => {
           await setHeaderMessage(tx, incident.id, message.ts);
@@ -245,7 +246,7 @@ export function createReconcileFlows(deps: ReconcileDeps) {
           log.debug("reconcile: the incident's own jobs are under way; checked next round");
         } else {
           try {
-            findings = await check(target, round, log);
+            findings = await check(target, round, log, onceFor(context, "reconcile-header"));
           } catch (error) {
             // Slack refusing a read for good (not a 429, not an outage) must not stop the round.
             if (!permanent(error)) throw error;

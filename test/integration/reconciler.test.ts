@@ -1,6 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { WebClient } from "@slack/web-api";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { incidentHeader } from "../../src/incident/views.ts";
+import { showsCurrent } from "../../src/reconcile/compare.ts";
 import { reconcileRoundJob } from "../../src/reconcile/flows.ts";
 import { startFakeSlack, type FakeSlack, type FakeSlackCall, type RateLimitOverrides } from "../fakes/slack/index.ts";
 import { silentLogger } from "../fakes/slack/test-client.ts";
@@ -8,6 +10,7 @@ import { eventually, removeDir, startTestApp, TEST_SPEED, testClock, waitForIdle
 import { loadManifest } from "../support/manifest.ts";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.ts";
 import { sendCommand, TEST_BOT_TOKEN } from "../support/slack-requests.ts";
+import { HOSTILE, incident as incidentFixture } from "../unit/incident-fixtures.ts";
 
 /**
  * The reconciler through the real app, on PostgreSQL, against the fake Slack:
@@ -62,12 +65,16 @@ function callsFor(slack: FakeSlack, channelId: string, mark: number): FakeSlackC
 
 const writes = (calls: readonly FakeSlackCall[]) => calls.filter((call) => REPAIRS.has(call.method));
 
-/** Starts a round through the job queue and waits until it has checked every open incident. */
-async function runRound(app: TestApp): Promise<void> {
-  const prisma = app.database.prisma;
+/** Starts a round through the job queue, as the schedule does; returns its id. */
+async function startRound(app: TestApp): Promise<string> {
   const round = `test-${randomUUID()}`;
-  await reconcileRoundJob.enqueue(prisma, { round }, { dedupeKey: `reconcile:round:${round}` });
-  await roundFinished(app, round);
+  await reconcileRoundJob.enqueue(app.database.prisma, { round }, { dedupeKey: `reconcile:round:${round}` });
+  return round;
+}
+
+/** Starts a round and waits until it has checked every open incident. */
+async function runRound(app: TestApp): Promise<void> {
+  await roundFinished(app, await startRound(app));
   // What the round enqueued for others (a pin of a re-posted header) is done too.
   await waitForIdleJobs(app);
 }
@@ -158,6 +165,28 @@ describe("the reconciler, one app", () => {
     await runRound(app);
     expect(writes(callsFor(slack, incident.channelId, again))).toEqual([]);
     expect(await driftEvents(app, incident.id)).toHaveLength(2);
+  });
+
+  it("posts a deleted header once when the answer to the re-post is lost and the check runs again", async () => {
+    const incident = await declare(app, "Header answer lost");
+    slack.messages.deleteAs(incident.channelId, incident.headerTs);
+    // Slack posts it, but answers after the app's 2 s timeout: the check fails and is retried.
+    slack.setLatency(2_500, "chat.postMessage");
+    const mark = slack.calls.length;
+    const arrived = slack.requests.length;
+    const round = await startRound(app);
+    try {
+      await eventually(async () => slack.requests.slice(arrived).some((request) => request.method === "chat.postMessage"), 10_000, "the re-post sent");
+    } finally {
+      slack.setLatency(0, "chat.postMessage");
+    }
+    await roundFinished(app, round);
+    await waitForIdleJobs(app);
+    expect(callsFor(slack, incident.channelId, mark).filter((call) => call.method === "chat.postMessage")).toHaveLength(1);
+    const headers = slack.messages.topLevel(incident.channelId).filter((message) => JSON.stringify(message.blocks).includes(`INC-${incident.number}: Header answer lost`));
+    expect(headers).toHaveLength(1);
+    expect((await app.database.prisma.incident.findUniqueOrThrow({ where: { id: incident.id } })).headerMessageTs).toBe(headers[0]?.ts);
+    expect(await driftEvents(app, incident.id)).toEqual(["header_missing:repaired", "bookmark_outdated:repaired"]);
   });
 
   it("updates a header that is out of date or was changed, to what the header view renders now", async () => {
@@ -349,5 +378,41 @@ describe("the reconciler without the bookmarks:read scope", () => {
     expect(calls.filter((call) => call.method.startsWith("bookmarks.") && call.method !== "bookmarks.list")).toEqual([]);
     expect(await driftEvents(app, incident.id)).toEqual(["header_missing:repaired"]);
     expect(warnings(app, "bookmarks:read")).toBe(1);
+  });
+});
+
+describe("a header in Slack compared with the header view (showsCurrent)", () => {
+  const rendered = incidentHeader(incidentFixture({ title: HOSTILE, description: "Cart & payments <down>", scribeId: "U0SCRIBE1" }));
+
+  /** What Slack may hand back for a message it was sent: a block_id on every block, emoji on plain text, verbatim on mrkdwn, a bare & < > escaped. */
+  function asSlackReturnsIt(message: { text: string; blocks: readonly unknown[] }) {
+    let n = 0;
+    const escape = (text: string) => text.replace(/&(?!amp;|lt;|gt;)/g, "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
+    const walk = (value: unknown): unknown => {
+      if (typeof value === "string") return escape(value);
+      if (Array.isArray(value)) return value.map(walk);
+      if (value === null || typeof value !== "object") return value;
+      const object = Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, walk(inner)])) as Record<string, unknown>;
+      if (object.type === "plain_text" && object.emoji === undefined) object.emoji = true;
+      if (object.type === "mrkdwn") object.verbatim = false;
+      return object;
+    };
+    const blocks = (walk(message.blocks) as Array<Record<string, unknown>>).map((block) => ({ block_id: `b${++n}`, ...block }));
+    return { ts: "1700000000.000100", text: escape(message.text), blocks };
+  }
+
+  it("finds the header current through Slack's additions and escaping", () => {
+    expect(showsCurrent(rendered, asSlackReturnsIt(rendered))).toBe(true);
+  });
+
+  it("finds it out of date when a block, a field or a word differs", () => {
+    const slack = asSlackReturnsIt(rendered);
+    expect(showsCurrent(rendered, { ...slack, blocks: slack.blocks.slice(1) })).toBe(false);
+    expect(showsCurrent(rendered, { ...slack, blocks: [...slack.blocks, { type: "divider" }] })).toBe(false);
+    expect(showsCurrent(rendered, { ...slack, text: `${slack.text}!` })).toBe(false);
+    const edited = JSON.parse(JSON.stringify(slack).replace("Investigating", "Monitoring")) as typeof slack;
+    expect(showsCurrent(rendered, edited)).toBe(false);
+    const withoutButtons = JSON.parse(JSON.stringify(slack).replace('"action_id":"incident.resolve"', '"action_id":"other"')) as typeof slack;
+    expect(showsCurrent(rendered, withoutButtons)).toBe(false);
   });
 });
