@@ -56,7 +56,6 @@ export interface ReconcileDeps {
   reads: ChannelReads;
   /** `firebreak_reconcile_drift_total{check,outcome}`. */
   drift: { inc(labels: { check: DriftCheck; outcome: "repaired" | "reported" }): void };
-  logger: Logger;
   clock: Clock;
   config: ReconcileConfig;
   wakeJobs(): void;
@@ -129,14 +128,12 @@ export function createReconcileFlows(deps: ReconcileDeps) {
       log.info({ check, channel: channelId }, `reconcile: ${driftText(drift)}`);
     };
     /** A repair Slack refuses for good is reported like drift Firebreak cannot repair. */
-    const attempt = async (check: DriftCheck, repair: () => Promise<void>): Promise<boolean> => {
+    const attempt = async (check: DriftCheck, repair: () => Promise<void>): Promise<void> => {
       try {
         await repair();
-        return true;
       } catch (error) {
         if (!permanent(error)) throw error;
         unrepaired(check, error.remoteCode);
-        return false;
       }
     };
 

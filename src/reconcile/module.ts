@@ -27,7 +27,6 @@ export function createReconcileModule(core: Pick<Core, "config" | "prisma" | "sl
     slack: core.slack,
     reads: createChannelReads({ token: core.config.slack.botToken, apiUrl: core.config.slack.apiUrl, timeoutMs: core.config.slack.timeoutMs, logger: logger.child({ component: "slack-api" }), metrics: core.metrics }),
     drift,
-    logger,
     clock: core.clock,
     config: core.config.reconcile,
     wakeJobs: core.wakeJobs,
