@@ -9,6 +9,17 @@ export interface Metrics {
   readonly slackCalls: Counter<"method" | "outcome">;
   readonly slackCallDuration: Histogram<"method">;
   readonly slackSocketReconnects: Counter;
+  /** Calls to PagerDuty, the remediation providers and the exporters, by vendor, operation and outcome. */
+  readonly outboundCalls: Counter<"vendor" | "operation" | "outcome">;
+  readonly outboundCallDuration: Histogram<"vendor" | "operation">;
+}
+
+/** Records one finished outbound call (the outbound client's and the remediation providers' observer). */
+export function outboundObserver(metrics: Pick<Metrics, "outboundCalls" | "outboundCallDuration">) {
+  return (call: { vendor: string; operation: string; outcome: string; seconds: number }): void => {
+    metrics.outboundCalls.inc({ vendor: call.vendor, operation: call.operation, outcome: call.outcome });
+    metrics.outboundCallDuration.observe({ vendor: call.vendor, operation: call.operation }, call.seconds);
+  };
 }
 
 /** One registry per app instance (tests run several apps in one process). */
@@ -58,6 +69,19 @@ export function createMetrics(): Metrics {
     slackSocketReconnects: new Counter({
       name: "firebreak_slack_socket_reconnects_total",
       help: "Socket Mode reconnections (dropped sockets, Slack's disconnect messages, failed connection attempts)",
+      registers: [registry],
+    }),
+    outboundCalls: new Counter({
+      name: "firebreak_outbound_calls_total",
+      help: "Calls to PagerDuty, remediation providers and exporters by vendor, operation and outcome (ok, http_4xx, http_5xx, rate_limited, timeout, unavailable, error)",
+      labelNames: ["vendor", "operation", "outcome"],
+      registers: [registry],
+    }),
+    outboundCallDuration: new Histogram({
+      name: "firebreak_outbound_call_duration_seconds",
+      help: "Duration of calls to PagerDuty, remediation providers and exporters (all attempts of one call), by vendor and operation",
+      labelNames: ["vendor", "operation"],
+      buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [registry],
     }),
   };

@@ -89,6 +89,28 @@ export interface OutboundClientOptions {
   random?: () => number;
   /** Waits between attempts (default: a timer); rejects when `signal` aborts. */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Hears of every call once it ends (metrics): its outcome and how long it took, all attempts included. */
+  observe?: OutboundObserver;
+}
+
+/** What a finished call tells its observer. */
+export interface ObservedCall {
+  vendor: Vendor;
+  operation: string;
+  /** ok (2xx, 3xx), http_4xx, http_5xx, rate_limited, timeout, unavailable, or error (anything else thrown). */
+  outcome: string;
+  seconds: number;
+}
+
+export type OutboundObserver = (call: ObservedCall) => void;
+
+/** A call's outcome, from its answer or what it threw. */
+export function outcomeOf(result: { status: number } | { error: unknown }): string {
+  if ("status" in result) return result.status < 400 ? "ok" : result.status === 429 ? "rate_limited" : result.status < 500 ? "http_4xx" : "http_5xx";
+  const { error } = result;
+  if (error instanceof RateLimitedError) return "rate_limited";
+  if (error instanceof TransientOutboundError) return error.code === "outbound_timeout" ? "timeout" : "unavailable";
+  return "error";
 }
 
 /** What a vendor's client takes besides its own configuration: everything but the vendor and the headers. */
@@ -96,8 +118,8 @@ export type VendorClientOptions = Omit<OutboundClientOptions, "vendor" | "header
 
 /** A vendor's client from its settings (which may carry more, e.g. credentials, that stay out of the client). */
 export function createVendorClient(vendor: Vendor, options: VendorClientOptions, headers: Readonly<Record<string, string>>): OutboundClient {
-  const { timeoutMs, attemptTimeoutMs, retries, backoffMs, now, random, sleep, transport } = options;
-  return createOutboundClient({ vendor, timeoutMs, attemptTimeoutMs, retries, backoffMs, now, random, sleep, transport, headers });
+  const { timeoutMs, attemptTimeoutMs, retries, backoffMs, now, random, sleep, transport, observe } = options;
+  return createOutboundClient({ vendor, timeoutMs, attemptTimeoutMs, retries, backoffMs, now, random, sleep, transport, observe, headers });
 }
 
 export interface OutboundClient {
@@ -212,50 +234,65 @@ export function createOutboundClient(options: OutboundClientOptions): OutboundCl
     return new TransientOutboundError("outbound_unavailable", `${name} ${request.operation} failed${tries}: ${errorMessage(error)}${code}`, { cause: error, vendor });
   }
 
-  return {
-    vendor,
-    async send(request) {
-      const url = target(request);
-      const deadlineAt = now() + options.timeoutMs;
-      const deadline = AbortSignal.timeout(options.timeoutMs);
-      const attempts = 1 + ((request.retryable ?? IDEMPOTENT.has(request.method)) ? retries : 0);
-      const fits = (wait: number) => now() + wait + headroomMs <= deadlineAt;
-      const backoff = (retry: number) => {
-        const full = backoffMs * 2 ** (retry - 1);
-        return Math.round(full / 2 + (random() * full) / 2);
-      };
-      const pause = async (ms: number, tried: number) => {
-        try {
-          await sleep(ms, deadline);
-        } catch (error) {
-          throw failure(request, error, deadline, tried);
-        }
-      };
+  async function observed(request: OutboundRequest): Promise<OutboundResponse> {
+    if (!options.observe) return send(request);
+    const started = performance.now();
+    let outcome = "error";
+    try {
+      const response = await send(request);
+      outcome = outcomeOf(response);
+      return response;
+    } catch (error) {
+      outcome = outcomeOf({ error });
+      throw error;
+    } finally {
+      options.observe({ vendor, operation: request.operation, outcome, seconds: (performance.now() - started) / 1_000 });
+    }
+  }
 
-      for (let tried = 1; ; tried += 1) {
-        const left = deadlineAt - now();
-        const signal = options.attemptTimeoutMs !== undefined && options.attemptTimeoutMs < left ? AbortSignal.any([deadline, AbortSignal.timeout(options.attemptTimeoutMs)]) : deadline;
-        let response: OutboundResponse;
-        try {
-          response = await attempt(url, request, signal);
-        } catch (error) {
-          const wait = backoff(tried);
-          if (deadline.aborted || tried >= attempts || !fits(wait)) throw failure(request, error, deadline, tried);
-          await pause(wait, tried);
-          continue;
-        }
-        if (!RETRY_STATUSES.has(response.status)) return response;
-        const asked = retryAfterMs(response.headers, now());
-        const wait = asked ?? backoff(tried);
-        if (tried < attempts && fits(wait)) {
-          await pause(wait, tried);
-          continue;
-        }
-        if (response.status === 429 && asked !== undefined) {
-          throw new RateLimitedError(`${name} rate-limited ${request.operation} (Retry-After ${Math.ceil(asked / 1_000)} s)`, clampDelay(asked), vendor);
-        }
-        return response;
+  return { vendor, send: observed };
+
+  async function send(request: OutboundRequest): Promise<OutboundResponse> {
+    const url = target(request);
+    const deadlineAt = now() + options.timeoutMs;
+    const deadline = AbortSignal.timeout(options.timeoutMs);
+    const attempts = 1 + ((request.retryable ?? IDEMPOTENT.has(request.method)) ? retries : 0);
+    const fits = (wait: number) => now() + wait + headroomMs <= deadlineAt;
+    const backoff = (retry: number) => {
+      const full = backoffMs * 2 ** (retry - 1);
+      return Math.round(full / 2 + (random() * full) / 2);
+    };
+    const pause = async (ms: number, tried: number) => {
+      try {
+        await sleep(ms, deadline);
+      } catch (error) {
+        throw failure(request, error, deadline, tried);
       }
-    },
-  };
+    };
+
+    for (let tried = 1; ; tried += 1) {
+      const left = deadlineAt - now();
+      const signal = options.attemptTimeoutMs !== undefined && options.attemptTimeoutMs < left ? AbortSignal.any([deadline, AbortSignal.timeout(options.attemptTimeoutMs)]) : deadline;
+      let response: OutboundResponse;
+      try {
+        response = await attempt(url, request, signal);
+      } catch (error) {
+        const wait = backoff(tried);
+        if (deadline.aborted || tried >= attempts || !fits(wait)) throw failure(request, error, deadline, tried);
+        await pause(wait, tried);
+        continue;
+      }
+      if (!RETRY_STATUSES.has(response.status)) return response;
+      const asked = retryAfterMs(response.headers, now());
+      const wait = asked ?? backoff(tried);
+      if (tried < attempts && fits(wait)) {
+        await pause(wait, tried);
+        continue;
+      }
+      if (response.status === 429 && asked !== undefined) {
+        throw new RateLimitedError(`${name} rate-limited ${request.operation} (Retry-After ${Math.ceil(asked / 1_000)} s)`, clampDelay(asked), vendor);
+      }
+      return response;
+    }
+  }
 }

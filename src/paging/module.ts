@@ -1,4 +1,5 @@
 import type { Core, FirebreakModule } from "../core/module.ts";
+import { outboundObserver } from "../http/metrics.ts";
 import type { IncidentServices } from "../incident/module.ts";
 import { createPagingWebhookFlows } from "./acknowledge.ts";
 import { createPagingCommands } from "./commands.ts";
@@ -17,7 +18,7 @@ import { registerPagerDutyWebhook } from "./webhook.ts";
 export function createPagingModule(core: Core, incident: Pick<IncidentServices, "flows" | "lifecycle">, options: { pager?: Pager } = {}) {
   const { config, fileConfig, logger } = core;
   const pd = config.pagerduty;
-  const pager = options.pager ?? createPagerDuty({ token: pd.token, apiUrl: pd.apiUrl, eventsUrl: pd.eventsUrl, timeoutMs: pd.timeoutMs });
+  const pager = options.pager ?? createPagerDuty({ token: pd.token, apiUrl: pd.apiUrl, eventsUrl: pd.eventsUrl, timeoutMs: pd.timeoutMs, outbound: { observe: outboundObserver(core.metrics) } });
   const restApi = pd.token !== undefined;
   const flows = createPagingFlows({
     prisma: core.prisma,

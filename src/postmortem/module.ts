@@ -1,4 +1,5 @@
 import type { Core, FirebreakModule } from "../core/module.ts";
+import { outboundObserver } from "../http/metrics.ts";
 import { registerPostmortemApi } from "./api.ts";
 import { createPostmortemCommands } from "./commands.ts";
 import { createConfluenceApi } from "./export/confluence.ts";
@@ -13,12 +14,13 @@ import { registerPostmortemListeners } from "./slack.ts";
 export function createPostmortemModule(core: Core): FirebreakModule<keyof typeof POSTMORTEM_EVENTS> {
   const { prisma, slack, config, clock, wakeJobs } = core;
   const { confluence, github, timeoutMs } = config.exporters;
+  const observe = outboundObserver(core.metrics);
   const exporters = createPostmortemExporters({
     prisma,
     timeZone: config.timeZone,
     events: core.events,
-    confluence: confluence ? { api: createConfluenceApi({ ...confluence, timeoutMs }), spaceId: confluence.spaceId } : undefined,
-    github: github ? { api: createGitHubApi({ ...github, timeoutMs }), labels: github.labels } : undefined,
+    confluence: confluence ? { api: createConfluenceApi({ ...confluence, timeoutMs, observe }), spaceId: confluence.spaceId } : undefined,
+    github: github ? { api: createGitHubApi({ ...github, timeoutMs, observe }), labels: github.labels } : undefined,
   });
   core.logger.info({ confluence: confluence !== undefined, github: github !== undefined }, "post-mortem exporters");
   const flows = createPostmortemFlows({ prisma, slack, timeZone: config.timeZone, wakeJobs, exporters, clock, events: core.events });

@@ -9,6 +9,7 @@ import { incidentRef, type IncidentDetail } from "../incident/models.ts";
 import { getIncidentDetail } from "../incident/service.ts";
 import { errorMessage } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
+import { outcomeOf } from "../lib/outbound.ts";
 import { jobType } from "../queue/service.ts";
 import { onceFor, type SlackApi } from "../slack/api.ts";
 import { parsePrivateMetadata } from "../slack/blocks.ts";
@@ -65,6 +66,8 @@ export interface RemediationDeps {
   clock: Clock;
   wakeJobs(): void;
   logger: Pick<Logger, "warn">;
+  /** Hears of each provider call (preview, execute): `firebreak_outbound_calls_total{vendor=<kind>}`. */
+  observe: (call: { vendor: string; operation: string; outcome: string; seconds: number }) => void;
 }
 
 /** Who may press: the commander, incident admins, and the action's own users and groups. */
@@ -103,9 +106,25 @@ export function createRemediationFlows(deps: RemediationDeps) {
     return deps.guard.check(userId, `run “${configured.action.label}”`, principalsOf(configured.action), incident);
   }
 
+  /** Times a provider call for the metrics: `ok` when it answered, else what it threw. */
+  async function observed<T>(configured: ConfiguredAction, operation: string, call: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    let outcome = "error";
+    try {
+      const result = await call();
+      outcome = "ok";
+      return result;
+    } catch (error) {
+      outcome = outcomeOf({ error });
+      throw error;
+    } finally {
+      deps.observe({ vendor: configured.action.kind, operation, outcome, seconds: (performance.now() - started) / 1_000 });
+    }
+  }
+
   async function preview(configured: ConfiguredAction, flagState: "on" | "off" | undefined): Promise<Preview> {
     try {
-      return await providerOf(configured).preview(configured.action, flagState ? { flagState } : {});
+      return await observed(configured, "preview", () => providerOf(configured).preview(configured.action, flagState ? { flagState } : {}));
     } catch (error) {
       return { target: configured.service.name, effect: configured.action.label, problem: errorMessage(error), credentials: configured.provider.credentials(configured.action) };
     }
@@ -171,13 +190,13 @@ export function createRemediationFlows(deps: RemediationDeps) {
       } else {
         const name = (await deps.slack.displayName(execution.confirmedById ?? execution.requestedById).catch(() => undefined)) ?? execution.requestedById;
         try {
-          outcome = await providerOf(configured).execute(configured.action, {
+          outcome = await observed(configured, "execute", () => providerOf(configured).execute(configured.action, {
             incident: { number: incident.number, title: incident.title, severity: incident.severity, channelId: incident.channelId, channelName: incident.channelName },
             confirmedBy: { userId: execution.confirmedById ?? execution.requestedById, name },
             idempotencyKey: execution.id,
             dryRun: execution.dryRun,
             ...(params.flagState ? { flagState: params.flagState } : {}),
-          });
+          }));
         } catch (error) {
           outcome = { status: "failed", summary: `The call failed: ${errorMessage(error)}`, retryable: true };
         }

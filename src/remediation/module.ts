@@ -1,4 +1,5 @@
 import type { Core, FirebreakModule } from "../core/module.ts";
+import { outboundObserver } from "../http/metrics.ts";
 import type { IncidentServices } from "../incident/module.ts";
 import { loadActions } from "./actions.ts";
 import { createRemediationCommands } from "./commands.ts";
@@ -34,6 +35,7 @@ export function createRemediationModule(core: Core, incident: Pick<IncidentServi
     clock: core.clock,
     wakeJobs: core.wakeJobs,
     logger: logger.child({ component: "remediation" }),
+    observe: outboundObserver(core.metrics),
   });
 
   const module: FirebreakModule<RemediationEventType> = {

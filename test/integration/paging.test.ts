@@ -358,6 +358,9 @@ describe("PagerDuty down or rate limiting", () => {
     expect(metrics).toMatch(/^firebreak_pages_pending [1-9]\d*$/m);
     expect(metrics).toMatch(/^firebreak_incidents_open\{severity="SEV1",status="INVESTIGATING"\} [1-9]\d*$/m);
     expect(metrics).toMatch(/^firebreak_jobs_pending\{kind="paging.send",state="(due|scheduled|running)"\} [1-9]\d*$/m);
+    // PagerDuty's errors and latency, by operation.
+    expect(metrics).toMatch(/^firebreak_outbound_calls_total\{vendor="pagerduty",operation="[^"]+",outcome="http_5xx"\} [1-9]\d*$/m);
+    expect(metrics).toMatch(/^firebreak_outbound_call_duration_seconds_count\{vendor="pagerduty",operation="[^"]+"\} [1-9]\d*$/m);
 
     // Firebreak restarts while the page is pending.
     await app.stop();
@@ -370,6 +373,7 @@ describe("PagerDuty down or rate limiting", () => {
     expect(triggers(dedupKey)).toHaveLength(1);
     const page = await app.database.prisma.page.findUniqueOrThrow({ where: { dedupKey } });
     expect(page.status).toBe("TRIGGERED");
+    expect(await (await fetch(`${app.url}/metrics`)).text()).toMatch(/^firebreak_outbound_calls_total\{vendor="pagerduty",operation="[^"]+",outcome="ok"\} [1-9]\d*$/m);
   }, 90_000);
 
   it("waits out 429s and a lost answer: the page goes out once", async () => {

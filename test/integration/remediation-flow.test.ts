@@ -215,6 +215,11 @@ describe("a feature flag in a real Unleash", () => {
     expect(execution).toMatchObject({ status: "SUCCEEDED", confirmedById: COMMANDER, kind: "unleash", label: "Disable new-checkout-flow" });
     expect(execution.startedAt).not.toBeNull();
     expect(execution.finishedAt).not.toBeNull();
+    // The provider's calls, timed and counted for /metrics.
+    const metrics = await (await fetch(`${app.url}/metrics`)).text();
+    expect(metrics).toMatch(/^firebreak_outbound_calls_total\{vendor="unleash",operation="preview",outcome="ok"\} [1-9]\d*$/m);
+    expect(metrics).toMatch(/^firebreak_outbound_calls_total\{vendor="unleash",operation="execute",outcome="ok"\} [1-9]\d*$/m);
+    expect(metrics).toMatch(/^firebreak_outbound_call_duration_seconds_count\{vendor="unleash",operation="execute"\} [1-9]\d*$/m);
 
     // The result in the channel offers the opposite change and Monitoring.
     const result = await eventually(async () => slack.callsTo("chat.postMessage").filter((call) => call.ok && call.args["channel"] === incident.channelId && JSON.stringify(call.args["blocks"]).includes("remediation_next")).at(-1), 10_000, "the result message");
