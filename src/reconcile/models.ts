@@ -31,21 +31,7 @@ export type Drift = {
 };
 
 /** The incident channel as Slack describes it (conversations.info). */
-export type ChannelState = { exists: false } | { exists: true; archived: boolean; member: boolean };
-
-/** A message as the reconciler reads it back (conversations.history). */
-export interface PostedMessage {
-  ts: string;
-  text: string;
-  blocks: readonly unknown[];
-}
-
-/** A channel bookmark (bookmarks.list). */
-export interface ChannelBookmark {
-  id: string;
-  title: string;
-  link: string;
-}
+export type { ChannelInfo as ChannelState, ChannelBookmark, PostedMessage } from "../slack/api.ts";
 
 /** The emoji of the incident bookmark (as incident/lifecycle-jobs.ts adds it). */
 export const BOOKMARK_EMOJI = ":rotating_light:";

@@ -3,7 +3,6 @@ import type { Core, FirebreakModule } from "../core/module.ts";
 import { RECONCILE_EVENTS, type ReconcileEventType } from "./events.ts";
 import { createReconcileFlows } from "./flows.ts";
 import { DRIFT_CHECKS } from "./models.ts";
-import { createChannelReads } from "./slack-reads.ts";
 
 /**
  * The reconciler: on a schedule (RECONCILE_INTERVAL_SECONDS), one replica
@@ -25,7 +24,7 @@ export function createReconcileModule(core: Pick<Core, "config" | "prisma" | "sl
   const flows = createReconcileFlows({
     prisma: core.prisma,
     slack: core.slack,
-    reads: createChannelReads({ token: core.config.slack.botToken, apiUrl: core.config.slack.apiUrl, timeoutMs: core.config.slack.timeoutMs, logger: logger.child({ component: "slack-api" }), metrics: core.metrics }),
+    reads: { channel: (id) => core.slack.channelInfo(id), message: (channel, ts) => core.slack.topLevelMessage({ channel, ts }), bookmarks: (id) => core.slack.listBookmarks(id) },
     drift,
     clock: core.clock,
     config: core.config.reconcile,

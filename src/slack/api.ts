@@ -37,8 +37,31 @@ export interface SlackApi {
   userByEmail(email: string): Promise<string | undefined>;
   /** One message, top-level or a thread reply; undefined when it no longer exists. */
   readMessage(args: { channel: string; ts: string }): Promise<SlackMessage | undefined>;
+  /** conversations.info: whether the channel exists, is archived, and has the bot as a member. */
+  channelInfo(channel: string): Promise<ChannelInfo>;
+  /** A top-level message with its blocks (conversations.history for exactly `ts`); undefined when deleted (or a tombstone). */
+  topLevelMessage(args: { channel: string; ts: string }): Promise<PostedMessage | undefined>;
+  /** bookmarks.list (scope bookmarks:read). */
+  listBookmarks(channel: string): Promise<ChannelBookmark[]>;
   /** Uploads a text file and shares it in a channel (files.getUploadURLExternal, upload, files.completeUploadExternal). */
   uploadFile(args: { channel: string; filename: string; title: string; content: string; initialComment?: string; threadTs?: string }): Promise<{ fileId: string | undefined }>;
+}
+
+/** conversations.info, as Firebreak needs it: `{ exists: false }` on channel_not_found. */
+export type ChannelInfo = { exists: false } | { exists: true; archived: boolean; member: boolean };
+
+/** A top-level message as posted, blocks included. */
+export interface PostedMessage {
+  ts: string;
+  text: string;
+  blocks: readonly unknown[];
+}
+
+/** A channel bookmark (bookmarks.list). */
+export interface ChannelBookmark {
+  id: string;
+  title: string;
+  link: string;
 }
 
 /** What makes a message posted at most once (see SlackApi.postMessage). */
@@ -65,6 +88,8 @@ export interface SlackMessage {
 
 interface RawSlackMessage {
   ts?: string;
+  subtype?: string;
+  blocks?: unknown[];
   metadata?: { event_type?: string; event_payload?: { key?: unknown } };
   user?: string;
   bot_id?: string;
@@ -322,6 +347,26 @@ export function createSlackApi(options: SlackApiOptions): SlackApi {
         if (error instanceof PermanentOutboundError && error.remoteCode === "thread_not_found") return undefined;
         throw error;
       }
+    },
+    async channelInfo(channel) {
+      try {
+        const result = await call<WebAPICallResult & { channel?: { is_archived?: boolean; is_member?: boolean } }>("conversations.info", { channel });
+        return { exists: true, archived: result.channel?.is_archived === true, member: result.channel?.is_member !== false };
+      } catch (error) {
+        if (error instanceof PermanentOutboundError && error.remoteCode === "channel_not_found") return { exists: false };
+        throw error;
+      }
+    },
+    async topLevelMessage({ channel, ts }) {
+      const result = await call<WebAPICallResult & { messages?: RawSlackMessage[] }>("conversations.history", { channel, latest: ts, oldest: ts, inclusive: true, limit: 1 });
+      const found = result.messages?.find((message) => message.ts === ts);
+      // A deleted message with thread replies stays as a tombstone ("This message was deleted.").
+      if (!found || found.subtype === "tombstone") return undefined;
+      return { ts, text: found.text ?? "", blocks: Array.isArray(found.blocks) ? found.blocks : [] };
+    },
+    async listBookmarks(channel) {
+      const result = await call<WebAPICallResult & { bookmarks?: Array<{ id?: string; title?: string; link?: string }> }>("bookmarks.list", { channel_id: channel });
+      return (result.bookmarks ?? []).flatMap((bookmark) => (bookmark.id ? [{ id: bookmark.id, title: bookmark.title ?? "", link: bookmark.link ?? "" }] : []));
     },
     async uploadFile({ channel, filename, title, content, initialComment, threadTs }) {
       try {

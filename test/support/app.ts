@@ -76,6 +76,8 @@ export async function startTestApp(options: TestAppOptions): Promise<TestApp> {
     // Channel creations are paced (20 a minute by default); tests that are not about pacing
     // declare many incidents in a row.
     SLACK_CHANNELS_PER_MINUTE: "6000",
+    // The reconciler's rounds add jobs on the wall clock: off unless a test is about it.
+    RECONCILE_INTERVAL_SECONDS: "0",
     ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {}),
     ...options.env,
   });
