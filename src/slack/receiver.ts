@@ -8,8 +8,9 @@ import { apologyFor } from "./views.ts";
  * Bolt receiver mounted on Firebreak's one HTTP server: POST /slack/events.
  * Verifies the signature on the raw body (401 for unsigned, badly signed or
  * stale requests; 400 for a body that does not parse, or a payload of the
- * wrong shape, see slackPayloadProblem), hands the event to Bolt and turns
- * Bolt's ack() into the HTTP response. If a listener fails or is slow before acking, Slack still
+ * wrong shape, see slackPayloadProblem; a NUL or an unpaired surrogate, which
+ * PostgreSQL cannot store, becomes U+FFFD, see replaceUnstorable), hands the
+ * event to Bolt and turns Bolt's ack() into the HTTP response. If a listener fails or is slow before acking, Slack still
  * gets an answer in time: a polite ephemeral message for slash commands.
  *
  * Events API callbacks are different: Bolt acks them before any listener
@@ -124,6 +125,45 @@ function boltKind(body: JsonObject): keyof typeof SHAPES | "event" | undefined {
 function firstIssue(error: z.ZodError): string {
   const issue = error.issues[0];
   return issue ? `${issue.path.join(".") || "(payload)"}: ${issue.message}` : "unreadable";
+}
+
+/** A NUL, or half of a UTF-16 surrogate pair on its own: PostgreSQL stores neither (text or jsonb). */
+// eslint-disable-next-line no-control-regex -- NUL is one of the characters looked for
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const hasUnstorable = (text: string): boolean => text.search(UNSTORABLE) !== -1;
+const storable = (text: string): string => text.replace(UNSTORABLE, "\ufffd");
+
+/**
+ * Replaces, in place, each NUL and unpaired surrogate in a payload's strings and keys with U+FFFD
+ * (as the UTF-8 decoder does with bytes that are not UTF-8); returns how many strings and keys
+ * changed. Slack sends neither, but a form field can carry %00 and JSON a \u0000 or \ud800
+ * escape; text from a payload ends up in PostgreSQL (titles, timeline entries, job payloads,
+ * idempotency keys), which refuses both: the payload would fail wherever it was first stored.
+ * Iterative (payloads are parsed JSON, nested as deep as the body limit allows).
+ */
+export function replaceUnstorable(body: JsonObject): number {
+  let replaced = 0;
+  const stack: Array<Record<string, unknown> | unknown[]> = [body];
+  for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
+    const container: Record<string, unknown> = node as Record<string, unknown>;
+    for (const key of Object.keys(container)) {
+      let value = container[key];
+      if (typeof value === "string" && hasUnstorable(value)) {
+        value = storable(value);
+        container[key] = value;
+        replaced += 1;
+      } else if (value !== null && typeof value === "object") {
+        stack.push(value as Record<string, unknown> | unknown[]);
+      }
+      if (!Array.isArray(container) && hasUnstorable(key)) {
+        delete container[key];
+        // An own property whatever the key (it cannot be "__proto__": it now holds a U+FFFD).
+        Object.defineProperty(container, storable(key), { value, enumerable: true, writable: true, configurable: true });
+        replaced += 1;
+      }
+    }
+  }
+  return replaced;
 }
 
 /**
@@ -264,6 +304,8 @@ export function dispatchToBolt(
   body: JsonObject,
   options: { retryNum: number | undefined; retryReason: string | undefined; logger: Logger; ackDeadlineMs: number },
 ): Promise<DispatchResult> {
+  const replaced = replaceUnstorable(body);
+  if (replaced > 0) options.logger.warn({ replaced, slack: { type: typeof body.type === "string" ? body.type : undefined } }, "a Slack payload held NUL characters or unpaired surrogates (PostgreSQL stores neither): replaced with U+FFFD");
   const problem = slackPayloadProblem(body);
   if (problem !== undefined) {
     // Signed, so Slack's (or a bug's): refused before Bolt, nothing handed to a listener.

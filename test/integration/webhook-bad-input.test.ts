@@ -9,7 +9,7 @@ import { rowCounts, type RowCounts } from "../support/fuzz.ts";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.ts";
 import { reactionAddedEvent } from "../support/slack-events.ts";
 import { blockActionPayload, interactionBody, viewSubmissionPayload } from "../support/slack-payloads.ts";
-import { sendToSlackEndpoint } from "../support/slack-requests.ts";
+import { sendCommand, sendToSlackEndpoint } from "../support/slack-requests.ts";
 
 /**
  * The bugs the HTTP fuzz (test/fuzz/http.test.ts) found, one request each, through the real app:
@@ -17,8 +17,8 @@ import { sendToSlackEndpoint } from "../support/slack-requests.ts";
  * overflowed: 503), one with a byte order mark (accepted, then its processing failed on every
  * retry), correctly signed PagerDuty events with a NUL, a lone surrogate, an out-of-range
  * `occurred_at` or the event type "hasOwnProperty" (503), the 413 of the PagerDuty route naming
- * the server's limit in bytes, and signed Slack payloads of the wrong shape reaching Bolt and the
- * listeners (500). Each answer is checked, and that a refused request stored nothing, a processed
+ * the server's limit in bytes, signed Slack payloads of the wrong shape reaching Bolt and the
+ * listeners (500), and a NUL in a slash command failing its declare in PostgreSQL. Each answer is checked, and that a refused request stored nothing, a processed
  * one was processed, and nothing was logged at level error.
  */
 
@@ -261,6 +261,18 @@ describe("Slack (correctly signed)", () => {
       expect(errorLines().slice(errors)).toEqual([]);
     });
   }
+
+  it("declares from a command with a NUL in its title and its trigger_id (as %00), with U+FFFD in their place", async () => {
+    const errors = errorLines().length;
+    const from = logs.lines.length;
+    const answer = await sendCommand(app.url, "declare sev4 Disk a\u0000b full", { trigger_id: "1700000000.1.nul\u0000" });
+    expect(answer.status).toBe(200);
+    const incident = await eventually(async () => (await app.database.prisma.incident.findFirst({ where: { title: { startsWith: "Disk a" } } })) ?? undefined, 15_000, "the declared incident");
+    expect(incident.title).toBe("Disk a\ufffdb full");
+    await waitForIdleJobs(app, 20_000);
+    expect(errorLines().slice(errors)).toEqual([]);
+    expect(logs.lines.slice(from).some((line) => line.includes("replaced with U+FFFD"))).toBe(true);
+  });
 
   it("still answers a well-formed event 200", async () => {
     const answer = await sendToSlackEndpoint(app.url, asJson(reaction()), { contentType: "application/json" });

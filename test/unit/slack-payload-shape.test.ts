@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { slackPayloadProblem, type JsonObject } from "../../src/slack/receiver.ts";
+import { replaceUnstorable, slackPayloadProblem, type JsonObject } from "../../src/slack/receiver.ts";
 import type { FakeMessage } from "../fakes/slack/state.ts";
 import {
   eventCallback,
@@ -103,4 +103,35 @@ describe("the shape of signed Slack payloads", () => {
       expect(slackPayloadProblem(body)).toMatch(problem);
     });
   }
+});
+
+describe("characters PostgreSQL cannot store, in a signed Slack payload", () => {
+  it("are replaced with U+FFFD in strings and keys, at any depth, and counted", () => {
+    const body: JsonObject = {
+      command: "/incident",
+      text: "declare sev4 a\u0000b",
+      trigger_id: "1.2.\u0000",
+      view: { state: { values: { block: { "in\ud800put": { value: "x\udc00y" } } } } },
+      list: ["ok", "\u0000", ["\ud83d"]],
+      fine: "😀 é",
+    };
+    expect(replaceUnstorable(body)).toBe(6);
+    expect(body).toEqual({
+      command: "/incident",
+      text: "declare sev4 a\ufffdb",
+      trigger_id: "1.2.\ufffd",
+      view: { state: { values: { block: { "in\ufffdput": { value: "x\ufffdy" } } } } },
+      list: ["ok", "\ufffd", ["\ufffd"]],
+      fine: "😀 é",
+    });
+  });
+
+  it("leaves a payload without them as it is, and walks one nested 100,000 deep", () => {
+    const payload = (VALID.view_submission as () => JsonObject)();
+    const copy = structuredClone(payload);
+    expect(replaceUnstorable(payload)).toBe(0);
+    expect(payload).toEqual(copy);
+    const deep = JSON.parse(`{"event":${'{"a":'.repeat(100_000)}"\\\\u0000 as text, then \\u0000"${"}".repeat(100_000)}}`) as JsonObject;
+    expect(replaceUnstorable(deep)).toBe(1);
+  });
 });
