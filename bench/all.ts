@@ -1,8 +1,8 @@
 /**
  * Every benchmark in one command, and one results table.
  *
- *   npm run bench                       the default scale (about 20-25 minutes on a 2-core machine)
- *   npm run bench -- --full             every script with its own defaults (about 35-40 minutes)
+ *   npm run bench                       the default scale (about 25 minutes on a busy 2-core machine)
+ *   npm run bench -- --full             every script with its own defaults (about 40 minutes)
  *   npm run bench -- --only ack --only postmortem     some of them
  *
  * Runs, one after the other, each as a process of its own (`node --import tsx bench/<name>.ts`):
@@ -16,7 +16,7 @@
  * accounts for, steal time).
  *
  * The default scale differs from the scripts' own defaults only where a full run would take long:
- *   ack           `--command list` (the full run adds `--command help`)
+ *   declare       `--runs 2` (full: 4 runs)
  *   declare-warm  `--warmup 15 --runs 2` (full: 4 runs)
  *   paging        `--runs 2` (full: 3 runs)
  *   ingest        `--attempts 1 --quiet-wait 30` (full: a noisy phase is measured up to 3 times,
@@ -26,12 +26,17 @@
  *
  * Options: --full, --only <name> (repeatable), --dir <reports dir> (default bench/results/latest),
  * --out <summary> (default bench/results/summary.md), --step-timeout <minutes> (default 45; the
- * step is stopped with SIGTERM, then SIGKILL 30 s later). Exits 1 when a benchmark failed (the
- * summary is written anyway, with the failure).
+ * step is stopped with SIGTERM, then SIGKILL 30 s later), --snapshot (run on a clean checkout of
+ * HEAD: `git clone --shared` into a temp dir, this checkout's node_modules linked, the Prisma
+ * client generated as `npm ci` does; the summary and reports are copied back here; for a
+ * checkout someone is editing during the run, whose half-made changes would otherwise be
+ * measured or break the app). Exits 1 when a benchmark failed (the summary is written anyway,
+ * with the failure).
  */
 import { execFile, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -55,8 +60,8 @@ interface Step {
 }
 
 const STEPS: readonly Step[] = [
-  { name: "ack", script: "bench/ack.ts", what: "slash-command acknowledgement under alert load, against a bare node:http server", args: ["--command", "list"], fullArgs: [] },
-  { name: "declare", script: "bench/declare.ts", what: "declare → channel created and → header posted, after 1 warm-up declare", args: [] },
+  { name: "ack", script: "bench/ack.ts", what: "slash-command acknowledgement under alert load, against a bare node:http server", args: [] },
+  { name: "declare", script: "bench/declare.ts", what: "declare → channel created and → header posted, after 1 warm-up declare", args: ["--runs", "2"], fullArgs: [] },
   { name: "declare-warm", script: "bench/declare.ts", what: "the same after 15 warm-up declares", args: ["--warmup", "15", "--runs", "2"], fullArgs: ["--warmup", "15"] },
   { name: "paging", script: "bench/paging.ts", what: "alert → PagerDuty trigger and → first channel message", args: ["--runs", "2"], fullArgs: [] },
   { name: "ingest", script: "bench/ingest.ts", what: "Alertmanager ingest: latency at 100 req/s, a burst against a plain-HTTP ceiling", args: ["--attempts", "1", "--quiet-wait", "30"], fullArgs: [], productionFlags: true },
@@ -66,6 +71,9 @@ const STEPS: readonly Step[] = [
 
 interface Options {
   full: boolean;
+  snapshot: boolean;
+  /** Set by --snapshot for the run inside the snapshot (the summary says how it was run). */
+  inSnapshot: boolean;
   only: string[];
   dir: string;
   out: string;
@@ -73,11 +81,13 @@ interface Options {
 }
 
 function parseOptions(argv: readonly string[]): Options {
-  const args = benchArgs("bench/all.ts", argv, { numbers: ["step-timeout"], strings: ["dir", "out"], flags: ["full"], lists: ["only"] });
+  const args = benchArgs("bench/all.ts", argv, { numbers: ["step-timeout"], strings: ["dir", "out"], flags: ["full", "snapshot", "in-snapshot"], lists: ["only"] });
   const only = args.list("only");
   for (const name of only) if (!STEPS.some((step) => step.name === name)) throw new Error(`--only ${name}: no such benchmark (${STEPS.map((step) => step.name).join(", ")})`);
   return {
     full: args.flag("full"),
+    snapshot: args.flag("snapshot"),
+    inSnapshot: args.flag("in-snapshot"),
     only,
     dir: args.path("dir", path.join(ROOT, "bench/results/latest")),
     out: args.path("out", path.join(ROOT, "bench/results/summary.md")),
@@ -175,7 +185,7 @@ function summary(outcomes: readonly StepOutcome[], context: { options: Options; 
     `- Date: ${context.startedAt.toISOString()}; the run took ${minutes(context.seconds)}.`,
     `- Machine: ${describeMachine(machine)}.`,
     `- Code: commit ${context.commit || "unknown"}${context.dirty.length > 0 ? `, with uncommitted changes in the working tree at the time (${context.dirty.length} file(s): ${context.dirty.slice(0, 12).join(", ")}${context.dirty.length > 12 ? ", ..." : ""}; others were editing it meanwhile)` : ", working tree clean"}.`,
-    `- Command: \`npm run bench${options.full ? " -- --full" : ""}\` (${options.full ? "the full run: every script with its own defaults" : "the default scale; `npm run bench -- --full` runs every script with its own defaults (more runs, ingest's repeated noisy phases), about 35-40 minutes"}${options.only.length > 0 ? `; only ${options.only.join(", ")}` : ""}). Each benchmark's own report and JSON are in [\`${link(options.dir)}/\`](${link(options.dir)}/).`,
+    `- Command: \`npm run bench${options.full || options.inSnapshot ? ` --${options.full ? " --full" : ""}${options.inSnapshot ? " --snapshot" : ""}` : ""}\`${options.inSnapshot ? " (on a clean checkout of the commit below, in a temp dir: edits made to the working tree during the run could not reach it)" : ""} (${options.full ? "the full run: every script with its own defaults" : "the default scale; `npm run bench -- --full` runs every script with its own defaults (more runs, ingest's repeated noisy phases), about 40 minutes on the machine below"}${options.only.length > 0 ? `; only ${options.only.join(", ")}` : ""}). Each benchmark's own report and JSON are in [\`${link(options.dir)}/\`](${link(options.dir)}/).`,
     `- What else was running: in the 5 s before the run, other work kept ${context.before.othersPercent.toFixed(0)} % of the machine busy (${describeOthers(context.before)}; steal ${context.before.stealPercent.toFixed(1)} %). Over the whole run (${minutes(context.whole.seconds)}) the CPUs were ${context.whole.busyPercent.toFixed(0)} % busy: this run ${context.whole.oursPercent.toFixed(0)} %, everything else ${context.whole.othersPercent.toFixed(0)} % (busiest other process trees, by what started them: ${describeOthers(context.whole)}); steal ${context.whole.stealPercent.toFixed(1)} %; load average ${context.whole.load1.toFixed(2)} at the end. "Everything else" counts all CPU time not used by this run's processes, so it includes processes this machine does not show (other containers on the same kernel). Figures measured while other work took a large share of a 2-core machine are pessimistic, the latency tails most of all.`,
     "",
     "## Figures",
@@ -215,8 +225,55 @@ function summary(outcomes: readonly StepOutcome[], context: { options: Options; 
   return lines.join("\n");
 }
 
+/** Runs a command to its end (output through to ours), or throws; bounded by `timeoutMs`. */
+async function runToEnd(file: string, args: readonly string[], cwd: string, timeoutMs: number): Promise<number> {
+  const child = spawn(file, [...args], { cwd, stdio: ["ignore", "inherit", "inherit"] });
+  const forward = (): void => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+  };
+  process.once("SIGINT", forward);
+  process.once("SIGTERM", forward);
+  const timer = setTimeout(forward, timeoutMs);
+  const code = await new Promise<number>((resolve) => child.once("exit", (exitCode) => resolve(exitCode ?? 1)));
+  clearTimeout(timer);
+  process.removeListener("SIGINT", forward);
+  process.removeListener("SIGTERM", forward);
+  return code;
+}
+
+/** --snapshot: the same run on a clean checkout of HEAD in a temp dir; its summary and reports copied back. */
+async function runInSnapshot(options: Options, argv: readonly string[]): Promise<number> {
+  const commit = await git(["rev-parse", "HEAD"]);
+  if (!/^[0-9a-f]{40}$/.test(commit)) throw new Error("--snapshot: cannot read HEAD");
+  const dir = await mkdtemp(path.join(tmpdir(), "firebreak-bench-snapshot-"));
+  try {
+    console.error(`[bench] --snapshot: commit ${commit.slice(0, 12)} checked out in ${dir}`);
+    await execFileAsync("git", ["clone", "--quiet", "--shared", "--no-checkout", ROOT, dir], { timeout: 120_000 });
+    await execFileAsync("git", ["-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", commit], { cwd: dir, timeout: 120_000 });
+    await symlink(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"), "dir");
+    if ((await runToEnd(process.execPath, ["scripts/prisma-generate.mjs"], dir, 5 * 60_000)) !== 0) throw new Error("--snapshot: generating the Prisma client failed");
+    const inner = [...argv.filter((arg) => arg !== "--snapshot"), "--in-snapshot"];
+    const code = await runToEnd(process.execPath, ["--import", "tsx", "bench/all.ts", ...inner, "--dir", path.join(dir, "bench/results/latest"), "--out", path.join(dir, "bench/results/summary.md")], dir, 3 * 60 * 60_000);
+    // The reports and the summary, back into this checkout.
+    await mkdir(path.dirname(options.out), { recursive: true });
+    await rm(options.dir, { recursive: true, force: true });
+    await cp(path.join(dir, "bench/results/latest"), options.dir, { recursive: true });
+    await cp(path.join(dir, "bench/results/summary.md"), options.out);
+    await cp(resultPathFor(path.join(dir, "bench/results/summary.md")), resultPathFor(options.out));
+    console.error(`[bench] --snapshot: summary and reports copied to ${path.relative(process.cwd(), options.out)} and ${path.relative(process.cwd(), options.dir)}/`);
+    return code;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
-  const options = parseOptions(process.argv.slice(2));
+  const argv = process.argv.slice(2);
+  const options = parseOptions(argv);
+  if (options.snapshot) {
+    process.exitCode = await runInSnapshot(options, argv);
+    return;
+  }
   const steps = options.only.length > 0 ? STEPS.filter((step) => options.only.includes(step.name)) : STEPS;
   await mkdir(options.dir, { recursive: true });
   const startedAt = new Date();
