@@ -261,6 +261,29 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
     log.warn({ err: error, retryInMs: delay }, "job failed; will retry");
   }
 
+  /**
+   * Records a failure; while the database cannot be reached (it is restarting), tries again each
+   * second for as long as the job's lock lasts, so the job is retried as soon as the database is
+   * back instead of waiting out its lock (which also holds back every job sharing its rate key).
+   */
+  async function recordFailure(job: ClaimedJob, error: unknown): Promise<void> {
+    const giveUpAt = Date.now() + lockMs;
+    for (;;) {
+      try {
+        await fail(job, error);
+        return;
+      } catch (failError) {
+        if (!running || Date.now() + 1_000 >= giveUpAt) {
+          // The lock expires and the job is taken again: nothing is lost.
+          deps.logger.error({ err: failError, jobId: String(job.id) }, "could not record job failure; the job is taken again when its lock expires");
+          return;
+        }
+        deps.logger.warn({ err: failError, jobId: String(job.id) }, "could not record job failure; trying again");
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+      }
+    }
+  }
+
   async function run(job: ClaimedJob): Promise<void> {
     const definition = definitions.get(job.kind);
     if (!definition) {
@@ -297,10 +320,7 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
         deps.logger.warn({ err: error, jobId: String(job.id) }, "job completed, then failed in follow-up work");
         return;
       }
-      await fail(job, error).catch((failError: unknown) => {
-        // The lock expires and the job is taken again: nothing is lost.
-        deps.logger.error({ err: failError, jobId: String(job.id) }, "could not record job failure");
-      });
+      await recordFailure(job, error);
     } finally {
       clearInterval(heartbeat);
     }

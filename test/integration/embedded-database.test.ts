@@ -168,6 +168,30 @@ describe("crash safety", () => {
     });
   }, 180_000);
 
+  it("kill -9 of the embedded server alone: Firebreak starts it again by itself and carries on, then stops it on SIGTERM", async () => {
+    const dataDir = await newDataDir();
+    const running = await startReady(dataDir);
+    try {
+      await declare(running, "Before the server died");
+      process.kill(running.serverPid, "SIGKILL");
+      await eventually(async () => running.main.stdout().includes("restarted the embedded PostgreSQL server") || undefined, 30_000, "the server restarted");
+      const restarted = [...running.main.stdout().matchAll(/"pid":(\d+)[^\n]*restarted the embedded PostgreSQL server/g)].map((match) => Number(match[1]));
+      expect(restarted).toHaveLength(1);
+      expect(restarted[0]).not.toBe(running.serverPid);
+      expect(isAlive(restarted[0]!)).toBe(true);
+      await eventually(async () => (await fetch(`${running.url}/readyz`)).status === 200 || undefined, 20_000, "/readyz back to 200");
+      await declare(running, "After the server died");
+      running.main.child.kill("SIGTERM");
+      expect(await running.main.exit).toBe(0);
+      expect(isAlive(restarted[0]!)).toBe(false);
+    } finally {
+      if (running.main.child.exitCode === null) running.main.child.kill("SIGKILL");
+    }
+    await withDatabase(dataDir, async (db) => {
+      expect((await db.prisma.incident.findMany({ orderBy: { number: "asc" } })).map((row) => row.title)).toEqual(["Before the server died", "After the server died"]);
+    });
+  }, 180_000);
+
   it("a postmaster.pid naming some unrelated live process is stale: removed, and the server starts", async () => {
     const dataDir = await newDataDir();
     const logs = captureLogs();
