@@ -175,8 +175,10 @@ export class SlackSocketReceiver implements Receiver {
     const app = this.app;
     if (!app) return; // not acknowledged: Slack delivers it again once the app is up
     const result = await dispatchToBolt(app, body, { retryNum, retryReason, logger: this.options.logger, ackDeadlineMs: this.options.ackDeadlineMs ?? 2_500 });
-    if (result.status !== 200) return; // an event whose listener failed: Slack redelivers it
-    const payload = result.body;
+    // A listener that failed (5xx): not acknowledged, so Slack delivers the envelope again. An
+    // envelope refused as malformed (4xx) would be refused again: acknowledged without a payload.
+    if (result.status >= 500) return;
+    const payload = result.status === 200 ? result.body : undefined;
     try {
       if (typeof payload === "string") await ack({ text: payload });
       else await ack(payload !== null && typeof payload === "object" ? (payload as Record<string, unknown>) : undefined);

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { firingNotification } from "../support/alert-payloads.ts";
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -75,7 +75,7 @@ alerts:
 `,
   );
   await start();
-}, 120_000);
+}, 180_000);
 
 afterAll(async () => {
   if (main && main.child.exitCode === null) {
@@ -105,7 +105,7 @@ async function start(): Promise<void> {
   const exited = started.exit.then((code) => {
     throw new Error(`Firebreak exited with ${code} before it was ready: ${started.stderr()}`);
   });
-  await Promise.race([exited, eventually(async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200, 60_000, "Firebreak ready")]);
+  await Promise.race([exited, eventually(async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200, 120_000, "Firebreak ready")]);
 }
 
 async function killHard(): Promise<void> {
@@ -126,25 +126,9 @@ async function query<Row extends pg.QueryResultRow>(sql: string, values: unknown
   }
 }
 
-function fingerprint(labels: Record<string, string>): string {
-  return createHash("sha256").update(JSON.stringify(Object.entries(labels).sort())).digest("hex").slice(0, 16);
-}
-
 /** Alertmanager declares a SEV1 for checkout: incident, channel, owner invited, header, announcement, page. */
 async function alert(instance: string): Promise<void> {
-  const labels = { alertname: "CheckoutDown", severity: "critical", instance };
-  const body = JSON.stringify({
-    version: "4",
-    groupKey: `{}:{alertname="CheckoutDown", instance="${instance}"}`,
-    truncatedAlerts: 0,
-    status: "firing",
-    receiver: "firebreak",
-    groupLabels: { alertname: "CheckoutDown", instance },
-    commonLabels: labels,
-    commonAnnotations: { summary: `Checkout down on ${instance}` },
-    externalURL: "http://alertmanager.example.internal:9093",
-    alerts: [{ status: "firing", labels, annotations: { summary: `Checkout down on ${instance}` }, startsAt: new Date(Date.now() - 60_000).toISOString(), endsAt: "0001-01-01T00:00:00Z", generatorURL: "http://prometheus.example.internal:9090/graph", fingerprint: fingerprint(labels) }],
-  });
+  const body = JSON.stringify(firingNotification("CheckoutDown", instance, `Checkout down on ${instance}`));
   const response = await fetch(`${url}/webhooks/alertmanager`, { method: "POST", headers: { authorization: `Bearer ${AM_TOKEN}`, "content-type": "application/json" }, body });
   await response.text();
   expect(response.status).toBe(200);

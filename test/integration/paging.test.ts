@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { firingNotification } from "../support/alert-payloads.ts";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -123,37 +123,6 @@ afterEach(async () => {
 
 // ---- helpers ------------------------------------------------------------------------------------
 
-function fingerprintOf(labels: Record<string, string>): string {
-  return createHash("sha256").update(JSON.stringify(Object.entries(labels).sort())).digest("hex").slice(0, 16);
-}
-
-/** An Alertmanager v4 notification of one firing alert. */
-function alertNotification(alertname: string, instance: string) {
-  const labels = { alertname, severity: "critical", instance };
-  return {
-    version: "4",
-    groupKey: `{}:{alertname="${alertname}", instance="${instance}"}`,
-    truncatedAlerts: 0,
-    status: "firing",
-    receiver: "firebreak",
-    groupLabels: { alertname, instance },
-    commonLabels: labels,
-    commonAnnotations: { summary: `${alertname} on ${instance}` },
-    externalURL: "http://alertmanager.example.internal:9093",
-    alerts: [
-      {
-        status: "firing",
-        labels,
-        annotations: { summary: `${alertname} on ${instance}` },
-        startsAt: new Date(Date.now() - 60_000).toISOString(),
-        endsAt: "0001-01-01T00:00:00Z",
-        generatorURL: "http://prometheus.example.internal:9090/graph",
-        fingerprint: fingerprintOf(labels),
-      },
-    ],
-  };
-}
-
 async function deliver(body: unknown): Promise<number> {
   const response = await fetch(`${app.url}/webhooks/alertmanager`, { method: "POST", headers: { authorization: `Bearer ${AM_TOKEN}`, "content-type": "application/json" }, body: JSON.stringify(body) });
   await response.text();
@@ -212,7 +181,7 @@ function webhookUrl() {
 
 describe("an alert-declared SEV1 for a paged service", () => {
   it("pages once however often Alertmanager delivers, and the on-call engineer is invited and leads", async () => {
-    const body = alertNotification("CheckoutDown", "checkout-1");
+    const body = firingNotification("CheckoutDown", "checkout-1");
     // Alertmanager HA: the same notification twice, and once more after the first is stored.
     const answers = await Promise.all([deliver(body), deliver(body)]);
     expect(answers.every((status) => status >= 200 && status < 300)).toBe(true);
@@ -243,7 +212,7 @@ describe("an alert-declared SEV1 for a paged service", () => {
   });
 
   it("records PagerDuty's acknowledgement once, sets the acknowledged time, and refuses a forged one", async () => {
-    await deliver(alertNotification("CheckoutDown", "checkout-2"));
+    await deliver(firingNotification("CheckoutDown", "checkout-2"));
     const incident = await eventually(async () => (await app.database.prisma.incident.findFirst({ where: { title: { contains: "checkout-2" }, channelId: { not: null } } })) ?? undefined, 15_000, "the incident");
     const dedupKey = dedupKeyOf(incident.id, "checkout");
     await pd.waitForEvent({ dedupKey, eventAction: "trigger" });
@@ -280,7 +249,7 @@ describe("an alert-declared SEV1 for a paged service", () => {
   });
 
   it("resolving sends resolve with the same key; reopening triggers again", async () => {
-    await deliver(alertNotification("CheckoutDown", "checkout-3"));
+    await deliver(firingNotification("CheckoutDown", "checkout-3"));
     const incident = await eventually(async () => (await app.database.prisma.incident.findFirst({ where: { title: { contains: "checkout-3" }, channelId: { not: null } } })) ?? undefined, 15_000, "the incident");
     const dedupKey = dedupKeyOf(incident.id, "checkout");
     await pd.waitForEvent({ dedupKey, eventAction: "trigger" });
@@ -405,7 +374,7 @@ describe("Slack down", () => {
   it("never delays the page: PagerDuty has it while the channel still cannot be created", async () => {
     // Slack answers request_timeout (transient) to the next channel creations.
     slack.failNext("conversations.create", "request_timeout", 3);
-    await deliver(alertNotification("CheckoutDown", "checkout-slack-down"));
+    await deliver(firingNotification("CheckoutDown", "checkout-slack-down"));
     const incident = await eventually(async () => (await app.database.prisma.incident.findFirst({ where: { title: { contains: "checkout-slack-down" } } })) ?? undefined, 15_000, "the incident");
     await pd.waitForEvent({ dedupKey: dedupKeyOf(incident.id, "checkout"), eventAction: "trigger" });
     // The page went out before Slack let the channel be created.

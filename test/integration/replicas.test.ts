@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { firingNotification } from "../support/alert-payloads.ts";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -90,24 +90,9 @@ afterEach(async () => {
 const [first, second] = [() => apps[0]!, () => apps[1]!];
 const prisma = () => first().database.prisma;
 
-function fingerprint(labels: Record<string, string>): string {
-  return createHash("sha256").update(JSON.stringify(Object.entries(labels).sort())).digest("hex").slice(0, 16);
-}
-
-function notification(instance: string): string {
-  const labels = { alertname: "CheckoutDown", severity: "critical", instance };
-  return JSON.stringify({
-    version: "4",
-    groupKey: `{}:{alertname="CheckoutDown", instance="${instance}"}`,
-    truncatedAlerts: 0,
-    status: "firing",
-    receiver: "firebreak",
-    groupLabels: { alertname: "CheckoutDown", instance },
-    commonLabels: labels,
-    commonAnnotations: { summary: `Checkout down on ${instance}` },
-    externalURL: "http://alertmanager.example.internal:9093",
-    alerts: [{ status: "firing", labels, annotations: { summary: `Checkout down on ${instance}` }, startsAt: new Date(Date.now() - 60_000).toISOString(), endsAt: "0001-01-01T00:00:00Z", generatorURL: "http://prometheus.example.internal:9090/graph", fingerprint: fingerprint(labels) }],
-  });
+/** CheckoutDown firing on `instance`, as Alertmanager sends it. */
+function checkoutDown(instance: string): string {
+  return JSON.stringify(firingNotification("CheckoutDown", instance, `Checkout down on ${instance}`));
 }
 
 async function deliver(app: TestApp, body: string): Promise<number> {
@@ -118,7 +103,7 @@ async function deliver(app: TestApp, body: string): Promise<number> {
 
 describe("two replicas on one database", () => {
   it("Alertmanager's HA pair delivering to both: one incident, one channel, one header, one page", async () => {
-    const body = notification("replica-ha");
+    const body = checkoutDown("replica-ha");
     const statuses = await Promise.all([deliver(first(), body), deliver(second(), body), deliver(first(), body), deliver(second(), body)]);
     expect(statuses.every((status) => status >= 200 && status < 300)).toBe(true);
     const incident = await eventually(async () => (await prisma().incident.findFirst({ where: { title: { contains: "replica-ha" }, headerMessageTs: { not: null } } })) ?? undefined, 20_000, "the incident with its header");
@@ -168,7 +153,7 @@ describe("two replicas on one database", () => {
   }, 60_000);
 
   it("PagerDuty's webhook redelivered to the other replica: recorded once", async () => {
-    const body = notification("replica-webhook");
+    const body = checkoutDown("replica-webhook");
     expect(await deliver(second(), body)).toBeLessThan(300);
     const incident = await eventually(async () => (await prisma().incident.findFirst({ where: { title: { contains: "replica-webhook" }, channelId: { not: null } } })) ?? undefined, 20_000, "the incident");
     const dedupKey = `firebreak-${incident.id}-checkout`;

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { firingNotification } from "../support/alert-payloads.ts";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -61,23 +61,6 @@ afterAll(async () => {
   if (configDir) await removeDir(configDir);
 });
 
-function alertBody(instance: string): string {
-  const labels = { alertname: "CheckoutDown", severity: "critical", instance };
-  const fingerprint = createHash("sha256").update(JSON.stringify(Object.entries(labels).sort())).digest("hex").slice(0, 16);
-  return JSON.stringify({
-    version: "4",
-    groupKey: `{}:{alertname="CheckoutDown", instance="${instance}"}`,
-    truncatedAlerts: 0,
-    status: "firing",
-    receiver: "firebreak",
-    groupLabels: { alertname: "CheckoutDown", instance },
-    commonLabels: labels,
-    commonAnnotations: { summary: `Checkout down on ${instance}` },
-    externalURL: "http://alertmanager.example.internal:9093",
-    alerts: [{ status: "firing", labels, annotations: { summary: `Checkout down on ${instance}` }, startsAt: new Date(Date.now() - 60_000).toISOString(), endsAt: "0001-01-01T00:00:00Z", generatorURL: "http://prometheus.example.internal:9090/graph", fingerprint }],
-  });
-}
-
 describe("Slack down, then rate limiting", () => {
   it("acknowledges commands, pages without waiting for Slack, and drains the queued work in order once Slack answers", async () => {
     const port = slack.port;
@@ -89,7 +72,7 @@ describe("Slack down, then rate limiting", () => {
       expect(answer.status).toBe(200);
       expect(answer.text).toContain("INC-");
     }
-    const delivered = await fetch(`${app.url}/webhooks/alertmanager`, { method: "POST", headers: { authorization: `Bearer ${AM_TOKEN}`, "content-type": "application/json" }, body: alertBody("outage-third") });
+    const delivered = await fetch(`${app.url}/webhooks/alertmanager`, { method: "POST", headers: { authorization: `Bearer ${AM_TOKEN}`, "content-type": "application/json" }, body: JSON.stringify(firingNotification("CheckoutDown", "outage-third", "Checkout down on outage-third")) });
     await delivered.text();
     expect(delivered.status).toBe(200);
     const prisma = app.database.prisma;

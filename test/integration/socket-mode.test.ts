@@ -229,6 +229,14 @@ describe("Socket Mode", () => {
     expect(entries[0]?.data).toMatchObject({ text: "Cache hit rate fell to 3%", via: ["reaction"] });
   });
 
+  it("acknowledges a malformed envelope without a payload (it would be refused again), and acts on nothing", async () => {
+    const before = slack.calls.length;
+    const { ack } = await deliver("interactive", { type: "block_actions", user: { id: DECLARER }, actions: "not a list" });
+    expect(ack.payload ?? {}).toEqual({});
+    expect(slack.calls.slice(before).filter((call) => call.method !== "apps.connections.open")).toEqual([]);
+    expect(app.logs.text()).toContain("refused a Slack payload of the wrong shape");
+  });
+
   it("has no /slack/events endpoint", async () => {
     const response = await fetch(`${app.url}/slack/events`, { method: "POST", body: "{}" });
     expect(response.status).toBe(404);
