@@ -3,6 +3,7 @@
  * PostgreSQL's jsonb could not store (see ingest.ts for the write path); and
  * the byte order mark a delivery's text is stored without.
  */
+import { FirebreakError } from "../lib/errors.ts";
 
 /** A NUL character, or half of a UTF-16 surrogate pair on its own. */
 // eslint-disable-next-line no-control-regex -- NUL is exactly what this looks for
@@ -65,9 +66,9 @@ export function withoutByteOrderMark(text: string): string {
 }
 
 /** A payload PostgreSQL would refuse: refused up front (400), never batched. */
-export class UnstorablePayloadError extends Error {
+export class UnstorablePayloadError extends FirebreakError {
   constructor(readonly field: string) {
-    super(`${field}: contains a NUL character or an unpaired surrogate, which cannot be stored`);
+    super("payload_unstorable", `${field}: contains a NUL character or an unpaired surrogate, which cannot be stored`);
     this.name = "UnstorablePayloadError";
   }
 }

@@ -18,6 +18,7 @@ export type ErrorCode =
   | "outbound_timeout"
   | "outbound_unavailable"
   | "job_payload_invalid"
+  | "payload_unstorable"
   | "not_ready";
 
 /**
