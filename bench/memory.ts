@@ -593,7 +593,7 @@ function figures(run: Run): Figure[] {
       LOAD_TARGET_MB,
     ),
     untargeted({ id: "memory.loaded.pss", label: "The same at once after the load, counting the server by PSS (its processes share memory, which RSS counts once per process)", value: `${withPss.toFixed(0)} MiB`, numbers: { totalMiB: withPss } }),
-    untargeted({ id: "memory.peak", label: `Peak while loaded (app + server RSS, sampled every 250 ms)`, value: `${(run.peak.total / MIB).toFixed(0)} MiB`, numbers: { totalMiB: run.peak.total / MIB, appMiB: run.peak.app / MIB, serverMiB: run.peak.server / MIB } }),
+    untargeted({ id: "memory.peak", label: `Peak while loaded (app + server RSS, sampled every 250 ms)`, value: run.peak.total > 0 ? `${(run.peak.total / MIB).toFixed(0)} MiB` : "not measured", numbers: { totalMiB: run.peak.total / MIB, appMiB: run.peak.app / MIB, serverMiB: run.peak.server / MIB } }),
   ];
 }
 
@@ -725,10 +725,13 @@ async function main(): Promise<void> {
       while (sampling) {
         try {
           const snap = snapshot("sample", appPid, server.pid, healthy);
-          const serverRss = sum(snap.server, "rss");
-          peak.app = Math.max(peak.app, snap.app.rss);
-          peak.server = Math.max(peak.server, serverRss);
-          peak.total = Math.max(peak.total, snap.app.rss + serverRss);
+          // A server process that has exited but is not reaped yet has no VmRSS (NaN): it holds no memory.
+          const serverRss = snap.server.reduce((total, memory) => total + (Number.isFinite(memory.rss) ? memory.rss : 0), 0);
+          if (Number.isFinite(snap.app.rss)) {
+            peak.app = Math.max(peak.app, snap.app.rss);
+            peak.server = Math.max(peak.server, serverRss);
+            peak.total = Math.max(peak.total, snap.app.rss + serverRss);
+          }
           peak.samples += 1;
         } catch {
           // a process exiting mid-read: the next sample
