@@ -2,8 +2,8 @@
  * Declare latency: from `/incident declare` reaching Firebreak to `conversations.create`
  * reaching Slack, and to the header message posted in the new channel.
  *
- *   npm run bench:declare -- [--declares 15] [--runs 4] [--warmup 1] [--gap-ms 0] [--node-options "<flags>"]
- *                            [--postgres <url>] [--out bench/results/declare.md]
+ *   npm run bench:declare -- [--declares 15] [--runs 4] [--warmup 1] [--gap-ms 0] [--node-options=<flags>]
+ *                            [--idle-s 0] [--idle-declares 3] [--postgres <url>] [--out bench/results/declare.md]
  *
  * Writes the Markdown report and, next to it, its headline figures as JSON (`declare.json`).
  *
@@ -19,6 +19,11 @@
  * The job worker runs with its default poll interval (500 ms), as in production: a job that waits
  * for the poll shows up here. Channel creation is paced at 6,000 a minute instead of the default
  * 20 (Slack's Tier 2), which back-to-back declares would otherwise measure.
+ *
+ * With `--idle-s N`, each run then leaves the app idle for N seconds (no request; incidents come
+ * after quiet hours, and the pool closes connections idle for longer than its idle timeout) and
+ * times `--idle-declares` more declares, reported apart ("after idle"); the first of them is
+ * also listed on its own.
  */
 import { readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -42,6 +47,9 @@ interface Options {
   /** Declares before the measured ones, not counted (JIT, prepared statements, the pool). */
   warmup: number;
   gapMs: number;
+  /** Seconds of idleness after the measured declares, before the after-idle ones (0: none). */
+  idleS: number;
+  idleDeclares: number;
   postgres: string | undefined;
   out: string;
   /** NODE_OPTIONS of the app (default: package.json config.nodeOptions, as `npm start`). */
@@ -49,12 +57,14 @@ interface Options {
 }
 
 function parseOptions(argv: readonly string[]): Options {
-  const args = benchArgs("bench/declare.ts", argv, { numbers: ["declares", "runs", "gap-ms", "warmup"], strings: ["postgres", "out", "node-options"] });
+  const args = benchArgs("bench/declare.ts", argv, { numbers: ["declares", "runs", "gap-ms", "warmup", "idle-s", "idle-declares"], strings: ["postgres", "out", "node-options"] });
   return {
     declares: Math.round(args.number("declares", 15)),
     runs: Math.round(args.number("runs", 4)),
     warmup: args.string("warmup") === undefined ? 1 : Math.round(args.number("warmup", 1)),
     gapMs: args.string("gap-ms") === undefined ? 0 : args.number("gap-ms", 0),
+    idleS: args.string("idle-s") === undefined ? 0 : args.number("idle-s", 0),
+    idleDeclares: Math.round(args.number("idle-declares", 3)),
     postgres: args.string("postgres"),
     out: args.path("out", path.join(ROOT, "bench/results/declare.md")),
     nodeOptions: args.string("node-options") ?? productionNodeOptions(),
@@ -113,6 +123,8 @@ interface TargetResult {
   name: string;
   runs: Array<{ channel: [number, number]; header: [number, number] }>;
   all: Sample[];
+  /** The declares after `--idle-s` of idleness, per run (empty without it). */
+  idle: Sample[][];
 }
 
 /** The node flags `npm start` runs the app with (package.json config.nodeOptions). */
@@ -157,7 +169,7 @@ async function startApp(slack: FakeSlack, dataDir: string, databaseUrl: string |
 }
 
 async function benchTarget(name: string, options: Options, databaseUrl: () => Promise<{ url: string | undefined; drop(): Promise<void> }>): Promise<TargetResult> {
-  const result: TargetResult = { name, runs: [], all: [] };
+  const result: TargetResult = { name, runs: [], all: [], idle: [] };
   for (let run = 0; run < options.runs; run += 1) {
     const slack = await startFakeSlack({ rateLimits: false }); // measures Firebreak, not Slack's tiers
     const database = await databaseUrl();
@@ -174,6 +186,12 @@ async function benchTarget(name: string, options: Options, databaseUrl: () => Pr
       result.all.push(...samples);
       console.log(`${name}, run ${run + 1}: channels ${channel.join(" ")}; headers ${header.join(" ")}`);
       console.log(`${name}, run ${run + 1}: channel p50 ${percentile(channel, 50)} / p95 ${percentile(channel, 95)} ms; header p50 ${percentile(header, 50)} / p95 ${percentile(header, 95)} ms`);
+      if (options.idleS > 0) {
+        await new Promise((resolve) => setTimeout(resolve, options.idleS * 1000));
+        const idle = await oneRun(slack, app.url, { ...options, declares: options.idleDeclares }, 2000 + run);
+        result.idle.push(idle);
+        console.log(`${name}, run ${run + 1}, after ${options.idleS} s idle: channels ${idle.map((sample) => sample.channelMs).join(" ")}; headers ${idle.map((sample) => sample.headerMs).join(" ")}`);
+      }
     } finally {
       await app?.stop();
       await slack.close();
@@ -191,7 +209,7 @@ function report(results: readonly TargetResult[], options: Options, cpu: CpuWind
     `- Date: ${new Date().toISOString()}`,
     `- Machine: ${cpus().length} CPUs, ${cpus()[0]?.model ?? "unknown CPU"}; Node ${process.version}`,
     `- CPU during the run: ${describeCpu(cpu)}`,
-    `- Load: ${options.runs} runs per database, each on a fresh database and app, ${options.warmup} warm-up declare(s), then ${options.declares} \`/incident declare sev2 ...\` one after the other, each sent ${options.gapMs > 0 ? `${options.gapMs} ms after` : "as soon as"} the previous header was posted; the app a process of its own (\`src/main.ts\` with NODE_OPTIONS \`${options.nodeOptions}\`, the production poll interval of 500 ms, channel creation paced at 6,000 a minute), fake Slack answering at once in the benchmark's process, on loopback.`,
+    `- Load: ${options.runs} runs per database, each on a fresh database and app, ${options.warmup} warm-up declare(s), then ${options.declares} \`/incident declare sev2 ...\` one after the other, each sent ${options.gapMs > 0 ? `${options.gapMs} ms after` : "as soon as"} the previous header was posted${options.idleS > 0 ? `, then ${options.idleS} s idle and ${options.idleDeclares} more` : ""}; the app a process of its own (\`src/main.ts\` with NODE_OPTIONS \`${options.nodeOptions}\`, the production poll interval of 500 ms, channel creation paced at 6,000 a minute), fake Slack answering at once in the benchmark's process, on loopback.`,
     "- Times: from sending the command to `conversations.create` reaching the fake Slack (channel), and to the header's `chat.postMessage` reaching it (header).",
     `- Command: \`${commandLine("bench/declare.ts")}\``,
     "",
@@ -203,6 +221,22 @@ function report(results: readonly TargetResult[], options: Options, cpu: CpuWind
     const channel = result.all.map((sample) => sample.channelMs);
     const header = result.all.map((sample) => sample.headerMs);
     lines.push(`| ${result.name} | all ${result.all.length} | **${percentile(channel, 50)} / ${percentile(channel, 95)}** | **${percentile(header, 50)} / ${percentile(header, 95)}** |`);
+  }
+  if (options.idleS > 0) {
+    lines.push(
+      "",
+      `After ${options.idleS} s idle (no request), ${options.idleDeclares} more declares per run, one after the other: each run's times, then p50 / p95 over all of them, and the first declare after idle of each run.`,
+      "",
+      "| Database | Run | Channel (ms) | Header (ms) |",
+      "| --- | ---: | ---: | ---: |",
+    );
+    for (const result of results) {
+      result.idle.forEach((samples, index) => lines.push(`| ${result.name} | ${index + 1} | ${samples.map((sample) => sample.channelMs).join(", ")} | ${samples.map((sample) => sample.headerMs).join(", ")} |`));
+      const idle = result.idle.flat();
+      const firsts = result.idle.map((samples) => samples[0]).filter((sample) => sample !== undefined);
+      lines.push(`| ${result.name} | all ${idle.length}, p50 / p95 | **${percentile(idle.map((sample) => sample.channelMs), 50)} / ${percentile(idle.map((sample) => sample.channelMs), 95)}** | **${percentile(idle.map((sample) => sample.headerMs), 50)} / ${percentile(idle.map((sample) => sample.headerMs), 95)}** |`);
+      lines.push(`| ${result.name} | first after idle, each run | ${firsts.map((sample) => sample.channelMs).join(", ")} | ${firsts.map((sample) => sample.headerMs).join(", ")} |`);
+    }
   }
   lines.push("", "Targets: channel created under 100 ms at p95, header posted under 150 ms at p95.", "");
   for (const result of results) {
@@ -223,9 +257,18 @@ function figures(results: readonly TargetResult[], options: Options): Figure[] {
     const channelStat = stat(channel);
     const headerStat = stat(header);
     const after = `${options.warmup} warm-up declare${options.warmup === 1 ? "" : "s"}`;
+    const idle = result.idle.flat();
+    const idleFigures =
+      idle.length === 0
+        ? []
+        : [
+            below({ id: `declare.${db}.idle.channel`, label: `\`/incident declare\` → channel created, p50 / p95, ${result.name}, after ${options.idleS} s idle`, value: `${percentile(idle.map((sample) => sample.channelMs), 50)} / ${percentile(idle.map((sample) => sample.channelMs), 95)} ms`, target: "p95 < 100 ms", numbers: stat(idle.map((sample) => sample.channelMs)) }, percentile(idle.map((sample) => sample.channelMs), 95), 100),
+            below({ id: `declare.${db}.idle.header`, label: `\`/incident declare\` → header posted, p50 / p95, ${result.name}, after ${options.idleS} s idle`, value: `${percentile(idle.map((sample) => sample.headerMs), 50)} / ${percentile(idle.map((sample) => sample.headerMs), 95)} ms`, target: "p95 < 150 ms", numbers: stat(idle.map((sample) => sample.headerMs)) }, percentile(idle.map((sample) => sample.headerMs), 95), 150),
+          ];
     return [
       below({ id: `declare.${db}.channel`, label: `\`/incident declare\` → channel created, p50 / p95, ${result.name}, after ${after}`, value: `${channelStat.p50} / ${channelStat.p95} ms`, target: "p95 < 100 ms", numbers: channelStat }, channelStat.p95, 100),
       below({ id: `declare.${db}.header`, label: `\`/incident declare\` → header posted, p50 / p95, ${result.name}, after ${after}`, value: `${headerStat.p50} / ${headerStat.p95} ms`, target: "p95 < 150 ms", numbers: headerStat }, headerStat.p95, 150),
+      ...idleFigures,
     ];
   });
 }
@@ -235,9 +278,9 @@ async function main(): Promise<void> {
   const startedAt = new Date();
   const watch = watchCpu();
   const deadline = setTimeout(() => {
-    console.error("bench/declare.ts: aborted after 20 minutes");
+    console.error("bench/declare.ts: aborted after its time limit (20 minutes, plus the idle periods)");
     process.exit(2);
-  }, 20 * 60_000);
+  }, (20 + (options.idleS * options.runs * 2) / 60) * 60_000);
   deadline.unref();
   const results: TargetResult[] = [];
   results.push(await benchTarget("embedded (default)", options, async () => ({ url: undefined, drop: async () => undefined })));

@@ -63,6 +63,66 @@ function describeTarget(url: string): string {
   }
 }
 
+/**
+ * Connections the pool keeps open however long it idles (pg's `min`), opened before Firebreak
+ * says it is ready: enough for a declare's request and the job worker's four slots at once. A
+ * new connection costs a server process, its authentication and its catalog caches filled on
+ * its first queries; without these, the first declares after start, and the first after any
+ * quiet spell longer than the idle timeout, paid that on their request and on each of their
+ * jobs. Beyond these the pool opens up to its `max` on demand and closes them after
+ * `idleTimeoutMillis` idle.
+ */
+const KEPT_CONNECTIONS = 5;
+
+/**
+ * Opens the pool's kept connections (`count`, its `min`) and opens them again when some are
+ * lost (the server restarted, a connection broke): pg's pool keeps its `min` but never opens it.
+ * Re-opening backs off from 1 s to 30 s while the server does not answer.
+ */
+function keepConnections(pool: pg.Pool, count: number, logger: Logger): { fill(): Promise<void>; stop(): void } {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let failures = 0;
+
+  async function fill(): Promise<void> {
+    const missing = count - pool.totalCount;
+    if (stopped || missing <= 0) return;
+    // The pool hands out its idle connections first: hold those and open the missing ones.
+    const held = await Promise.allSettled(Array.from({ length: missing + pool.idleCount }, () => pool.connect()));
+    for (const result of held) if (result.status === "fulfilled") result.value.release();
+    const failed = held.find((result) => result.status === "rejected");
+    if (failed) throw failed.reason;
+  }
+
+  function refillSoon(): void {
+    if (stopped || timer || pool.totalCount >= count) return;
+    const delay = Math.min(30_000, 1_000 * 2 ** Math.min(failures, 5));
+    timer = setTimeout(() => {
+      timer = undefined;
+      fill().then(
+        () => {
+          failures = 0;
+        },
+        (error: unknown) => {
+          failures += 1;
+          logger.warn({ err: error }, "could not re-open the pool's kept connections; trying again");
+          refillSoon();
+        },
+      );
+    }, delay);
+    timer.unref();
+  }
+
+  pool.on("remove", refillSoon);
+  return {
+    fill,
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}
+
 async function openPostgres(url: string, poolSize: number, logger: Logger, name?: string): Promise<Database> {
   const target = name ?? `PostgreSQL at ${describeTarget(url)}`;
   // Fail fast and clearly when the server is unreachable at start.
@@ -101,8 +161,11 @@ async function openPostgres(url: string, poolSize: number, logger: Logger, name?
   const pool = new pg.Pool({
     connectionString: url,
     max: poolSize,
+    min: Math.min(poolSize, KEPT_CONNECTIONS),
     connectionTimeoutMillis: 3_000,
     idleTimeoutMillis: 30_000,
+    // The kept connections may idle for hours: keepalive finds a dead peer (a NAT's timeout).
+    keepAlive: true,
     // Server-side guard: no statement of ours should take seconds; a stuck one
     // must fail (and be retried or reported) rather than hang a Slack ack.
     statement_timeout: 5_000,
@@ -110,6 +173,14 @@ async function openPostgres(url: string, poolSize: number, logger: Logger, name?
     application_name: "firebreak",
   });
   pool.on("error", (error) => logger.warn({ err: error }, "idle PostgreSQL connection failed"));
+  const kept = keepConnections(pool, Math.min(poolSize, KEPT_CONNECTIONS), logger);
+  try {
+    await kept.fill();
+  } catch (error) {
+    kept.stop();
+    await pool.end().catch(() => undefined);
+    throw new DatabaseUnavailableError(`Cannot open connections to ${target}: ${errorMessage(error)}`, { cause: error });
+  }
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
   const listeners = new Set<Listener>();
 
@@ -135,6 +206,7 @@ async function openPostgres(url: string, poolSize: number, logger: Logger, name?
       return listener;
     },
     async close() {
+      kept.stop();
       await Promise.all([...listeners].map((listener) => listener.close()));
       await prisma.$disconnect().catch(() => undefined);
       await pool.end().catch(() => undefined);
