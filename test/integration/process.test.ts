@@ -63,10 +63,14 @@ describe("start-up errors", () => {
 describe("signals during start-up", () => {
   it("a SIGTERM while Firebreak is starting waits for the start, then drains and exits 0 with the embedded server stopped", async () => {
     const dir = join(dataDir, "sigterm-at-start");
+    const authTests = () => slack.requests.filter((request) => request.method === "auth.test").length;
+    const before = authTests();
+    // Slack takes its time to answer auth.test: the signal lands while start-up waits for it.
+    slack.setLatency(3_000, "auth.test");
     const started = startMain({ ...baseEnv(await freePort()), DATA_DIR: dir });
     try {
-      // Inside startFirebreak: migrations are done, Slack and the HTTP server are not yet.
-      await eventually(async () => started.stdout().includes('"msg":"database ready"'), 60_000, "start-up under way");
+      // Inside startFirebreak: migrations are done, Slack's answer and the HTTP server are not yet.
+      await eventually(async () => started.stdout().includes('"msg":"database ready"') && authTests() > before, 60_000, "start-up under way");
       started.child.kill("SIGTERM");
       expect(await started.exit).toBe(0);
       expect(started.stdout()).toContain("signal during start-up: stopping as soon as started");
@@ -74,6 +78,7 @@ describe("signals during start-up", () => {
       expect(existsSync(join(dir, "postgres", "postmaster.pid"))).toBe(false);
     } finally {
       if (started.child.exitCode === null) started.child.kill("SIGKILL");
+      slack.setLatency(0, "auth.test");
     }
   }, 90_000);
 });
