@@ -7,6 +7,7 @@ import { registerStateMetrics } from "./http/state-metrics.ts";
 import { createHttpServer } from "./http/server.ts";
 import { createAlertModule } from "./alert/module.ts";
 import { systemClock, type Clock } from "./core/clock.ts";
+import { rehearse } from "./core/rehearsal.ts";
 import { catalogueOf, gather, type Core, type HeaderIncident } from "./core/module.ts";
 import type { EventCatalogue } from "./events/catalogue.ts";
 import { createLifecycleBus } from "./events/lifecycle.ts";
@@ -144,6 +145,9 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
       listeners: contributions.slack,
     });
     await bolt.init();
+
+    // The first incident after a start should not pay for first use (query plans, cold code).
+    await rehearse(database.prisma, contributions.rehearsals, logger.child({ component: "rehearsal" }));
 
     const checkReady = async () => {
       await database.ping(1_000);

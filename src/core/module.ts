@@ -1,6 +1,6 @@
 import type { Config } from "../config/env.ts";
 import type { FileConfig } from "../config/file.ts";
-import type { Database, PrismaClient } from "../db/client.ts";
+import type { Database, Db, PrismaClient } from "../db/client.ts";
 import type { EventCatalogue, EventKinds } from "../events/catalogue.ts";
 import type { TimelineEventType } from "../events/models.ts";
 import type { LifecycleBus, LifecycleSubscriber } from "../events/lifecycle.ts";
@@ -40,6 +40,13 @@ export interface ModuleContributions {
   readonly subscribers?: readonly LifecycleSubscriber[];
   /** Housekeeping run with the job worker's periodic sweep; returns how many rows it removed. */
   readonly maintenance?: ReadonlyArray<{ name: string; run(): Promise<number> }>;
+  /**
+   * Runs the module's busiest database path (the declare, say) inside `tx`, a transaction that is
+   * always rolled back, once at start-up before the app listens: the first real request finds
+   * Prisma's query plans made and the code run once. Nothing it writes stays; it must not call
+   * out of the process (Slack, PagerDuty...). See src/core/rehearsal.ts.
+   */
+  readonly rehearse?: (tx: Db) => Promise<void>;
   /** Blocks under an open incident's header buttons (Block Kit, built by the module's views). */
   readonly header?: (incident: HeaderIncident) => readonly unknown[];
 }
@@ -77,6 +84,7 @@ export function gather(modules: readonly AnyModule[]) {
     subscribers: modules.flatMap((module) => module.subscribers ?? []),
     maintenance: modules.flatMap((module) => module.maintenance ?? []),
     header: modules.flatMap((module) => (module.header ? [module.header] : [])),
+    rehearsals: modules.flatMap((module) => (module.rehearse ? [{ name: module.name, run: module.rehearse }] : [])),
   };
 }
 

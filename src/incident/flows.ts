@@ -1,10 +1,11 @@
+import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { INCIDENT_EVENTS } from "./events.ts";
 import type { FileConfig } from "../config/file.ts";
 import type { Db, PrismaClient } from "../db/client.ts";
 import type { Metrics } from "../http/metrics.ts";
 import type { IncidentSource, Severity } from "../generated/prisma/enums.ts";
-import { NotReadyError, PermanentOutboundError } from "../lib/errors.ts";
+import { FirebreakError, NotReadyError, PermanentOutboundError } from "../lib/errors.ts";
 
 import { jobType } from "../queue/service.ts";
 import { onceFor, type SlackApi } from "../slack/api.ts";
@@ -13,7 +14,7 @@ import type { Clock } from "../core/clock.ts";
 import type { HeaderIncident } from "../core/module.ts";
 import { incidentChannelName } from "../slack/channel-name.ts";
 import { announceJob, enqueueSync, scheduleReminder, severityPriority } from "./lifecycle-jobs.ts";
-import { type IncidentSummary } from "./models.ts";
+import { type IncidentDetail, type IncidentSummary } from "./models.ts";
 import {
   claimIdempotencyKey,
   createIncident,
@@ -181,6 +182,68 @@ export function createIncidentFlows(deps: IncidentFlowDeps) {
     }
   }
 
+  /** The channel is made: record it, pace the next creation, enqueue the channel's set-up (create_channel's completion). */
+  async function recordChannel(tx: Db, incident: IncidentSummary, created: { id: string; name: string }): Promise<void> {
+    const priority = severityPriority(incident.severity);
+    // Pace the next creation (Tier 2): the queue skips jobs whose rate key is held.
+    const until = new Date(Date.now() + Math.ceil(60_000 / deps.channelsPerMinute));
+    await tx.rateLimitHold.upsert({ where: { key: CREATE_CHANNEL_RATE_KEY }, create: { key: CREATE_CHANNEL_RATE_KEY, until }, update: { until } });
+    await setIncidentChannel(tx, incident.id, created);
+    await INCIDENT_EVENTS["channel.created"].record(tx, {
+      incidentId: incident.id,
+      source: "SYSTEM",
+      data: { channelId: created.id, channelName: created.name },
+      private: incident.private,
+    });
+    const bot = deps.botUserId();
+    const users = initialResponders({ declaredById: incident.declaredById, severity: incident.severity, services: incident.services ?? [] }).filter((user) => user !== bot);
+    await enqueueInvites(tx, { ...incident, channelId: created.id }, users, "declared");
+    await postHeaderJob.enqueue(tx, { incidentId: incident.id }, {
+      dedupeKey: `post_header:${incident.id}`,
+      rateKey: `chat.postMessage:${created.id}`,
+      priority,
+      incidentId: incident.id,
+    });
+    await announceJob.enqueue(tx, { incidentId: incident.id }, { dedupeKey: `announce:${incident.id}`, rateKey: "announcement", priority, incidentId: incident.id });
+  }
+
+  /** The header is posted: record it, enqueue its pin and the topic and bookmark (post_header's completion). */
+  async function recordHeader(tx: Db, incident: IncidentDetail, channelId: string, ts: string): Promise<void> {
+    await setHeaderMessage(tx, incident.id, ts);
+    const options = { incidentId: incident.id, priority: severityPriority(incident.severity) };
+    await pinHeaderJob.enqueue(tx, { incidentId: incident.id }, { ...options, dedupeKey: `pin_header:${incident.id}`, rateKey: `pins.add:${channelId}` });
+    // The header was just posted as it is: only the topic and bookmark need setting.
+    await enqueueSync(tx, incident, false);
+  }
+
+  /**
+   * The declare and its channel's set-up, as far as the database sees them, inside the caller's
+   * transaction: the declare's rows and subscribers, then what create_channel, the invites and
+   * post_header record. For the start-up rehearsal (src/core/rehearsal.ts), whose transaction
+   * always rolls back: the first real incident after a start finds Prisma's query plans made and
+   * this code run once (a cold declare took about a second of CPU, see README "Declare latency").
+   */
+  async function rehearse(tx: Db): Promise<void> {
+    const user = "U0REHEARSAL";
+    const { incident } = await declareWithin(tx, {
+      title: "Start-up rehearsal",
+      severity: "SEV2",
+      private: false,
+      source: "SLACK",
+      declaredById: user,
+      idempotencyKey: `rehearsal:${randomUUID()}`,
+    });
+    const summary = await getIncident(tx, incident.id);
+    if (!summary) throw new FirebreakError("incident_not_found", "the rehearsal's incident is not there");
+    const channel = { id: "C0REHEARSAL", name: incidentChannelName(summary.number, summary.title, 1, deps.channelPrefix) };
+    await recordChannel(tx, summary, channel);
+    await ensureParticipant(tx, incident.id, user);
+    await INCIDENT_EVENTS["participant.invited"].record(tx, { incidentId: incident.id, source: "SYSTEM", actorId: null, data: { users: [user] }, private: false });
+    const detail = await getIncidentDetail(tx, incident.id);
+    if (!detail) throw new FirebreakError("incident_not_found", "the rehearsal's incident is not there");
+    await recordHeader(tx, detail, channel.id, "1.000001");
+  }
+
   async function requireIncident(id: string): Promise<IncidentSummary> {
     const incident = await getIncident(deps.prisma, id);
     if (!incident) throw new PermanentOutboundError("incident_not_found", "incident_not_found", `incident ${id} does not exist`);
@@ -216,29 +279,7 @@ export function createIncidentFlows(deps: IncidentFlowDeps) {
       }
       if (!channel) throw new PermanentOutboundError("slack_api_error", "name_taken", `no free channel name after ${MAX_NAME_ATTEMPTS} attempts`);
       const created = channel;
-      const priority = severityPriority(incident.severity);
-      await context.complete(async (tx) => {
-        // Pace the next creation (Tier 2): the queue skips jobs whose rate key is held.
-        const until = new Date(Date.now() + Math.ceil(60_000 / deps.channelsPerMinute));
-        await tx.rateLimitHold.upsert({ where: { key: CREATE_CHANNEL_RATE_KEY }, create: { key: CREATE_CHANNEL_RATE_KEY, until }, update: { until } });
-        await setIncidentChannel(tx, incident.id, created);
-        await INCIDENT_EVENTS["channel.created"].record(tx, {
-          incidentId: incident.id,
-          source: "SYSTEM",
-          data: { channelId: created.id, channelName: created.name },
-          private: incident.private,
-        });
-        const bot = deps.botUserId();
-        const users = initialResponders({ declaredById: incident.declaredById, severity: incident.severity, services: incident.services ?? [] }).filter((user) => user !== bot);
-        await enqueueInvites(tx, { ...incident, channelId: created.id }, users, "declared");
-        await postHeaderJob.enqueue(tx, { incidentId: incident.id }, {
-          dedupeKey: `post_header:${incident.id}`,
-          rateKey: `chat.postMessage:${created.id}`,
-          priority,
-          incidentId: incident.id,
-        });
-        await announceJob.enqueue(tx, { incidentId: incident.id }, { dedupeKey: `announce:${incident.id}`, rateKey: "announcement", priority, incidentId: incident.id });
-      });
+      await context.complete((tx) => recordChannel(tx, incident, created));
       deps.wakeJobs();
     },
   });
@@ -289,13 +330,7 @@ export function createIncidentFlows(deps: IncidentFlowDeps) {
       const message = incidentHeader(incident, deps.headerBlocks(incident));
       const posted = await deps.slack.postMessage({ channel: incident.channelId, text: message.text, blocks: message.blocks, once: onceFor(context) });
       const channelId = incident.channelId;
-      await context.complete(async (tx) => {
-        await setHeaderMessage(tx, incidentId, posted.ts);
-        const options = { incidentId, priority: severityPriority(incident.severity) };
-        await pinHeaderJob.enqueue(tx, { incidentId }, { ...options, dedupeKey: `pin_header:${incidentId}`, rateKey: `pins.add:${channelId}` });
-        // The header was just posted as it is: only the topic and bookmark need setting.
-        await enqueueSync(tx, incident, false);
-      });
+      await context.complete((tx) => recordHeader(tx, incident, channelId, posted.ts));
       deps.wakeJobs();
     },
   });
@@ -311,6 +346,7 @@ export function createIncidentFlows(deps: IncidentFlowDeps) {
   return {
     declare,
     declareWithin,
+    rehearse,
     initialResponders,
     /** For `/incident invite` and severity changes: invites through the same durable job, once per request key. */
     enqueueInvites: (tx: Db, incident: { id: string; severity: Severity; channelId: string | null }, users: string[], requestKey: string, actorId?: string) =>

@@ -37,6 +37,7 @@ export function createIncidentModule(core: Core) {
     jobs: [...flows.jobs, ...lifecycle.jobs],
     subcommands: createIncidentCommands({ prisma, flows, lifecycle, slack, authorizer, config: fileConfig, clock }),
     slack: (app) => registerIncidentListeners(app, interactions),
+    rehearse: flows.rehearse,
     subscribers: [
       {
         name: "incident: invite the new severity's notify list",

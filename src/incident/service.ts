@@ -58,9 +58,25 @@ function toDetail(row: DetailRow): IncidentDetail {
   return { ...rest, scribeId: holder("SCRIBE"), commsId: holder("COMMS") };
 }
 
+/**
+ * The next incident number, taken from the "incident" counter inside the caller's transaction:
+ * a rollback gives it back; a concurrent declare waits for this one's commit. The row is made
+ * by the migration; the upsert only matters on a database whose counters were emptied.
+ */
+async function nextIncidentNumber(tx: Db): Promise<number> {
+  const counter = await tx.counter.upsert({
+    where: { name: "incident" },
+    create: { name: "incident", value: 1 },
+    update: { value: { increment: 1 } },
+    select: { value: true },
+  });
+  return counter.value;
+}
+
 export async function createIncident(tx: Db, input: NewIncident): Promise<IncidentSummary> {
   const incident = await tx.incident.create({
     data: {
+      number: await nextIncidentNumber(tx),
       title: input.title,
       severity: input.severity,
       private: input.private,

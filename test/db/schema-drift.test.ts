@@ -119,8 +119,8 @@ describe("migration SQL", () => {
           await db.query(await readFile(path.join(migrationsDir, name, "migration.sql"), "utf8"));
         }
         const incident = await db.query<{ id: string }>(
-          `INSERT INTO "incidents" ("id", "title", "severity", "updated_at")
-           VALUES (gen_random_uuid(), 'drift test', 'SEV3', now()) RETURNING "id"`,
+          `INSERT INTO "incidents" ("id", "number", "title", "severity", "updated_at")
+           VALUES (gen_random_uuid(), 1, 'drift test', 'SEV3', now()) RETURNING "id"`,
         );
         const incidentId = incident.rows[0]?.id;
         await db.query(
