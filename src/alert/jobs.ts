@@ -56,6 +56,8 @@ export function createAlertJobs(deps: AlertJobDeps, processing: { processDeliver
       maxAttempts: 20,
       // Waiting for its turn (ingest first) must not hold every worker slot: Slack work goes on.
       maxConcurrent: processing.backgroundSlots,
+      // The way from an alert to its page: it may take the worker's reserved slot.
+      critical: true,
       async handle({ deliveryId }, context) {
         await processing.processDelivery(BigInt(deliveryId), context.logger);
       },

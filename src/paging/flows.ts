@@ -188,6 +188,8 @@ export function createPagingFlows(deps: PagingDeps) {
   }
 
   const send = sendPageJob.handler({
+    // Pages never wait behind Slack's backlog (the worker's reserved slot).
+    critical: true,
     maxAttempts: PAGE_MAX_ATTEMPTS,
     async handle({ pageId, action, cycle, since }, context) {
       const { page, incident } = await loadPage(pageId);
@@ -242,6 +244,8 @@ export function createPagingFlows(deps: PagingDeps) {
 
   /** The person to hand the page to: their PagerDuty user (by their Slack email), paged on the configured service. */
   const pageUser = userPageJob.handler({
+    // Pages never wait behind Slack's backlog (the worker's reserved slot).
+    critical: true,
     maxAttempts: PAGE_MAX_ATTEMPTS,
     async handle({ pageId, since }, context) {
       const { page, incident } = await loadPage(pageId);
@@ -280,6 +284,8 @@ export function createPagingFlows(deps: PagingDeps) {
 
   /** Who is on call at level 1 → their email → their Slack user → commander or invited; any failure: "page by hand". */
   const oncall = oncallJob.handler({
+    // Pages never wait behind Slack's backlog (the worker's reserved slot).
+    critical: true,
     maxAttempts: ONCALL_ATTEMPTS + 1,
     async handle({ incidentId, service: serviceKey, lead }, context) {
       const incident = await getIncidentDetail(deps.prisma, incidentId);

@@ -30,6 +30,12 @@ export interface JobHandler<Payload> {
   readonly maxAttempts?: number;
   /** At most this many jobs of this kind run at once in one worker (default: no limit of its own). */
   readonly maxConcurrent?: number;
+  /**
+   * Work that must not wait behind a backlog of other kinds: alert processing, pages, a
+   * remediation. Besides the general slots, the worker keeps a slot only these kinds may take,
+   * so a page still goes out while every general slot waits on a Slack call that hangs.
+   */
+  readonly critical?: boolean;
   handle(payload: Payload, context: JobContext): Promise<void>;
 }
 
@@ -41,6 +47,7 @@ export interface JobDefinition {
   readonly kind: string;
   readonly maxAttempts?: number;
   readonly maxConcurrent?: number;
+  readonly critical?: boolean;
   run(payload: unknown, context: JobContext): Promise<void>;
 }
 

@@ -12,6 +12,7 @@ export function jobType<Payload>(kind: string, schema: z.ZodType<Payload>): JobT
       kind,
       ...(spec.maxAttempts === undefined ? {} : { maxAttempts: spec.maxAttempts }),
       ...(spec.maxConcurrent === undefined ? {} : { maxConcurrent: spec.maxConcurrent }),
+      ...(spec.critical ? { critical: true } : {}),
       run: async (payload, context) => spec.handle(schema.parse(payload), context),
     }),
     async enqueue(tx, payload, options = {}) {

@@ -21,7 +21,14 @@ const notBlocked = Prisma.sql`NOT EXISTS (SELECT 1 FROM rate_limit_holds h WHERE
       AND r.status = 'RUNNING' AND r.locked_until >= now())`;
 
 export interface JobWorkerOptions {
+  /** Slots any job kind may take (default 4). */
   concurrency?: number;
+  /**
+   * Slots kept for critical kinds (`JobHandler.critical`: alert processing, pages, remediation),
+   * on top of `concurrency` (default 1): when every general slot is busy, with Slack calls hanging
+   * until their timeout say, a page still starts at once.
+   */
+  reservedSlots?: number;
   pollIntervalMs?: number;
   /** How long a claimed job stays locked before another worker may take it over. */
   lockMs?: number;
@@ -67,6 +74,7 @@ interface Deps {
 
 export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): JobWorker {
   const concurrency = options.concurrency ?? 4;
+  const reservedSlots = options.reservedSlots ?? 1;
   const pollIntervalMs = options.pollIntervalMs ?? 500;
   const lockMs = options.lockMs ?? 30_000;
   const doneRetentionMs = options.doneRetentionMs ?? 24 * 60 * 60_000;
@@ -80,6 +88,10 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
   let wakeRequested = false;
   let wakeScheduled = false;
   const runningByKind = new Map<string, number>();
+  const criticalKinds = deps.definitions.filter((definition) => definition.critical).map((definition) => definition.kind);
+  const isCritical = (kind: string): boolean => definitions.get(kind)?.critical === true;
+  /** Jobs in flight that are not critical: they may fill the general slots only. */
+  let generalInFlight = 0;
   let lastSweep = 0;
   /** Settles when the claim round under way ends; stop() waits for the jobs it hands out. */
   let claimRound: Promise<void> = Promise.resolve();
@@ -113,7 +125,13 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
     };
   }
 
-  async function claim(limit: number): Promise<ClaimedJob[]> {
+  /** The critical kinds' condition on `column`; FALSE when no kind is critical. */
+  function criticalSql(column: Prisma.Sql): Prisma.Sql {
+    return criticalKinds.length === 0 ? Prisma.sql`FALSE` : Prisma.sql`${column} IN (${Prisma.join(criticalKinds)})`;
+  }
+
+  /** Claims up to `limit` jobs, of which at most `general` of kinds that are not critical. */
+  async function claim(limit: number, general: number): Promise<ClaimedJob[]> {
     // Candidates first: the most urgent due jobs, walked in the (status, priority, run_at)
     // index order and cut at a few times `limit`, instead of sorting every due job by rate
     // key on each claim (a backlog of thousands made every claim sort thousands of rows).
@@ -124,6 +142,8 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
     // more of a kind than its own limit allows.
     const candidates = limit * 8 + 16;
     const kinds = kindLimits(limit);
+    // Every general slot taken: only critical kinds are candidates (the reserved slots).
+    const lane = general > 0 ? Prisma.sql`TRUE` : criticalSql(Prisma.sql`j.kind`);
     return deps.prisma.$queryRaw<ClaimedJob[]>`
       UPDATE jobs SET status = 'RUNNING', locked_by = ${workerId},
              locked_until = now() + (${lockMs}::int * interval '1 millisecond'), attempts = attempts + 1
@@ -131,23 +151,25 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
         SELECT id FROM jobs
         WHERE id IN (
           SELECT ranked.id FROM (
-          SELECT keyed.id, keyed.kind, row_number() OVER (PARTITION BY keyed.kind ORDER BY keyed.priority, keyed.run_at, keyed.id) AS kind_rank
+          SELECT keyed.id, keyed.kind,
+                 row_number() OVER (PARTITION BY keyed.kind ORDER BY keyed.priority, keyed.run_at, keyed.id) AS kind_rank,
+                 row_number() OVER (PARTITION BY ${criticalSql(Prisma.sql`keyed.kind`)} ORDER BY keyed.priority, keyed.run_at, keyed.id) AS lane_rank
           FROM (
           SELECT DISTINCT ON (coalesce(c.rate_key, c.id::text)) c.id, c.kind, c.priority, c.run_at
           FROM (
             (SELECT j.id, j.kind, j.rate_key, j.priority, j.run_at FROM jobs j
              WHERE j.status = 'PENDING' AND j.run_at <= now()
-               AND ${notBlocked} AND ${kinds.notSaturated}
+               AND ${notBlocked} AND ${kinds.notSaturated} AND ${lane}
              ORDER BY j.priority, j.run_at
              LIMIT ${candidates})
             UNION ALL
             (SELECT j.id, j.kind, j.rate_key, j.priority, j.run_at FROM jobs j
              WHERE j.status = 'RUNNING' AND j.locked_until < now() AND j.attempts < j.max_attempts
-               AND ${notBlocked} AND ${kinds.notSaturated}
+               AND ${notBlocked} AND ${kinds.notSaturated} AND ${lane}
              ORDER BY j.priority, j.run_at
              LIMIT ${candidates})) c
           ORDER BY coalesce(c.rate_key, c.id::text), c.priority, c.id) keyed) ranked
-          WHERE ranked.kind_rank <= ${kinds.cap})
+          WHERE ranked.kind_rank <= ${kinds.cap} AND (${criticalSql(Prisma.sql`ranked.kind`)} OR ranked.lane_rank <= ${general}::int))
           -- Repeated here on purpose: PostgreSQL re-checks only this query's own conditions
           -- against a row another worker just claimed; without them a job could run twice.
           AND ((status = 'PENDING' AND run_at <= now())
@@ -339,19 +361,23 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
     try {
       do {
         wakeRequested = false;
-        const free = concurrency - inFlight.size;
-        if (free <= 0) break;
+        const free = concurrency + reservedSlots - inFlight.size;
+        const general = concurrency - generalInFlight;
+        if (free <= 0 || (general <= 0 && criticalKinds.length === 0)) break;
         if (Date.now() - lastSweep >= sweepIntervalMs) {
           lastSweep = Date.now();
           await sweepAbandoned();
           await purgeDone();
           await runMaintenance();
         }
-        const jobs = await claim(free);
+        const jobs = await claim(free, Math.max(0, general));
         for (const job of jobs) {
           runningByKind.set(job.kind, (runningByKind.get(job.kind) ?? 0) + 1);
+          const critical = isCritical(job.kind);
+          if (!critical) generalInFlight += 1;
           const promise = run(job).finally(() => {
             inFlight.delete(promise);
+            if (!critical) generalInFlight -= 1;
             runningByKind.set(job.kind, (runningByKind.get(job.kind) ?? 1) - 1);
             if (running) wake();
           });

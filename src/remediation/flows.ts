@@ -165,6 +165,8 @@ export function createRemediationFlows(deps: RemediationDeps) {
 
   const execute = executeJob.handler({
     maxAttempts: 3,
+    // A rollback someone confirmed during an outage does not wait behind Slack's backlog.
+    critical: true,
     async handle({ executionId }, context) {
       const execution = await deps.prisma.remediationExecution.findUnique({ where: { id: executionId } });
       if (!execution) return;

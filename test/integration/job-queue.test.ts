@@ -678,6 +678,66 @@ describe("job queue on PostgreSQL", () => {
     expect(outbound.hits.filter((hit) => hit.name.startsWith("single-")).map((hit) => hit.name)).toEqual(Array.from({ length: 6 }, (_, i) => `single-${i}`));
   });
 
+  it("keeps a slot for critical kinds: a page starts while every general slot waits on a call that hangs", async () => {
+    const gate = deferred();
+    const hung = jobType("test.hung", slowPayload).handler({
+      async handle(payload, context) {
+        await callOutbound(payload.name, context.attempt, "w1");
+        await gate.promise;
+      },
+    });
+    const page = jobType("test.page", slowPayload).handler({
+      critical: true,
+      async handle(payload, context) {
+        await callOutbound(payload.name, context.attempt, "w1");
+        await gate.promise;
+      },
+    });
+    // Three hung calls, more urgent than the pages: two fill the general slots, the third waits.
+    for (const name of ["hung-1", "hung-2", "hung-3"]) await enqueueRaw(database.prisma, "test.hung", { name }, { priority: 1 });
+    const worker = createJobWorker(
+      { prisma: database.prisma, logger: logs.logger, metrics: createMetrics(), definitions: [...definitions("w1"), hung, page] },
+      { pollIntervalMs: 60_000, concurrency: 2, reservedSlots: 1 },
+    );
+    workers.push(worker);
+    worker.start();
+    await eventually(async () => outbound.hits.filter((hit) => hit.name.startsWith("hung-")).length === 2, 10_000, "two hung calls under way");
+
+    // A page enqueued now (and woken as a commit would) starts in the reserved slot; the third
+    // hung call, due all along, is still not started: the reserved slot is not a general one.
+    await enqueueRaw(database.prisma, "test.page", { name: "page-1" }, { priority: 50 });
+    worker.wake();
+    await eventually(async () => hitsOf("page-1").length === 1, 10_000, "the page under way");
+    expect(hitsOf("hung-3")).toHaveLength(0);
+    expect((await database.prisma.job.findMany({ where: { kind: "test.hung", status: "PENDING" } })).map((job) => payloadName(job.payload))).toEqual(["hung-3"]);
+
+    gate.resolve();
+    await waitForStatus(database, ["hung-1", "hung-2", "hung-3", "page-1"], "DONE");
+  });
+
+  it("critical kinds may fill every slot, general and reserved", async () => {
+    const gate = deferred();
+    const page = jobType("test.page", slowPayload).handler({
+      critical: true,
+      async handle(payload, context) {
+        await callOutbound(payload.name, context.attempt, "w1");
+        await gate.promise;
+      },
+    });
+    for (const name of ["page-a", "page-b", "page-c", "page-d"]) await enqueueRaw(database.prisma, "test.page", { name });
+    const worker = createJobWorker(
+      { prisma: database.prisma, logger: logs.logger, metrics: createMetrics(), definitions: [...definitions("w1"), page] },
+      { pollIntervalMs: 60_000, concurrency: 2, reservedSlots: 1 },
+    );
+    workers.push(worker);
+    worker.start();
+    await eventually(async () => outbound.hits.filter((hit) => hit.name.startsWith("page-")).length === 3, 10_000, "three pages under way");
+    expect(await database.prisma.job.count({ where: { kind: "test.page", status: "RUNNING" } })).toBe(3);
+    expect(await database.prisma.job.count({ where: { kind: "test.page", status: "PENDING" } })).toBe(1);
+    gate.resolve();
+    await waitForStatus(database, ["page-a", "page-b", "page-c", "page-d"], "DONE");
+  });
+
   it("purges DONE jobs older than the retention, keeping keyed, recent, pending and dead ones", async () => {
     await callJob.enqueue(database.prisma, { name: "old-done" });
     await callJob.enqueue(database.prisma, { name: "old-done-keyed" }, { dedupeKey: "old-done-keyed" });
