@@ -61,7 +61,7 @@ function parseOptions(argv: readonly string[]): Options {
   return {
     declares: Math.round(args.number("declares", 15)),
     runs: Math.round(args.number("runs", 4)),
-    warmup: args.string("warmup") === undefined ? 1 : Math.round(args.number("warmup", 1)),
+    warmup: args.count("warmup", 1),
     gapMs: args.string("gap-ms") === undefined ? 0 : args.number("gap-ms", 0),
     idleS: args.string("idle-s") === undefined ? 0 : args.number("idle-s", 0),
     idleDeclares: Math.round(args.number("idle-declares", 3)),

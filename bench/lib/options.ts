@@ -25,6 +25,14 @@ export function benchArgs(script: string, argv: readonly string[], spec: { numbe
       if (typeof raw !== "string" || !Number.isFinite(parsed) || parsed <= 0) throw new Error(`--${name} needs a positive number, got ${String(raw)}`);
       return parsed;
     },
+    /** A whole number, 0 included (a count that may be none), or `fallback` when the option is absent. */
+    count(name: string, fallback: number): number {
+      const raw = values[name];
+      if (raw === undefined) return fallback;
+      const parsed = Number(raw);
+      if (typeof raw !== "string" || !Number.isInteger(parsed) || parsed < 0) throw new Error(`--${name} needs a whole number (0 or more), got ${String(raw)}`);
+      return parsed;
+    },
     string(name: string): string | undefined {
       const raw = values[name];
       return typeof raw === "string" ? raw : undefined;

@@ -223,7 +223,7 @@ export function createIncidentFlows(deps: IncidentFlowDeps) {
    * always rolls back: the first real incident after a start finds Prisma's query plans made and
    * this code run once (a cold declare took about a second of CPU, see README "Declare latency").
    */
-  async function rehearse(tx: Db): Promise<void> {
+  async function rehearse(tx: Db): Promise<string> {
     const user = "U0REHEARSAL";
     const { incident } = await declareWithin(tx, {
       title: "Start-up rehearsal",
@@ -242,6 +242,7 @@ export function createIncidentFlows(deps: IncidentFlowDeps) {
     const detail = await getIncidentDetail(tx, incident.id);
     if (!detail) throw new FirebreakError("incident_not_found", "the rehearsal's incident is not there");
     await recordHeader(tx, detail, channel.id, "1.000001");
+    return incident.id;
   }
 
   async function requireIncident(id: string): Promise<IncidentSummary> {

@@ -77,6 +77,23 @@ export async function enqueueSync(tx: Db, incident: { id: string; severity: Seve
   await syncStatusJob.enqueue(tx, { incidentId: incident.id, header }, jobOptions(incident, `sync:${incident.channelId}`));
 }
 
+/**
+ * For the start-up rehearsal (see IncidentFlows.rehearse): what the channel's follow-up jobs
+ * (topic and bookmark, announcement) record and render for a new incident, inside the
+ * rehearsal's transaction; their Slack calls are not made.
+ */
+export async function rehearseFollowUps(deps: Pick<LifecycleJobDeps, "config" | "headerBlocks">, tx: Db, incidentId: string): Promise<void> {
+  const incident = await getIncidentDetail(tx, incidentId);
+  if (!incident?.channelId) throw new PermanentOutboundError("incident_not_found", "incident_not_found", "the rehearsal's incident has no channel");
+  incidentHeader(incident, deps.headerBlocks(incident));
+  channelTopic(incident, "Rehearsal");
+  bookmarkTitle(incident);
+  announcementMessage(incident, `<#${incident.channelId}>`);
+  await setBookmark(tx, incidentId, "Bk0REHEARSAL");
+  await setAnnouncement(tx, incidentId, incident.channelId, "1.000002");
+  await INCIDENT_EVENTS["announcement.posted"].record(tx, { incidentId, source: "SYSTEM", data: { channelId: incident.channelId, ts: "1.000002" } });
+}
+
 export function createLifecycleJobs(deps: LifecycleJobDeps, now: () => Date) {
   const eventNotice = (...args: Parameters<ReturnType<typeof noticeRenderer>>) => noticeRenderer(deps.events())(...args);
   async function requireDetail(id: string): Promise<IncidentDetail> {

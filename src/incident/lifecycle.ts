@@ -20,6 +20,7 @@ import {
 import {
   announceJob,
   createLifecycleJobs,
+  rehearseFollowUps,
   enqueueSync,
   ephemeralJob,
   jobOptions,
@@ -317,6 +318,8 @@ export function createIncidentLifecycle(deps: LifecycleDeps) {
     },
 
     jobs: createLifecycleJobs(deps, now),
+    /** The start-up rehearsal of the channel's follow-up jobs (see IncidentFlows.rehearse). */
+    rehearseFollowUps: (tx: Db, incidentId: string) => rehearseFollowUps(deps, tx, incidentId),
   };
 }
 

@@ -37,7 +37,7 @@ export function createIncidentModule(core: Core) {
     jobs: [...flows.jobs, ...lifecycle.jobs],
     subcommands: createIncidentCommands({ prisma, flows, lifecycle, slack, authorizer, config: fileConfig, clock }),
     slack: (app) => registerIncidentListeners(app, interactions),
-    rehearse: flows.rehearse,
+    rehearse: async (tx) => lifecycle.rehearseFollowUps(tx, await flows.rehearse(tx)),
     subscribers: [
       {
         name: "incident: invite the new severity's notify list",

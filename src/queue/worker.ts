@@ -43,6 +43,8 @@ export interface JobWorkerOptions {
 }
 
 export interface JobWorker {
+  /** Runs the job bookkeeping's queries on no row, in the start-up rehearsal's transaction. */
+  rehearse(tx: Db): Promise<void>;
   start(): void;
   /** Runs a claim round soon (call after committing a transaction that enqueued). */
   wake(): void;
@@ -215,12 +217,17 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
     return definitions.get(job.kind)?.maxAttempts ?? job.maxAttempts;
   }
 
-  async function markDone(tx: Db, job: ClaimedJob): Promise<void> {
+  /** Marks job `id` DONE if this worker still holds it; how many rows it marked (0 or 1). */
+  async function markDoneIfHeld(tx: Db, id: bigint): Promise<number> {
     const updated = await tx.job.updateMany({
-      where: { id: job.id, lockedBy: workerId },
+      where: { id, lockedBy: workerId },
       data: { status: "DONE", finishedAt: new Date(), lockedBy: null, lockedUntil: null, lastError: null },
     });
-    if (updated.count !== 1) throw new Error(`lost the lock on job ${job.id}`);
+    return updated.count;
+  }
+
+  async function markDone(tx: Db, job: ClaimedJob): Promise<void> {
+    if ((await markDoneIfHeld(tx, job.id)) !== 1) throw new Error(`lost the lock on job ${job.id}`);
   }
 
   async function fail(job: ClaimedJob, error: unknown): Promise<void> {
@@ -430,6 +437,11 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
   }
 
   return {
+    // The start-up rehearsal (src/core/rehearsal.ts): the query every job's completion runs, on
+    // no row (ids start at 1), so the first job does not plan it.
+    async rehearse(tx) {
+      await markDoneIfHeld(tx, 0n);
+    },
     start() {
       if (running) return;
       running = true;

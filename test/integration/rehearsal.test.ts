@@ -57,9 +57,9 @@ function incidentInput(title: string): NewIncident {
 }
 
 describe("the start-up rehearsal", () => {
-  it("ran the incident module's declare before the app listened, and left nothing behind", async () => {
+  it("ran the incident module's declare and the job bookkeeping before the app listened, and left nothing behind", async () => {
     const done = app.logs.lines.map((line) => JSON.parse(line) as { msg: string; modules?: Record<string, number> }).find((line) => line.msg === "start-up rehearsal done (rolled back)");
-    expect(done?.modules).toEqual({ incident: expect.any(Number) as number });
+    expect(done?.modules).toEqual({ incident: expect.any(Number) as number, jobs: expect.any(Number) as number });
     const counts = await rowCounts();
     // Every table it wrote to (incidents, participants and roles, timeline, jobs, idempotency
     // keys, the rate-limit hold) is empty again; the incident counter is back at 0.
