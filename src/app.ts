@@ -8,6 +8,7 @@ import { createHttpServer } from "./http/server.ts";
 import { createAlertModule } from "./alert/module.ts";
 import { systemClock, type Clock } from "./core/clock.ts";
 import { rehearse } from "./core/rehearsal.ts";
+import { createForeground } from "./lib/foreground.ts";
 import { catalogueOf, gather, type Core, type HeaderIncident } from "./core/module.ts";
 import type { EventCatalogue } from "./events/catalogue.ts";
 import { createLifecycleBus } from "./events/lifecycle.ts";
@@ -76,6 +77,7 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
     // Flows wake the worker, and the worker runs the flows' jobs.
     const workerRef: { current?: JobWorker } = {};
     const bus = createLifecycleBus();
+    const foreground = createForeground();
     const catalogueRef: { current?: EventCatalogue } = {};
     const headerRef: { current?: ReadonlyArray<(incident: HeaderIncident) => readonly unknown[]> } = {};
     const core: Core = {
@@ -93,6 +95,7 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
         return catalogueRef.current;
       },
       wakeJobs: () => workerRef.current?.wake(),
+      foreground,
       botUserId: () => identity.userId,
       teamId: () => identity.teamId,
       headerBlocks: (incident) => (headerRef.current ?? []).flatMap((blocks) => blocks(incident)),
@@ -130,8 +133,9 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
           timeoutMs: config.slack.timeoutMs,
           logger: logger.child({ component: "slack" }),
           onReconnect: () => metrics.slackSocketReconnects.inc(),
+          foreground,
         })
-      : new SlackReceiver({ signingSecret: signingSecret ?? "", logger: logger.child({ component: "slack" }) });
+      : new SlackReceiver({ signingSecret: signingSecret ?? "", logger: logger.child({ component: "slack" }), foreground });
     const bolt = createBoltApp({
       receiver,
       logger,

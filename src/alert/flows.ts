@@ -9,6 +9,7 @@ import type { IncidentLifecycle } from "../incident/lifecycle.ts";
 import { severityPriority } from "../incident/lifecycle-jobs.ts";
 import { PermanentOutboundError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
+import type { Foreground } from "../lib/foreground.ts";
 import type { SlackApi } from "../slack/api.ts";
 import { recordEvents } from "../events/store.ts";
 import { createIngestQueue, type StoredDelivery } from "./ingest.ts";
@@ -49,6 +50,8 @@ export interface AlertFlowDeps {
   now?: () => Date;
   /** Group commit, copies, admission and ingest-first settings (default: PostgreSQL's). */
   ingest?: IngestTuning;
+  /** Slack commands and interactions waiting for their answer: processing holds back for them too. */
+  foreground?: Pick<Foreground, "active" | "onIdle">;
 }
 
 
@@ -111,7 +114,10 @@ export function createAlertFlows(deps: AlertFlowDeps) {
   const routing = routingConfig(deps.config);
 
   const tuning = deps.ingest ?? ingestTuning();
-  const ingestQueue = createIngestQueue({ store: deps.deliveries.store, onStored: () => deps.wakeJobs(), clock: () => now().getTime() }, tuning);
+  const ingestQueue = createIngestQueue(
+    { store: deps.deliveries.store, onStored: () => deps.wakeJobs(), clock: () => now().getTime(), ...(deps.foreground ? { foreground: deps.foreground } : {}) },
+    tuning,
+  );
 
   /**
    * Called by the webhook with the validated payload, the bytes it was parsed from, stored as

@@ -1,5 +1,6 @@
 import { hash } from "node:crypto";
 import { performance } from "node:perf_hooks";
+import type { Foreground } from "../lib/foreground.ts";
 import type { IngestTuning } from "./ingest-tuning.ts";
 
 /**
@@ -26,7 +27,8 @@ import type { IngestTuning } from "./ingest-tuning.ts";
  *   deliveries are refused at once (`IngestOverloadedError`, answered 503 with
  *   Retry-After) instead of waiting for many seconds.
  * - Ingest first. Background processing asks `backgroundTurn()` before its
- *   transaction: it waits until no delivery is waiting or being stored and
+ *   transaction: it waits until no delivery is waiting or being stored (nor a
+ *   Slack command or interaction waiting for its answer: `foreground`) and
  *   none arrived for `quietMs`; once the webhook has kept background work
  *   waiting for `maxDeferMs` without a quiet moment, it only lets the
  *   deliveries already waiting go first, until the next quiet moment (so a
@@ -113,6 +115,8 @@ export interface IngestQueueDeps {
   onStored(): void;
   /** Monotonic milliseconds. */
   clock?: () => number;
+  /** Slack requests waiting for their answer: background work holds back for them as for deliveries. */
+  foreground?: Pick<Foreground, "active" | "onIdle">;
 }
 
 export function createIngestQueue(deps: IngestQueueDeps, tuning: IngestTuning): IngestQueue {
@@ -130,12 +134,13 @@ export function createIngestQueue(deps: IngestQueueDeps, tuning: IngestTuning): 
   let backgroundRunning = 0;
   const backgroundWaiters: Array<() => void> = [];
 
-  const busy = (): boolean => queue.length > 0 || flushing > 0;
+  const busy = (): boolean => queue.length > 0 || flushing > 0 || (deps.foreground?.active() ?? 0) > 0;
 
   function notifyIdle(): void {
     if (busy()) return;
     for (const waiter of [...idleWaiters]) waiter();
   }
+  deps.foreground?.onIdle(notifyIdle);
 
   /** Collects what arrived during this turn of the event loop, then fills the free statement slots. */
   function schedulePump(): void {

@@ -24,6 +24,7 @@ export function createAlertModule(core: Core, incident: Pick<IncidentServices, "
     logger: logger.child({ component: "alerts" }),
     wakeJobs: core.wakeJobs,
     now: () => core.clock.now(),
+    foreground: core.foreground,
   });
   // The ingest backlog, for dashboards and alerts on Firebreak itself (read at scrape time).
   new Gauge({

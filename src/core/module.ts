@@ -5,6 +5,7 @@ import type { EventCatalogue, EventKinds } from "../events/catalogue.ts";
 import type { TimelineEventType } from "../events/models.ts";
 import type { LifecycleBus, LifecycleSubscriber } from "../events/lifecycle.ts";
 import type { Metrics } from "../http/metrics.ts";
+import type { Foreground } from "../lib/foreground.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { SlackApi } from "../slack/api.ts";
 import type { Clock } from "./clock.ts";
@@ -107,6 +108,8 @@ export interface Core {
   readonly events: () => EventCatalogue;
   /** Wakes the job worker after a commit that enqueued jobs. */
   readonly wakeJobs: () => void;
+  /** Slack commands and interactions waiting for their answer (background work may hold back for them). */
+  readonly foreground: Foreground;
   /** The bot's own Slack user id (from auth.test). */
   readonly botUserId: () => string;
   /** The Slack workspace id (from auth.test), for links into Slack. */

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { verifySlackRequest, type App, type Receiver, type ReceiverEvent } from "@slack/bolt";
 import { z } from "zod";
+import type { Foreground } from "../lib/foreground.ts";
 import type { Logger } from "../lib/logger.ts";
 import { apologyFor } from "./views.ts";
 
@@ -25,6 +26,8 @@ export interface SlackReceiverOptions {
   logger: Logger;
   /** Answer Slack before its 3 s deadline even if a listener has not acked. */
   ackDeadlineMs?: number;
+  /** Commands and interactions in flight, for background work to hold back (see lib/foreground.ts). */
+  foreground?: Pick<Foreground, "begin">;
 }
 
 export type JsonObject = Record<string, unknown>;
@@ -277,6 +280,7 @@ export class SlackReceiver implements Receiver {
       retryReason: typeof retryReason === "string" ? retryReason : undefined,
       logger: this.options.logger,
       ackDeadlineMs: this.ackDeadlineMs,
+      foreground: this.options.foreground,
     });
     if (result.body === undefined) return reply.status(result.status).send();
     if (typeof result.body === "string") return reply.status(result.status).type("text/plain; charset=utf-8").send(result.body);
@@ -302,7 +306,14 @@ export interface DispatchResult {
 export function dispatchToBolt(
   app: App,
   body: JsonObject,
-  options: { retryNum: number | undefined; retryReason: string | undefined; logger: Logger; ackDeadlineMs: number },
+  options: {
+    retryNum: number | undefined;
+    retryReason: string | undefined;
+    logger: Logger;
+    ackDeadlineMs: number;
+    /** Marks a command or interaction in flight until it is answered (events are not: nobody waits on them). */
+    foreground?: Pick<Foreground, "begin"> | undefined;
+  },
 ): Promise<DispatchResult> {
   const replaced = replaceUnstorable(body);
   if (replaced > 0) options.logger.warn({ replaced, slack: { type: typeof body.type === "string" ? body.type : undefined } }, "a Slack payload held NUL characters or unpaired surrogates (PostgreSQL stores neither): replaced with U+FFFD");
@@ -314,6 +325,7 @@ export function dispatchToBolt(
   }
   const isCommand = typeof body.command === "string";
   const isEvent = body.type === "event_callback";
+  const answered = isEvent ? undefined : options.foreground?.begin();
   let settled = false;
   let resolveResponse!: (value: DispatchResult) => void;
   const response = new Promise<DispatchResult>((resolve) => {
@@ -322,6 +334,7 @@ export function dispatchToBolt(
   const settle = (status: number, payload: unknown) => {
     if (settled) return false;
     settled = true;
+    answered?.();
     resolveResponse({ status, body: payload });
     return true;
   };

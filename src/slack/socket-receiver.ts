@@ -1,5 +1,6 @@
 import type { App, Receiver } from "@slack/bolt";
 import { SocketModeClient } from "@slack/socket-mode";
+import type { Foreground } from "../lib/foreground.ts";
 import type { Logger } from "../lib/logger.ts";
 import { dispatchToBolt, type JsonObject } from "./receiver.ts";
 
@@ -37,6 +38,8 @@ export interface SlackSocketReceiverOptions {
   ackDeadlineMs?: number;
   /** Backoff of a failed start: first and longest wait (default 1 s, 30 s). */
   retryMs?: { first: number; max: number };
+  /** Commands and interactions in flight, for background work to hold back (see lib/foreground.ts). */
+  foreground?: Pick<Foreground, "begin">;
 }
 
 type SocketEvent = { ack: (response?: Record<string, unknown>) => Promise<void>; body: JsonObject; retry_num?: number; retry_reason?: string };
@@ -174,7 +177,13 @@ export class SlackSocketReceiver implements Receiver {
   private async handle({ ack, body, retry_num: retryNum, retry_reason: retryReason }: SocketEvent): Promise<void> {
     const app = this.app;
     if (!app) return; // not acknowledged: Slack delivers it again once the app is up
-    const result = await dispatchToBolt(app, body, { retryNum, retryReason, logger: this.options.logger, ackDeadlineMs: this.options.ackDeadlineMs ?? 2_500 });
+    const result = await dispatchToBolt(app, body, {
+      retryNum,
+      retryReason,
+      logger: this.options.logger,
+      ackDeadlineMs: this.options.ackDeadlineMs ?? 2_500,
+      foreground: this.options.foreground,
+    });
     // A listener that failed (5xx): not acknowledged, so Slack delivers the envelope again. An
     // envelope refused as malformed (4xx) would be refused again: acknowledged without a payload.
     if (result.status >= 500) return;

@@ -4,11 +4,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHttpServer, type HttpServer } from "../../src/http/server.ts";
 import { createMetrics } from "../../src/http/metrics.ts";
 import { boltLogger } from "../../src/slack/bolt.ts";
+import { createForeground } from "../../src/lib/foreground.ts";
 import { SlackReceiver } from "../../src/slack/receiver.ts";
 import { startFakeSlack, type FakeSlack } from "../fakes/slack/index.ts";
 import { captureLogs } from "../support/app.ts";
 import { pinAddedEvent, sendEvent } from "../support/slack-events.ts";
-import { TEST_BOT_TOKEN, TEST_SIGNING_SECRET } from "../support/slack-requests.ts";
+import { sendCommand, TEST_BOT_TOKEN, TEST_SIGNING_SECRET } from "../support/slack-requests.ts";
 
 /**
  * Firebreak's Bolt receiver and Events API callbacks. Bolt acks an event
@@ -25,10 +26,15 @@ const logs = captureLogs();
 /** What the pin_added listener does this time. */
 let behaviour: "fail" | "slow" | "ok" = "ok";
 const finished: string[] = [];
+const foreground = createForeground();
+let markHeld!: () => void;
+let commandHeld = new Promise<void>((resolve) => (markHeld = resolve));
+let releaseCommand!: () => void;
+let commandGate = new Promise<void>((resolve) => (releaseCommand = resolve));
 
 beforeAll(async () => {
   slack = await startFakeSlack();
-  const receiver = new SlackReceiver({ signingSecret: TEST_SIGNING_SECRET, logger: logs.logger, ackDeadlineMs: 300 });
+  const receiver = new SlackReceiver({ signingSecret: TEST_SIGNING_SECRET, logger: logs.logger, ackDeadlineMs: 300, foreground });
   const app = new App({
     token: TEST_BOT_TOKEN,
     receiver,
@@ -42,6 +48,11 @@ beforeAll(async () => {
     if (behaviour === "fail") throw new Error("database unavailable");
     if (behaviour === "slow") await new Promise((resolve) => setTimeout(resolve, 600));
     finished.push(event.item.message?.ts ?? "?");
+  });
+  app.command("/incident", async ({ ack }) => {
+    markHeld();
+    await commandGate;
+    await ack({ text: "done" });
   });
   app.error(async (error) => {
     throw error;
@@ -95,5 +106,30 @@ describe("Events API callbacks", () => {
     expect(response.status).toBe(200);
     // The answer came after the listener finished, not at the 300 ms deadline.
     expect(finished).toContain(ts);
+  });
+});
+
+describe("requests someone waits on (lib/foreground.ts)", () => {
+  it("a command counts as in flight from its arrival until Slack is answered; an event does not count", async () => {
+    commandHeld = new Promise<void>((resolve) => (markHeld = resolve));
+    commandGate = new Promise<void>((resolve) => (releaseCommand = resolve));
+    let idle = 0;
+    foreground.onIdle(() => (idle += 1));
+    const answer = sendCommand(url, "list");
+    await commandHeld;
+    expect(foreground.active()).toBe(1);
+
+    // An Events API callback meanwhile (nobody waits on it) is not counted.
+    behaviour = "ok";
+    const { body } = pinned("four");
+    expect((await sendEvent(url, body)).status).toBe(200);
+    expect(foreground.active()).toBe(1);
+
+    releaseCommand();
+    const response = await answer;
+    expect(response.status).toBe(200);
+    expect(response.body).toMatchObject({ text: "done" });
+    expect(foreground.active()).toBe(0);
+    expect(idle).toBe(1);
   });
 });

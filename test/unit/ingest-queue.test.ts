@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { createIngestQueue, IngestOverloadedError, type DeliveryRow } from "../../src/alert/ingest.ts";
 import { assertStorable, hasUnicodeEscape, UnstorablePayloadError } from "../../src/alert/ingest-storable.ts";
 import { ingestTuning, type IngestTuning } from "../../src/alert/ingest-tuning.ts";
+import { createForeground } from "../../src/lib/foreground.ts";
 
 /**
  * The webhook's write path (src/alert/ingest.ts) with a scripted store: each
@@ -57,8 +58,9 @@ function setup(overrides: Partial<IngestTuning> = {}) {
   const { statements, store } = scriptedStore();
   const clock = { now: 0 };
   let stored = 0;
-  const queue = createIngestQueue({ store, onStored: () => (stored += 1), clock: () => clock.now }, ingestTuning({ maxFlushes: 1, ...overrides }));
-  return { queue, statements, clock, storedBatches: () => stored };
+  const foreground = createForeground();
+  const queue = createIngestQueue({ store, onStored: () => (stored += 1), clock: () => clock.now, foreground }, ingestTuning({ maxFlushes: 1, ...overrides }));
+  return { queue, statements, clock, foreground, storedBatches: () => stored };
 }
 
 describe("ingest queue: group commit", () => {
@@ -297,6 +299,23 @@ describe("ingest queue: background work yields to the webhook", () => {
     await settle();
     expect(typeof second.value).toBe("function");
     second.value?.();
+  });
+
+  it("waits while a Slack command or interaction waits for its answer, as for a delivery", async () => {
+    const { queue, foreground } = setup({ maxDeferMs: 60_000, quietMs: 0 });
+    const first = foreground.begin();
+    const second = foreground.begin();
+    const turn = observe(queue.backgroundTurn());
+    await settle();
+    expect(turn.settled).toBe(false);
+    first();
+    first(); // answered twice (ack, then the listener's end): counted once
+    await settle();
+    expect(turn.settled).toBe(false);
+    second();
+    await settle();
+    expect(typeof turn.value).toBe("function");
+    turn.value?.();
   });
 
   it("waits for quietMs without a new delivery", async () => {
