@@ -1,24 +1,18 @@
+/**
+ * The job worker: claims due jobs (claim.ts) into its slots, general and reserved for critical
+ * kinds, runs them (a heartbeat keeps each lock), records their failures (failure.ts), wakes when
+ * work is enqueued or falls due, and runs the periodic sweep (abandoned jobs, old DONE jobs,
+ * other domains' housekeeping).
+ */
 import { randomUUID } from "node:crypto";
-import { ZodError } from "zod";
 import type { Db, PrismaClient } from "../db/client.ts";
-import { Prisma } from "../generated/prisma/client.ts";
-import type { Logger } from "../lib/logger.ts";
-import { FirebreakError, NotReadyError, PermanentOutboundError, RateLimitedError, TransientOutboundError, errorMessage } from "../lib/errors.ts";
-
-/** A job may wait this long for its prerequisite (e.g. a channel Slack is slow to create). */
-const NOT_READY_MAX_AGE_MS = 24 * 60 * 60_000;
-/** During an outage of the vendor a job calls, it is retried at least this often. */
-const OUTAGE_RETRY_CAP_MS = 30_000;
 import type { Metrics } from "../http/metrics.ts";
+import type { Logger } from "../lib/logger.ts";
+import { PermanentOutboundError } from "../lib/errors.ts";
+import { type ClaimedJob, createClaimer } from "./claim.ts";
+import { createFailurePolicy } from "./failure.ts";
 import type { JobContext, JobDefinition } from "./models.ts";
-import { backoffMs, msUntilNextDue } from "./service.ts";
-
-/** Job `j` is not held back by a 429 on its rate key, nor by another job of its key running. */
-const notBlocked = Prisma.sql`NOT EXISTS (SELECT 1 FROM rate_limit_holds h WHERE h.key = j.rate_key AND h.until > now())
-  AND NOT EXISTS (
-    SELECT 1 FROM jobs r
-    WHERE j.rate_key IS NOT NULL AND r.rate_key = j.rate_key AND r.id <> j.id
-      AND r.status = 'RUNNING' AND r.locked_until >= now())`;
+import { msUntilNextDue } from "./service.ts";
 
 export interface JobWorkerOptions {
   /** Slots any job kind may take (default 4). */
@@ -50,16 +44,6 @@ export interface JobWorker {
   wake(): void;
   /** Stops claiming and waits for jobs in flight, at most `timeoutMs`. */
   stop(timeoutMs: number): Promise<void>;
-}
-
-interface ClaimedJob {
-  id: bigint;
-  createdAt: Date;
-  kind: string;
-  payload: unknown;
-  attempts: number;
-  maxAttempts: number;
-  rateKey: string | null;
 }
 
 interface Deps {
@@ -98,89 +82,20 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
   /** Settles when the claim round under way ends; stop() waits for the jobs it hands out. */
   let claimRound: Promise<void> = Promise.resolve();
 
-  /**
-   * Claims up to `limit` due jobs, most urgent first, never two with the same
-   * rate key at once (one Slack channel's updates run in order, and never
-   * race each other), skipping keys held by a 429 and rows another worker is
-   * claiming right now.
-   */
-  /**
-   * Kinds with a concurrency limit of their own (`maxConcurrent`): those at their limit are
-   * left out of the candidates (so they never crowd out other kinds), and the others may
-   * start at most as many more as their limit allows.
-   */
-  function kindLimits(limit: number): { notSaturated: Prisma.Sql; cap: Prisma.Sql } {
-    const room = [...definitions.values()]
-      .filter((definition) => definition.maxConcurrent !== undefined)
-      .map((definition) => ({ kind: definition.kind, free: Math.max(0, (definition.maxConcurrent ?? 0) - (runningByKind.get(definition.kind) ?? 0)) }));
-    const saturated = room.filter((entry) => entry.free === 0).map((entry) => entry.kind);
-    const open = room.filter((entry) => entry.free > 0);
-    return {
-      notSaturated: saturated.length === 0 ? Prisma.sql`TRUE` : Prisma.sql`j.kind NOT IN (${Prisma.join(saturated)})`,
-      cap:
-        open.length === 0
-          ? Prisma.sql`${limit}::int`
-          : Prisma.sql`CASE ranked.kind ${Prisma.join(
-              open.map((entry) => Prisma.sql`WHEN ${entry.kind} THEN ${entry.free}::int`),
-              " ",
-            )} ELSE ${limit}::int END`,
-    };
-  }
-
-  /** The critical kinds' condition on `column`; FALSE when no kind is critical. */
-  function criticalSql(column: Prisma.Sql): Prisma.Sql {
-    return criticalKinds.length === 0 ? Prisma.sql`FALSE` : Prisma.sql`${column} IN (${Prisma.join(criticalKinds)})`;
-  }
-
-  /** Claims up to `limit` jobs, of which at most `general` of kinds that are not critical. */
-  async function claim(limit: number, general: number): Promise<ClaimedJob[]> {
-    // Candidates first: the most urgent due jobs, walked in the (status, priority, run_at)
-    // index order and cut at a few times `limit`, instead of sorting every due job by rate
-    // key on each claim (a backlog of thousands made every claim sort thousands of rows).
-    // Blocked jobs (held key, key running) are filtered before the cut, so they never
-    // crowd out claimable ones; siblings sharing a key cost at most a smaller round.
-    // Then one per rate key (the most urgent, and among equals the one queued first, whatever
-    // its retries did to its run_at: a key's work runs in the order it was queued), then no
-    // more of a kind than its own limit allows.
-    const candidates = limit * 8 + 16;
-    const kinds = kindLimits(limit);
-    // Every general slot taken: only critical kinds are candidates (the reserved slots).
-    const lane = general > 0 ? Prisma.sql`TRUE` : criticalSql(Prisma.sql`j.kind`);
-    return deps.prisma.$queryRaw<ClaimedJob[]>`
-      UPDATE jobs SET status = 'RUNNING', locked_by = ${workerId},
-             locked_until = now() + (${lockMs}::int * interval '1 millisecond'), attempts = attempts + 1
-      WHERE id IN (
-        SELECT id FROM jobs
-        WHERE id IN (
-          SELECT ranked.id FROM (
-          SELECT keyed.id, keyed.kind,
-                 row_number() OVER (PARTITION BY keyed.kind ORDER BY keyed.priority, keyed.run_at, keyed.id) AS kind_rank,
-                 row_number() OVER (PARTITION BY ${criticalSql(Prisma.sql`keyed.kind`)} ORDER BY keyed.priority, keyed.run_at, keyed.id) AS lane_rank
-          FROM (
-          SELECT DISTINCT ON (coalesce(c.rate_key, c.id::text)) c.id, c.kind, c.priority, c.run_at
-          FROM (
-            (SELECT j.id, j.kind, j.rate_key, j.priority, j.run_at FROM jobs j
-             WHERE j.status = 'PENDING' AND j.run_at <= now()
-               AND ${notBlocked} AND ${kinds.notSaturated} AND ${lane}
-             ORDER BY j.priority, j.run_at
-             LIMIT ${candidates})
-            UNION ALL
-            (SELECT j.id, j.kind, j.rate_key, j.priority, j.run_at FROM jobs j
-             WHERE j.status = 'RUNNING' AND j.locked_until < now() AND j.attempts < j.max_attempts
-               AND ${notBlocked} AND ${kinds.notSaturated} AND ${lane}
-             ORDER BY j.priority, j.run_at
-             LIMIT ${candidates})) c
-          ORDER BY coalesce(c.rate_key, c.id::text), c.priority, c.id) keyed) ranked
-          WHERE ranked.kind_rank <= ${kinds.cap} AND (${criticalSql(Prisma.sql`ranked.kind`)} OR ranked.lane_rank <= ${general}::int))
-          -- Repeated here on purpose: PostgreSQL re-checks only this query's own conditions
-          -- against a row another worker just claimed; without them a job could run twice.
-          AND ((status = 'PENDING' AND run_at <= now())
-               OR (status = 'RUNNING' AND locked_until < now() AND attempts < max_attempts))
-        ORDER BY priority, run_at, id
-        LIMIT ${limit}
-        FOR UPDATE SKIP LOCKED)
-      RETURNING id, kind, payload, attempts, max_attempts AS "maxAttempts", rate_key AS "rateKey", created_at AS "createdAt"`;
-  }
+  const { claim } = createClaimer(
+    { prisma: deps.prisma, definitions: deps.definitions, runningOf: (kind) => runningByKind.get(kind) ?? 0 },
+    { workerId, lockMs },
+  );
+  const { fail, recordFailure } = createFailurePolicy(
+    {
+      prisma: deps.prisma,
+      logger: deps.logger,
+      metrics: deps.metrics,
+      maxAttemptsOf: (job) => definitions.get(job.kind)?.maxAttempts ?? job.maxAttempts,
+      isRunning: () => running,
+    },
+    { workerId, lockMs },
+  );
 
   /** A job whose worker died on its last attempt (lock expired, attempts used up) is dead, not retried forever. */
   async function sweepAbandoned(): Promise<void> {
@@ -213,10 +128,6 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
     }
   }
 
-  function maxAttemptsOf(job: ClaimedJob): number {
-    return definitions.get(job.kind)?.maxAttempts ?? job.maxAttempts;
-  }
-
   /** Marks job `id` DONE if this worker still holds it; how many rows it marked (0 or 1). */
   async function markDoneIfHeld(tx: Db, id: bigint): Promise<number> {
     const updated = await tx.job.updateMany({
@@ -228,89 +139,6 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
 
   async function markDone(tx: Db, job: ClaimedJob): Promise<void> {
     if ((await markDoneIfHeld(tx, job.id)) !== 1) throw new Error(`lost the lock on job ${job.id}`);
-  }
-
-  async function fail(job: ClaimedJob, error: unknown): Promise<void> {
-    const log = deps.logger.child({ job: { id: String(job.id), kind: job.kind, attempt: job.attempts } });
-    const message = errorMessage(error).slice(0, 2_000);
-    if (error instanceof RateLimitedError) {
-      const until = new Date(Date.now() + error.retryAfterMs);
-      await deps.prisma.$transaction(async (tx) => {
-        if (job.rateKey) {
-          await tx.rateLimitHold.upsert({ where: { key: job.rateKey }, create: { key: job.rateKey, until }, update: { until } });
-        }
-        // A 429 is not the job's fault: it does not use up an attempt.
-        await tx.job.updateMany({
-          where: { id: job.id, lockedBy: workerId },
-          data: { status: "PENDING", runAt: until, attempts: { decrement: 1 }, lockedBy: null, lockedUntil: null, lastError: message },
-        });
-      });
-      deps.metrics.jobOutcomes.inc({ kind: job.kind, outcome: "rate_limited" });
-      log.warn({ retryAfterMs: error.retryAfterMs, vendor: error.vendor, rateKey: job.rateKey }, "rate limited; job postponed");
-      return;
-    }
-    if (error instanceof NotReadyError && Date.now() - new Date(job.createdAt).getTime() < NOT_READY_MAX_AGE_MS) {
-      await deps.prisma.job.updateMany({
-        where: { id: job.id, lockedBy: workerId },
-        data: { status: "PENDING", runAt: new Date(Date.now() + error.retryAfterMs), attempts: { decrement: 1 }, lockedBy: null, lockedUntil: null, lastError: message },
-      });
-      deps.metrics.jobOutcomes.inc({ kind: job.kind, outcome: "waiting" });
-      log.debug({ reason: message }, "job waits for a prerequisite");
-      return;
-    }
-    const permanent = error instanceof PermanentOutboundError || error instanceof ZodError || (error instanceof FirebreakError && error.code === "job_payload_invalid");
-    // An outage (network error, timeout, 5xx) is not the job's fault either: while the job is
-    // younger than a day it is retried at least every OUTAGE_RETRY_CAP_MS however long the
-    // vendor stays down, instead of dying after its attempts, so the work drains once it answers.
-    const outage = error instanceof TransientOutboundError && Date.now() - new Date(job.createdAt).getTime() < NOT_READY_MAX_AGE_MS;
-    if (permanent || (job.attempts >= maxAttemptsOf(job) && !outage)) {
-      await deps.prisma.job.updateMany({
-        where: { id: job.id, lockedBy: workerId },
-        data: { status: "DEAD", finishedAt: new Date(), lockedBy: null, lockedUntil: null, lastError: message },
-      });
-      deps.metrics.jobOutcomes.inc({ kind: job.kind, outcome: "dead" });
-      log.error({ err: error }, permanent ? "job failed permanently" : "job failed too many times; giving up");
-      return;
-    }
-    const delay = outage ? Math.min(OUTAGE_RETRY_CAP_MS, backoffMs(job.attempts)) : backoffMs(job.attempts);
-    const runAt = new Date(Date.now() + delay);
-    await deps.prisma.$transaction(async (tx) => {
-      // The jobs sharing its rate key (one channel's messages, channel creation) wait behind it,
-      // so they still run in the order they were queued once it succeeds.
-      if (job.rateKey) {
-        await tx.$executeRaw`INSERT INTO rate_limit_holds (key, until) VALUES (${job.rateKey}, ${runAt})
-          ON CONFLICT (key) DO UPDATE SET until = GREATEST(rate_limit_holds.until, EXCLUDED.until)`;
-      }
-      await tx.job.updateMany({
-        where: { id: job.id, lockedBy: workerId },
-        data: { status: "PENDING", runAt, lockedBy: null, lockedUntil: null, lastError: message },
-      });
-    });
-    deps.metrics.jobOutcomes.inc({ kind: job.kind, outcome: "retry" });
-    log.warn({ err: error, retryInMs: delay }, "job failed; will retry");
-  }
-
-  /**
-   * Records a failure; while the database cannot be reached (it is restarting), tries again each
-   * second for as long as the job's lock lasts, so the job is retried as soon as the database is
-   * back instead of waiting out its lock (which also holds back every job sharing its rate key).
-   */
-  async function recordFailure(job: ClaimedJob, error: unknown): Promise<void> {
-    const giveUpAt = Date.now() + lockMs;
-    for (;;) {
-      try {
-        await fail(job, error);
-        return;
-      } catch (failError) {
-        if (!running || Date.now() + 1_000 >= giveUpAt) {
-          // The lock expires and the job is taken again: nothing is lost.
-          deps.logger.error({ err: failError, jobId: String(job.id) }, "could not record job failure; the job is taken again when its lock expires");
-          return;
-        }
-        deps.logger.warn({ err: failError, jobId: String(job.id) }, "could not record job failure; trying again");
-        await new Promise((resolve) => setTimeout(resolve, 1_000));
-      }
-    }
   }
 
   async function run(job: ClaimedJob): Promise<void> {
