@@ -6,7 +6,7 @@ import type { IncidentLifecycle } from "../incident/lifecycle.ts";
 import { NotReadyError, PermanentOutboundError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
 import { jobType } from "../queue/service.ts";
-import type { SlackApi } from "../slack/api.ts";
+import { onceFor, type SlackApi } from "../slack/api.ts";
 import { toAlertView } from "./queries.ts";
 import { alertsMessage, allResolvedMessage, triageMessage } from "./views.ts";
 
@@ -63,14 +63,15 @@ export function createAlertJobs(deps: AlertJobDeps, processing: { processDeliver
       },
     }),
     postAlertsJob.handler({
-      async handle({ incidentId, groupId, fingerprints }) {
+      async handle({ incidentId, groupId, fingerprints }, context) {
         const incident = await loadIncidentChannel(incidentId);
-        // Posted once the incident channel exists (the declare flow creates it).
-        if (!incident.channelId) throw new NotReadyError(`incident ${incidentId} has no channel yet`);
+        // Posted once the incident channel has its header (the declare flow creates both): the
+        // channel opens with the header, even when Slack held the header back with a 429.
+        if (!incident.channelId || !incident.headerMessageTs) throw new NotReadyError(`incident ${incidentId} has no channel header yet`);
         const alerts = await deps.prisma.alert.findMany({ where: { groupId, fingerprint: { in: fingerprints } }, orderBy: { startsAt: "asc" } });
         if (alerts.length === 0) return;
         const message = alertsMessage(alerts.map(toAlertView));
-        await deps.slack.postMessage({ channel: incident.channelId, text: message.text, blocks: message.blocks });
+        await deps.slack.postMessage({ channel: incident.channelId, text: message.text, blocks: message.blocks, once: onceFor(context) });
       },
     }),
     postTriageJob.handler({

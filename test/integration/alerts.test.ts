@@ -552,6 +552,28 @@ describe("on the embedded database, without a routing config", () => {
       expect(events.find((event) => event.type === "incident.declared")).toMatchObject({ source: "ALERTMANAGER", actorId: null });
     });
 
+    it("opens the channel with its header even when Slack holds the header back (429): the alerts come after it", async () => {
+      await jobsIdle(h.app);
+      const payload = notification([firing({ alertname: "HeaderFirst", severity: "critical", service: "checkout", instance: "hf-1" }, { summary: "Header first" }, minutesAgo(2))], {
+        alertname: "HeaderFirst",
+      });
+      const mark = h.slack.calls.length;
+      // The next chat.postMessage anywhere is refused for 3 s: the new channel's header.
+      h.slack.rateLimit("chat.postMessage", { retryAfterSeconds: 3 });
+      expect((await postWebhook(h.app.url, payload)).status).toBe(200);
+      const incident = await incidentOfGroup(h.app, payload.groupKey);
+      await eventually(async () => alertsMessages(h.slack, incident.channelId).length > 0, 20_000, "alerts message");
+      await jobsIdle(h.app);
+
+      const refused = sinceMark(h.slack, mark).filter((call) => call.method === "chat.postMessage" && call.status === 429);
+      expect(refused.map((call) => call.args.channel)).toEqual([incident.channelId]);
+      const header = (await h.app.database.prisma.incident.findUniqueOrThrow({ where: { id: incident.id } })).headerMessageTs;
+      const messages = h.slack.messages.in(incident.channelId).filter((message) => message.thread_ts === undefined);
+      expect(messages[0]?.ts).toBe(header);
+      expect(messages.map((message) => message.ts)).toEqual([...messages.map((message) => message.ts)].sort());
+      expect(alertsMessages(h.slack, incident.channelId)).toHaveLength(1);
+    });
+
     it("does not turn a javascript: runbook (or source) into a button", async () => {
       const alert = firing(
         { alertname: "PaymentsLatency", severity: "critical" },
