@@ -8,8 +8,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "== node $(node --version)"
-echo "== lint"; npx eslint .
-echo "== type-check"; npx tsc -p tsconfig.json --noEmit
+# Lint and type-check side by side (two cores; each is one process), each one's output printed whole.
+echo "== lint and type-check"
+checks=$(mktemp -d)
+npx eslint . >"$checks/lint" 2>&1 & lint=$!
+npx tsc -p tsconfig.json --noEmit >"$checks/type-check" 2>&1 & typecheck=$!
+failed=""
+wait "$lint" || failed="$failed lint"
+wait "$typecheck" || failed="$failed type-check"
+cat "$checks/lint" "$checks/type-check"
+rm -rf "$checks"
+if [ -n "$failed" ]; then echo "== failed:$failed"; exit 1; fi
 echo "== tests"; npx vitest run "$@"
 if [ "$#" -eq 0 ]; then
   echo "== smoke on node 26"; bash scripts/smoke-node26.sh
