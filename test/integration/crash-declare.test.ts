@@ -5,11 +5,12 @@ import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { startFake, type RunningFake } from "../fakes/http-kit.ts";
-import { startFakePagerDuty, type FakePagerDuty } from "../fakes/pagerduty/index.ts";
+import type { FakePagerDuty } from "../fakes/pagerduty/index.ts";
 import { startFakeSlack, type FakeSlack } from "../fakes/slack/index.ts";
 import { eventually, removeDir } from "../support/app.ts";
 import { mainEnv, startMain, type StartedMain } from "../support/main-process.ts";
 import { freePort } from "../support/net.ts";
+import { startPagerDutyForApp, type PagerDutyForApp } from "../support/pagerduty.ts";
 import { fromFakeView, sendBlockAction, sendViewSubmission } from "../support/slack-payloads.ts";
 
 /**
@@ -32,6 +33,7 @@ const HOLD_MS = 4_000;
 
 let slack: FakeSlack;
 let pd: FakePagerDuty;
+let pagerDutyEnv: PagerDutyForApp["env"];
 let provider: RunningFake;
 const providerCalls: string[] = [];
 let dir: string;
@@ -43,9 +45,7 @@ let url = "";
 
 beforeAll(async () => {
   const tls = inject("tls");
-  pd = await startFakePagerDuty({ tls });
-  const policy = pd.addEscalationPolicy({ id: "PCRASHPOL", name: "Checkout on-call" });
-  pd.addService({ id: "PCRASHSVC", name: "Checkout", escalationPolicyId: policy.id, integrationKey: ROUTING_KEY });
+  ({ pd, env: pagerDutyEnv } = await startPagerDutyForApp([{ id: "PCRASHSVC", name: "Checkout", policyId: "PCRASHPOL", routingKey: ROUTING_KEY }]));
   // A deploy hook that takes the call and never answers: the process dies while waiting for it.
   provider = await startFake(
     (request) => {
@@ -92,10 +92,9 @@ async function start(): Promise<void> {
   const port = await freePort();
   main = startMain({
     ...mainEnv(port, slack.url, dataDir),
+    ...pagerDutyEnv,
     FIREBREAK_CONFIG: configFile,
     ALERTMANAGER_TOKEN: AM_TOKEN,
-    PAGERDUTY_API_URL: pd.url,
-    PAGERDUTY_EVENTS_URL: pd.url,
     DEPLOY_WEBHOOK_SECRET: "deploy-hook-secret-crash-0123456789",
     REMEDIATION_TIMEOUT_MS: "60000",
     NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS ?? "",

@@ -2,11 +2,12 @@ import { firingNotification } from "../support/alert-payloads.ts";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { FIELDS, VIEWS } from "../../src/incident/views.ts";
-import { signPagerDutyWebhook, startFakePagerDuty, type FakePagerDuty } from "../fakes/pagerduty/index.ts";
+import { signPagerDutyWebhook, type FakePagerDuty } from "../fakes/pagerduty/index.ts";
 import { startFakeSlack, type FakeSlack } from "../fakes/slack/index.ts";
 import { eventually, removeDir, startTestApp, TEST_SPEED, waitForIdleJobs, type TestApp } from "../support/app.ts";
+import { startPagerDutyForApp } from "../support/pagerduty.ts";
 import { fromFakeView, sendViewSubmission } from "../support/slack-payloads.ts";
 import { sendCommand } from "../support/slack-requests.ts";
 import { mrkdwnTexts } from "../support/blocks.ts";
@@ -40,21 +41,22 @@ let env: Record<string, string>;
 let anaId: string;
 
 beforeAll(async () => {
-  const tls = inject("tls");
-  pd = await startFakePagerDuty({ tls, unknownRoutingKeys: "reject" });
+  const pagerDuty = await startPagerDutyForApp(
+    [
+      { id: "PCHKSVC1", name: "Checkout", policyId: "PCHKPOL1", routingKey: CHECKOUT_KEY },
+      { id: "PSRCSVC2", name: "Search", policyId: "PSRCPOL2", routingKey: SEARCH_KEY },
+      { id: "PPAYSVC3", name: "Payments", policyId: "PPAYPOL3", routingKey: PAYMENTS_KEY },
+    ],
+    { unknownRoutingKeys: "reject" },
+  );
+  pd = pagerDuty.pd;
   const ana = pd.addUser({ name: "Ana Oncall", email: "ana@example.com" });
   anaId = ana.id;
   pd.addUser({ name: "Bob Declarer", email: "bob@example.com" });
   // On call for payments, but not in the Slack workspace.
   const carol = pd.addUser({ name: "Carol Contractor", email: "carol@contractor.example" });
-  const checkoutPolicy = pd.addEscalationPolicy({ id: "PCHKPOL1", name: "Checkout on-call" });
-  const searchPolicy = pd.addEscalationPolicy({ id: "PSRCPOL2", name: "Search on-call" });
-  const paymentsPolicy = pd.addEscalationPolicy({ id: "PPAYPOL3", name: "Payments on-call" });
-  pd.addService({ id: "PCHKSVC1", name: "Checkout", escalationPolicyId: checkoutPolicy.id, integrationKey: CHECKOUT_KEY });
-  pd.addService({ id: "PSRCSVC2", name: "Search", escalationPolicyId: searchPolicy.id, integrationKey: SEARCH_KEY });
-  pd.addService({ id: "PPAYSVC3", name: "Payments", escalationPolicyId: paymentsPolicy.id, integrationKey: PAYMENTS_KEY });
-  pd.setOnCall(checkoutPolicy.id, ana.id, { level: 1 });
-  pd.setOnCall(paymentsPolicy.id, carol.id, { level: 1 });
+  pd.setOnCall("PCHKPOL1", ana.id, { level: 1 });
+  pd.setOnCall("PPAYPOL3", carol.id, { level: 1 });
   // Search: nobody on call at level 1.
 
   slack = await startFakeSlack({
@@ -88,11 +90,10 @@ beforeAll(async () => {
     ].join("\n"),
   );
   env = {
+    ...pagerDuty.env,
     FIREBREAK_CONFIG: configFile,
     ALERTMANAGER_TOKEN: AM_TOKEN,
     PAGERDUTY_TOKEN: pd.token,
-    PAGERDUTY_API_URL: pd.url,
-    PAGERDUTY_EVENTS_URL: pd.url,
     PAGERDUTY_WEBHOOK_SECRET: WEBHOOK_SECRET,
     PAGERDUTY_TIMEOUT_MS: "3000",
     PAGERDUTY_DELAY_WARNING_SECONDS: "1",

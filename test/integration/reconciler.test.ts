@@ -6,7 +6,7 @@ import { showsCurrent } from "../../src/reconcile/compare.ts";
 import { reconcileRoundJob } from "../../src/reconcile/flows.ts";
 import { startFakeSlack, type FakeSlack, type FakeSlackCall, type RateLimitOverrides } from "../fakes/slack/index.ts";
 import { silentLogger } from "../fakes/slack/test-client.ts";
-import { eventually, removeDir, startTestApp, TEST_SPEED, testClock, waitForIdleJobs, type TestApp } from "../support/app.ts";
+import { eventually, removeDir, startTestApp, TEST_SPEED, testClock, waitForIdleJobs, type TestApp, type TestAppOptions } from "../support/app.ts";
 import { loadManifest } from "../support/manifest.ts";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.ts";
 import { sendCommand, TEST_BOT_TOKEN } from "../support/slack-requests.ts";
@@ -32,6 +32,41 @@ const FAST: RateLimitOverrides = Object.fromEntries(
 
 /** The app's scopes, bookmarks:read (which bookmarks.list needs) among them. */
 const SCOPES = loadManifest().oauth_config.scopes.bot;
+
+/** What a describe block below runs against: the fake Slack and apps on a database of their own. */
+interface Running {
+  readonly slack: FakeSlack;
+  readonly apps: readonly TestApp[];
+  /** Stops the apps (removing their data directories), drops the database and closes Slack. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the fake Slack with `scopes` (the declarer in it, the FAST rate limits), a database of its
+ * own on the test PostgreSQL and one app on it per entry of `apps`, one after the other (the first
+ * applies the migrations, the next find them applied). What started is stopped again if a start fails.
+ */
+async function startApps(scopes: readonly string[], apps: ReadonlyArray<Omit<TestAppOptions, "slack" | "databaseUrl">>): Promise<Running> {
+  const slack = await startFakeSlack({ scopes: [...scopes], rateLimits: FAST, users: [{ id: "U0DECLARER", name: "declarer" }] });
+  const started: TestApp[] = [];
+  let database: TestDatabase | undefined;
+  const stop = async () => {
+    for (const app of started) {
+      await app.stop();
+      await removeDir(app.dataDir);
+    }
+    await database?.drop();
+    await slack.close();
+  };
+  try {
+    database = await createTestDatabase(inject("postgresUrl"));
+    for (const options of apps) started.push(await startTestApp({ ...options, slack, databaseUrl: database.url }));
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { slack, apps: started, stop };
+}
 
 interface Declared {
   id: string;
@@ -112,25 +147,20 @@ function warnings(app: TestApp, text: string): number {
 }
 
 describe("the reconciler, one app", () => {
+  let running: Running | undefined;
   let slack: FakeSlack;
-  let database: TestDatabase;
   let app: TestApp;
   let bot: WebClient;
 
   beforeAll(async () => {
-    slack = await startFakeSlack({ scopes: SCOPES, rateLimits: FAST, users: [{ id: "U0DECLARER", name: "declarer" }] });
-    database = await createTestDatabase(inject("postgresUrl"));
     // No schedule (0): each test starts its rounds through the job queue.
-    app = await startTestApp({ slack, databaseUrl: database.url, env: { RECONCILE_INTERVAL_SECONDS: "0", RECONCILE_CHECKS_PER_MINUTE: "600" } });
+    running = await startApps(SCOPES, [{ env: { RECONCILE_INTERVAL_SECONDS: "0", RECONCILE_CHECKS_PER_MINUTE: "600" } }]);
+    slack = running.slack;
+    app = running.apps[0]!;
     bot = new WebClient(TEST_BOT_TOKEN, { slackApiUrl: slack.url, retryConfig: { retries: 0 }, logger: silentLogger });
   }, 60_000);
 
-  afterAll(async () => {
-    await app?.stop();
-    if (app) await removeDir(app.dataDir);
-    await database?.drop();
-    await slack?.close();
-  });
+  afterAll(() => running?.stop());
 
   it("checks a clean incident with three reads and repairs nothing", async () => {
     const incident = await declare(app, "Clean checkout");
@@ -294,29 +324,21 @@ describe("the reconciler, one app", () => {
 });
 
 describe("the reconciler, two apps on one database", () => {
+  let running: Running | undefined;
   let slack: FakeSlack;
-  let database: TestDatabase;
-  const apps: TestApp[] = [];
+  let apps: readonly TestApp[] = [];
   const clock = testClock();
   const HOUR = 60 * 60_000;
   const slot = (at: Date) => new Date(Math.floor(at.getTime() / HOUR) * HOUR).toISOString();
 
   beforeAll(async () => {
-    slack = await startFakeSlack({ scopes: SCOPES, rateLimits: FAST, users: [{ id: "U0DECLARER", name: "declarer" }] });
-    database = await createTestDatabase(inject("postgresUrl"));
     // A round an hour, asked for by both apps at every sweep (every 100 ms here).
-    const env = { RECONCILE_INTERVAL_SECONDS: "3600", RECONCILE_CHECKS_PER_MINUTE: "600" };
-    for (let i = 0; i < 2; i++) apps.push(await startTestApp({ slack, databaseUrl: database.url, env, clock, worker: { sweepIntervalMs: 100 } }));
+    const app = { env: { RECONCILE_INTERVAL_SECONDS: "3600", RECONCILE_CHECKS_PER_MINUTE: "600" }, clock, worker: { sweepIntervalMs: 100 } };
+    running = await startApps(SCOPES, [app, app]);
+    ({ slack, apps } = running);
   }, 90_000);
 
-  afterAll(async () => {
-    for (const app of apps) {
-      await app.stop();
-      await removeDir(app.dataDir);
-    }
-    await database?.drop();
-    await slack?.close();
-  });
+  afterAll(() => running?.stop());
 
   it("runs each interval's round once: one header posted again, one archived channel reported", async () => {
     const [first, second] = [apps[0]!, apps[1]!];
@@ -347,23 +369,18 @@ describe("the reconciler, two apps on one database", () => {
 });
 
 describe("the reconciler without the bookmarks:read scope", () => {
+  let running: Running | undefined;
   let slack: FakeSlack;
-  let database: TestDatabase;
   let app: TestApp;
 
   beforeAll(async () => {
     // An installation from before manifest.yml asked for bookmarks:read (not reinstalled since).
-    slack = await startFakeSlack({ scopes: SCOPES.filter((scope) => scope !== "bookmarks:read"), rateLimits: FAST, users: [{ id: "U0DECLARER", name: "declarer" }] });
-    database = await createTestDatabase(inject("postgresUrl"));
-    app = await startTestApp({ slack, databaseUrl: database.url, env: { RECONCILE_INTERVAL_SECONDS: "0" } });
+    running = await startApps(SCOPES.filter((scope) => scope !== "bookmarks:read"), [{ env: { RECONCILE_INTERVAL_SECONDS: "0" } }]);
+    slack = running.slack;
+    app = running.apps[0]!;
   }, 60_000);
 
-  afterAll(async () => {
-    await app?.stop();
-    if (app) await removeDir(app.dataDir);
-    await database?.drop();
-    await slack?.close();
-  });
+  afterAll(() => running?.stop());
 
   it("still repairs the header, leaves the bookmark unchecked and says why once", async () => {
     const incident = await declare(app, "No bookmark scope");

@@ -3,10 +3,11 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
-import { startFakePagerDuty, type FakePagerDuty } from "../fakes/pagerduty/index.ts";
+import type { FakePagerDuty } from "../fakes/pagerduty/index.ts";
 import { startFakeSlack, type FakeSlack } from "../fakes/slack/index.ts";
 import { startWebhookReceiver, type WebhookReceiver } from "../fakes/webhook-receiver/index.ts";
 import { eventually, removeDir, startTestApp, TEST_SPEED, waitForIdleJobs, type TestApp } from "../support/app.ts";
+import { startPagerDutyForApp } from "../support/pagerduty.ts";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.ts";
 import { fromFakeView, sendBlockAction, sendViewSubmission } from "../support/slack-payloads.ts";
 import { sendToSlackEndpoint, slashCommandBody } from "../support/slack-requests.ts";
@@ -34,11 +35,9 @@ let configDir: string;
 const apps: TestApp[] = [];
 
 beforeAll(async () => {
-  const tls = inject("tls");
-  pd = await startFakePagerDuty({ tls });
-  const policy = pd.addEscalationPolicy({ id: "PREPPOL1", name: "Checkout on-call" });
-  pd.addService({ id: "PREPSVC1", name: "Checkout", escalationPolicyId: policy.id, integrationKey: ROUTING_KEY });
-  receiver = await startWebhookReceiver({ tls, secret: DEPLOY_SECRET });
+  const pagerDuty = await startPagerDutyForApp([{ id: "PREPSVC1", name: "Checkout", policyId: "PREPPOL1", routingKey: ROUTING_KEY }]);
+  pd = pagerDuty.pd;
+  receiver = await startWebhookReceiver({ tls: inject("tls"), secret: DEPLOY_SECRET });
   slack = await startFakeSlack({
     users: [{ id: COMMANDER, name: "commander" }],
     rateLimits: { "chat.postMessage": TEST_SPEED, "conversations.setTopic": TEST_SPEED, "bookmarks.edit": TEST_SPEED, "chat.update": TEST_SPEED, "views.open": TEST_SPEED, "views.update": TEST_SPEED },
@@ -60,10 +59,9 @@ alerts:
   );
   database = await createTestDatabase(inject("postgresUrl"));
   const env = {
+    ...pagerDuty.env,
     FIREBREAK_CONFIG: configFile,
     ALERTMANAGER_TOKEN: AM_TOKEN,
-    PAGERDUTY_API_URL: pd.url,
-    PAGERDUTY_EVENTS_URL: pd.url,
     PAGERDUTY_WEBHOOK_SECRET: WEBHOOK_SECRET,
     DEPLOY_WEBHOOK_SECRET: DEPLOY_SECRET,
   };

@@ -3,9 +3,10 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { startFakePagerDuty, type FakePagerDuty } from "../fakes/pagerduty/index.ts";
+import type { FakePagerDuty } from "../fakes/pagerduty/index.ts";
 import { startFakeSlack, type FakeSlack } from "../fakes/slack/index.ts";
 import { eventually, removeDir, startTestApp, waitForIdleJobs, type TestApp } from "../support/app.ts";
+import { startPagerDutyForApp } from "../support/pagerduty.ts";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.ts";
 import { sendToSlackEndpoint, slashCommandBody } from "../support/slack-requests.ts";
 
@@ -27,9 +28,8 @@ let app: TestApp;
 let configDir: string;
 
 beforeAll(async () => {
-  pd = await startFakePagerDuty({ tls: inject("tls") });
-  const policy = pd.addEscalationPolicy({ id: "POUTPOL1", name: "Checkout on-call" });
-  pd.addService({ id: "POUTSVC1", name: "Checkout", escalationPolicyId: policy.id, integrationKey: ROUTING_KEY });
+  const pagerDuty = await startPagerDutyForApp([{ id: "POUTSVC1", name: "Checkout", policyId: "POUTPOL1", routingKey: ROUTING_KEY }]);
+  pd = pagerDuty.pd;
   slack = await startFakeSlack({ users: [{ id: DECLARER, name: "declarer" }], rateLimits: false });
   configDir = await mkdtemp(join(tmpdir(), "firebreak-outage-"));
   const configFile = join(configDir, "firebreak.yml");
@@ -48,7 +48,7 @@ alerts:
   app = await startTestApp({
     slack,
     databaseUrl: database.url,
-    env: { FIREBREAK_CONFIG: configFile, ALERTMANAGER_TOKEN: AM_TOKEN, PAGERDUTY_API_URL: pd.url, PAGERDUTY_EVENTS_URL: pd.url },
+    env: { ...pagerDuty.env, FIREBREAK_CONFIG: configFile, ALERTMANAGER_TOKEN: AM_TOKEN },
   });
 }, 90_000);
 
