@@ -120,19 +120,24 @@ export async function eventually<T>(check: () => Promise<T | undefined | false>,
  * and none waiting to be tried again (a retry's backoff, a 429's Retry-After, a prerequisite not
  * there yet: each left its lastError). Jobs scheduled for later that have not been tried yet (a
  * status-update reminder due in an hour) are not work in progress, whatever their kind.
+ *
+ * "Due now" is judged against the clock read after the rows are: a follow-up job (the post-mortem
+ * file after its summary) is enqueued for "now" in the transaction that marks its predecessor DONE.
+ * Against a time read before the query, one that committed while the query was on its way (under
+ * load, longer than that transaction) had a run_at later than that time and passed for scheduled
+ * for later, its predecessor already DONE: the queue looked idle with the follow-up still to run.
  */
 export async function waitForIdleJobs(app: Pick<TestApp, "database">, timeoutMs = 15_000): Promise<void> {
   await eventually(
-    async () =>
-      (await app.database.prisma.job.count({
-        where: {
-          OR: [
-            { status: "RUNNING" },
-            { status: "PENDING", runAt: { lte: new Date() } },
-            { status: "PENDING", lastError: { not: null } },
-          ],
-        },
-      })) === 0,
+    async () => {
+      const unfinished = await app.database.prisma.job.findMany({
+        where: { status: { in: ["PENDING", "RUNNING"] } },
+        select: { status: true, runAt: true, lastError: true },
+      });
+      // Every row the query saw was committed before this moment, so was every "now" it was enqueued for.
+      const now = Date.now();
+      return unfinished.every((job) => job.status === "PENDING" && job.lastError === null && job.runAt.getTime() > now);
+    },
     timeoutMs,
     "job queue idle",
   );
