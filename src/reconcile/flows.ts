@@ -239,7 +239,7 @@ export function createReconcileFlows(deps: ReconcileDeps) {
       let findings: Findings = { reports: [], cleared: [] };
       if (incident?.status !== "RESOLVED" && incident?.channelId && incident.headerMessageTs) {
         const target = { ...incident, channelId: incident.channelId, headerMessageTs: incident.headerMessageTs };
-        if (await hasWorkInFlight(deps.prisma, incidentId, OWN_KINDS, new Date())) {
+        if (await hasWorkInFlight(deps.prisma, incidentId, OWN_KINDS, () => new Date())) {
           log.debug("reconcile: the incident's own jobs are under way; checked next round");
         } else {
           try {

@@ -31,16 +31,18 @@ export async function checksInFlight(db: Db, checkKind: string): Promise<number>
  * tried again (a 429, a backoff). The reconciler leaves such an incident to them this round
  * (its header or bookmark may be changing right now); jobs scheduled for later that were never
  * tried (the status-update reminder) do not count.
+ *
+ * "Due" is judged by the clock read after the rows arrive, the clock the queue stamps `runAt`
+ * with: a follow-up enqueued "for now" and committed while the query was on its way must count
+ * as due, not as scheduled later.
  */
-export async function hasWorkInFlight(db: Db, incidentId: string, ownKinds: readonly string[], now: Date): Promise<boolean> {
-  const busy = await db.job.count({
-    where: {
-      incidentId,
-      kind: { notIn: [...ownKinds] },
-      OR: [{ status: "RUNNING" }, { status: "PENDING", runAt: { lte: now } }, { status: "PENDING", lastError: { not: null } }],
-    },
+export async function hasWorkInFlight(db: Pick<Db, "job">, incidentId: string, ownKinds: readonly string[], now: () => Date): Promise<boolean> {
+  const rows = await db.job.findMany({
+    where: { incidentId, kind: { notIn: [...ownKinds] }, status: { in: ["RUNNING", "PENDING"] } },
+    select: { status: true, runAt: true, lastError: true },
   });
-  return busy > 0;
+  const seen = now().getTime();
+  return rows.some((row) => row.status === "RUNNING" || row.lastError !== null || row.runAt.getTime() <= seen);
 }
 
 /**
