@@ -19,6 +19,7 @@ import {
   claimIdempotencyKey,
   createIncident,
   ensureParticipant,
+  ensureParticipants,
   getIncident,
   getIncidentByNumber,
   getIncidentDetail,
@@ -308,7 +309,7 @@ export function createIncidentFlows(deps: IncidentFlowDeps) {
         }
       }
       await context.complete(async (tx) => {
-        for (const user of [...invited, ...present]) await ensureParticipant(tx, incidentId, user);
+        await ensureParticipants(tx, incidentId, [...invited, ...present]);
         if (invited.length > 0) {
           await INCIDENT_EVENTS["participant.invited"].record(tx, {
             incidentId,

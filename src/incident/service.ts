@@ -74,9 +74,10 @@ async function nextIncidentNumber(tx: Db): Promise<number> {
 }
 
 export async function createIncident(tx: Db, input: NewIncident): Promise<IncidentSummary> {
+  const number = await nextIncidentNumber(tx);
   const incident = await tx.incident.create({
     data: {
-      number: await nextIncidentNumber(tx),
+      number,
       title: input.title,
       severity: input.severity,
       private: input.private,
@@ -90,12 +91,11 @@ export async function createIncident(tx: Db, input: NewIncident): Promise<Incide
     },
     select: summarySelect,
   });
-  if (input.declaredById) {
-    await ensureParticipant(tx, incident.id, input.declaredById);
-  }
-  if (input.commanderId) {
-    await assignRole(tx, incident.id, "COMMANDER", input.commanderId, input.declaredById);
-  }
+  const people = [input.declaredById, input.commanderId].filter((user): user is string => user !== null);
+  const participants = await ensureParticipants(tx, incident.id, people);
+  const commander = input.commanderId === null ? undefined : participants.get(input.commanderId);
+  // A new incident: no one holds the role yet, nothing to end (assignRole's work for a change).
+  if (commander !== undefined) await tx.participantRoleAssignment.create({ data: { participantId: commander, role: "COMMANDER", assignedById: input.declaredById } });
   return incident;
 }
 
@@ -143,13 +143,29 @@ export async function isParticipant(db: Db, incidentId: string, userId: string):
 }
 
 export async function ensureParticipant(tx: Db, incidentId: string, userId: string): Promise<string> {
-  const participant = await tx.participant.upsert({
-    where: { incidentId_slackUserId: { incidentId, slackUserId: userId } },
-    create: { incidentId, slackUserId: userId },
-    update: {},
-    select: { id: true },
-  });
-  return participant.id;
+  const ids = await ensureParticipants(tx, incidentId, [userId]);
+  const id = ids.get(userId);
+  if (id === undefined) throw new Error(`participant ${userId} of incident ${incidentId} was not stored`);
+  return id;
+}
+
+/**
+ * Makes each of `userIds` a participant of the incident (those already there stay as they
+ * are, `leftAt` included) in one statement, and returns every one's participant id by user.
+ * One round trip whatever the number of people: the declare and the invites run it on their
+ * way to the channel.
+ */
+export async function ensureParticipants(tx: Db, incidentId: string, userIds: readonly string[]): Promise<Map<string, string>> {
+  const users = [...new Set(userIds)];
+  if (users.length === 0) return new Map();
+  // DO UPDATE (of nothing that changes) rather than DO NOTHING, so that RETURNING gives the
+  // rows that were already there too.
+  const rows = await tx.$queryRaw<Array<{ id: string; slack_user_id: string }>>`
+    INSERT INTO participants (id, incident_id, slack_user_id)
+    SELECT gen_random_uuid(), ${incidentId}::uuid, u FROM unnest(${users}::text[]) AS u
+    ON CONFLICT (incident_id, slack_user_id) DO UPDATE SET slack_user_id = EXCLUDED.slack_user_id
+    RETURNING id::text AS id, slack_user_id`;
+  return new Map(rows.map((row) => [row.slack_user_id, row.id]));
 }
 
 /** Gives `role` to `userId`, ending whoever held it (roles keep their history). */

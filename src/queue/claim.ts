@@ -46,8 +46,21 @@ export interface Claimer {
    * race each other), skipping keys held by a 429 and rows another worker is
    * claiming right now.
    */
-  readonly claim: (limit: number, general: number) => Promise<ClaimedJob[]>;
+  readonly claim: (limit: number, general: number) => Promise<ClaimRound>;
 }
+
+/** What one claim statement answers: the jobs claimed, and when the next job falls due. */
+export interface ClaimRound {
+  jobs: ClaimedJob[];
+  /**
+   * Milliseconds until the earliest job scheduled for later or rate-limit hold ends (a retry's
+   * backoff, a 429's Retry-After, the pacing of channel creation); undefined when there is none.
+   */
+  nextDueMs: number | undefined;
+}
+
+/** A row of the claim statement: a claimed job's columns (id null when none was claimed) and the next due time. */
+type ClaimRow = Omit<ClaimedJob, "id"> & { id: bigint | null; nextDueMs: number | null };
 
 export function createClaimer(deps: ClaimerDeps, options: ClaimerOptions): Claimer {
   const { workerId, lockMs } = options;
@@ -83,7 +96,7 @@ export function createClaimer(deps: ClaimerDeps, options: ClaimerOptions): Claim
   }
 
   /** Claims up to `limit` jobs, of which at most `general` of kinds that are not critical. */
-  async function claim(limit: number, general: number): Promise<ClaimedJob[]> {
+  async function claim(limit: number, general: number): Promise<ClaimRound> {
     // Candidates first: the most urgent due jobs, walked in the (status, priority, run_at)
     // index order and cut at a few times `limit`, instead of sorting every due job by rate
     // key on each claim (a backlog of thousands made every claim sort thousands of rows).
@@ -96,7 +109,11 @@ export function createClaimer(deps: ClaimerDeps, options: ClaimerOptions): Claim
     const kinds = kindLimits(limit);
     // Every general slot taken: only critical kinds are candidates (the reserved slots).
     const lane = general > 0 ? Prisma.sql`TRUE` : criticalSql(Prisma.sql`j.kind`);
-    return deps.prisma.$queryRaw<ClaimedJob[]>`
+    // The same statement tells when the next job falls due, so the worker arms its timer
+    // without another round trip (one fewer statement for every claim). The claimed rows were
+    // due, so the claim itself cannot change that answer.
+    const rows = await deps.prisma.$queryRaw<ClaimRow[]>`
+      WITH claimed AS (
       UPDATE jobs SET status = 'RUNNING', locked_by = ${workerId},
              locked_until = now() + (${lockMs}::int * interval '1 millisecond'), attempts = attempts + 1
       WHERE id IN (
@@ -129,7 +146,20 @@ export function createClaimer(deps: ClaimerDeps, options: ClaimerOptions): Claim
         ORDER BY priority, run_at, id
         LIMIT ${limit}
         FOR UPDATE SKIP LOCKED)
-      RETURNING id, kind, payload, attempts, max_attempts AS "maxAttempts", rate_key AS "rateKey", created_at AS "createdAt"`;
+      RETURNING id, kind, payload, attempts, max_attempts, rate_key, created_at),
+      next_due AS (
+        SELECT (EXTRACT(EPOCH FROM (LEAST(
+            (SELECT min(run_at) FROM jobs WHERE status = 'PENDING' AND run_at > now()),
+            (SELECT min(until) FROM rate_limit_holds WHERE until > now())) - clock_timestamp())) * 1000)::float8 AS ms)
+      SELECT c.id, c.kind, c.payload, c.attempts, c.max_attempts AS "maxAttempts", c.rate_key AS "rateKey",
+             c.created_at AS "createdAt", n.ms AS "nextDueMs"
+      FROM next_due n LEFT JOIN claimed c ON TRUE`;
+    const jobs: ClaimedJob[] = [];
+    for (const row of rows) {
+      if (row.id === null) continue;
+      jobs.push({ id: row.id, createdAt: row.createdAt, kind: row.kind, payload: row.payload, attempts: row.attempts, maxAttempts: row.maxAttempts, rateKey: row.rateKey });
+    }
+    return { jobs, nextDueMs: rows[0]?.nextDueMs ?? undefined };
   }
 
   return { claim };

@@ -58,12 +58,3 @@ export function backoffMs(attempt: number, random: () => number = Math.random): 
 export async function expireLocksOfGoneWorkers(db: Db): Promise<number> {
   return db.$executeRaw`UPDATE jobs SET locked_until = now() WHERE status = 'RUNNING' AND locked_until > now()`;
 }
-
-/** Milliseconds until the next pending job falls due or the next rate-limit hold ends; undefined when none will. */
-export async function msUntilNextDue(db: Db): Promise<number | undefined> {
-  const [row] = await db.$queryRaw<Array<{ ms: number | null }>>`
-    SELECT (EXTRACT(EPOCH FROM (LEAST(
-        (SELECT min(run_at) FROM jobs WHERE status = 'PENDING' AND run_at > now()),
-        (SELECT min(until) FROM rate_limit_holds WHERE until > now())) - clock_timestamp())) * 1000)::float8 AS ms`;
-  return row?.ms ?? undefined;
-}

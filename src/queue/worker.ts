@@ -12,7 +12,6 @@ import { PermanentOutboundError } from "../lib/errors.ts";
 import { type ClaimedJob, createClaimer } from "./claim.ts";
 import { createFailurePolicy } from "./failure.ts";
 import type { JobContext, JobDefinition } from "./models.ts";
-import { msUntilNextDue } from "./service.ts";
 
 export interface JobWorkerOptions {
   /** Slots any job kind may take (default 4). */
@@ -168,7 +167,8 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
     }, Math.max(1_000, Math.floor(lockMs / 3)));
     try {
       await definition.run(job.payload, context);
-      if (!completed) await deps.prisma.$transaction(async (tx) => markDone(tx, job));
+      // One statement: no transaction needed (nothing else to commit with it).
+      if (!completed) await markDone(deps.prisma, job);
       deps.metrics.jobOutcomes.inc({ kind: job.kind, outcome: "done" });
     } catch (error) {
       if (completed) {
@@ -205,7 +205,7 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
           await purgeDone();
           await runMaintenance();
         }
-        const jobs = await claim(free, Math.max(0, general));
+        const { jobs, nextDueMs } = await claim(free, Math.max(0, general));
         for (const job of jobs) {
           runningByKind.set(job.kind, (runningByKind.get(job.kind) ?? 0) + 1);
           const critical = isCritical(job.kind);
@@ -219,7 +219,7 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
           inFlight.add(promise);
         }
         if (jobs.length === free) wakeRequested = true;
-        else await armNextDue(); // after the claimed jobs have started
+        else armNextDue(nextDueMs);
       } while (wakeRequested && running);
     } catch (error) {
       deps.logger.warn({ err: error }, "job claim failed; retrying");
@@ -232,11 +232,10 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
   /**
    * Nothing more is due now: wake when the next job falls due or a rate-limit hold ends (a
    * retry's backoff, a 429's Retry-After, the pacing of channel creation, a prerequisite not
-   * ready yet), instead of waiting for the next poll.
+   * ready yet), instead of waiting for the next poll. The claim statement tells when that is.
    */
   let nextDue: NodeJS.Timeout | undefined;
-  async function armNextDue(): Promise<void> {
-    const ms = await msUntilNextDue(deps.prisma);
+  function armNextDue(ms: number | undefined): void {
     clearTimeout(nextDue);
     nextDue = ms === undefined || ms >= pollIntervalMs ? undefined : setTimeout(wake, Math.max(0, Math.ceil(ms)));
   }

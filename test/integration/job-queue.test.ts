@@ -826,6 +826,16 @@ describe("job queue on PostgreSQL", () => {
       const hit = outbound.hits.find((entry) => entry.name === "after-hold");
       expect(hit?.at).toBeGreaterThanOrEqual(until.getTime());
     });
+
+    it("a job scheduled for later starts when it falls due, not at the next poll (the claim tells when)", async () => {
+      const { worker } = await listeningWorker("listener");
+      const runAt = new Date(Date.now() + 300);
+      await callJob.enqueue(database.prisma, { name: "scheduled" }, { runAt });
+      worker.wake();
+      await waitForStatus(database, ["scheduled"], "DONE", 10_000);
+      const hit = outbound.hits.find((entry) => entry.name === "scheduled");
+      expect(hit?.at).toBeGreaterThanOrEqual(runAt.getTime());
+    });
   });
 
   it("runs other domains' housekeeping with the sweep; a failing task is logged and does not stop jobs", async () => {

@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { openDatabase, type Database } from "../../src/db/client.ts";
+import type { Database } from "../../src/db/client.ts";
 import { createIncident } from "../../src/incident/service.ts";
 import { ROUND_KIND, CHECK_KIND } from "../../src/reconcile/flows.ts";
 import { hasWorkInFlight } from "../../src/reconcile/service.ts";
-import { captureLogs } from "../support/app.ts";
-import { createTestDatabase, type TestDatabase } from "../support/postgres.ts";
+import { migratedTestDatabase, type MigratedTestDatabase } from "../support/postgres.ts";
 
 /**
  * The reconciler leaves an incident alone while its own jobs are under way
@@ -15,18 +14,16 @@ import { createTestDatabase, type TestDatabase } from "../support/postgres.ts";
 const T = new Date("2030-01-01T12:00:00.000Z").getTime();
 const OWN = [ROUND_KIND, CHECK_KIND];
 
-let testDatabase: TestDatabase;
+let migrated: MigratedTestDatabase;
 let database: Database;
 
 beforeAll(async () => {
-  testDatabase = await createTestDatabase(inject("postgresUrl"), { prefix: "fb_inflight" });
-  database = await openDatabase({ kind: "postgres", url: testDatabase.url, poolSize: 2 }, captureLogs().logger);
-  await database.migrate("prisma/migrations");
+  migrated = await migratedTestDatabase(inject("postgresUrl"), "fb_inflight");
+  database = migrated.database;
 });
 
 afterAll(async () => {
-  await database?.close();
-  await testDatabase?.drop();
+  await migrated?.close();
 });
 
 async function newIncident(title: string): Promise<string> {

@@ -9,6 +9,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
+import { openDatabase, type Database } from "../../src/db/client.ts";
 import { startEmbeddedServer } from "../../src/db/embedded-server.ts";
 import { createLogger } from "../../src/lib/logger.ts";
 
@@ -92,6 +93,33 @@ export async function createTestDatabase(baseUrl: string, options: CreateTestDat
       return dropped;
     },
   };
+}
+
+/** A test database with the migrations applied, opened as the app opens it. */
+export interface MigratedTestDatabase {
+  readonly database: Database;
+  /** Closes the connections and drops the database. */
+  close(): Promise<void>;
+}
+
+/**
+ * A fresh database on the server of `baseUrl` (see createTestDatabase), migrated and opened
+ * with a pool of 2: for tests of data access functions against the real schema.
+ */
+export async function migratedTestDatabase(baseUrl: string, prefix: string): Promise<MigratedTestDatabase> {
+  const created = await createTestDatabase(baseUrl, { prefix });
+  const database = await openDatabase({ kind: "postgres", url: created.url, poolSize: 2 }, createLogger({ level: "warn", format: "json" }));
+  const close = async (): Promise<void> => {
+    await database.close();
+    await created.drop();
+  };
+  try {
+    await database.migrate("prisma/migrations");
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return { database, close };
 }
 
 export interface ThrowawayServer {
