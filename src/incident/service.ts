@@ -215,8 +215,9 @@ export async function setAnnouncement(tx: Db, id: string, channelId: string, ts:
  * stored result when the key was seen before (a retry or a double click).
  */
 export async function claimIdempotencyKey(tx: Db, key: string): Promise<{ fresh: true } | { fresh: false; result: unknown }> {
-  const inserted = await tx.idempotencyKey.createMany({ data: [{ key }], skipDuplicates: true });
-  if (inserted.count === 1) return { fresh: true };
+  // SQL rather than createMany({ skipDuplicates }), whose plan Prisma compiles again on every call.
+  const inserted = await tx.$executeRaw`INSERT INTO idempotency_keys (key) VALUES (${key}) ON CONFLICT (key) DO NOTHING`;
+  if (inserted === 1) return { fresh: true };
   const existing = await tx.idempotencyKey.findUnique({ where: { key } });
   return { fresh: false, result: existing?.result ?? null };
 }

@@ -25,22 +25,17 @@ export function jobType<Payload>(kind: string, schema: z.ZodType<Payload>): JobT
   };
 }
 
+/**
+ * One INSERT, whatever the options: a repeated `dedupeKey` is a no-op (`ON CONFLICT DO NOTHING`;
+ * keys that are null never conflict). Written as SQL rather than `createMany({ skipDuplicates })`,
+ * whose query plan Prisma does not cache: it compiled that plan again for every job enqueued.
+ */
 export async function enqueueRaw(tx: Db, kind: string, payload: Prisma.InputJsonValue, options: EnqueueOptions = {}): Promise<void> {
-  const data = {
-    kind,
-    payload,
-    priority: options.priority ?? 100,
-    runAt: options.runAt ?? new Date(),
-    maxAttempts: options.maxAttempts ?? 10,
-    rateKey: options.rateKey ?? null,
-    dedupeKey: options.dedupeKey ?? null,
-    incidentId: options.incidentId ?? null,
-  };
-  if (options.dedupeKey) {
-    await tx.job.createMany({ data: [data], skipDuplicates: true });
-  } else {
-    await tx.job.create({ data });
-  }
+  await tx.$executeRaw`
+    INSERT INTO jobs (kind, payload, priority, run_at, max_attempts, rate_key, dedupe_key, incident_id)
+    VALUES (${kind}, ${JSON.stringify(payload)}::jsonb, ${options.priority ?? 100}::int, ${options.runAt ?? new Date()}::timestamptz,
+            ${options.maxAttempts ?? 10}::int, ${options.rateKey ?? null}, ${options.dedupeKey ?? null}, ${options.incidentId ?? null}::uuid)
+    ON CONFLICT (dedupe_key) DO NOTHING`;
 }
 
 /** Exponential backoff with jitter: 1 s, 2 s, 4 s ... capped at 5 minutes. */
