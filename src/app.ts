@@ -151,7 +151,9 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
     await bolt.init();
 
     // The first incident after a start should not pay for first use (query plans, cold code).
-    await rehearse(database.prisma, [...contributions.rehearsals, { name: "jobs", run: (tx) => worker.rehearse(tx) }], logger.child({ component: "rehearsal" }));
+    await rehearse(database.prisma, [...contributions.rehearsals, { name: "jobs", run: (tx) => worker.rehearse(tx) }], logger.child({ component: "rehearsal" }), {
+      connections: database.keptConnections,
+    });
 
     const checkReady = async () => {
       await database.ping(1_000);

@@ -35,6 +35,8 @@ export interface Database {
   readonly kind: "embedded" | "postgres";
   readonly prisma: PrismaClient;
   readonly sql: Sql;
+  /** Connections the pool keeps open (opened before the app answers /readyz). */
+  readonly keptConnections: number;
   /** Applies pending migrations from `migrationsDir`. */
   migrate(migrationsDir: string): Promise<MigrationReport>;
   /** Resolves when the database answers a trivial query within `timeoutMs`. */
@@ -187,6 +189,7 @@ async function openPostgres(url: string, poolSize: number, logger: Logger, name?
   return {
     kind: "postgres",
     prisma,
+    keptConnections: Math.min(poolSize, KEPT_CONNECTIONS),
     sql: {
       async query<Row extends Record<string, unknown>>(statement: SqlStatement) {
         const result = await pool.query<Row>({ name: statement.name, text: statement.text, values: [...statement.values] });

@@ -102,6 +102,41 @@ describe("the start-up rehearsal", () => {
   });
 });
 
+describe("the rehearsal on every kept connection", () => {
+  it("runs once on each of the connections asked for, each in a server process of its own, one after the other on the counter's lock", async () => {
+    const logs = captureLogs();
+    const pids: number[] = [];
+    const numbers: number[] = [];
+    await rehearse(
+      app.database.prisma,
+      [
+        {
+          name: "declare",
+          run: async (tx) => {
+            numbers.push((await createIncident(tx, incidentInput("Rehearsed on each connection"))).number);
+            const [row] = await tx.$queryRaw<Array<{ pid: number }>>`SELECT pg_backend_pid() AS pid`;
+            if (row) pids.push(row.pid);
+          },
+        },
+      ],
+      logs.logger,
+      { connections: 3 },
+    );
+    expect(logs.text()).toContain("start-up rehearsal done");
+    expect(pids).toHaveLength(3);
+    expect(new Set(pids).size).toBe(3);
+    // Each rolled back before the next took the counter: all three got the same number, kept by none.
+    expect(new Set(numbers).size).toBe(1);
+    expect(await app.database.prisma.incident.count({ where: { title: "Rehearsed on each connection" } })).toBe(0);
+  });
+
+  it("the app rehearsed on each of the pool's kept connections before it listened", () => {
+    expect(app.database.keptConnections).toBe(5);
+    const done = app.logs.lines.map((line) => JSON.parse(line) as { msg?: string; connections?: number }).find((entry) => entry.msg === "start-up rehearsal done (rolled back)");
+    expect(done?.connections).toBe(5);
+  });
+});
+
 describe("incident numbers", () => {
   async function highest(): Promise<number> {
     const { _max } = await app.database.prisma.incident.aggregate({ _max: { number: true } });
