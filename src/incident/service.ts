@@ -74,10 +74,9 @@ async function nextIncidentNumber(tx: Db): Promise<number> {
 }
 
 export async function createIncident(tx: Db, input: NewIncident): Promise<IncidentSummary> {
-  const number = await nextIncidentNumber(tx);
   const incident = await tx.incident.create({
     data: {
-      number,
+      number: await nextIncidentNumber(tx),
       title: input.title,
       severity: input.severity,
       private: input.private,
