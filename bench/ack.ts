@@ -549,7 +549,7 @@ function report(pairs: readonly Pair[], options: Options, startedAt: Date, overa
   }
   lines.push(
     "",
-    `\`list\` reads the open incidents (two queries on the app's pool, the same pool the alert ingest writes through) and answers with them; \`help\` answers from memory. A declare is not measured here: its acknowledgement waits for the declare transaction, and what follows it is paced by Slack (bench/declare.ts).`,
+    `\`list\` reads the open incidents (one query on the app's pool, the same pool the alert ingest writes through; a second one counts them when there are more than the 20 it shows) and answers with them; \`help\` answers from memory. A declare is not measured here: its acknowledgement waits for the declare transaction, and what follows it is paced by Slack (bench/declare.ts).`,
     "",
   );
   return lines.join("\n");

@@ -23,8 +23,8 @@ import {
 import type { IncidentFlows } from "./flows.ts";
 import type { IncidentLifecycle, Outcome } from "./lifecycle.ts";
 import { incidentRef, type IncidentDetail } from "./models.ts";
-import { countIncidents, getIncidentByChannel, getIncidentByNumber, isParticipant, listIncidents } from "./service.ts";
-import { declareModal, declaredReply, incidentListReply, incidentShowReply } from "./views.ts";
+import { getIncidentByChannel, getIncidentByNumber, isParticipant, listIncidents, participatingIn } from "./service.ts";
+import { LIST_LIMIT, declareModal, declaredReply, incidentListReply, incidentShowReply } from "./views.ts";
 
 export type { CommandContext, CommandReply } from "../slack/commands.ts";
 
@@ -74,6 +74,14 @@ export function createIncidentCommands(deps: CommandHandlerDeps): RegisteredSubc
     return !incident.private || (await isParticipant(deps.prisma, incident.id, userId)) || (await deps.authorizer.isAdmin(userId));
   }
 
+  /** canSee for a page of incidents: one statement for the private ones, the admin check only if one is left hidden. */
+  async function withVisibility<Row extends { id: string; private: boolean }>(rows: readonly Row[], userId: string): Promise<Array<Row & { visible: boolean }>> {
+    const hidden = rows.filter((row) => row.private);
+    const joined = await participatingIn(deps.prisma, hidden.map((row) => row.id), userId);
+    const admin = hidden.some((row) => !joined.has(row.id)) && (await deps.authorizer.isAdmin(userId));
+    return rows.map((row) => ({ ...row, visible: !row.private || admin || joined.has(row.id) }));
+  }
+
   return [
     declareCommand.handler(async (command, context) => {
       const refused = await refuseInsideIncident(context);
@@ -93,11 +101,8 @@ export function createIncidentCommands(deps: CommandHandlerDeps): RegisteredSubc
       return declaredReply(incident, plannedChannel, created);
     }),
     listCommand.handler(async (command, context) => {
-      const [rows, total] = await Promise.all([
-        listIncidents(deps.prisma, { includeResolved: command.all, limit: 20 }),
-        countIncidents(deps.prisma, { includeResolved: command.all }),
-      ]);
-      const listed = await Promise.all(rows.map(async (row) => ({ ...row, visible: await canSee(row, context.userId) })));
+      const { rows, total } = await listIncidents(deps.prisma, { includeResolved: command.all, limit: LIST_LIMIT });
+      const listed = await withVisibility(rows, context.userId);
       return incidentListReply(listed, { all: command.all, total, now: deps.clock.now() });
     }),
     showCommand.handler(async (command, context) => {

@@ -124,21 +124,27 @@ export async function lockIncident(tx: Db, id: string): Promise<IncidentDetail> 
   return toDetail(row);
 }
 
+/**
+ * The newest `limit` incidents and how many match in all. The count is a statement of its own
+ * only when the page is full: a page with room left holds every match (the usual case: a
+ * handful of open incidents), so `/incident list` is one round trip.
+ */
 export async function listIncidents(db: Db, options: { includeResolved: boolean; limit: number }) {
-  return db.incident.findMany({
-    where: options.includeResolved ? {} : { status: { not: "RESOLVED" } },
-    orderBy: { declaredAt: "desc" },
-    take: options.limit,
-    select: summarySelect,
-  });
-}
-
-export async function countIncidents(db: Db, options: { includeResolved: boolean }): Promise<number> {
-  return db.incident.count({ where: options.includeResolved ? {} : { status: { not: "RESOLVED" } } });
+  const where = options.includeResolved ? {} : { status: { not: "RESOLVED" as const } };
+  const rows = await db.incident.findMany({ where, orderBy: { declaredAt: "desc" }, take: options.limit, select: summarySelect });
+  const total = rows.length < options.limit ? rows.length : await db.incident.count({ where });
+  return { rows, total };
 }
 
 export async function isParticipant(db: Db, incidentId: string, userId: string): Promise<boolean> {
   return (await db.participant.count({ where: { incidentId, slackUserId: userId } })) > 0;
+}
+
+/** Which of `incidentIds` the user takes part in, in one statement. */
+export async function participatingIn(db: Db, incidentIds: readonly string[], userId: string): Promise<Set<string>> {
+  if (incidentIds.length === 0) return new Set();
+  const rows = await db.participant.findMany({ where: { incidentId: { in: [...incidentIds] }, slackUserId: userId }, select: { incidentId: true } });
+  return new Set(rows.map((row) => row.incidentId));
 }
 
 export async function ensureParticipant(tx: Db, incidentId: string, userId: string): Promise<string> {

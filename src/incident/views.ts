@@ -170,7 +170,8 @@ export interface ListedIncident extends IncidentSummary {
   visible: boolean;
 }
 
-const LIST_LIMIT = 20;
+/** The most incidents `/incident list` shows. */
+export const LIST_LIMIT = 20;
 
 export function incidentListReply(incidents: readonly ListedIncident[], options: { all: boolean; total: number; now: Date }): EphemeralResponse {
   if (incidents.length === 0) return ephemeral(options.all ? "No incidents yet." : ":sunny: No open incidents.");

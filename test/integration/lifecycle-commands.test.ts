@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Incident, TimelineEvent } from "../../src/generated/prisma/client.ts";
 import { startFakeSlack, type FakeMessage, type FakeSlack, type FakeSlackCall } from "../fakes/slack/index.ts";
-import { eventually, removeDir, startTestApp, TEST_SPEED, type TestApp, waitForIdleJobs } from "../support/app.ts";
+import { eventually, removeDir, startTestApp, TEST_SPEED, type TestApp, waitForIdleJobs, INCIDENT_LIFE_AT_TEST_SPEED } from "../support/app.ts";
 import { sendCommand, sendToSlackEndpoint, slashCommandBody, type SlackResponse } from "../support/slack-requests.ts";
 import { mrkdwnTexts } from "../support/blocks.ts";
 
@@ -64,20 +64,10 @@ beforeAll(async () => {
     ],
     // Kept across reset(): the authorizer caches group members for a minute.
     usergroups: [{ id: ADMIN_GROUP, handle: "incident-admins", users: [GROUP_ADMIN] }],
-    // An incident's whole life in seconds: every change (status, severity, commander, roles)
-    // costs a setTopic, a bookmarks.edit, a header chat.update and posts in the channel, a few
-    // milliseconds after the last one, and incidents are declared back to back. Slack (Tier 2: 20
-    // a minute; a post a second per channel) would answer 429s that the app waits out (tested in
-    // declare.test.ts and in this file's own 429 tests), costing seconds and re-sent calls these
-    // tests do not test.
+    // An incident's whole life in seconds (and a post a second per channel: Slack's pace there
+    // is tested in this file's own 429 tests).
     rateLimits: {
-      "conversations.create": TEST_SPEED,
-      "conversations.setTopic": TEST_SPEED,
-      "conversations.invite": TEST_SPEED,
-      "bookmarks.add": TEST_SPEED,
-      "bookmarks.edit": TEST_SPEED,
-      "pins.add": TEST_SPEED,
-      "chat.update": TEST_SPEED,
+      ...INCIDENT_LIFE_AT_TEST_SPEED,
       "chat.postMessage": { perChannel: TEST_SPEED },
     },
   });

@@ -6,7 +6,7 @@ import { z } from "zod";
 import type { Severity } from "../../src/generated/prisma/enums.ts";
 import { ACTIONS, FIELDS, VIEWS } from "../../src/incident/views.ts";
 import { startFakeSlack, type FakeMessage, type FakeSlack, type FakeSlackCall, type FakeView } from "../fakes/slack/index.ts";
-import { eventually, removeDir, startTestApp, TEST_SPEED, type TestApp } from "../support/app.ts";
+import { eventually, removeDir, startTestApp, TEST_SPEED, type TestApp, INCIDENT_LIFE_AT_TEST_SPEED } from "../support/app.ts";
 import { sendCommand, type SlackResponse } from "../support/slack-requests.ts";
 import { fromFakeView, sendBlockAction, sendViewSubmission, type OptionInput, type StateValuesInput } from "../support/slack-payloads.ts";
 
@@ -47,20 +47,10 @@ let env: Record<string, string>;
 
 beforeAll(async () => {
   slack = await startFakeSlack({
-    // An incident's whole life in seconds: every change (status, severity, commander, roles)
-    // costs a setTopic, a bookmarks.edit, a header chat.update and posts in the channel, a few
-    // milliseconds after the last one, and incidents are declared back to back. Slack (Tier 2: 20
-    // a minute; a post a second per channel) would answer 429s that the app waits out (tested in
-    // declare.test.ts and in this file's own 429 tests), costing seconds and re-sent calls these
-    // tests do not test.
+    // An incident's whole life in seconds (and a post a second per channel: Slack's pace there
+    // is tested in this file's own 429 tests).
     rateLimits: {
-      "conversations.create": TEST_SPEED,
-      "conversations.setTopic": TEST_SPEED,
-      "conversations.invite": TEST_SPEED,
-      "bookmarks.add": TEST_SPEED,
-      "bookmarks.edit": TEST_SPEED,
-      "pins.add": TEST_SPEED,
-      "chat.update": TEST_SPEED,
+      ...INCIDENT_LIFE_AT_TEST_SPEED,
       // Per channel, and in the workspace (300 a minute): dozens of incidents post in seconds.
       "chat.postMessage": { ...TEST_SPEED, perChannel: TEST_SPEED },
     },

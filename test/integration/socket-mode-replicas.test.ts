@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import { ACTIONS } from "../../src/incident/views.ts";
 import { startFakeSlack, type AckRecord, type FakeSlack } from "../fakes/slack/index.ts";
-import { captureLogs, eventually, removeDir, startTestApp, TEST_SPEED, waitForIdleJobs, type TestApp } from "../support/app.ts";
+import { captureLogs, eventually, removeDir, startTestApp, TEST_SPEED, waitForIdleJobs, type TestApp, INCIDENT_LIFE_AT_TEST_SPEED } from "../support/app.ts";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.ts";
 import { reactionAddedEvent } from "../support/slack-events.ts";
 import { slashCommandBody } from "../support/slack-requests.ts";
@@ -48,13 +48,7 @@ beforeAll(async () => {
     // out (tested elsewhere), costing seconds these tests do not test.
     rateLimits: {
       "apps.connections.open": TEST_SPEED,
-      "conversations.create": TEST_SPEED,
-      "conversations.setTopic": TEST_SPEED,
-      "conversations.invite": TEST_SPEED,
-      "bookmarks.add": TEST_SPEED,
-      "bookmarks.edit": TEST_SPEED,
-      "pins.add": TEST_SPEED,
-      "chat.update": TEST_SPEED,
+      ...INCIDENT_LIFE_AT_TEST_SPEED,
     },
   });
   database = await createTestDatabase(inject("postgresUrl"));

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ACTIONS, VIEWS } from "../../src/incident/views.ts";
 import { startFakeSlack, type AckRecord, type EnvelopeType, type FakeMessage, type FakeSlack } from "../fakes/slack/index.ts";
-import { captureLogs, eventually, removeDir, startTestApp, TEST_SPEED, waitForIdleJobs, type TestApp } from "../support/app.ts";
+import { captureLogs, eventually, removeDir, startTestApp, TEST_SPEED, waitForIdleJobs, type TestApp, INCIDENT_LIFE_AT_TEST_SPEED } from "../support/app.ts";
 import { reactionAddedEvent } from "../support/slack-events.ts";
 import { blockActionPayload, fromFakeView, viewSubmissionPayload } from "../support/slack-payloads.ts";
 import { slashCommandBody } from "../support/slack-requests.ts";
@@ -86,13 +86,7 @@ beforeAll(async () => {
     // and a pin each within milliseconds (Tier 2: a burst of 2, then 20 a minute): the same.
     rateLimits: {
       "apps.connections.open": TEST_SPEED,
-      "conversations.create": TEST_SPEED,
-      "conversations.setTopic": TEST_SPEED,
-      "conversations.invite": TEST_SPEED,
-      "bookmarks.add": TEST_SPEED,
-      "bookmarks.edit": TEST_SPEED,
-      "pins.add": TEST_SPEED,
-      "chat.update": TEST_SPEED,
+      ...INCIDENT_LIFE_AT_TEST_SPEED,
     },
   });
   // Slack refuses the first attempts to open a connection: the app retries with backoff.

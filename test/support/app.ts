@@ -95,6 +95,24 @@ export async function startTestApp(options: TestAppOptions): Promise<TestApp> {
  */
 export const TEST_SPEED: RateLimit = { perMinute: 600, burst: 60 };
 
+/**
+ * What an incident's life calls, paced at TEST_SPEED instead of Slack's tiers: every change
+ * (status, severity, commander, roles) costs a setTopic, a bookmarks.edit, a header chat.update
+ * and posts, a few milliseconds after the last one, and tests declare incidents back to back.
+ * Slack's limits (Tier 2: 20 a minute) would answer 429s that the app waits out (tested in
+ * declare.test.ts and lifecycle-commands' 429 tests), costing seconds these tests do not test.
+ * chat.postMessage is left to each file (per channel, or in the workspace too).
+ */
+export const INCIDENT_LIFE_AT_TEST_SPEED = {
+  "conversations.create": TEST_SPEED,
+  "conversations.setTopic": TEST_SPEED,
+  "conversations.invite": TEST_SPEED,
+  "bookmarks.add": TEST_SPEED,
+  "bookmarks.edit": TEST_SPEED,
+  "pins.add": TEST_SPEED,
+  "chat.update": TEST_SPEED,
+} as const satisfies Record<string, RateLimit>;
+
 export async function removeDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }
