@@ -82,18 +82,44 @@ interface AlertChange {
 }
 
 /**
- * Every status change of a delivery in one statement (a delivery that resolves or re-fires
- * most of a group's alerts would otherwise cost one round trip and one pass through Prisma's
- * query engine per alert).
+ * What a delivery changes in its group's existing alerts, in one statement: each status change
+ * (a delivery that resolves or re-fires most of a group's alerts would otherwise cost one round
+ * trip and one pass through Prisma's query engine per alert) and the last-seen time of the
+ * alerts it carries unchanged. The two sets are disjoint (one row per alert).
  */
-async function updateAlerts(tx: Db, changes: readonly AlertChange[], at: Date): Promise<void> {
+async function updateAlerts(tx: Db, changes: readonly AlertChange[], unchanged: readonly string[], at: Date): Promise<void> {
+  if (changes.length === 0 && unchanged.length === 0) return;
   const rows = changes.map((change) => Prisma.sql`(${change.id}::uuid, ${change.status}::"AlertStatus", ${JSON.stringify(change.annotations)}::jsonb, ${change.startsAt}::timestamptz, ${change.endsAt}::timestamptz)`);
-  const updated = await tx.$executeRaw`
-    UPDATE alerts AS a
-    SET status = v.status, annotations = v.annotations, starts_at = v.starts_at, ends_at = v.ends_at, last_seen_at = ${at}::timestamptz
-    FROM (VALUES ${Prisma.join(rows)}) AS v(id, status, annotations, starts_at, ends_at)
-    WHERE a.id = v.id`;
-  if (updated !== changes.length) throw new Error(`updated ${updated} of ${changes.length} alerts`);
+  const changed =
+    rows.length > 0
+      ? Prisma.sql`UPDATE alerts AS a
+          SET status = v.status, annotations = v.annotations, starts_at = v.starts_at, ends_at = v.ends_at, last_seen_at = ${at}::timestamptz
+          FROM (VALUES ${Prisma.join(rows)}) AS v(id, status, annotations, starts_at, ends_at)
+          WHERE a.id = v.id RETURNING a.id`
+      : Prisma.sql`SELECT NULL::uuid AS id WHERE false`;
+  const [counts] = await tx.$queryRaw<Array<{ changed: number; seen: number }>>`
+    WITH changed AS (${changed}),
+         seen AS (UPDATE alerts SET last_seen_at = ${at}::timestamptz WHERE id = ANY(${[...unchanged]}::uuid[]) RETURNING id)
+    SELECT (SELECT count(*) FROM changed)::int AS changed, (SELECT count(*) FROM seen)::int AS seen`;
+  if (counts?.changed !== changes.length || counts.seen !== unchanged.length) {
+    throw new Error(`updated ${counts?.changed ?? 0} of ${changes.length} changed and ${counts?.seen ?? 0} of ${unchanged.length} unchanged alerts`);
+  }
+}
+
+/**
+ * The group's status from its alerts (firing while one fires; resolved since the moment none
+ * does), in one statement after this delivery's writes; returns how many fire.
+ */
+async function settleGroupStatus(tx: Db, groupId: string, at: Date): Promise<number> {
+  const [row] = await tx.$queryRaw<Array<{ firing: number }>>`
+    UPDATE alert_groups AS g
+    SET status = (CASE WHEN f.firing > 0 THEN 'FIRING' ELSE 'RESOLVED' END)::"AlertStatus",
+        resolved_at = CASE WHEN f.firing > 0 THEN NULL ELSE COALESCE(g.resolved_at, ${at}::timestamptz) END
+    FROM (SELECT count(*)::int AS firing FROM alerts WHERE group_id = ${groupId}::uuid AND status = 'FIRING') AS f
+    WHERE g.id = ${groupId}::uuid
+    RETURNING f.firing`;
+  if (!row) throw new Error(`alert group ${groupId} vanished while its delivery was processed`);
+  return row.firing;
 }
 
 /**
@@ -179,9 +205,10 @@ export function createAlertFlows(deps: AlertFlowDeps) {
     let declared: { severity: Severity } | undefined;
 
     await deps.prisma.$transaction(async (tx) => {
-      // One delivery of a group at a time, whichever instance sent it.
-      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`alertgroup:${payload.groupKey}`}))`;
       const at = now();
+      // One delivery of a group at a time, whichever instance sent it: the upsert (INSERT ... ON
+      // CONFLICT DO UPDATE) locks the group's row until this transaction ends, and one that
+      // inserts a group another is inserting waits for that one's commit, then updates it.
       const group = await tx.alertGroup.upsert({
         where: { groupKey: payload.groupKey },
         create: {
@@ -199,8 +226,8 @@ export function createAlertFlows(deps: AlertFlowDeps) {
         update: { lastSeenAt: at, commonLabels: payload.commonLabels, route: decision.route, severity: decision.severity, serviceKey: decision.service ?? null },
       });
 
-      // One read for the whole delivery, one insert for new alerts, one update for the
-      // unchanged ones; only real transitions get a write of their own.
+      // One read for the whole delivery, one insert for the new alerts, one statement for the
+      // changed and unchanged ones.
       const transitions: Transition[] = [];
       const existingAlerts = await tx.alert.findMany({ where: { groupId: group.id, fingerprint: { in: payload.alerts.map((alert) => alert.fingerprint) } } });
       const byFingerprint = new Map(existingAlerts.map((alert) => [alert.fingerprint, alert]));
@@ -244,14 +271,8 @@ export function createAlertFlows(deps: AlertFlowDeps) {
         });
       }
       if (fresh.length > 0) await tx.alert.createMany({ data: fresh, skipDuplicates: true });
-      if (changed.length > 0) await updateAlerts(tx, changed, at);
-      if (unchanged.length > 0) await tx.alert.updateMany({ where: { id: { in: unchanged } }, data: { lastSeenAt: at } });
-
-      const firingCount = await tx.alert.count({ where: { groupId: group.id, status: "FIRING" } });
-      await tx.alertGroup.update({
-        where: { id: group.id },
-        data: { status: firingCount > 0 ? "FIRING" : "RESOLVED", resolvedAt: firingCount > 0 ? null : (group.resolvedAt ?? at) },
-      });
+      await updateAlerts(tx, changed, unchanged, at);
+      const firingCount = await settleGroupStatus(tx, group.id, at);
 
       const firing = transitions.filter((t) => t.kind !== "resolved");
       const resolved = transitions.filter((t) => t.kind === "resolved");

@@ -684,6 +684,7 @@ describe("on the embedded database, without a routing config", () => {
       // One of two resolves (with the annotations of its resolved notification): recorded, nothing offered yet.
       const oneResolved = { ...resolvedAt(one, minutesAgo(2)), annotations: { summary: "API latency back to normal" } };
       const partly = notification([oneResolved, two], groupLabels);
+      const seenBefore = (await groupByKey(h.app, first.groupKey)).alerts.find((alert) => alert.fingerprint === two.fingerprint)!.lastSeenAt;
       expect((await postWebhook(h.app.url, partly)).status).toBe(200);
       await deliveriesProcessed(h.app);
       await jobsIdle(h.app);
@@ -695,6 +696,9 @@ describe("on the embedded database, without a routing config", () => {
         [one.fingerprint, "RESOLVED", { summary: "API latency back to normal" }],
         [two.fingerprint, "FIRING", { summary: "API latency high" }],
       ]);
+      // The alert that did not change was seen again too, at the delivery's time (the group's and the resolved one's).
+      expect(partlyGroup.alerts.map((alert) => alert.lastSeenAt.getTime())).toEqual([partlyGroup.lastSeenAt.getTime(), partlyGroup.lastSeenAt.getTime()]);
+      expect(partlyGroup.lastSeenAt.getTime()).toBeGreaterThan(seenBefore.getTime());
 
       // All resolved (sent twice: the re-send changes nothing).
       const all = notification([oneResolved, resolvedAt(two, minutesAgo(1))], groupLabels);
@@ -1194,6 +1198,41 @@ describe("on PostgreSQL, concurrently", () => {
 
   it("uses the server, not the embedded database", () => {
     expect(h.app.database.kind).toBe("postgres");
+  });
+
+  it("processes a delivery only once no other transaction holds its group, reading the group's alerts after that", async () => {
+    const alert = firing({ alertname: "GroupHeld", severity: "warning", instance: "held-1" }, { summary: "Held group" }, minutesAgo(5));
+    const groupLabels = { alertname: "GroupHeld" };
+    const declared = notification([alert], groupLabels);
+    expect((await postWebhook(h.app.url, declared)).status).toBe(200);
+    const incident = await incidentOfGroup(h.app, declared.groupKey);
+    await jobsIdle(h.app, 40_000);
+
+    // Another session (a second replica, say) holds the group's row...
+    const holder = new pg.Client({ connectionString: database.url });
+    await holder.connect();
+    try {
+      await holder.query("BEGIN");
+      const { rows } = await holder.query<{ id: string }>("SELECT id FROM alert_groups WHERE group_key = $1 FOR UPDATE", [declared.groupKey]);
+      const resolved = resolvedAt(alert, minutesAgo(1));
+      expect((await postWebhook(h.app.url, notification([resolved], groupLabels))).status).toBe(200);
+      // ...so the delivery's processing waits for it,
+      await eventually(
+        async () => (await holder.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'firebreak' AND wait_event_type = 'Lock' AND datname = current_database()")).rows[0]!.n > 0,
+        15_000,
+        "the processing waiting for the group",
+      );
+      // ...during which the holder records the resolve itself.
+      await holder.query("UPDATE alerts SET status = 'RESOLVED', ends_at = $2 WHERE group_id = $1", [rows[0]!.id, resolved.endsAt]);
+      await holder.query("COMMIT");
+    } finally {
+      await holder.end();
+    }
+    await deliveriesProcessed(h.app, 20_000);
+
+    // Read after the wait, the alert was resolved already: no transition of its own, and the group settled as resolved.
+    expect(await eventsOf(h.app, incident.id, ["alert.resolved"])).toEqual([]);
+    expect(await groupByKey(h.app, declared.groupKey)).toMatchObject({ status: "RESOLVED", resolvedAt: expect.any(Date) as unknown });
   });
 
   it("keeps the body as the text received, in `payload` (PostgreSQL compresses it), and processes it", async () => {
