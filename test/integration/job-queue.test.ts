@@ -693,8 +693,11 @@ describe("job queue on PostgreSQL", () => {
         await gate.promise;
       },
     });
-    // Three hung calls, more urgent than the pages: two fill the general slots, the third waits.
-    for (const name of ["hung-1", "hung-2", "hung-3"]) await enqueueRaw(database.prisma, "test.hung", { name }, { priority: 1 });
+    // Thirty hung calls, more urgent than the pages: two fill the general slots, the others wait.
+    // More of them wait than a claim takes as candidates (8 per free slot, plus 16): the page
+    // must still be one, not crowded out by jobs that could not start anyway.
+    const hungNames = Array.from({ length: 30 }, (_, index) => `hung-${index + 1}`);
+    for (const name of hungNames) await enqueueRaw(database.prisma, "test.hung", { name }, { priority: 1 });
     const worker = createJobWorker(
       { prisma: database.prisma, sql: database.sql, logger: logs.logger, metrics: createMetrics(), definitions: [...definitions("w1"), hung, page] },
       { pollIntervalMs: 60_000, concurrency: 2, reservedSlots: 1 },
@@ -709,10 +712,11 @@ describe("job queue on PostgreSQL", () => {
     worker.wake();
     await eventually(async () => hitsOf("page-1").length === 1, 10_000, "the page under way");
     expect(hitsOf("hung-3")).toHaveLength(0);
-    expect((await database.prisma.job.findMany({ where: { kind: "test.hung", status: "PENDING" } })).map((job) => payloadName(job.payload))).toEqual(["hung-3"]);
+    const pending = await database.prisma.job.findMany({ where: { kind: "test.hung", status: "PENDING" }, orderBy: { id: "asc" } });
+    expect(pending.map((job) => payloadName(job.payload))).toEqual(hungNames.slice(2));
 
     gate.resolve();
-    await waitForStatus(database, ["hung-1", "hung-2", "hung-3", "page-1"], "DONE");
+    await waitForStatus(database, [...hungNames, "page-1"], "DONE");
   });
 
   it("critical kinds may fill every slot, general and reserved", async () => {
