@@ -120,7 +120,7 @@ export async function startFirebreak(config: Config, options: FirebreakOptions):
     bus.subscribe(...contributions.subscribers);
 
     const worker = createJobWorker(
-      { prisma: database.prisma, sql: database.sql, logger: logger.child({ component: "jobs" }), metrics, definitions: contributions.jobs, maintenance: contributions.maintenance },
+      { prisma: database.prisma, logger: logger.child({ component: "jobs" }), metrics, definitions: contributions.jobs, maintenance: contributions.maintenance },
       options.worker,
     );
 

@@ -16,17 +16,15 @@ export type { Prisma } from "../generated/prisma/client.ts";
 export type Db = Omit<PrismaClient, "$connect" | "$disconnect" | "$on" | "$transaction" | "$extends">;
 
 /**
- * One SQL statement outside Prisma, for the hottest paths: the webhook's store (Prisma's query
- * engine costs more CPU there than the statement itself) and the job claim (a statement whose
- * planning costs more than its run: prepared, PostgreSQL keeps its plan). `name` makes
- * PostgreSQL keep the statement prepared on each connection (one name per distinct text). Cast
- * values in the statement; bytes go as bytea, arrays as PostgreSQL arrays. Runs in its own
- * implicit transaction.
+ * One SQL statement outside Prisma, for the webhook's store (the hottest write path: Prisma's
+ * query engine costs more CPU there than the statement itself). `name` makes PostgreSQL keep
+ * the statement prepared on each connection (one name per distinct text). Cast values in the
+ * statement; bytes go as bytea. Runs in its own implicit transaction.
  */
 export interface SqlStatement {
   readonly name?: string;
   readonly text: string;
-  readonly values: readonly (string | number | Uint8Array | null | readonly string[] | readonly number[])[];
+  readonly values: readonly (string | number | Uint8Array | null)[];
 }
 
 export interface Sql {

@@ -5,7 +5,7 @@
  * other domains' housekeeping).
  */
 import { randomUUID } from "node:crypto";
-import type { Db, PrismaClient, Sql } from "../db/client.ts";
+import type { Db, PrismaClient } from "../db/client.ts";
 import type { Metrics } from "../http/metrics.ts";
 import type { Logger } from "../lib/logger.ts";
 import { PermanentOutboundError } from "../lib/errors.ts";
@@ -47,8 +47,6 @@ export interface JobWorker {
 
 interface Deps {
   prisma: PrismaClient;
-  /** The claim statement's connection (prepared once per connection: ./claim.ts). */
-  sql: Sql;
   logger: Logger;
   metrics: Pick<Metrics, "jobOutcomes">;
   definitions: ReadonlyArray<JobDefinition>;
@@ -84,7 +82,7 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
   let claimRound: Promise<void> = Promise.resolve();
 
   const { claim } = createClaimer(
-    { sql: deps.sql, definitions: deps.definitions, runningOf: (kind) => runningByKind.get(kind) ?? 0 },
+    { prisma: deps.prisma, definitions: deps.definitions, runningOf: (kind) => runningByKind.get(kind) ?? 0 },
     { workerId, lockMs },
   );
   const { fail, recordFailure } = createFailurePolicy(

@@ -186,7 +186,7 @@ function startWorker(
 ): JobWorker {
   const { label = "w1", metrics = createMetrics(), ...workerOptions } = options;
   const worker = createJobWorker(
-    { prisma: database.prisma, sql: database.sql, logger: logs.logger, metrics, definitions: definitions(label) },
+    { prisma: database.prisma, logger: logs.logger, metrics, definitions: definitions(label) },
     { pollIntervalMs: POLL_MS, ...workerOptions },
   );
   workers.push(worker);
@@ -662,7 +662,7 @@ describe("job queue on PostgreSQL", () => {
     for (let i = 0; i < 6; i += 1) await enqueueRaw(database.prisma, "test.single", { name: `single-${i}` }, { priority: 1 });
     for (const name of ["other-1", "other-2", "other-3"]) await callJob.enqueue(database.prisma, { name }, { priority: 50 });
     const worker = createJobWorker(
-      { prisma: database.prisma, sql: database.sql, logger: logs.logger, metrics: createMetrics(), definitions: [...definitions("w1"), single] },
+      { prisma: database.prisma, logger: logs.logger, metrics: createMetrics(), definitions: [...definitions("w1"), single] },
       { pollIntervalMs: POLL_MS, concurrency: 4 },
     );
     workers.push(worker);
@@ -699,7 +699,7 @@ describe("job queue on PostgreSQL", () => {
     const hungNames = Array.from({ length: 30 }, (_, index) => `hung-${index + 1}`);
     for (const name of hungNames) await enqueueRaw(database.prisma, "test.hung", { name }, { priority: 1 });
     const worker = createJobWorker(
-      { prisma: database.prisma, sql: database.sql, logger: logs.logger, metrics: createMetrics(), definitions: [...definitions("w1"), hung, page] },
+      { prisma: database.prisma, logger: logs.logger, metrics: createMetrics(), definitions: [...definitions("w1"), hung, page] },
       { pollIntervalMs: 60_000, concurrency: 2, reservedSlots: 1 },
     );
     workers.push(worker);
@@ -730,7 +730,7 @@ describe("job queue on PostgreSQL", () => {
     });
     for (const name of ["page-a", "page-b", "page-c", "page-d"]) await enqueueRaw(database.prisma, "test.page", { name });
     const worker = createJobWorker(
-      { prisma: database.prisma, sql: database.sql, logger: logs.logger, metrics: createMetrics(), definitions: [...definitions("w1"), page] },
+      { prisma: database.prisma, logger: logs.logger, metrics: createMetrics(), definitions: [...definitions("w1"), page] },
       { pollIntervalMs: 60_000, concurrency: 2, reservedSlots: 1 },
     );
     workers.push(worker);
@@ -847,7 +847,6 @@ describe("job queue on PostgreSQL", () => {
     const worker = createJobWorker(
       {
         prisma: database.prisma,
-        sql: database.sql,
         logger: logs.logger,
         metrics: createMetrics(),
         definitions: definitions("w1"),
