@@ -867,4 +867,43 @@ describe("job queue on PostgreSQL", () => {
     expect(logs.text()).toContain("housekeeping failed; it runs again with the next sweep");
     expect(logs.text()).toContain('"task":"counting task","removed":1');
   });
+
+  it("keeps claiming by walking the most urgent jobs when the queue grows from empty to thousands (the plan kept per connection)", async () => {
+    // claim_jobs() keeps its statement's plan for the session: made on a nearly empty table,
+    // a plan could scan every job, and the drain after a burst fell to a third
+    // (bench/results/claim-prepared.md). One session, as a pooled connection is: the plan is
+    // made on a queue of a dozen jobs, then 5,000 jobs are queued; the claim must still read
+    // only the few most urgent ones (auto_explain shows what each step of the kept plan read).
+    const client = new pg.Client({ connectionString: testDatabase.url });
+    await client.connect();
+    try {
+      const claimSql = "SELECT * FROM claim_jobs('plan-test', 30000, 1, 24, '{}'::text[], '{}'::text[], '{}'::int[], 1, '{}'::text[])";
+      await client.query(`INSERT INTO jobs (kind, payload, priority) SELECT 'test.call', '{}', 50 FROM generate_series(1, 12)`);
+      for (let round = 0; round < 10; round += 1) await client.query(claimSql);
+      await client.query(`INSERT INTO jobs (kind, payload, priority) SELECT 'test.call', jsonb_build_object('name', 'bulk-' || g), 50 FROM generate_series(1, 5000) g`);
+      await client.query(`INSERT INTO jobs (kind, payload, priority) VALUES ('test.call', '{"name":"urgent"}', 1)`);
+
+      const plans: string[] = [];
+      client.on("notice", (notice) => plans.push(notice.message ?? ""));
+      await client.query("LOAD 'auto_explain'");
+      await client.query("SET auto_explain.log_min_duration = 0");
+      await client.query("SET auto_explain.log_nested_statements = on");
+      await client.query("SET auto_explain.log_analyze = on");
+      await client.query("SET auto_explain.log_level = 'notice'");
+      const { rows } = await client.query<{ job_id: string; job_payload: { name: string } }>(claimSql);
+      expect(rows.map((row) => row.job_payload.name)).toEqual(["urgent"]);
+
+      const plan = plans.find((text) => text.includes("Update on jobs"));
+      expect(plan, "auto_explain's plan of the claim").toBeDefined();
+      // Rows each step that reads the jobs table produced (or fetched, for a bitmap scan).
+      const jobReads = (plan ?? "")
+        .split("\n")
+        .filter((line) => / on jobs\b| on jobs [a-z_0-9]+ /.test(line) && !line.includes("Update on jobs"))
+        .map((line) => (line.includes("(never executed)") ? 0 : Number(/actual time=[\d.]+\.\.[\d.]+ rows=(\d+)/.exec(line)?.[1] ?? Number.NaN)));
+      expect(jobReads.length).toBeGreaterThan(0);
+      expect(jobReads.every((read) => Number.isFinite(read) && read <= 100), `rows read from jobs per step: ${jobReads.join(", ")}`).toBe(true);
+    } finally {
+      await client.end();
+    }
+  });
 });
