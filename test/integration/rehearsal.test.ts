@@ -171,8 +171,8 @@ describe("incident numbers", () => {
     const old = await createTestDatabase(inject("postgresUrl"), { prefix: "fb_counter" });
     const dir = await mkdtemp(join(tmpdir(), "firebreak-migrations-"));
     const all = (await readdir(MIGRATIONS, { withFileTypes: true })).filter((entry) => entry.isDirectory()).map((entry) => entry.name).sort();
-    expect(all.at(-1)).toBe(COUNTER_MIGRATION);
-    for (const name of all.slice(0, -1)) await cp(join(MIGRATIONS, name), join(dir, name), { recursive: true });
+    expect(all).toContain(COUNTER_MIGRATION);
+    for (const name of all.filter((migration) => migration < COUNTER_MIGRATION)) await cp(join(MIGRATIONS, name), join(dir, name), { recursive: true });
     await cp(join(MIGRATIONS, "migration_lock.toml"), join(dir, "migration_lock.toml"));
     const logs = captureLogs();
     const database = await openDatabase({ kind: "postgres", url: old.url, poolSize: 2 }, logs.logger);
