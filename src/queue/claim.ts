@@ -3,7 +3,7 @@
  * one per rate key, within each kind's own concurrency limit and the slots kept for critical
  * kinds; and `ClaimedJob`, the row a claim hands the worker (failure.ts records its failures).
  */
-import type { PrismaClient } from "../db/client.ts";
+import type { Db, PrismaClient } from "../db/client.ts";
 import type { JobDefinition } from "./models.ts";
 
 /** A job this worker holds: its row as the claim returned it. */
@@ -38,7 +38,7 @@ export interface Claimer {
    * race each other), skipping keys held by a 429 and rows another worker is
    * claiming right now.
    */
-  readonly claim: (limit: number, general: number) => Promise<ClaimRound>;
+  readonly claim: (limit: number, general: number, db?: Db) => Promise<ClaimRound>;
 }
 
 /** What one claim statement answers: the jobs claimed, and when the next job falls due. */
@@ -74,7 +74,7 @@ export function createClaimer(deps: ClaimerDeps, options: ClaimerOptions): Claim
   const criticalKinds = deps.definitions.filter((definition) => definition.critical).map((definition) => definition.kind);
 
   /** Claims up to `limit` jobs, of which at most `general` of kinds that are not critical. */
-  async function claim(limit: number, general: number): Promise<ClaimRound> {
+  async function claim(limit: number, general: number, db: Db = deps.prisma): Promise<ClaimRound> {
     // Kinds with a concurrency limit of their own: those at their limit are no candidates (so
     // they never crowd out other kinds); the others may start as many more as their limit allows.
     const saturated: string[] = [];
@@ -88,7 +88,7 @@ export function createClaimer(deps: ClaimerDeps, options: ClaimerOptions): Claim
         openRoom.push(room);
       }
     }
-    const rows = await deps.prisma.$queryRaw<ClaimRow[]>`
+    const rows = await db.$queryRaw<ClaimRow[]>`
       SELECT * FROM claim_jobs(${workerId}, ${lockMs}::int, ${limit}::int, ${limit * 8 + 16}::int,
         ${saturated}::text[], ${openKinds}::text[], ${openRoom}::int[], ${general}::int, ${criticalKinds}::text[])`;
     const jobs: ClaimedJob[] = [];

@@ -268,6 +268,10 @@ export function createJobWorker(deps: Deps, options: JobWorkerOptions = {}): Job
     // no row (ids start at 1), so the first job does not plan it.
     async rehearse(tx) {
       await markDoneIfHeld(tx, 0n);
+      // A claim of no job: the connection compiles claim_jobs and plans its statement before
+      // the first declare's jobs are claimed on it (a session's first call of the function cost
+      // the first declares after start about 60 ms at p95 without this).
+      await claim(0, 0, tx);
     },
     start() {
       if (running) return;
